@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# Builds kube-apiserver, kubectl, etcd and helm from Go modules and caches them per
+# Kubernetes version outside the repository, so the e2e suite has a real control plane.
+#
+#   bash e2e/k8s-binaries.sh              build what is missing, then print PRODREADY_K8S_BIN=<dir>
+#   bash e2e/k8s-binaries.sh --print-env  only print PRODREADY_K8S_BIN=<dir> (no build)
+#
+# Versions come from e2e/versions.env. The cache root is $PRODREADY_CACHE, else
+# $XDG_CACHE_HOME/prodready, else ~/.cache/prodready; binaries land in <root>/k8s/<K8S_VERSION>/bin.
+# Every binary has a stamp file (<name>.version) so a changed pin rebuilds only what changed.
+# Progress goes to stderr; the only line on stdout is PRODREADY_K8S_BIN=<dir>.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=versions.env
+source "$here/versions.env"
+
+cache_root="${PRODREADY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/prodready}"
+base="$cache_root/k8s/$K8S_VERSION"
+bin="$base/bin"
+
+if [[ "${1:-}" == "--print-env" ]]; then
+  echo "PRODREADY_K8S_BIN=$bin"
+  exit 0
+elif [[ $# -gt 0 ]]; then
+  echo "usage: $0 [--print-env]" >&2
+  exit 2
+fi
+
+log() { echo "k8s-binaries: $*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+command -v go >/dev/null 2>&1 ||
+  die "'go' is not on PATH. Install Go >= 1.26 (e.g. from the distribution or /usr/local/go) and re-run."
+
+export GOTOOLCHAIN=local CGO_ENABLED=0
+export GOFLAGS="-mod=mod -buildvcs=false ${GOFLAGS:-}"
+jobs_n="${PRODREADY_BUILD_JOBS:-$(nproc 2>/dev/null || echo 2)}"
+
+mkdir -p "$bin" "$base/src"
+# One build at a time per version directory (a Makefile and a developer may race).
+exec 9>"$base/.lock"
+flock 9
+
+# up_to_date NAME VERSION: the binary exists and its stamp matches the pinned version.
+up_to_date() { [[ -x "$bin/$1" && "$(cat "$bin/$1.version" 2>/dev/null)" == "$2" ]]; }
+
+# go_build DIR OUT PKG [LDFLAGS]: builds PKG inside the wrapper module DIR into $bin/OUT.
+# Retries once without the checksum database when it is unreachable.
+go_build() {
+  local dir="$1" out="$2" pkg="$3" ldflags="${4:-}" logf="$1/build-$2.log"
+  log "building $out from $pkg (log: $logf)"
+  local start=$SECONDS
+  if ! (cd "$dir" && go build -p "$jobs_n" -trimpath -ldflags "-s -w $ldflags" -o "$bin/.$out.tmp" "$pkg") >"$logf" 2>&1; then
+    if [[ -z "${GOSUMDB_RETRIED:-}" ]] && grep -qE 'verifying .*(dial|lookup|timeout|connection)|checksum database' "$logf"; then
+      log "checksum database unreachable; retrying with GOSUMDB=off"
+      export GOSUMDB=off GOSUMDB_RETRIED=1
+      (cd "$dir" && go build -p "$jobs_n" -trimpath -ldflags "-s -w $ldflags" -o "$bin/.$out.tmp" "$pkg") >"$logf" 2>&1 || {
+        tail -n 40 "$logf" >&2; die "building $out failed (full log: $logf)"; }
+    else
+      tail -n 40 "$logf" >&2
+      die "building $out failed (full log: $logf)"
+    fi
+  fi
+  mv -f "$bin/.$out.tmp" "$bin/$out"
+  log "built $out in $((SECONDS - start))s"
+}
+
+# new_wrapper DIR MODULE VERSION: a throwaway module that only requires MODULE@VERSION.
+new_wrapper() {
+  local dir="$1"
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  printf 'module prodready.invalid/%s\n\ngo 1.26\n\nrequire %s %s\n' "$(basename "$dir")" "$2" "$3" >"$dir/go.mod"
+}
+
+# The go.mod of MODULE@VERSION, fetched into the module cache.
+gomod_of() {
+  local json
+  json="$(go mod download -json "$1@$2")" || die "go mod download $1@$2 failed"
+  sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p' <<<"$json" | head -n1
+}
+
+# --- kube-apiserver + kubectl ------------------------------------------------------------
+build_kubernetes() {
+  local v="$K8S_VERSION"
+  if up_to_date kube-apiserver "$v" && up_to_date kubectl "$v"; then return; fi
+  [[ "$v" =~ ^v1\.([0-9]+)\.([0-9]+)$ ]] || die "K8S_VERSION must look like v1.Y.Z, got $v"
+  local minor="${BASH_REMATCH[1]}" patch="${BASH_REMATCH[2]}" staging="v0.${BASH_REMATCH[1]}.${BASH_REMATCH[2]}"
+  local dir="$base/src/kubernetes" gomod
+  gomod="$(gomod_of k8s.io/kubernetes "$v")"
+  [[ -f "$gomod" ]] || die "no go.mod for k8s.io/kubernetes@$v"
+  new_wrapper "$dir" k8s.io/kubernetes "$v"
+  # Staging modules are required at v0.0.0 and replaced by ./staging paths in k/k; a wrapper
+  # module must point each of them at its published tag instead.
+  local mods
+  mods="$(awk '/^[[:space:]]*k8s\.io\/[^[:space:]]+ v0\.0\.0([[:space:]]|$)/ { sub(/^require[[:space:]]+/, ""); print $1 }' "$gomod" | sort -u)"
+  [[ -n "$mods" ]] || die "found no staging modules in $gomod"
+  local m
+  for m in $mods; do
+    (cd "$dir" && go mod edit -replace "$m=$m@$staging")
+  done
+  log "kubernetes $v: $(wc -w <<<"$mods") staging modules replaced with $staging"
+  local date commit pkgs ld=""
+  date="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  commit="$(cd "$dir" && go mod download -json k8s.io/kubernetes@"$v" | sed -n 's/.*"Sum": "\(.*\)",\{0,1\}$/\1/p' | head -n1)"
+  for pkgs in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ld+=" -X $pkgs.gitVersion=$v -X $pkgs.gitMajor=1 -X $pkgs.gitMinor=$minor"
+    ld+=" -X $pkgs.gitTreeState=clean -X $pkgs.buildDate=$date -X $pkgs.gitCommit=module-${commit:-unknown}"
+  done
+  : "$patch"
+  go_build "$dir" kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$ld"
+  go_build "$dir" kubectl k8s.io/kubernetes/cmd/kubectl "$ld"
+  echo "$v" >"$bin/kube-apiserver.version"
+  echo "$v" >"$bin/kubectl.version"
+}
+
+# --- etcd ------------------------------------------------------------------------------------
+build_etcd() {
+  local v="$ETCD_VERSION" dir="$base/src/etcd"
+  if up_to_date etcd "$v"; then return; fi
+  new_wrapper "$dir" go.etcd.io/etcd/server/v3 "$v"
+  # etcd's sibling modules are replaced by ../paths in its own go.mod; a wrapper gets them
+  # from the requirement graph at the same release, which is what a release tarball contains.
+  go_build "$dir" etcd go.etcd.io/etcd/server/v3 \
+    "-X go.etcd.io/etcd/api/v3/version.GitSHA=module-$v"
+  echo "$v" >"$bin/etcd.version"
+}
+
+# --- helm ------------------------------------------------------------------------------------
+build_helm() {
+  local v="$HELM_VERSION" dir="$base/src/helm"
+  if up_to_date helm "$v"; then return; fi
+  new_wrapper "$dir" helm.sh/helm/v3 "$v"
+  go_build "$dir" helm helm.sh/helm/v3/cmd/helm \
+    "-X helm.sh/helm/v3/internal/version.version=$v -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+  echo "$v" >"$bin/helm.version"
+}
+
+total=$SECONDS
+build_kubernetes
+build_etcd
+build_helm
+
+for b in kube-apiserver kubectl etcd helm; do
+  [[ -x "$bin/$b" ]] || die "missing $bin/$b after build"
+done
+"$bin/kube-apiserver" --version >&2
+"$bin/etcd" --version | head -n1 >&2
+"$bin/helm" version --short >&2
+log "binaries are in $bin ($((SECONDS - total))s)"
+echo "PRODREADY_K8S_BIN=$bin"

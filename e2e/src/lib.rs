@@ -1,0 +1,41 @@
+//! A real Kubernetes control plane for prodready's end-to-end tests.
+//!
+//! [`ControlPlane`] runs etcd and kube-apiserver (built by `e2e/k8s-binaries.sh`) on loopback
+//! ports in a temporary directory, the way controller-runtime's envtest does: generated PKI,
+//! RBAC, service-account signing keys, an admin client certificate and a kubeconfig. There is no
+//! kubelet and no controller-manager, so workloads are stored and watched but never get Pods.
+//!
+//! Tests usually share one control plane per test binary ([`ControlPlane::shared`]) and isolate
+//! themselves with a [`TempNamespace`]; tests that stop the API server start their own
+//! ([`ControlPlane::start`]). `PRODREADY_E2E_KUBECONFIG=<path>` points the shared instance at an
+//! existing cluster instead.
+//!
+//! ```no_run
+//! # async fn example() -> anyhow::Result<()> {
+//! use e2e::{ControlPlane, apply_yaml};
+//! let cp = ControlPlane::shared().await?;
+//! let ns = cp.temp_namespace("demo").await?;
+//! let client = cp.client().await?;
+//! apply_yaml(&client, Some(ns.name()), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n").await?;
+//! let out = cp.kubectl(["get", "configmap", "x", "-n", ns.name()]).await?;
+//! assert!(out.status.success(), "{}", out.stderr);
+//! # Ok(()) }
+//! ```
+
+mod apply;
+mod binaries;
+mod control_plane;
+mod error;
+mod namespace;
+mod pki;
+mod process;
+mod tools;
+mod wait;
+
+pub use apply::{apply_yaml, install_crd, install_crd_file};
+pub use binaries::{Binaries, pinned_version, repo_root};
+pub use control_plane::{ControlPlane, KUBECONFIG_ENV};
+pub use error::Error;
+pub use namespace::TempNamespace;
+pub use tools::Output;
+pub use wait::wait_for;

@@ -1,0 +1,291 @@
+//! The read-only view of the other objects that cross-object rules consult.
+//!
+//! The `audit` command fills it from the objects in its input; the controller and webhook
+//! fill it from their reflector stores. Objects are held in `Arc`s so a context built from a
+//! store shares the store's objects instead of copying them. Indexes are per namespace, so a
+//! rule looks only at the objects that could concern the workload in front of it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::ResourceExt;
+
+use super::monitoring::{MonitorNamespaceSelector, PodMonitor, ServiceMonitor};
+use super::workload::DEFAULT_NAMESPACE;
+
+/// Objects of one kind, indexed by namespace.
+#[derive(Clone, Debug)]
+pub struct ByNamespace<T>(HashMap<String, Vec<Arc<T>>>);
+
+impl<T> Default for ByNamespace<T> {
+    fn default() -> Self {
+        ByNamespace(HashMap::new())
+    }
+}
+
+impl<T> ByNamespace<T> {
+    fn insert(&mut self, namespace: String, obj: Arc<T>) {
+        self.0.entry(namespace).or_default().push(obj);
+    }
+
+    /// The objects in one namespace.
+    pub fn get(&self, namespace: &str) -> &[Arc<T>] {
+        self.0.get(namespace).map(Vec::as_slice).unwrap_or_default()
+    }
+
+    /// How many objects are held.
+    pub fn len(&self) -> usize {
+        self.0.values().map(Vec::len).sum()
+    }
+
+    /// Whether none are held.
+    pub fn is_empty(&self) -> bool {
+        self.0.values().all(Vec::is_empty)
+    }
+}
+
+/// Monitors of one kind: those looking only into their own namespace indexed by it, and the
+/// few that look across namespaces kept aside.
+#[derive(Clone, Debug)]
+pub struct Monitors<T> {
+    local: ByNamespace<T>,
+    cross: Vec<Arc<T>>,
+}
+
+impl<T> Default for Monitors<T> {
+    fn default() -> Self {
+        Monitors {
+            local: ByNamespace::default(),
+            cross: Vec::new(),
+        }
+    }
+}
+
+/// Whether a kind of object can be consulted at all.
+#[derive(Clone, Debug)]
+pub enum Availability<T> {
+    /// The objects are known (possibly none).
+    Known(T),
+    /// They cannot be known; the reason says why (e.g. the CRD is not installed).
+    Unavailable(String),
+}
+
+impl<T: Default> Default for Availability<T> {
+    fn default() -> Self {
+        Availability::Known(T::default())
+    }
+}
+
+/// What a Lease lookup found.
+#[derive(Clone, Copy, Debug)]
+pub enum LeaseLookup<'a> {
+    /// The Lease exists.
+    Found(&'a Lease),
+    /// No Lease of that name exists in that namespace.
+    Missing,
+    /// Leases cannot be read here; the reason says why.
+    Unavailable(&'a str),
+}
+
+/// The reason leases are unavailable when auditing manifests.
+pub const LEASES_OFFLINE: &str =
+    "Lease renewal can only be verified against a live cluster (prodready run), not offline";
+
+/// The read-only context of cross-object rules.
+#[derive(Clone, Debug)]
+pub struct Context {
+    services: ByNamespace<Service>,
+    pdbs: ByNamespace<PodDisruptionBudget>,
+    network_policies: ByNamespace<NetworkPolicy>,
+    service_monitors: Availability<Monitors<ServiceMonitor>>,
+    pod_monitors: Availability<Monitors<PodMonitor>>,
+    leases: Availability<HashMap<(String, String), Arc<Lease>>>,
+    namespaces: HashMap<String, BTreeMap<String, String>>,
+}
+
+impl Default for Context {
+    /// An empty context in which leases are unavailable (the offline default).
+    fn default() -> Self {
+        Context {
+            services: ByNamespace::default(),
+            pdbs: ByNamespace::default(),
+            network_policies: ByNamespace::default(),
+            service_monitors: Availability::default(),
+            pod_monitors: Availability::default(),
+            leases: Availability::Unavailable(LEASES_OFFLINE.to_owned()),
+            namespaces: HashMap::new(),
+        }
+    }
+}
+
+fn ns_of<K: ResourceExt>(obj: &K) -> String {
+    obj.namespace()
+        .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned())
+}
+
+impl Context {
+    /// Adds a Service.
+    pub fn add_service(&mut self, svc: Arc<Service>) {
+        self.services.insert(ns_of(svc.as_ref()), svc);
+    }
+
+    /// Adds a PodDisruptionBudget.
+    pub fn add_pdb(&mut self, pdb: Arc<PodDisruptionBudget>) {
+        self.pdbs.insert(ns_of(pdb.as_ref()), pdb);
+    }
+
+    /// Adds a NetworkPolicy.
+    pub fn add_network_policy(&mut self, np: Arc<NetworkPolicy>) {
+        self.network_policies.insert(ns_of(np.as_ref()), np);
+    }
+
+    /// Adds a ServiceMonitor (ignored while ServiceMonitors are unavailable).
+    pub fn add_service_monitor(&mut self, sm: Arc<ServiceMonitor>) {
+        if let Availability::Known(m) = &mut self.service_monitors {
+            let ns = ns_of(sm.as_ref());
+            if is_local(sm.spec.namespace_selector.as_ref()) {
+                m.local.insert(ns, sm);
+            } else {
+                m.cross.push(sm);
+            }
+        }
+    }
+
+    /// Adds a PodMonitor (ignored while PodMonitors are unavailable).
+    pub fn add_pod_monitor(&mut self, pm: Arc<PodMonitor>) {
+        if let Availability::Known(m) = &mut self.pod_monitors {
+            let ns = ns_of(pm.as_ref());
+            if is_local(pm.spec.namespace_selector.as_ref()) {
+                m.local.insert(ns, pm);
+            } else {
+                m.cross.push(pm);
+            }
+        }
+    }
+
+    /// Marks ServiceMonitors as impossible to consult (e.g. CRD not installed).
+    pub fn set_service_monitors_unavailable(&mut self, reason: impl Into<String>) {
+        self.service_monitors = Availability::Unavailable(reason.into());
+    }
+
+    /// Marks PodMonitors as impossible to consult (e.g. CRD not installed).
+    pub fn set_pod_monitors_unavailable(&mut self, reason: impl Into<String>) {
+        self.pod_monitors = Availability::Unavailable(reason.into());
+    }
+
+    /// Makes Leases consultable (a live cluster); until called, lookups are unavailable.
+    pub fn set_leases_known(&mut self) {
+        if matches!(self.leases, Availability::Unavailable(_)) {
+            self.leases = Availability::Known(HashMap::new());
+        }
+    }
+
+    /// Adds a Lease (makes Leases consultable).
+    pub fn add_lease(&mut self, lease: Arc<Lease>) {
+        self.set_leases_known();
+        if let Availability::Known(m) = &mut self.leases {
+            m.insert((ns_of(lease.as_ref()), lease.name_any()), lease);
+        }
+    }
+
+    /// Records a Namespace's labels (for `match.namespaceSelector`).
+    pub fn add_namespace(&mut self, name: String, labels: BTreeMap<String, String>) {
+        self.namespaces.insert(name, labels);
+    }
+
+    /// Services in a namespace.
+    pub fn services(&self, namespace: &str) -> &[Arc<Service>] {
+        self.services.get(namespace)
+    }
+
+    /// PodDisruptionBudgets in a namespace.
+    pub fn pdbs(&self, namespace: &str) -> &[Arc<PodDisruptionBudget>] {
+        self.pdbs.get(namespace)
+    }
+
+    /// NetworkPolicies in a namespace.
+    pub fn network_policies(&self, namespace: &str) -> &[Arc<NetworkPolicy>] {
+        self.network_policies.get(namespace)
+    }
+
+    /// ServiceMonitors that may select Services in `namespace`, or why none can be known.
+    pub fn service_monitors_for<'a>(
+        &'a self,
+        namespace: &'a str,
+    ) -> Result<impl Iterator<Item = &'a ServiceMonitor> + 'a, &'a str> {
+        match &self.service_monitors {
+            Availability::Unavailable(reason) => Err(reason.as_str()),
+            Availability::Known(m) => Ok(m.local.get(namespace).iter().map(AsRef::as_ref).chain(
+                m.cross
+                    .iter()
+                    .map(AsRef::as_ref)
+                    .filter(move |sm: &&ServiceMonitor| {
+                        MonitorNamespaceSelector::covers(
+                            sm.spec.namespace_selector.as_ref(),
+                            sm.metadata
+                                .namespace
+                                .as_deref()
+                                .unwrap_or(DEFAULT_NAMESPACE),
+                            namespace,
+                        )
+                    }),
+            )),
+        }
+    }
+
+    /// PodMonitors that may select pods in `namespace`, or why none can be known.
+    pub fn pod_monitors_for<'a>(
+        &'a self,
+        namespace: &'a str,
+    ) -> Result<impl Iterator<Item = &'a PodMonitor> + 'a, &'a str> {
+        match &self.pod_monitors {
+            Availability::Unavailable(reason) => Err(reason.as_str()),
+            Availability::Known(m) => Ok(m.local.get(namespace).iter().map(AsRef::as_ref).chain(
+                m.cross
+                    .iter()
+                    .map(AsRef::as_ref)
+                    .filter(move |pm: &&PodMonitor| {
+                        MonitorNamespaceSelector::covers(
+                            pm.spec.namespace_selector.as_ref(),
+                            pm.metadata
+                                .namespace
+                                .as_deref()
+                                .unwrap_or(DEFAULT_NAMESPACE),
+                            namespace,
+                        )
+                    }),
+            )),
+        }
+    }
+
+    /// Looks up a Lease.
+    pub fn lease(&self, namespace: &str, name: &str) -> LeaseLookup<'_> {
+        match &self.leases {
+            Availability::Unavailable(reason) => LeaseLookup::Unavailable(reason),
+            Availability::Known(m) => m
+                .get(&(namespace.to_owned(), name.to_owned()))
+                .map_or(LeaseLookup::Missing, |l| LeaseLookup::Found(l)),
+        }
+    }
+
+    /// The labels of a Namespace, if it is known.
+    pub fn namespace_labels(&self, namespace: &str) -> Option<&BTreeMap<String, String>> {
+        self.namespaces.get(namespace)
+    }
+
+    /// Why ServiceMonitors cannot be consulted, if they cannot.
+    pub fn service_monitors_unavailable(&self) -> Option<&str> {
+        match &self.service_monitors {
+            Availability::Unavailable(r) => Some(r),
+            Availability::Known(_) => None,
+        }
+    }
+}
+
+fn is_local(sel: Option<&MonitorNamespaceSelector>) -> bool {
+    sel.is_none_or(|s| !s.any && s.match_names.is_empty())
+}

@@ -1,0 +1,20 @@
+//! The sans-IO engine: policies compiled once, evaluated against workloads and a context.
+//!
+//! Nothing here talks to the API server, reads the clock, or logs. The `audit` command, the
+//! controller and the admission webhook all call the same [`CompiledPolicy::evaluate`], so
+//! their verdicts cannot disagree.
+
+pub mod context;
+mod evaluate;
+mod exemption;
+pub mod monitoring;
+pub mod object;
+mod policy;
+pub mod selector;
+pub mod workload;
+
+pub use context::Context;
+pub use evaluate::{Evaluation, Outcome, RuleResult, WorkloadVerdict};
+pub use exemption::{AppliedExemption, ExemptionSource};
+pub use policy::{ActiveRule, CompiledPolicy, PolicyError};
+pub use workload::Workload;

@@ -1,0 +1,185 @@
+//! Decoding of Kubernetes objects from untyped JSON into what the engine understands.
+
+use std::sync::Arc;
+
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::monitoring::{PodMonitor, ServiceMonitor};
+use super::{Context, Workload};
+use crate::api::ProductionPolicy;
+
+/// An object the engine knows what to do with.
+#[derive(Debug)]
+pub enum Object {
+    /// A workload to check.
+    Workload(Box<Workload>),
+    /// A policy to apply.
+    Policy(Box<ProductionPolicy>),
+    /// A Service.
+    Service(Arc<Service>),
+    /// A PodDisruptionBudget.
+    Pdb(Arc<PodDisruptionBudget>),
+    /// A NetworkPolicy.
+    NetworkPolicy(Arc<NetworkPolicy>),
+    /// A ServiceMonitor.
+    ServiceMonitor(Arc<ServiceMonitor>),
+    /// A PodMonitor.
+    PodMonitor(Arc<PodMonitor>),
+    /// A Lease.
+    Lease(Arc<Lease>),
+    /// A Namespace.
+    Namespace(Box<Namespace>),
+    /// Some other object (a ConfigMap, a Role…): not checked, not an error.
+    Other {
+        /// Its apiVersion.
+        api_version: String,
+        /// Its kind.
+        kind: String,
+    },
+}
+
+/// Why an object could not be decoded.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DecodeError {
+    /// The document is not a mapping.
+    #[error("document is not a Kubernetes object (expected a mapping with apiVersion and kind)")]
+    NotAnObject,
+    /// The document has no `kind`.
+    #[error("document has no `kind`")]
+    MissingKind,
+    /// The document has no `apiVersion`.
+    #[error("{kind} has no `apiVersion`")]
+    MissingApiVersion {
+        /// The kind.
+        kind: String,
+    },
+    /// A known kind with an apiVersion prodready does not understand.
+    #[error(
+        "unsupported apiVersion `{api_version}` for kind {kind} (expected {expected}); \
+         convert it with `kubectl convert` or update the manifest"
+    )]
+    UnsupportedApiVersion {
+        /// The kind.
+        kind: String,
+        /// The apiVersion found.
+        api_version: String,
+        /// The apiVersion expected.
+        expected: &'static str,
+    },
+    /// A field has the wrong type or shape.
+    #[error("invalid {kind}: {message}")]
+    Invalid {
+        /// The kind.
+        kind: String,
+        /// What serde said.
+        message: String,
+    },
+}
+
+fn typed<T: DeserializeOwned>(kind: &str, value: Value) -> Result<T, DecodeError> {
+    serde_json::from_value(value).map_err(|e| DecodeError::Invalid {
+        kind: kind.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+/// Decodes one object. `kind: List` is not handled here (see [`list_items`]).
+pub fn decode(value: Value) -> Result<Object, DecodeError> {
+    let Value::Object(map) = &value else {
+        return Err(DecodeError::NotAnObject);
+    };
+    let kind = match map.get("kind") {
+        Some(Value::String(k)) if !k.is_empty() => k.clone(),
+        _ => return Err(DecodeError::MissingKind),
+    };
+    let api_version = match map.get("apiVersion") {
+        Some(Value::String(v)) if !v.is_empty() => v.clone(),
+        _ => return Err(DecodeError::MissingApiVersion { kind }),
+    };
+    let expected: &'static str = match kind.as_str() {
+        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" => "apps/v1",
+        "Job" | "CronJob" => "batch/v1",
+        "Pod" | "Service" | "Namespace" => "v1",
+        "PodDisruptionBudget" => "policy/v1",
+        "NetworkPolicy" => "networking.k8s.io/v1",
+        "Lease" => "coordination.k8s.io/v1",
+        "ServiceMonitor" | "PodMonitor" => "monitoring.coreos.com/v1",
+        "ProductionPolicy" => "prodready.dev/v1alpha1",
+        _ => return Ok(Object::Other { api_version, kind }),
+    };
+    if api_version != expected {
+        // Some groups share kind names with unrelated APIs; only flag our own groups' kinds.
+        let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+        let expected_group = expected.rsplit_once('/').map_or("", |(g, _)| g);
+        if group != expected_group {
+            return Ok(Object::Other { api_version, kind });
+        }
+        return Err(DecodeError::UnsupportedApiVersion {
+            kind,
+            api_version,
+            expected,
+        });
+    }
+    Ok(match kind.as_str() {
+        "Deployment" => Object::Workload(Box::new(typed::<Deployment>(&kind, value)?.into())),
+        "StatefulSet" => Object::Workload(Box::new(typed::<StatefulSet>(&kind, value)?.into())),
+        "DaemonSet" => Object::Workload(Box::new(typed::<DaemonSet>(&kind, value)?.into())),
+        "ReplicaSet" => Object::Workload(Box::new(typed::<ReplicaSet>(&kind, value)?.into())),
+        "Job" => Object::Workload(Box::new(typed::<Job>(&kind, value)?.into())),
+        "CronJob" => Object::Workload(Box::new(typed::<CronJob>(&kind, value)?.into())),
+        "Pod" => Object::Workload(Box::new(typed::<Pod>(&kind, value)?.into())),
+        "Service" => Object::Service(Arc::new(typed(&kind, value)?)),
+        "PodDisruptionBudget" => Object::Pdb(Arc::new(typed(&kind, value)?)),
+        "NetworkPolicy" => Object::NetworkPolicy(Arc::new(typed(&kind, value)?)),
+        "Lease" => Object::Lease(Arc::new(typed(&kind, value)?)),
+        "ServiceMonitor" => Object::ServiceMonitor(Arc::new(typed(&kind, value)?)),
+        "PodMonitor" => Object::PodMonitor(Arc::new(typed(&kind, value)?)),
+        "Namespace" => Object::Namespace(Box::new(typed(&kind, value)?)),
+        _ => Object::Policy(Box::new(typed(&kind, value)?)),
+    })
+}
+
+/// The items of a `kind: List` (or `*List`) document, or `None` when it is not a list.
+pub fn list_items(value: &mut Value) -> Option<Vec<Value>> {
+    let map = value.as_object_mut()?;
+    let is_list = map
+        .get("kind")
+        .and_then(Value::as_str)
+        .is_some_and(|k| k == "List" || (k.ends_with("List") && map.contains_key("items")));
+    if !is_list {
+        return None;
+    }
+    match map.remove("items") {
+        Some(Value::Array(items)) => Some(items),
+        _ => Some(Vec::new()),
+    }
+}
+
+impl Context {
+    /// Adds a context object; returns it back if it is not a context object.
+    pub fn add_object(&mut self, obj: Object) -> Option<Object> {
+        match obj {
+            Object::Service(s) => self.add_service(s),
+            Object::Pdb(p) => self.add_pdb(p),
+            Object::NetworkPolicy(n) => self.add_network_policy(n),
+            Object::ServiceMonitor(m) => self.add_service_monitor(m),
+            Object::PodMonitor(m) => self.add_pod_monitor(m),
+            Object::Lease(l) => self.add_lease(l),
+            Object::Namespace(ns) => {
+                let ns = *ns;
+                if let Some(name) = ns.metadata.name {
+                    self.add_namespace(name, ns.metadata.labels.unwrap_or_default());
+                }
+            }
+            other => return Some(other),
+        }
+        None
+    }
+}

@@ -1,0 +1,9 @@
+//! prodready: a Kubernetes operator that enforces production readiness.
+//!
+//! The crate is a library with a thin binary. [`engine`] and [`rules`] are pure (no IO);
+//! [`api`] holds the `ProductionPolicy` types the CRD is generated from; [`audit`] reads
+//! manifests and writes reports for CI pipelines.
+
+pub mod api;
+pub mod engine;
+pub mod rules;
