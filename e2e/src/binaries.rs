@@ -62,6 +62,11 @@ impl Binaries {
                 problems: "neither PRODREADY_K8S_BIN nor HOME is set".into(),
             })?,
         };
+        Self::check(dir)
+    }
+
+    /// Checks that `dir` holds all four binaries at the pinned versions.
+    fn check(dir: PathBuf) -> Result<Self, Error> {
         let wanted = [
             ("kube-apiserver", "K8S_VERSION"),
             ("kubectl", "K8S_VERSION"),
@@ -124,5 +129,14 @@ mod tests {
         assert!(pinned_version("ETCD_VERSION").is_some_and(|v| v.starts_with("v3.")));
         assert!(pinned_version("HELM_VERSION").is_some_and(|v| v.starts_with("v3.")));
         assert_eq!(pinned_version("NOPE"), None);
+    }
+
+    #[test]
+    fn missing_binaries_say_how_to_build_them() {
+        let err = Binaries::check(PathBuf::from("/nonexistent/prodready-bin")).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("bash e2e/k8s-binaries.sh"), "{msg}");
+        assert!(msg.contains("kube-apiserver not found"), "{msg}");
+        assert!(msg.contains("/nonexistent/prodready-bin"), "{msg}");
     }
 }

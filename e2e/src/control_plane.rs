@@ -19,7 +19,7 @@ use crate::namespace::{TempNamespace, unique_name};
 use crate::pki::{self, PkiFiles};
 use crate::process::{Managed, tail};
 use crate::tools::{self, Output};
-use crate::wait::wait_for;
+use crate::wait::{Probe, poll_until};
 
 /// Environment variable: use the cluster of this kubeconfig instead of starting one.
 pub const KUBECONFIG_ENV: &str = "PRODREADY_E2E_KUBECONFIG";
@@ -260,10 +260,10 @@ impl ControlPlane {
             .ok_or(Error::NotLocal("start_apiserver"))?;
         {
             let mut slot = lock(&local.apiserver);
-            if let Some(running) = slot.as_mut() {
-                if running.exited().is_none() {
-                    return Ok(());
-                }
+            if let Some(running) = slot.as_mut()
+                && running.exited().is_none()
+            {
+                return Ok(());
             }
             let binaries = self.binaries()?;
             *slot = Some(Managed::start(
@@ -278,22 +278,24 @@ impl ControlPlane {
 
     async fn wait_ready(&self, local: &Local) -> anyhow::Result<()> {
         let client = self.client().await?;
-        let ready = wait_for(APISERVER_START_TIMEOUT, "kube-apiserver /readyz", || {
+        let ready = poll_until(APISERVER_START_TIMEOUT, "kube-apiserver /readyz", || {
             let client = client.clone();
+            let exited = lock(&local.apiserver).as_mut().and_then(Managed::exited);
             async move {
-                if let Some(status) = lock(&local.apiserver).as_mut().and_then(Managed::exited) {
-                    return Err(Fatal(format!("kube-apiserver exited with {status}")));
+                if let Some(status) = exited {
+                    return Probe::Fatal(format!("kube-apiserver exited with {status}"));
                 }
-                let request = http::Request::get("/readyz")
-                    .body(Vec::new())
-                    .map_err(|e| Fatal(e.to_string()))?;
+                let request = match http::Request::get("/readyz").body(Vec::new()) {
+                    Ok(r) => r,
+                    Err(e) => return Probe::Fatal(e.to_string()),
+                };
                 match tokio::time::timeout(Duration::from_secs(5), client.request_text(request))
                     .await
                 {
-                    Ok(Ok(body)) if body.trim() == "ok" => Ok(()),
-                    Ok(Ok(body)) => Err(NotYet(body)),
-                    Ok(Err(e)) => Err(NotYet(e.to_string())),
-                    Err(_) => Err(NotYet("request timed out".into())),
+                    Ok(Ok(body)) if body.trim() == "ok" => Probe::Ready(()),
+                    Ok(Ok(body)) => Probe::NotYet(body),
+                    Ok(Err(e)) => Probe::NotYet(e.to_string()),
+                    Err(_) => Probe::NotYet("request timed out".into()),
                 }
             }
         })
@@ -322,23 +324,6 @@ impl Drop for ControlPlane {
             if let Some(mut p) = lock(&local.etcd).take() {
                 p.kill();
             }
-        }
-    }
-}
-
-/// Probe outcome for `/readyz`: a `Fatal` one should stop waiting, but `wait_for` only knows
-/// "not yet", so it is rendered distinctly and the process check repeats it each poll.
-enum Probe {
-    NotYet(String),
-    Fatal(String),
-}
-use Probe::{Fatal, NotYet};
-
-impl std::fmt::Display for Probe {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            NotYet(s) => write!(f, "{s}"),
-            Fatal(s) => write!(f, "fatal: {s}"),
         }
     }
 }
@@ -388,15 +373,16 @@ async fn start_etcd(
         "--log-level=warn".to_string(),
     ];
     let mut etcd = Managed::start("etcd", &binaries.etcd(), &args, log)?;
-    let up = wait_for(ETCD_START_TIMEOUT, "etcd client port", || {
+    let up = poll_until(ETCD_START_TIMEOUT, "etcd client port", || {
         let exited = etcd.exited();
         async move {
             if let Some(status) = exited {
-                return Err(format!("etcd exited with {status}"));
+                return Probe::Fatal(format!("etcd exited with {status}"));
             }
-            TcpStream::connect(("127.0.0.1", port))
-                .map(drop)
-                .map_err(|e| e.to_string())
+            match TcpStream::connect(("127.0.0.1", port)) {
+                Ok(_) => Probe::Ready(()),
+                Err(e) => Probe::NotYet(e.to_string()),
+            }
         }
     })
     .await;

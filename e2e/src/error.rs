@@ -32,6 +32,10 @@ pub enum Error {
         last: String,
     },
 
+    /// A wait ended early because waiting longer could not help (e.g. the process exited).
+    #[error("gave up waiting for {what}: {reason}")]
+    GaveUp { what: String, reason: String },
+
     /// The operation needs a control plane this harness started itself.
     #[error("{0} needs a control plane started by the harness, not an external cluster")]
     NotLocal(&'static str),
