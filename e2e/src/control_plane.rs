@@ -414,6 +414,9 @@ fn apiserver_args(root: &Path, pki: &PkiFiles, port: u16, etcd_port: u16) -> Vec
         // Without a controller-manager no ServiceAccount objects get created, so the
         // ServiceAccount plugin would reject every Pod (envtest disables it for the same reason).
         "--disable-admission-plugins=ServiceAccount".into(),
+        // The lease reconciler refuses loopback advertise addresses; nothing here needs the
+        // `kubernetes` Service's endpoints.
+        "--endpoint-reconciler-type=none".into(),
         "--allow-privileged=true".into(),
         // Fewer background goroutines on a small machine; tests do not need fairness queues.
         "--enable-priority-and-fairness=false".into(),

@@ -26,7 +26,11 @@ pub(crate) enum Probe<T> {
 /// # async fn example(api: kube::Api<k8s_openapi::api::core::v1::ConfigMap>) -> Result<(), e2e::Error> {
 /// use std::time::Duration;
 /// let cm = e2e::wait_for(Duration::from_secs(10), "configmap x", || async {
-///     api.get_opt("x").await.map_err(|e| e.to_string())?.ok_or("not found yet")
+///     match api.get_opt("x").await {
+///         Ok(Some(cm)) => Ok(cm),
+///         Ok(None) => Err("not found yet".to_string()),
+///         Err(e) => Err(e.to_string()),
+///     }
 /// })
 /// .await?;
 /// # Ok(()) }
