@@ -30,8 +30,11 @@ fi
 log() { echo "k8s-binaries: $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-command -v go >/dev/null 2>&1 ||
-  die "'go' is not on PATH. Install Go >= 1.26 (e.g. from the distribution or /usr/local/go) and re-run."
+# Only a build needs Go; a warm cache works without it.
+need_go() {
+  command -v go >/dev/null 2>&1 ||
+    die "'go' is not on PATH, and $1 must be built. Install Go >= 1.26 and re-run."
+}
 
 export GOTOOLCHAIN=local CGO_ENABLED=0
 export GOFLAGS="-mod=mod -buildvcs=false ${GOFLAGS:-}"
@@ -85,8 +88,9 @@ gomod_of() {
 build_kubernetes() {
   local v="$K8S_VERSION"
   if up_to_date kube-apiserver "$v" && up_to_date kubectl "$v"; then return; fi
+  need_go kube-apiserver
   [[ "$v" =~ ^v1\.([0-9]+)\.([0-9]+)$ ]] || die "K8S_VERSION must look like v1.Y.Z, got $v"
-  local minor="${BASH_REMATCH[1]}" patch="${BASH_REMATCH[2]}" staging="v0.${BASH_REMATCH[1]}.${BASH_REMATCH[2]}"
+  local minor="${BASH_REMATCH[1]}" staging="v0.${BASH_REMATCH[1]}.${BASH_REMATCH[2]}"
   local dir="$base/src/kubernetes" gomod
   gomod="$(gomod_of k8s.io/kubernetes "$v")"
   [[ -f "$gomod" ]] || die "no go.mod for k8s.io/kubernetes@$v"
@@ -101,6 +105,7 @@ build_kubernetes() {
     (cd "$dir" && go mod edit -replace "$m=$m@$staging")
   done
   log "kubernetes $v: $(wc -w <<<"$mods") staging modules replaced with $staging"
+  # There is no git checkout: gitCommit carries the module's content hash instead.
   local date commit pkgs ld=""
   date="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
   commit="$(cd "$dir" && go mod download -json k8s.io/kubernetes@"$v" | sed -n 's/.*"Sum": "\(.*\)",\{0,1\}$/\1/p' | head -n1)"
@@ -108,7 +113,6 @@ build_kubernetes() {
     ld+=" -X $pkgs.gitVersion=$v -X $pkgs.gitMajor=1 -X $pkgs.gitMinor=$minor"
     ld+=" -X $pkgs.gitTreeState=clean -X $pkgs.buildDate=$date -X $pkgs.gitCommit=module-${commit:-unknown}"
   done
-  : "$patch"
   go_build "$dir" kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$ld"
   go_build "$dir" kubectl k8s.io/kubernetes/cmd/kubectl "$ld"
   echo "$v" >"$bin/kube-apiserver.version"
@@ -119,6 +123,7 @@ build_kubernetes() {
 build_etcd() {
   local v="$ETCD_VERSION" dir="$base/src/etcd"
   if up_to_date etcd "$v"; then return; fi
+  need_go etcd
   new_wrapper "$dir" go.etcd.io/etcd/server/v3 "$v"
   # etcd's sibling modules are replaced by ../paths in its own go.mod; a wrapper gets them
   # from the requirement graph at the same release, which is what a release tarball contains.
@@ -131,6 +136,7 @@ build_etcd() {
 build_helm() {
   local v="$HELM_VERSION" dir="$base/src/helm"
   if up_to_date helm "$v"; then return; fi
+  need_go helm
   new_wrapper "$dir" helm.sh/helm/v3 "$v"
   go_build "$dir" helm helm.sh/helm/v3/cmd/helm \
     "-X helm.sh/helm/v3/internal/version.version=$v -X helm.sh/helm/v3/internal/version.gitTreeState=clean"

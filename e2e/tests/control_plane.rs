@@ -273,3 +273,27 @@ async fn objects_survive_an_apiserver_restart() {
         .expect("run kubectl");
     assert_eq!(out.stdout.trim(), "configmap/survivor", "{}", out.stderr);
 }
+
+#[tokio::test]
+async fn kubectl_applies_yaml_from_stdin() {
+    let cp = shared().await;
+    let ns = cp.temp_namespace("stdin").await.expect("namespace");
+    let yaml = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: piped}\ndata: {via: stdin}\n";
+    let out = cp
+        .kubectl_with_stdin(["apply", "-n", ns.name(), "-f", "-"], Some(yaml))
+        .await
+        .expect("run kubectl");
+    assert!(out.success(), "kubectl apply failed: {}", out.stderr);
+    assert_eq!(out.stdout.trim(), "configmap/piped created");
+}
+
+#[tokio::test]
+async fn helm_reaches_the_cluster() {
+    let cp = shared().await;
+    let out = cp
+        .helm(["list", "--all-namespaces", "--output", "json"])
+        .await
+        .expect("run helm");
+    assert!(out.success(), "helm list failed: {}", out.stderr);
+    assert_eq!(out.stdout.trim(), "[]");
+}
