@@ -7,3 +7,8 @@
 pub mod api;
 pub mod engine;
 pub mod rules;
+pub mod audit;
+pub mod cli;
+pub mod crd;
+pub mod corpus;
+pub mod snapshot;

@@ -1,1 +1,35 @@
-fn main() {}
+//! The `prodready` binary: parses the command line and hands off to the library.
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use clap::Parser;
+use prodready::cli::{self, Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let result = match cli.command {
+        Command::Audit(args) => cli::run_audit(&args, &mut out),
+        Command::Rules { output } => cli::run_rules(output, &mut out).map(|()| 0),
+        Command::Explain { rule } => cli::run_explain(&rule, &mut out),
+        Command::Crd => match prodready::crd::yaml() {
+            Ok(y) => out.write_all(y.as_bytes()).map(|()| 0),
+            Err(e) => {
+                eprintln!("prodready: cannot render the CRD: {e}");
+                Ok(1)
+            }
+        },
+    };
+    let code = match result.and_then(|code| out.flush().map(|()| code)) {
+        Ok(code) => code,
+        // A closed pipe (`prodready audit … | head`) is not an error worth a message.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => 0,
+        Err(e) => {
+            eprintln!("prodready: cannot write output: {e}");
+            2
+        }
+    };
+    ExitCode::from(u8::try_from(code).unwrap_or(2))
+}

@@ -18,6 +18,7 @@ use super::{ProductionPolicyStatus, RulesSpec};
     plural = "productionpolicies",
     shortname = "ppol",
     category = "prodready",
+    doc = "ProductionPolicy declares what production ready means for the workloads it matches: the rules that apply, how strictly they are enforced at admission, and which workloads are exempt, why, and until when.",
     status = "ProductionPolicyStatus",
     printcolumn = r#"{"name":"Action","type":"string","jsonPath":".spec.enforcement.action","description":"What admission does with findings: Audit, Warn or Enforce"}"#,
     printcolumn = r#"{"name":"Matched","type":"integer","jsonPath":".status.summary.matched","description":"Workloads this policy matches"}"#,

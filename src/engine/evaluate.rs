@@ -100,7 +100,7 @@ impl Evaluation {
                 _ => None,
             })
             .collect();
-        v.sort_by(|a, b| b.0.severity.cmp(&a.0.severity));
+        v.sort_by_key(|r| std::cmp::Reverse(r.0.severity));
         v.into_iter()
     }
 }

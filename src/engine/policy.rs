@@ -272,10 +272,10 @@ impl CompiledPolicy {
         if !m.kinds.is_empty() && !m.kinds.contains(&w.kind) {
             return false;
         }
-        if !m.namespaces.is_empty() && !m.namespaces.iter().any(|n| *n == w.namespace) {
+        if !m.namespaces.is_empty() && !m.namespaces.contains(&w.namespace) {
             return false;
         }
-        if m.exclude_namespaces.iter().any(|n| *n == w.namespace) {
+        if m.exclude_namespaces.contains(&w.namespace) {
             return false;
         }
         if let Some(sel) = &m.selector

@@ -1,20 +1,389 @@
-//! `disruption-budget`: placeholder until implemented.
+//! `disruption-budget`: exactly one PodDisruptionBudget covers a multi-replica workload, and
+//! it lets at least one pod be evicted at full strength.
 
-use super::{Check, RuleDef, Verdict};
-use crate::api::Severity;
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use super::{Check, RuleDef, Verdict, Violation};
+use crate::api::{Severity, WorkloadKind};
+use crate::engine::selector;
 
 /// The rule.
 pub static RULE: RuleDef = RuleDef {
     id: "disruption-budget",
-    summary: "TODO",
-    rubric: "TODO",
-    default_enabled: false,
-    default_severity: Severity::Low,
-    rationale: "TODO",
-    example: "TODO",
+    summary: "a PodDisruptionBudget selects the pods of a multi-replica workload and allows at least one disruption",
+    rubric: "I5",
+    default_enabled: true,
+    default_severity: Severity::Medium,
+    rationale: "Without a PodDisruptionBudget a node drain may evict every replica at once, and \
+        the extra replicas buy nothing during cluster upgrades. The budget must still allow one \
+        eviction when all replicas are healthy: a budget that allows none (minAvailable equal to \
+        the replica count, maxUnavailable 0) makes every drain hang, and pods covered by two \
+        budgets cannot be evicted at all, because the eviction API refuses them.",
+    example: "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: web}\nspec:\n  maxUnavailable: 1\n  selector: {matchLabels: {app: web}}",
     check,
 };
 
-fn check(_c: &Check<'_>) -> Verdict {
-    Verdict::NotApplicable
+fn check(c: &Check<'_>) -> Verdict {
+    let w = c.workload;
+    if !matches!(
+        w.kind,
+        WorkloadKind::Deployment | WorkloadKind::StatefulSet | WorkloadKind::ReplicaSet
+    ) {
+        return Verdict::NotApplicable;
+    }
+    let replicas = w.replicas.unwrap_or(1);
+    if replicas <= 1 {
+        return Verdict::NotApplicable;
+    }
+    let covering: Vec<&PodDisruptionBudget> = c
+        .context
+        .pdbs(&w.namespace)
+        .iter()
+        .map(AsRef::as_ref)
+        .filter(|pdb| selects(pdb, &w.pod_labels))
+        .collect();
+    let pdb = match covering.as_slice() {
+        [] => {
+            return fail(
+                format!(
+                    "no PodDisruptionBudget selects the pods of {}/{}: a node drain may evict every replica at once",
+                    w.kind, w.name
+                ),
+                "add a PodDisruptionBudget with maxUnavailable: 1 selecting the pods",
+            );
+        }
+        [one] => *one,
+        several => {
+            let names = several
+                .iter()
+                .map(|p| format!("\"{}\"", name_of(p)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            return fail(
+                format!(
+                    "PodDisruptionBudgets {names} all select the pods: the eviction API refuses to evict them, node drains hang"
+                ),
+                "keep a single PodDisruptionBudget for these pods",
+            );
+        }
+    };
+    check_budget(pdb, replicas)
+}
+
+/// Whether a policy/v1 budget selects the pods: an absent selector selects nothing, an
+/// empty one (`{}`) every pod in the namespace.
+fn selects(pdb: &PodDisruptionBudget, labels: &BTreeMap<String, String>) -> bool {
+    pdb.spec
+        .as_ref()
+        .and_then(|s| s.selector.as_ref())
+        .is_some_and(|sel| selector::matches(sel, labels))
+}
+
+fn name_of(pdb: &PodDisruptionBudget) -> &str {
+    pdb.metadata.name.as_deref().unwrap_or_default()
+}
+
+const BLOCKS: &str = "no pod can ever be evicted, node drains hang";
+const REMEDIATION: &str = "set maxUnavailable: 1 (or minAvailable below the replica count)";
+
+/// Whether the one budget allows an eviction with every replica healthy. The disruption
+/// controller reads `maxUnavailable` first, then `minAvailable`; with neither it requires no
+/// healthy pods, so such a budget allows evictions.
+fn check_budget(pdb: &PodDisruptionBudget, replicas: i32) -> Verdict {
+    let name = name_of(pdb);
+    let spec = pdb.spec.as_ref();
+    if let Some(max) = spec.and_then(|s| s.max_unavailable.as_ref()) {
+        let allowed = match scaled(max, replicas) {
+            Ok(n) => n,
+            Err(shown) => return malformed(name, "maxUnavailable", &shown),
+        };
+        if allowed > 0 {
+            return Verdict::Pass;
+        }
+        return fail(
+            format!(
+                "PodDisruptionBudget \"{name}\" has maxUnavailable {} with {replicas} replicas: {BLOCKS}",
+                show(max)
+            ),
+            REMEDIATION,
+        );
+    }
+    if let Some(min) = spec.and_then(|s| s.min_available.as_ref()) {
+        let required = match scaled(min, replicas) {
+            Ok(n) => n,
+            Err(shown) => return malformed(name, "minAvailable", &shown),
+        };
+        if required < i64::from(replicas) {
+            return Verdict::Pass;
+        }
+        return fail(
+            format!(
+                "PodDisruptionBudget \"{name}\" has minAvailable {} with {replicas} replicas: {BLOCKS}",
+                show(min)
+            ),
+            REMEDIATION,
+        );
+    }
+    Verdict::Pass
+}
+
+/// An int as is, or a percentage of `replicas` rounded up (as Kubernetes scales both PDB
+/// fields). `Err` carries the value as written when it is neither.
+fn scaled(value: &IntOrString, replicas: i32) -> Result<i64, String> {
+    match value {
+        IntOrString::Int(n) => Ok(i64::from(*n)),
+        IntOrString::String(s) => {
+            let percent = s
+                .strip_suffix('%')
+                .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|d| d.parse::<i64>().ok())
+                .ok_or_else(|| s.clone())?;
+            let total = i64::from(replicas).saturating_mul(percent);
+            Ok(total.saturating_add(99) / 100)
+        }
+    }
+}
+
+fn show(value: &IntOrString) -> String {
+    match value {
+        IntOrString::Int(n) => n.to_string(),
+        IntOrString::String(s) => format!("\"{s}\""),
+    }
+}
+
+fn malformed(name: &str, field: &str, shown: &str) -> Verdict {
+    // Cut an absurd value short so the message stays one line.
+    let shown: String = shown.chars().take(40).collect();
+    fail(
+        format!(
+            "PodDisruptionBudget \"{name}\" has {field} \"{shown}\", which is neither an integer nor a percentage like \"50%\""
+        ),
+        format!("set {field} to an integer or a percentage such as \"50%\""),
+    )
+}
+
+fn fail(message: String, remediation: impl Into<String>) -> Verdict {
+    Verdict::Fail(vec![Violation::workload(message, remediation)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::Params;
+    use crate::rules::testing::{check, check_with, context, violations, workload};
+
+    fn web(replicas: i32) -> String {
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web, namespace: shop}}\nspec:\n  replicas: {replicas}\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec: {{containers: [{{name: a, image: 'a:1'}}]}}\n"
+        )
+    }
+
+    fn pdb(name: &str, budget: &str, selector: &str) -> String {
+        format!(
+            "\n---\napiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {{name: {name}, namespace: shop}}\nspec:\n  {budget}\n  {selector}\n"
+        )
+    }
+
+    const APP_WEB: &str = "selector: {matchLabels: {app: web}}";
+
+    fn run(replicas: i32, ctx: &str) -> Verdict {
+        check_with(
+            &RULE,
+            &workload(&web(replicas)),
+            &context(ctx),
+            &Params::default(),
+        )
+    }
+
+    fn message(v: Verdict) -> String {
+        violations(v).remove(0).message
+    }
+
+    #[test]
+    fn budgets_that_allow_a_disruption_pass() {
+        for budget in [
+            "maxUnavailable: 1",
+            "maxUnavailable: \"10%\"",
+            "minAvailable: 2",
+            "minAvailable: \"50%\"",
+            "minAvailable: \"66%\"",
+            "",
+        ] {
+            assert_eq!(
+                run(3, &pdb("web", budget, APP_WEB)),
+                Verdict::Pass,
+                "{budget}"
+            );
+        }
+    }
+
+    #[test]
+    fn budgets_that_allow_nothing_fail() {
+        let cases = [
+            (
+                "minAvailable: 3",
+                "PodDisruptionBudget \"web\" has minAvailable 3 with 3 replicas: no pod can ever be evicted, node drains hang",
+            ),
+            (
+                "minAvailable: 5",
+                "PodDisruptionBudget \"web\" has minAvailable 5 with 3 replicas: no pod can ever be evicted, node drains hang",
+            ),
+            (
+                // ceil(3 * 0.67) = 3.
+                "minAvailable: \"67%\"",
+                "PodDisruptionBudget \"web\" has minAvailable \"67%\" with 3 replicas: no pod can ever be evicted, node drains hang",
+            ),
+            (
+                "minAvailable: \"100%\"",
+                "PodDisruptionBudget \"web\" has minAvailable \"100%\" with 3 replicas: no pod can ever be evicted, node drains hang",
+            ),
+            (
+                "maxUnavailable: 0",
+                "PodDisruptionBudget \"web\" has maxUnavailable 0 with 3 replicas: no pod can ever be evicted, node drains hang",
+            ),
+            (
+                "maxUnavailable: \"0%\"",
+                "PodDisruptionBudget \"web\" has maxUnavailable \"0%\" with 3 replicas: no pod can ever be evicted, node drains hang",
+            ),
+        ];
+        for (budget, expected) in cases {
+            let v = violations(run(3, &pdb("web", budget, APP_WEB)));
+            assert_eq!(v.len(), 1);
+            assert_eq!(v[0].message, expected);
+            assert_eq!(v[0].remediation, REMEDIATION);
+        }
+    }
+
+    #[test]
+    fn max_unavailable_wins_over_min_available() {
+        let both = pdb("web", "maxUnavailable: 1\n  minAvailable: 3", APP_WEB);
+        assert_eq!(run(3, &both), Verdict::Pass);
+    }
+
+    #[test]
+    fn malformed_percentages_fail_clearly() {
+        for bad in [
+            "\"50\"",
+            "\"abc%\"",
+            "\"50.5%\"",
+            "\"-1%\"",
+            "\"%\"",
+            "\" 50%\"",
+        ] {
+            let msg = message(run(
+                3,
+                &pdb("web", &format!("minAvailable: {bad}"), APP_WEB),
+            ));
+            assert!(
+                msg.contains("which is neither an integer nor a percentage like \"50%\""),
+                "{bad}: {msg}"
+            );
+        }
+        let huge = format!("maxUnavailable: \"{}%\"", "9".repeat(40));
+        assert!(matches!(
+            run(3, &pdb("web", &huge, APP_WEB)),
+            Verdict::Fail(_)
+        ));
+    }
+
+    #[test]
+    fn no_budget_fails() {
+        let other = pdb(
+            "api",
+            "maxUnavailable: 1",
+            "selector: {matchLabels: {app: api}}",
+        );
+        for ctx in ["", other.as_str()] {
+            assert_eq!(
+                message(run(3, ctx)),
+                "no PodDisruptionBudget selects the pods of Deployment/web: a node drain may evict every replica at once"
+            );
+        }
+    }
+
+    #[test]
+    fn absent_selector_selects_nothing_and_empty_selects_everything() {
+        assert!(
+            message(run(3, &pdb("web", "maxUnavailable: 1", "")))
+                .starts_with("no PodDisruptionBudget")
+        );
+        assert_eq!(
+            run(3, &pdb("all", "maxUnavailable: 1", "selector: {}")),
+            Verdict::Pass
+        );
+        let no_spec = "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: x, namespace: shop}\n";
+        assert!(message(run(3, no_spec)).starts_with("no PodDisruptionBudget"));
+    }
+
+    #[test]
+    fn budget_in_another_namespace_does_not_count() {
+        let ctx =
+            pdb("web", "maxUnavailable: 1", APP_WEB).replace("namespace: shop", "namespace: other");
+        assert!(message(run(3, &ctx)).starts_with("no PodDisruptionBudget"));
+    }
+
+    #[test]
+    fn several_budgets_fail() {
+        let ctx = format!(
+            "{}{}",
+            pdb("web", "maxUnavailable: 1", APP_WEB),
+            pdb("everything", "maxUnavailable: 1", "selector: {}")
+        );
+        let v = violations(run(3, &ctx));
+        assert_eq!(
+            v[0].message,
+            "PodDisruptionBudgets \"web\", \"everything\" all select the pods: the eviction API refuses to evict them, node drains hang"
+        );
+    }
+
+    #[test]
+    fn single_replica_and_other_kinds_are_not_applicable() {
+        assert_eq!(check(&RULE, &workload(&web(1))), Verdict::NotApplicable);
+        let unset = workload(
+            "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: db}\nspec:\n  selector: {}\n  template: {spec: {containers: [{name: a, image: 'a:1'}]}}\n",
+        );
+        assert_eq!(check(&RULE, &unset), Verdict::NotApplicable);
+        let ds = workload(
+            "apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: d}\nspec:\n  selector: {}\n  template: {spec: {containers: [{name: a, image: 'a:1'}]}}\n",
+        );
+        assert_eq!(check(&RULE, &ds), Verdict::NotApplicable);
+        let job = workload(
+            "apiVersion: batch/v1\nkind: Job\nmetadata: {name: j}\nspec:\n  template: {spec: {containers: [{name: a, image: 'a:1'}]}}\n",
+        );
+        assert_eq!(check(&RULE, &job), Verdict::NotApplicable);
+        let pod = workload(
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: a, image: 'a:1'}]\n",
+        );
+        assert_eq!(check(&RULE, &pod), Verdict::NotApplicable);
+    }
+
+    #[test]
+    fn replicasets_and_statefulsets_are_checked() {
+        for kind in ["ReplicaSet", "StatefulSet"] {
+            let w = workload(&format!(
+                "apiVersion: apps/v1\nkind: {kind}\nmetadata: {{name: x, namespace: shop}}\nspec:\n  replicas: 2\n  selector: {{}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec: {{containers: [{{name: a, image: 'a:1'}}]}}\n"
+            ));
+            let ctx = context(&pdb("web", "minAvailable: 2", APP_WEB));
+            assert!(
+                message(check_with(&RULE, &w, &ctx, &Params::default()))
+                    .contains("minAvailable 2 with 2 replicas"),
+                "{kind}"
+            );
+        }
+    }
+
+    #[test]
+    fn scaling_rounds_up() {
+        assert_eq!(scaled(&IntOrString::String("50%".into()), 3), Ok(2));
+        assert_eq!(scaled(&IntOrString::String("1%".into()), 3), Ok(1));
+        assert_eq!(scaled(&IntOrString::String("0%".into()), 3), Ok(0));
+        assert_eq!(scaled(&IntOrString::Int(-1), 3), Ok(-1));
+        assert_eq!(
+            scaled(&IntOrString::String("x".into()), 3),
+            Err("x".to_owned())
+        );
+    }
 }

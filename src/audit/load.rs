@@ -1,0 +1,371 @@
+//! Reading manifests: files, directories, stdin; multi-document YAML, JSON, `kind: List`,
+//! and `helm template` output (whose `# Source:` comments are kept for the report).
+//!
+//! Every problem becomes an [`InputError`] naming the file, document and line where
+//! possible; loading never stops at the first bad document, so everything that can be
+//! audited is audited.
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::api::ProductionPolicy;
+use crate::engine::object::{Object, decode, list_items};
+use crate::engine::{Context, Workload};
+
+/// Files larger than this are refused rather than read into memory.
+pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Where an object came from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Source {
+    /// The file (`-` for stdin).
+    pub file: String,
+    /// The 0-based index of the YAML document in the file.
+    pub document: usize,
+    /// The 1-based line where the document starts.
+    pub line: usize,
+    /// The index within a `kind: List` document, if the object is a list item.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub item: Option<usize>,
+    /// The chart template path from a `# Source:` comment (`helm template` output).
+    #[serde(rename = "helmSource", skip_serializing_if = "Option::is_none")]
+    pub helm_source: Option<String>,
+}
+
+/// An input that could not be read or understood.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct InputError {
+    /// The file (`-` for stdin), or the path given on the command line.
+    pub file: String,
+    /// The 0-based document index, when the error is in one document.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub document: Option<usize>,
+    /// The 1-based line, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Everything read from the inputs.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// Workloads to audit, with where they came from.
+    pub workloads: Vec<(Workload, Source)>,
+    /// ProductionPolicy documents found (applied only when read through `--policy`).
+    pub policies: Vec<(ProductionPolicy, Source)>,
+    /// The cross-object context built from the other objects.
+    pub context: Context,
+    /// Problems, in input order.
+    pub errors: Vec<InputError>,
+    /// How many files were read.
+    pub files: usize,
+}
+
+impl Loaded {
+    /// Reads every path (`-` = stdin) in order.
+    pub fn from_paths(paths: &[PathBuf]) -> Self {
+        let mut loaded = Loaded::default();
+        for path in paths {
+            loaded.add_path(path);
+        }
+        loaded
+    }
+
+    /// Reads one path (`-` = stdin; a directory is walked recursively).
+    pub fn add_path(&mut self, path: &Path) {
+        if path.as_os_str() == "-" {
+            let mut text = String::new();
+            match std::io::stdin().read_to_string(&mut text) {
+                Ok(_) => self.add_text("-", &text, false),
+                Err(e) => self.error("-", None, None, format!("cannot read stdin: {e}")),
+            }
+            return;
+        }
+        let display = path.display().to_string();
+        match fs::metadata(path) {
+            Err(e) => self.error(&display, None, None, format!("cannot read: {e}")),
+            Ok(meta) if meta.is_dir() => {
+                let mut files = Vec::new();
+                if let Err(e) = collect_manifests(path, &mut files) {
+                    self.error(&display, None, None, format!("cannot read directory: {e}"));
+                }
+                if files.is_empty() {
+                    self.error(
+                        &display,
+                        None,
+                        None,
+                        "directory holds no manifests (*.yaml, *.yml, *.json)".into(),
+                    );
+                }
+                files.sort();
+                for f in files {
+                    self.add_file(&f);
+                }
+            }
+            Ok(_) => self.add_file(path),
+        }
+    }
+
+    fn add_file(&mut self, path: &Path) {
+        let display = path.display().to_string();
+        match fs::metadata(path) {
+            Ok(m) if m.len() > MAX_FILE_BYTES => {
+                return self.error(
+                    &display,
+                    None,
+                    None,
+                    format!(
+                        "file is {} MiB, over the {} MiB limit; split it",
+                        m.len() / (1024 * 1024),
+                        MAX_FILE_BYTES / (1024 * 1024)
+                    ),
+                );
+            }
+            _ => {}
+        }
+        match fs::read(path) {
+            Err(e) => self.error(&display, None, None, format!("cannot read: {e}")),
+            Ok(bytes) => match String::from_utf8(bytes) {
+                Err(e) => self.error(
+                    &display,
+                    None,
+                    None,
+                    format!("not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()),
+                ),
+                Ok(text) => {
+                    let json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
+                    self.add_text(&display, &text, json);
+                }
+            },
+        }
+    }
+
+    /// Reads the text of one file (`json` = parse as JSON rather than YAML).
+    pub fn add_text(&mut self, file: &str, text: &str, json: bool) {
+        self.files += 1;
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        if json {
+            match serde_json::from_str::<Value>(text) {
+                Ok(v) => self.add_value(file, 0, 1, None, v),
+                Err(e) => self.error(file, Some(0), Some(e.line()), format!("invalid JSON: {e}")),
+            }
+            return;
+        }
+        for doc in split_documents(text) {
+            if doc.is_blank {
+                continue;
+            }
+            match serde_saphyr::from_str::<Value>(doc.body) {
+                Ok(Value::Null) => {}
+                Ok(v) => self.add_value(file, doc.index, doc.first_line, doc.helm_source, v),
+                Err(e) => {
+                    let line = e.location().map(|l| doc.start_line + l.line() as usize - 1);
+                    let message = first_line(&e.to_string());
+                    self.error(file, Some(doc.index), line, format!("invalid YAML: {message}"));
+                }
+            }
+        }
+    }
+
+    fn add_value(
+        &mut self,
+        file: &str,
+        document: usize,
+        line: usize,
+        helm_source: Option<&str>,
+        mut value: Value,
+    ) {
+        let source = |item| Source {
+            file: file.to_owned(),
+            document,
+            line,
+            item,
+            helm_source: helm_source.map(str::to_owned),
+        };
+        if let Some(items) = list_items(&mut value) {
+            for (i, item) in items.into_iter().enumerate() {
+                self.add_object(source(Some(i)), item);
+            }
+        } else {
+            self.add_object(source(None), value);
+        }
+    }
+
+    fn add_object(&mut self, source: Source, value: Value) {
+        match decode(value) {
+            Ok(Object::Workload(w)) => self.workloads.push((*w, source)),
+            Ok(Object::Policy(p)) => self.policies.push((*p, source)),
+            Ok(Object::Other { .. }) => {}
+            Ok(obj) => {
+                self.context.add_object(obj);
+            }
+            Err(e) => {
+                let at = source.item.map(|i| format!("items[{i}]: ")).unwrap_or_default();
+                self.errors.push(InputError {
+                    file: source.file,
+                    document: Some(source.document),
+                    line: Some(source.line),
+                    message: format!("{at}{e}"),
+                });
+            }
+        }
+    }
+
+    fn error(&mut self, file: &str, document: Option<usize>, line: Option<usize>, message: String) {
+        self.errors.push(InputError { file: file.to_owned(), document, line, message });
+    }
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or(s).trim().to_owned()
+}
+
+fn collect_manifests(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        let ty = entry.file_type()?;
+        if ty.is_dir() {
+            // Hidden directories (.git, .terraform…) never hold manifests to audit.
+            if !entry.file_name().to_string_lossy().starts_with('.') {
+                collect_manifests(&path, out)?;
+            }
+        } else if path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "yaml" | "yml" | "json"))
+        {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// One YAML document of a stream.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Document<'a> {
+    /// 0-based index in the stream.
+    pub index: usize,
+    /// 1-based line of the document's first line (after the `---` marker).
+    pub start_line: usize,
+    /// 1-based line of the first line with content (not a comment or blank).
+    pub first_line: usize,
+    /// The document text.
+    pub body: &'a str,
+    /// `# Source: path` from helm template output, if present.
+    pub helm_source: Option<&'a str>,
+    /// Whether the document holds nothing but comments and blank lines.
+    pub is_blank: bool,
+}
+
+/// Splits a YAML stream at `---` document markers, keeping line numbers. Splitting before
+/// parsing lets one broken document be reported while the others are still audited.
+pub(crate) fn split_documents(text: &str) -> Vec<Document<'_>> {
+    let mut docs = Vec::new();
+    let mut start = 0usize; // byte offset of the current document body
+    let mut start_line = 1usize;
+    let mut offset = 0usize;
+    let mut index = 0usize;
+    let mut bodies: Vec<(usize, usize, usize)> = Vec::new(); // (start, end, start_line)
+    for (line_no, line) in (1usize..).zip(text.split_inclusive('\n')) {
+        let trimmed = line.trim_end_matches(['\n', '\r']);
+        let is_marker = trimmed == "---"
+            || trimmed.starts_with("--- ")
+            || trimmed.starts_with("---\t")
+            || trimmed == "..."
+            || trimmed.starts_with("... ");
+        if is_marker {
+            bodies.push((start, offset, start_line));
+            // A marker may carry content (`--- {a: 1}`); keep it as the document's first line.
+            let rest = trimmed.strip_prefix("---").or_else(|| trimmed.strip_prefix("...")).unwrap_or("");
+            if trimmed.starts_with("---") && !rest.trim().is_empty() && !rest.trim_start().starts_with('#') {
+                start = offset + 3;
+                start_line = line_no;
+            } else {
+                start = offset + line.len();
+                start_line = line_no + 1;
+            }
+        }
+        offset += line.len();
+    }
+    bodies.push((start, text.len(), start_line));
+    for (s, e, sl) in bodies {
+        let body = &text[s..e.max(s)];
+        let mut helm_source = None;
+        let mut first_line = sl;
+        let mut is_blank = true;
+        for (i, l) in body.lines().enumerate() {
+            let t = l.trim();
+            if t.is_empty() {
+                continue;
+            }
+            if let Some(c) = t.strip_prefix('#') {
+                if let Some(src) = c.trim().strip_prefix("Source:") {
+                    helm_source = Some(src.trim());
+                }
+                continue;
+            }
+            if t.starts_with('%') {
+                continue; // %YAML / %TAG directives
+            }
+            is_blank = false;
+            first_line = sl + i;
+            break;
+        }
+        // An empty first "document" before a leading `---` is not counted.
+        if s == 0 && docs.is_empty() && body.trim().is_empty() {
+            continue;
+        }
+        docs.push(Document { index, start_line: sl, first_line, body, helm_source, is_blank });
+        index += 1;
+    }
+    docs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_and_numbers_documents() {
+        let text = "a: 1\n---\n# Source: chart/templates/d.yaml\nkind: X\n---\n\n---\nb: 2\n";
+        let docs = split_documents(text);
+        assert_eq!(docs.len(), 4);
+        assert_eq!(docs[0].first_line, 1);
+        assert_eq!(docs[1].helm_source, Some("chart/templates/d.yaml"));
+        assert_eq!(docs[1].first_line, 4);
+        assert!(docs[2].is_blank);
+        assert_eq!(docs[3].index, 3);
+        assert_eq!(docs[3].first_line, 8);
+    }
+
+    #[test]
+    fn leading_marker_is_not_a_document() {
+        let docs = split_documents("---\nkind: A\n---\nkind: B\n");
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[0].index, 0);
+        assert_eq!(docs[0].first_line, 2);
+        assert_eq!(docs[1].first_line, 4);
+    }
+
+    #[test]
+    fn marker_with_inline_content() {
+        let docs = split_documents("--- {kind: A}\n");
+        assert_eq!(docs.len(), 1);
+        assert_eq!(docs[0].body.trim(), "{kind: A}");
+    }
+
+    #[test]
+    fn yaml_errors_carry_absolute_lines() {
+        let mut l = Loaded::default();
+        l.add_text("f.yaml", "kind: A\napiVersion: v1\n---\nkind: B\n  bad: [\n", false);
+        assert_eq!(l.errors.len(), 1, "{:?}", l.errors);
+        assert_eq!(l.errors[0].document, Some(1));
+        assert!(l.errors[0].line.is_some_and(|n| n >= 4), "{:?}", l.errors[0]);
+    }
+}

@@ -1,0 +1,316 @@
+//! `prodready audit`: the engine applied to manifests, for CI pipelines. No cluster needed.
+//!
+//! Loading ([`load`]) and reporting ([`output`]) are the only IO; the verdicts come from the
+//! same [`CompiledPolicy::evaluate`] the controller and the webhook use.
+
+pub mod load;
+pub mod output;
+
+use k8s_openapi::jiff::Timestamp;
+use serde::Serialize;
+
+use crate::api::{Severity, WorkloadKind};
+use crate::engine::{CompiledPolicy, ExemptionSource, Outcome, WorkloadVerdict};
+pub use load::{InputError, Loaded, Source};
+
+/// The result of one rule on one workload, as reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ResultKind {
+    /// The rule fails.
+    Fail,
+    /// The rule could not decide.
+    Unknown,
+    /// An exemption applies.
+    Exempt,
+    /// The rule holds.
+    Pass,
+    /// The rule does not concern the workload.
+    NotApplicable,
+}
+
+impl ResultKind {
+    /// The kebab-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResultKind::Fail => "fail",
+            ResultKind::Unknown => "unknown",
+            ResultKind::Exempt => "exempt",
+            ResultKind::Pass => "pass",
+            ResultKind::NotApplicable => "not-applicable",
+        }
+    }
+}
+
+/// An exemption as reported.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ExemptionInfo {
+    /// Its reason.
+    pub reason: String,
+    /// When it expires.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+    /// `policy` or `annotation`.
+    pub source: &'static str,
+}
+
+/// One reported result.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// The rule id.
+    pub rule: &'static str,
+    /// The result.
+    pub result: ResultKind,
+    /// The severity the rule carries under the policy.
+    pub severity: Severity,
+    /// The workload's kind.
+    pub kind: WorkloadKind,
+    /// The workload's namespace.
+    pub namespace: String,
+    /// The workload's name.
+    pub name: String,
+    /// The container concerned, where the rule is per container.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    /// What is wrong (or why the rule could not decide).
+    pub message: String,
+    /// How to fix it.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub remediation: String,
+    /// The policy that produced it.
+    pub policy: String,
+    /// Where the workload came from.
+    pub source: Source,
+    /// The exemption, for `exempt` results.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exemption: Option<ExemptionInfo>,
+}
+
+/// Per-workload standing, for reports that list every workload.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct WorkloadSummary {
+    /// The workload's kind.
+    pub kind: WorkloadKind,
+    /// The namespace.
+    pub namespace: String,
+    /// The name.
+    pub name: String,
+    /// Where it came from.
+    pub source: Source,
+    /// The worst verdict across policies.
+    pub verdict: &'static str,
+    /// Rules evaluated (per policy), for JUnit's one testcase per workload × rule.
+    #[serde(skip)]
+    pub evaluated: Vec<(String, &'static str)>,
+    /// Notes about the evaluation (e.g. ignored exemption annotations).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// Exact totals.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Workloads audited.
+    pub workloads: usize,
+    /// Workloads with no failing, unknown or exempt rule.
+    pub compliant: usize,
+    /// Workloads with at least one failing rule.
+    pub violating: usize,
+    /// Workloads whose would-be failures are all exempt.
+    pub exempt: usize,
+    /// Workloads with a rule that could not decide, and no failure.
+    pub unknown: usize,
+    /// Failing results by severity.
+    pub failures: FailureCounts,
+}
+
+/// Failing results by severity.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct FailureCounts {
+    /// Critical.
+    pub critical: usize,
+    /// High.
+    pub high: usize,
+    /// Medium.
+    pub medium: usize,
+    /// Low.
+    pub low: usize,
+}
+
+impl FailureCounts {
+    fn add(&mut self, s: Severity) {
+        match s {
+            Severity::Critical => self.critical += 1,
+            Severity::High => self.high += 1,
+            Severity::Medium => self.medium += 1,
+            Severity::Low => self.low += 1,
+        }
+    }
+}
+
+/// The whole audit.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Report {
+    /// The report format version.
+    pub version: u32,
+    /// Fail, exempt and unknown results (and passes when asked for), grouped by workload in
+    /// input order, most severe first within a workload.
+    pub findings: Vec<Finding>,
+    /// Inputs that could not be read or understood.
+    pub errors: Vec<InputError>,
+    /// Totals.
+    pub summary: Summary,
+    /// The policies applied.
+    pub policies: Vec<String>,
+    /// Every workload with its verdict.
+    #[serde(skip)]
+    pub workloads: Vec<WorkloadSummary>,
+}
+
+impl Report {
+    /// The exit code: 2 on any input error, 1 on a failure at or above `fail_on`
+    /// (`None` = never), 0 otherwise.
+    pub fn exit_code(&self, fail_on: Option<Severity>) -> i32 {
+        if !self.errors.is_empty() {
+            return 2;
+        }
+        let failing = fail_on.is_some_and(|threshold| {
+            self.findings.iter().any(|f| f.result == ResultKind::Fail && f.severity >= threshold)
+        });
+        i32::from(failing)
+    }
+}
+
+fn timestamp(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// Audits every loaded workload against every policy at `now`.
+pub fn audit(
+    loaded: Loaded,
+    policies: &[CompiledPolicy],
+    now: Timestamp,
+    show_passed: bool,
+) -> Report {
+    let Loaded { workloads, context, errors, .. } = loaded;
+    let mut report = Report {
+        version: 1,
+        errors,
+        policies: policies.iter().map(|p| p.name.clone()).collect(),
+        ..Default::default()
+    };
+    let summary = &mut report.summary;
+    for (w, source) in workloads {
+        let mut worst: Option<WorkloadVerdict> = None;
+        let mut evaluated = Vec::new();
+        let mut notes = Vec::new();
+        let first = report.findings.len();
+        for policy in policies {
+            if !policy.matches(&w, &context) {
+                continue;
+            }
+            let eval = policy.evaluate(&w, &context, now);
+            let verdict = eval.verdict();
+            worst = Some(worst.map_or(verdict, |v| v.max(verdict)));
+            notes.extend(eval.notes.iter().cloned());
+            for r in &eval.results {
+                evaluated.push((policy.name.clone(), r.rule.id));
+                let finding = |result, container, message: String, remediation: String, exemption| {
+                    Finding {
+                        rule: r.rule.id,
+                        result,
+                        severity: r.severity,
+                        kind: w.kind,
+                        namespace: w.namespace.clone(),
+                        name: w.name.clone(),
+                        container,
+                        message,
+                        remediation,
+                        policy: policy.name.clone(),
+                        source: source.clone(),
+                        exemption,
+                    }
+                };
+                match &r.outcome {
+                    Outcome::Fail(vs) => {
+                        for v in vs {
+                            summary.failures.add(r.severity);
+                            report.findings.push(finding(
+                                ResultKind::Fail,
+                                v.container.clone(),
+                                v.message.clone(),
+                                v.remediation.clone(),
+                                None,
+                            ));
+                        }
+                    }
+                    Outcome::Unknown(reason) => report.findings.push(finding(
+                        ResultKind::Unknown,
+                        None,
+                        reason.clone(),
+                        String::new(),
+                        None,
+                    )),
+                    Outcome::Exempt { exemption, violations } => {
+                        let info = ExemptionInfo {
+                            reason: exemption.reason.clone(),
+                            expires: exemption.expires.map(timestamp),
+                            source: match exemption.source {
+                                ExemptionSource::Policy { .. } => "policy",
+                                ExemptionSource::Annotation => "annotation",
+                            },
+                        };
+                        if violations.is_empty() {
+                            report.findings.push(finding(
+                                ResultKind::Exempt,
+                                None,
+                                format!("exempt: {}", exemption.reason),
+                                String::new(),
+                                Some(info.clone()),
+                            ));
+                        }
+                        for v in violations {
+                            report.findings.push(finding(
+                                ResultKind::Exempt,
+                                v.container.clone(),
+                                v.message.clone(),
+                                v.remediation.clone(),
+                                Some(info.clone()),
+                            ));
+                        }
+                    }
+                    Outcome::Pass if show_passed => report.findings.push(finding(
+                        ResultKind::Pass,
+                        None,
+                        r.rule.summary.to_owned(),
+                        String::new(),
+                        None,
+                    )),
+                    Outcome::Pass | Outcome::NotApplicable => {}
+                }
+            }
+        }
+        // Most severe first within the workload, failures before the rest.
+        report.findings[first..].sort_by(|a, b| {
+            a.result.cmp(&b.result).then(b.severity.cmp(&a.severity))
+        });
+        let Some(verdict) = worst else { continue };
+        summary.workloads += 1;
+        match verdict {
+            WorkloadVerdict::Compliant => summary.compliant += 1,
+            WorkloadVerdict::Violating => summary.violating += 1,
+            WorkloadVerdict::Exempt => summary.exempt += 1,
+            WorkloadVerdict::Unknown => summary.unknown += 1,
+        }
+        report.workloads.push(WorkloadSummary {
+            kind: w.kind,
+            namespace: w.namespace,
+            name: w.name,
+            source,
+            verdict: verdict.as_str(),
+            evaluated,
+            notes,
+        });
+    }
+    report
+}

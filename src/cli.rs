@@ -1,0 +1,308 @@
+//! The command line: `audit`, `rules`, `explain`, `crd`.
+
+use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use k8s_openapi::jiff::Timestamp;
+
+use crate::api::{Profile, Severity};
+use crate::audit::{self, InputError, Loaded, output};
+use crate::engine::CompiledPolicy;
+use crate::rules::{self, CATALOG};
+
+/// prodready: production readiness for Kubernetes workloads.
+///
+/// Checks Deployments, StatefulSets, DaemonSets, CronJobs, Jobs and Pods against
+/// ProductionPolicy rules (probes, resources, pinned images, single-runner scheduled work,
+/// metrics coverage, graceful shutdown, disruption budgets, secrets in literals…).
+#[derive(Debug, Parser)]
+#[command(name = "prodready", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Audit manifests (files, directories, `-` for stdin) against a policy; for CI.
+    ///
+    /// Exit code: 0 = no failure at or above --fail-on; 1 = failures; 2 = usage error or
+    /// an input that could not be parsed (everything parseable is still audited).
+    ///
+    /// Examples:
+    ///   prodready audit examples/
+    ///   helm template ./chart | prodready audit - -o sarif > prodready.sarif
+    ///   prodready audit --policy config/samples/strict.yaml --fail-on medium k8s/
+    #[command(verbatim_doc_comment)]
+    Audit(AuditArgs),
+    /// List every rule: id, default state, severity, rubric item and summary.
+    Rules {
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t = RulesFormat::Table)]
+        output: RulesFormat,
+    },
+    /// Explain one rule: what it checks, why it matters, and an example fix.
+    Explain {
+        /// The rule id (see `prodready rules`).
+        rule: String,
+    },
+    /// Print the ProductionPolicy CustomResourceDefinition (YAML) to stdout.
+    Crd,
+}
+
+/// Arguments of `prodready audit`.
+#[derive(Debug, clap::Args)]
+pub struct AuditArgs {
+    /// Files or directories to audit (`.yaml`, `.yml`, `.json`, recursively); `-` reads stdin.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// Built-in profile to apply when no --policy is given.
+    #[arg(long, value_enum, default_value_t = ProfileArg::Baseline, conflicts_with = "policy")]
+    pub profile: ProfileArg,
+
+    /// ProductionPolicy file(s) to apply instead of a profile; every policy document in them
+    /// is applied, as the operator would. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Vec<PathBuf>,
+
+    /// Report format.
+    #[arg(short, long, value_enum, default_value_t = output::Format::Table)]
+    pub output: output::Format,
+
+    /// Exit 1 when a failure at or above this severity is found (`none`: never).
+    #[arg(long, value_enum, default_value_t = FailOn::High)]
+    pub fail_on: FailOn,
+
+    /// Also list passing rules.
+    #[arg(long)]
+    pub show_passed: bool,
+
+    /// Colour in the table: auto (only on a terminal, honouring NO_COLOR), always, never.
+    #[arg(long, value_enum, default_value_t = ColorArg::Auto)]
+    pub color: ColorArg,
+
+    /// Evaluate as of this RFC 3339 instant instead of now (exemption expiry, enforceAfter).
+    #[arg(long, value_name = "RFC3339")]
+    pub now: Option<Timestamp>,
+}
+
+/// A built-in profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProfileArg {
+    /// The catalog defaults.
+    Baseline,
+    /// Every rule on.
+    Strict,
+}
+
+/// The --fail-on threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    /// Critical failures only.
+    Critical,
+    /// High or critical.
+    High,
+    /// Medium and above.
+    Medium,
+    /// Any failure.
+    Low,
+    /// Never fail on findings (input errors still exit 2).
+    None,
+}
+
+impl FailOn {
+    fn threshold(self) -> Option<Severity> {
+        match self {
+            FailOn::Critical => Some(Severity::Critical),
+            FailOn::High => Some(Severity::High),
+            FailOn::Medium => Some(Severity::Medium),
+            FailOn::Low => Some(Severity::Low),
+            FailOn::None => None,
+        }
+    }
+}
+
+/// When to colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorArg {
+    /// Only on a terminal, unless NO_COLOR is set.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// Format of `prodready rules`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RulesFormat {
+    /// A table.
+    Table,
+    /// JSON.
+    Json,
+    /// A Markdown table (used for the README).
+    Markdown,
+}
+
+/// Loads the policies named by --policy (or the profile), reporting problems as input errors.
+pub fn load_policies(args: &AuditArgs, errors: &mut Vec<InputError>) -> Vec<CompiledPolicy> {
+    if args.policy.is_empty() {
+        let profile = match args.profile {
+            ProfileArg::Baseline => Profile::Baseline,
+            ProfileArg::Strict => Profile::Strict,
+        };
+        return vec![CompiledPolicy::builtin(profile)];
+    }
+    let loaded = Loaded::from_paths(&args.policy);
+    errors.extend(loaded.errors);
+    let mut policies = Vec::new();
+    for (policy, source) in loaded.policies {
+        match CompiledPolicy::compile(&policy) {
+            Ok(p) => policies.push(p),
+            Err(e) => errors.push(InputError {
+                file: source.file,
+                document: Some(source.document),
+                line: Some(source.line),
+                message: e.to_string(),
+            }),
+        }
+    }
+    if policies.is_empty() && errors.is_empty() {
+        errors.push(InputError {
+            file: args.policy.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+            document: None,
+            line: None,
+            message: "no ProductionPolicy (apiVersion prodready.dev/v1alpha1) found in --policy input"
+                .into(),
+        });
+    }
+    policies
+}
+
+/// Runs `prodready audit`; returns the exit code.
+pub fn run_audit(args: &AuditArgs, out: &mut dyn Write) -> io::Result<i32> {
+    let mut policy_errors = Vec::new();
+    let policies = load_policies(args, &mut policy_errors);
+    let mut loaded = Loaded::from_paths(&args.paths);
+    loaded.errors.splice(0..0, policy_errors);
+    let now = args.now.unwrap_or_else(Timestamp::now);
+    let report = audit::audit(loaded, &policies, now, args.show_passed);
+    let color = match args.color {
+        ColorArg::Always => true,
+        ColorArg::Never => false,
+        ColorArg::Auto => io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    };
+    output::write(&report, args.output, color, out)?;
+    if args.output != output::Format::Table && !report.errors.is_empty() {
+        // Machine formats carry the errors in the document; say so on stderr too.
+        for e in &report.errors {
+            eprintln!("prodready: {}: {}", e.file, e.message);
+        }
+    }
+    Ok(report.exit_code(args.fail_on.threshold()))
+}
+
+/// Runs `prodready rules`.
+pub fn run_rules(format: RulesFormat, out: &mut dyn Write) -> io::Result<()> {
+    match format {
+        RulesFormat::Json => {
+            let rules: Vec<_> = CATALOG
+                .iter()
+                .map(|r| {
+                    serde_json::json!({
+                        "id": r.id, "summary": r.summary, "rubric": r.rubric,
+                        "defaultEnabled": r.default_enabled, "severity": r.default_severity,
+                        "rationale": r.rationale, "example": r.example,
+                    })
+                })
+                .collect();
+            serde_json::to_writer_pretty(&mut *out, &rules).map_err(io::Error::other)?;
+            writeln!(out)
+        }
+        RulesFormat::Markdown => {
+            writeln!(out, "| id | checks | rubric | baseline | severity |")?;
+            writeln!(out, "| --- | --- | --- | --- | --- |")?;
+            for r in CATALOG {
+                writeln!(
+                    out,
+                    "| `{}` | {} | {} | {} | {} |",
+                    r.id,
+                    r.summary,
+                    r.rubric,
+                    if r.default_enabled { "on" } else { "off" },
+                    r.default_severity
+                )?;
+            }
+            for r in CATALOG {
+                writeln!(out, "\n#### `{}`\n\n{}\n\n```yaml\n{}\n```", r.id, r.rationale, r.example)?;
+            }
+            Ok(())
+        }
+        RulesFormat::Table => {
+            let mut t = comfy_table::Table::new();
+            t.load_style(comfy_table::presets::NOTHING)
+                .set_content_arrangement(comfy_table::ContentArrangement::Dynamic)
+                .set_width(120)
+                .set_header(["RULE", "BASELINE", "SEVERITY", "RUBRIC", "CHECKS"]);
+            for r in CATALOG {
+                t.add_row([
+                    r.id,
+                    if r.default_enabled { "on" } else { "off" },
+                    r.default_severity.as_str(),
+                    r.rubric,
+                    r.summary,
+                ]);
+            }
+            writeln!(out, "{t}")?;
+            writeln!(out, "\nThe strict profile turns every rule on. `prodready explain RULE` tells why each matters.")
+        }
+    }
+}
+
+/// Runs `prodready explain`; returns the exit code.
+pub fn run_explain(id: &str, out: &mut dyn Write) -> io::Result<i32> {
+    let Some(r) = rules::find(id) else {
+        let ids: Vec<&str> = CATALOG.iter().map(|r| r.id).collect();
+        eprintln!("prodready: unknown rule `{id}`; known rules: {}", ids.join(", "));
+        return Ok(2);
+    };
+    writeln!(out, "{}: {}\n", r.id, r.summary)?;
+    writeln!(
+        out,
+        "Default: {} in the baseline profile, severity {}. Rubric: {}.\n",
+        if r.default_enabled { "on" } else { "off" },
+        r.default_severity,
+        r.rubric
+    )?;
+    writeln!(out, "Why it matters:\n  {}\n", r.rationale)?;
+    writeln!(out, "Example fix:")?;
+    for line in r.example.lines() {
+        writeln!(out, "  {line}")?;
+    }
+    writeln!(
+        out,
+        "\nConfigure it in a ProductionPolicy under spec.rules.{} (enabled, severity, parameters).",
+        camel(r.id)
+    )?;
+    Ok(0)
+}
+
+fn camel(id: &str) -> String {
+    let mut s = String::new();
+    let mut up = false;
+    for c in id.chars() {
+        if c == '-' {
+            up = true;
+        } else if up {
+            s.extend(c.to_uppercase());
+            up = false;
+        } else {
+            s.push(c);
+        }
+    }
+    s
+}

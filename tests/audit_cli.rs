@@ -1,0 +1,355 @@
+//! `prodready audit` end to end: the real binary, real files, exact exit codes and texts.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_prodready"))
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().current_dir(root()).args(args).output().expect("prodready runs")
+}
+
+fn run_stdin(args: &[&str], input: &str) -> Output {
+    let mut child = bin()
+        .current_dir(root())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("prodready starts");
+    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+    child.wait_with_output().expect("prodready runs")
+}
+
+fn json_of(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("stdout is not JSON ({e}):\n{}", String::from_utf8_lossy(&out.stdout))
+    })
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("write fixture");
+    p
+}
+
+const GOOD: &str = r#"apiVersion: apps/v1
+kind: Deployment
+metadata: {name: good, namespace: ok}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: good}}
+  template:
+    metadata: {labels: {app: good}}
+    spec:
+      containers:
+        - name: app
+          image: "good:1.0"
+          ports: [{name: metrics, containerPort: 9090}]
+          livenessProbe: {httpGet: {path: /live, port: 9090}}
+          readinessProbe: {httpGet: {path: /ready, port: 9090}}
+          lifecycle: {preStop: {sleep: {seconds: 5}}}
+          resources: {requests: {cpu: 100m, memory: 64Mi}, limits: {memory: 128Mi}}
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: good, namespace: ok}
+spec: {maxUnavailable: 1, selector: {matchLabels: {app: good}}}
+---
+apiVersion: monitoring.coreos.com/v1
+kind: PodMonitor
+metadata: {name: good, namespace: ok}
+spec:
+  selector: {matchLabels: {app: good}}
+  podMetricsEndpoints: [{port: metrics}]
+"#;
+
+#[test]
+fn examples_report_and_exit_one() {
+    let out = run(&["audit", "examples/", "--color", "never"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "stdout:\n{stdout}");
+    assert!(stdout.contains("Deployment shop/checkout"), "{stdout}");
+    assert!(stdout.contains("secret-literal-env"), "{stdout}");
+    assert!(stdout.contains("Summary: 4 workloads"), "{stdout}");
+    assert!(!stdout.contains("sk_live_do_not_commit_me"), "a secret value leaked:\n{stdout}");
+}
+
+#[test]
+fn examples_json_shape() {
+    let out = run(&["audit", "examples/", "-o", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v = json_of(&out);
+    assert_eq!(v["version"], 1);
+    let summary = &v["summary"];
+    assert_eq!(summary["workloads"], 4);
+    assert_eq!(
+        summary["compliant"].as_u64().unwrap_or(0)
+            + summary["violating"].as_u64().unwrap_or(0)
+            + summary["exempt"].as_u64().unwrap_or(0)
+            + summary["unknown"].as_u64().unwrap_or(0),
+        4
+    );
+    let findings = v["findings"].as_array().expect("findings array");
+    let f = findings
+        .iter()
+        .find(|f| f["rule"] == "image-pinned" && f["name"] == "checkout")
+        .expect("checkout fails image-pinned");
+    for key in ["rule", "result", "severity", "kind", "namespace", "name", "container", "message", "remediation", "policy", "source"] {
+        assert!(f.get(key).is_some(), "finding lacks {key}: {f}");
+    }
+    assert_eq!(f["result"], "fail");
+    assert_eq!(f["severity"], "high");
+    assert_eq!(f["kind"], "Deployment");
+    assert_eq!(f["namespace"], "shop");
+    assert_eq!(f["container"], "app");
+    assert_eq!(f["policy"], "baseline");
+    assert_eq!(f["source"]["file"], "examples/violating-app.yaml");
+    assert_eq!(f["source"]["document"], 0);
+    assert!(v["errors"].as_array().is_some_and(Vec::is_empty));
+    // The single-runner worker's Lease cannot be verified offline: unknown, never a pass.
+    assert!(findings.iter().any(|f| f["rule"] == "leader-lease" && f["result"] == "unknown"));
+}
+
+#[test]
+fn compliant_input_exits_zero_and_fail_on_none_never_fails() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = write(dir.path(), "good.yaml", GOOD);
+    let out = run(&["audit", good.to_str().unwrap_or_default(), "-o", "json"]);
+    let v = json_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{v:#}");
+    assert_eq!(v["summary"]["compliant"], 1);
+    let out = run(&["audit", "examples/", "--fail-on", "none"]);
+    assert_eq!(out.status.code(), Some(0));
+    let out = run(&["audit", "examples/", "--fail-on", "critical", "-o", "json"]);
+    assert_eq!(out.status.code(), Some(1), "secret-literal-env is critical");
+}
+
+#[test]
+fn missing_metadata_namespace_is_default() {
+    let out = run_stdin(
+        &["audit", "-", "-o", "json"],
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: a, image: 'a:latest'}]\n",
+    );
+    let v = json_of(&out);
+    assert!(v["findings"].as_array().is_some_and(|f| f.iter().all(|f| f["namespace"] == "default")));
+}
+
+#[test]
+fn malformed_yaml_names_file_document_and_line_and_audits_the_rest() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broken = write(
+        dir.path(),
+        "broken.yaml",
+        &format!("{GOOD}---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: [unclosed\n"),
+    );
+    let out = run(&["audit", broken.to_str().unwrap_or_default(), "-o", "json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let v = json_of(&out);
+    let e = &v["errors"][0];
+    assert!(e["file"].as_str().is_some_and(|f| f.ends_with("broken.yaml")), "{e}");
+    assert_eq!(e["document"], 3);
+    assert!(e["line"].as_u64().is_some_and(|l| l >= 34), "line should point into the 4th document: {e}");
+    assert!(e["message"].as_str().is_some_and(|m| m.starts_with("invalid YAML")), "{e}");
+    assert_eq!(v["summary"]["workloads"], 1, "the good document is still audited");
+    // The table names it on stdout too.
+    let out = run(&["audit", broken.to_str().unwrap_or_default(), "--color", "never"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("broken.yaml document 3 line"), "{stdout}");
+}
+
+#[test]
+fn wrong_types_missing_kind_and_unknown_api_version() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = write(
+        dir.path(),
+        "bad.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec: {replicas: two}\n---\nmetadata: {name: nokind}\n---\napiVersion: apps/v1beta1\nkind: Deployment\nmetadata: {name: old}\n---\n- just\n- a list\n",
+    );
+    let out = run(&["audit", f.to_str().unwrap_or_default(), "-o", "json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let v = json_of(&out);
+    let msgs: Vec<&str> =
+        v["errors"].as_array().expect("errors").iter().filter_map(|e| e["message"].as_str()).collect();
+    assert_eq!(msgs.len(), 4, "{msgs:?}");
+    assert!(msgs[0].starts_with("invalid Deployment:"), "{msgs:?}");
+    assert!(msgs[0].contains("replicas") || msgs[0].contains("invalid type"), "{msgs:?}");
+    assert_eq!(msgs[1], "document has no `kind`");
+    assert!(msgs[2].contains("unsupported apiVersion `apps/v1beta1` for kind Deployment"), "{msgs:?}");
+    assert!(msgs[3].contains("not a Kubernetes object"), "{msgs:?}");
+    assert_eq!(v["errors"][1]["document"], 1);
+    assert_eq!(v["errors"][1]["line"], 6);
+}
+
+#[test]
+fn twenty_megabyte_file_is_handled() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let blob = "x".repeat(20 * 1024 * 1024);
+    let big = write(
+        dir.path(),
+        "big.yaml",
+        &format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: big}}\ndata:\n  blob: \"{blob}\"\n---\n{GOOD}"),
+    );
+    let out = run(&["audit", big.to_str().unwrap_or_default(), "-o", "json"]);
+    let v = json_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{}", v["errors"]);
+    assert_eq!(v["summary"]["workloads"], 1);
+}
+
+#[test]
+fn directory_without_manifests_is_an_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "README.md", "# nothing here\n");
+    let out = run(&["audit", dir.path().to_str().unwrap_or_default()]);
+    assert_eq!(out.status.code(), Some(2));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("directory holds no manifests (*.yaml, *.yml, *.json)"), "{stdout}");
+}
+
+#[test]
+fn missing_file_is_an_error() {
+    let out = run(&["audit", "does/not/exist.yaml", "-o", "json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let v = json_of(&out);
+    assert!(v["errors"][0]["message"].as_str().is_some_and(|m| m.starts_with("cannot read")));
+}
+
+#[test]
+fn invalid_policy_file_is_reported_and_other_inputs_audited() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let policy = write(
+        dir.path(),
+        "policy.yaml",
+        "apiVersion: prodready.dev/v1alpha1\nkind: ProductionPolicy\nmetadata: {name: broken}\nspec:\n  exemptions:\n    - rules: [no-such-rule]\n      reason: \"\"\n",
+    );
+    let out = run(&["audit", "--policy", policy.to_str().unwrap_or_default(), "examples/", "-o", "json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let v = json_of(&out);
+    let m = v["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(m.contains("policy broken is invalid"), "{m}");
+    assert!(m.contains("exemptions[0]: reason is required"), "{m}");
+    assert!(m.contains("unknown rule id `no-such-rule`"), "{m}");
+}
+
+#[test]
+fn policy_file_with_exemption_applies() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let policy = write(
+        dir.path(),
+        "policy.yaml",
+        "apiVersion: prodready.dev/v1alpha1\nkind: ProductionPolicy\nmetadata: {name: team}\nspec:\n  rules:\n    replicasHa: {enabled: false}\n  exemptions:\n    - rules: [\"*\"]\n      names: [checkout]\n      reason: legacy, rewrite planned\n      expires: \"2099-01-01T00:00:00Z\"\n",
+    );
+    let out = run(&["audit", "--policy", policy.to_str().unwrap_or_default(), "examples/", "-o", "json"]);
+    let v = json_of(&out);
+    let findings = v["findings"].as_array().expect("findings");
+    assert!(findings.iter().all(|f| f["policy"] == "team"));
+    let checkout: Vec<_> = findings.iter().filter(|f| f["name"] == "checkout").collect();
+    assert!(!checkout.is_empty());
+    assert!(checkout.iter().all(|f| f["result"] == "exempt"), "{checkout:?}");
+    assert_eq!(checkout[0]["exemption"]["reason"], "legacy, rewrite planned");
+    assert_eq!(checkout[0]["exemption"]["expires"], "2099-01-01T00:00:00Z");
+    assert!(findings.iter().all(|f| f["rule"] != "replicas-ha"));
+    // An exemption evaluated after its expiry no longer applies.
+    let out = run(&[
+        "audit", "--policy", policy.to_str().unwrap_or_default(), "examples/", "-o", "json",
+        "--now", "2099-01-02T00:00:00Z",
+    ]);
+    let v = json_of(&out);
+    assert!(v["findings"].as_array().expect("findings").iter().any(|f| f["name"] == "checkout" && f["result"] == "fail"));
+}
+
+#[test]
+fn helm_template_on_stdin_keeps_source() {
+    let input = format!("---\n# Source: shop/templates/deployment.yaml\n{GOOD}");
+    let out = run_stdin(&["audit", "-", "-o", "json", "--show-passed"], &input);
+    let v = json_of(&out);
+    let f = &v["findings"][0];
+    assert_eq!(f["source"]["file"], "-");
+    assert_eq!(f["source"]["helmSource"], "shop/templates/deployment.yaml");
+    assert_eq!(f["result"], "pass");
+}
+
+#[test]
+fn kind_list_items_are_audited() {
+    let input = r#"{"apiVersion": "v1", "kind": "List", "items": [
+      {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "a"}, "spec": {"selector": {}, "template": {"spec": {"containers": [{"name": "c", "image": "x:latest"}]}}}},
+      {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "b"}, "spec": {"schedule": "* * * * *", "jobTemplate": {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "x:1"}]}}}}}}
+    ]}"#;
+    let out = run_stdin(&["audit", "-", "-o", "json"], input);
+    let v = json_of(&out);
+    assert_eq!(v["summary"]["workloads"], 2);
+    assert!(v["findings"].as_array().expect("findings").iter().any(|f| f["source"]["item"] == 1));
+}
+
+#[test]
+fn sarif_is_valid_for_code_scanning() {
+    let out = run(&["audit", "examples/", "-o", "sarif"]);
+    let v = json_of(&out);
+    assert_eq!(v["version"], "2.1.0");
+    let run = &v["runs"][0];
+    assert_eq!(run["tool"]["driver"]["name"], "prodready");
+    let rules = run["tool"]["driver"]["rules"].as_array().expect("rules");
+    assert_eq!(rules.len(), prodready::rules::CATALOG.len());
+    assert!(rules.iter().all(|r| r["help"]["text"].as_str().is_some_and(|t| !t.is_empty())));
+    let results = run["results"].as_array().expect("results");
+    assert!(!results.is_empty());
+    for r in results {
+        let idx = r["ruleIndex"].as_u64().expect("ruleIndex") as usize;
+        assert_eq!(rules[idx]["id"], r["ruleId"]);
+        let loc = &r["locations"][0]["physicalLocation"];
+        assert!(loc["artifactLocation"]["uri"].as_str().is_some_and(|u| u.starts_with("examples/")));
+        assert!(loc["region"]["startLine"].as_u64().is_some_and(|l| l >= 1));
+        assert!(["error", "warning", "note"].contains(&r["level"].as_str().unwrap_or("")));
+    }
+}
+
+#[test]
+fn junit_has_one_testcase_per_workload_and_rule() {
+    let out = run(&["audit", "examples/", "-o", "junit"]);
+    let xml = String::from_utf8_lossy(&out.stdout);
+    let enabled = prodready::engine::CompiledPolicy::builtin(prodready::api::Profile::Baseline).rules.len();
+    assert_eq!(xml.matches("<testcase ").count(), 4 * enabled, "{xml}");
+    assert!(xml.contains("<failure message="));
+    assert!(xml.starts_with("<?xml"));
+    let mut reader = quick_xml::Reader::from_str(&xml);
+    loop {
+        match reader.read_event() {
+            Ok(quick_xml::events::Event::Eof) => break,
+            Ok(_) => {}
+            Err(e) => panic!("JUnit output is not well-formed XML: {e}"),
+        }
+    }
+}
+
+#[test]
+fn rules_and_explain() {
+    let out = run(&["rules"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for r in prodready::rules::CATALOG {
+        assert!(stdout.contains(r.id), "rules lacks {}", r.id);
+    }
+    let out = run(&["explain", "leader-lease"]);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("Why it matters:") && stdout.contains("Example fix:"), "{stdout}");
+    let out = run(&["explain", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown rule `nope`"));
+}
+
+#[test]
+fn usage_errors_exit_two() {
+    assert_eq!(run(&["audit"]).status.code(), Some(2));
+    assert_eq!(run(&["audit", "-o", "xml", "examples/"]).status.code(), Some(2));
+    assert_eq!(run(&["audit", "--fail-on", "sometimes", "examples/"]).status.code(), Some(2));
+}
