@@ -12,3 +12,4 @@ pub mod cli;
 pub mod crd;
 pub mod corpus;
 pub mod snapshot;
+pub mod metrics;
