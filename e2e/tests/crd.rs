@@ -1,0 +1,186 @@
+//! The ProductionPolicy CRD on a real API server: every sample policy is accepted, invalid
+//! policies are rejected with the schema's or the CEL rule's own message, and
+//! `kubectl get productionpolicies` shows the printer columns.
+
+use std::path::PathBuf;
+
+use e2e::{ControlPlane, install_crd_file, repo_root};
+
+const CRD_FILE: &str = "crds/productionpolicies.prodready.dev.yaml";
+
+async fn plane_with_crd() -> &'static ControlPlane {
+    let cp = ControlPlane::shared()
+        .await
+        .expect("start the shared control plane");
+    let client = cp.client().await.expect("client");
+    install_crd_file(&client, CRD_FILE)
+        .await
+        .expect("install the ProductionPolicy CRD");
+    cp
+}
+
+fn samples() -> Vec<PathBuf> {
+    let dir = repo_root().join("config/samples");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("config/samples exists")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[tokio::test]
+async fn every_sample_policy_is_accepted() {
+    let cp = plane_with_crd().await;
+    let files = samples();
+    assert!(
+        files.len() >= 3,
+        "expected sample policies, found {files:?}"
+    );
+    for f in files {
+        let path = f.display().to_string();
+        let out = cp
+            .kubectl(["apply", "--dry-run=server", "-f", &path])
+            .await
+            .expect("kubectl");
+        assert!(out.success(), "{path} rejected:\n{}", out.stderr);
+    }
+}
+
+/// Applies a policy (server-side dry run) and returns kubectl's stderr, asserting rejection.
+async fn rejected(cp: &ControlPlane, name: &str, spec: &str) -> String {
+    let doc = format!(
+        "apiVersion: prodready.dev/v1alpha1\nkind: ProductionPolicy\nmetadata:\n  name: {name}\nspec:\n{spec}"
+    );
+    let out = cp
+        .kubectl_with_stdin(["apply", "--dry-run=server", "-f", "-"], Some(&doc))
+        .await
+        .expect("kubectl");
+    assert!(
+        !out.success(),
+        "policy {name} was accepted but should not be:\n{doc}"
+    );
+    out.stderr
+}
+
+#[tokio::test]
+async fn invalid_policies_are_rejected_with_the_rule_message() {
+    let cp = plane_with_crd().await;
+
+    let e = rejected(
+        cp,
+        "empty-reason",
+        "  exemptions:\n    - rules: [replicas-ha]\n      reason: \"  \"\n",
+    )
+    .await;
+    assert!(e.contains("an exemption needs a non-empty reason"), "{e}");
+
+    let e = rejected(
+        cp,
+        "unknown-rule",
+        "  exemptions:\n    - rules: [replica-ha]\n      reason: typo\n",
+    )
+    .await;
+    assert!(e.contains("unknown rule id in exemption rules"), "{e}");
+
+    let e = rejected(
+        cp,
+        "ramp-on-audit",
+        "  enforcement:\n    action: Audit\n    enforceAfter: \"2027-01-01T00:00:00Z\"\n",
+    )
+    .await;
+    assert!(
+        e.contains("enforceAfter ramps Warn to Enforce; it cannot be used with action Audit"),
+        "{e}"
+    );
+
+    let e = rejected(
+        cp,
+        "bad-severity",
+        "  enforcement:\n    denyAtOrAbove: urgent\n",
+    )
+    .await;
+    assert!(e.contains("Unsupported value: \"urgent\""), "{e}");
+
+    let e = rejected(cp, "bad-action", "  enforcement:\n    action: Block\n").await;
+    assert!(e.contains("Unsupported value: \"Block\""), "{e}");
+
+    let e = rejected(
+        cp,
+        "missing-reason",
+        "  exemptions:\n    - rules: [\"*\"]\n",
+    )
+    .await;
+    assert!(e.contains("reason: Required value"), "{e}");
+
+    let e = rejected(
+        cp,
+        "no-rules",
+        "  exemptions:\n    - rules: []\n      reason: x\n",
+    )
+    .await;
+    assert!(e.contains("should have at least 1 items"), "{e}");
+
+    let e = rejected(cp, "bad-kind", "  match:\n    kinds: [Deploymnt]\n").await;
+    assert!(e.contains("Unsupported value: \"Deploymnt\""), "{e}");
+
+    let e = rejected(
+        cp,
+        "bad-min",
+        "  rules:\n    replicasHa: {minReplicas: 0}\n",
+    )
+    .await;
+    assert!(e.contains("should be greater than or equal to 1"), "{e}");
+}
+
+#[tokio::test]
+async fn kubectl_get_shows_printer_columns_and_explain_documents_fields() {
+    let cp = plane_with_crd().await;
+    let doc = "apiVersion: prodready.dev/v1alpha1\nkind: ProductionPolicy\nmetadata:\n  name: e2e-columns\nspec:\n  enforcement: {action: Enforce}\n";
+    let out = cp
+        .kubectl_with_stdin(["apply", "-f", "-"], Some(doc))
+        .await
+        .expect("kubectl apply");
+    assert!(out.success(), "{}", out.stderr);
+    let out = cp
+        .kubectl(["get", "productionpolicies", "e2e-columns"])
+        .await
+        .expect("kubectl get");
+    assert!(out.success(), "{}", out.stderr);
+    let header = out.stdout.lines().next().unwrap_or_default().to_owned();
+    let columns: Vec<&str> = header.split_whitespace().collect();
+    assert_eq!(
+        columns,
+        ["NAME", "ACTION", "MATCHED", "VIOLATING", "READY", "AGE"],
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("Enforce"), "{}", out.stdout);
+    // The short name works too.
+    let out = cp
+        .kubectl(["get", "ppol", "e2e-columns", "-o", "name"])
+        .await
+        .expect("kubectl get");
+    assert_eq!(
+        out.stdout.trim(),
+        "productionpolicy.prodready.dev/e2e-columns"
+    );
+    // `kubectl explain` shows the doc comments.
+    let out = cp
+        .kubectl(["explain", "productionpolicy.spec.exemptions.expires"])
+        .await
+        .expect("kubectl explain");
+    assert!(out.success(), "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("after which the exemption no longer applies"),
+        "{}",
+        out.stdout
+    );
+    let out = cp
+        .kubectl(["delete", "productionpolicy", "e2e-columns"])
+        .await
+        .expect("kubectl delete");
+    assert!(out.success(), "{}", out.stderr);
+}
