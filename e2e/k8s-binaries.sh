@@ -144,9 +144,24 @@ build_helm() {
 }
 
 total=$SECONDS
+# --- Prometheus Operator CRDs (ServiceMonitor, PodMonitor) ------------------------------
+# Not a binary: the e2e tests read the real CRDs from the module cache
+# (example/prometheus-operator-crd/ of the module), as Go operator suites feed envtest.
+fetch_prometheus_operator() {
+  local v="$PROMETHEUS_OPERATOR_VERSION" m=github.com/prometheus-operator/prometheus-operator
+  if command -v go >/dev/null 2>&1 &&
+    [[ -d "$(go env GOMODCACHE)/$m@$v/example/prometheus-operator-crd" ]]; then return; fi
+  need_go "the Prometheus Operator CRDs ($m@$v)"
+  log "downloading $m@$v into the Go module cache"
+  (cd "$base/src" && go mod download -json "$m@$v" >/dev/null) ||
+    (cd "$base/src" && GOSUMDB=off go mod download -json "$m@$v" >/dev/null) ||
+    die "cannot download $m@$v"
+}
+
 build_kubernetes
 build_etcd
 build_helm
+fetch_prometheus_operator
 
 for b in kube-apiserver kubectl etcd helm; do
   [[ -x "$bin/$b" ]] || die "missing $bin/$b after build"

@@ -1,4 +1,4 @@
-//! The command line: `audit`, `rules`, `explain`, `crd`.
+//! The command line: `audit`, `rules`, `explain`, `crd`, `run`.
 
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
@@ -51,6 +51,16 @@ pub enum Command {
     },
     /// Print the ProductionPolicy CustomResourceDefinition (YAML) to stdout.
     Crd,
+    /// Run the operator: watch the cluster, evaluate every workload against every
+    /// ProductionPolicy, write policy status and Events, serve health and metrics.
+    ///
+    /// Connects with --kubeconfig, else $KUBECONFIG / ~/.kube/config, else the in-cluster
+    /// service account. Every flag has a PRODREADY_* environment variable.
+    ///
+    /// Example:
+    ///   prodready run --kubeconfig ~/.kube/config --lease-namespace default --log-format text
+    #[command(verbatim_doc_comment)]
+    Run(Box<crate::run::RunArgs>),
 }
 
 /// Arguments of `prodready audit`.

@@ -4,12 +4,18 @@
 //! [`api`] holds the `ProductionPolicy` types the CRD is generated from; [`audit`] reads
 //! manifests and writes reports for CI pipelines.
 
+pub mod admin;
 pub mod api;
-pub mod engine;
-pub mod rules;
 pub mod audit;
 pub mod cli;
-pub mod crd;
+pub mod controller;
 pub mod corpus;
-pub mod snapshot;
+pub mod crd;
+pub mod engine;
+pub mod kubeapi;
+pub mod leader;
 pub mod metrics;
+pub mod rules;
+pub mod run;
+pub mod snapshot;
+pub mod telemetry;

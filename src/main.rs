@@ -8,12 +8,17 @@ use prodready::cli::{self, Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let cli = match cli.command {
+        Command::Run(args) => return run_operator(*args),
+        command => Cli { command },
+    };
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let result = match cli.command {
         Command::Audit(args) => cli::run_audit(&args, &mut out),
         Command::Rules { output } => cli::run_rules(output, &mut out).map(|()| 0),
         Command::Explain { rule } => cli::run_explain(&rule, &mut out),
+        Command::Run(_) => Ok(0),
         Command::Crd => match prodready::crd::yaml() {
             Ok(y) => out.write_all(y.as_bytes()).map(|()| 0),
             Err(e) => {
@@ -32,4 +37,25 @@ fn main() -> ExitCode {
         }
     };
     ExitCode::from(u8::try_from(code).unwrap_or(2))
+}
+
+/// `prodready run`: the only command that needs an async runtime.
+fn run_operator(args: prodready::run::RunArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("prodready: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(prodready::run::run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("prodready: {e}");
+            ExitCode::from(1)
+        }
+    }
 }

@@ -1,0 +1,1370 @@
+//! `prodready run` against a real API server: status, cross-object verdicts, CRD discovery,
+//! Lease verification, exemption expiry, Events, metrics, logs, leader election and API-server
+//! outages.
+//!
+//! The operator runs as a subprocess (`prodready-operator`, the same library code as
+//! `prodready run`) so tests can read its logs, scrape its admin port, SIGTERM and SIGKILL it.
+//! Most tests share one control plane and one operator and isolate themselves with a
+//! namespace and a policy that matches only it. Tests that need a cluster of their own (a
+//! missing CRD, two operators competing for a Lease, a stopped API server) start a private
+//! control plane.
+
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use e2e::{ControlPlane, apply_yaml, install_crd_file, pinned_version, repo_root, wait_for};
+use futures::{StreamExt as _, TryStreamExt as _};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::Event;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube::Client;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use prodready::api::{ProductionPolicy, ProductionPolicyStatus};
+use serde_json::{Value, json};
+use tokio::sync::OnceCell;
+
+const CRD_FILE: &str = "crds/productionpolicies.prodready.dev.yaml";
+/// How long a status may take to reflect a change (debounce 200 ms + evaluation + write).
+const SETTLE: Duration = Duration::from_secs(30);
+
+// ---------------------------------------------------------------------------------------
+// The operator process
+// ---------------------------------------------------------------------------------------
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A running `prodready run`. Killed on drop; exits by itself when the test binary dies
+/// (its stdin closes).
+struct Operator {
+    child: Mutex<Child>,
+    admin: SocketAddr,
+    log: PathBuf,
+    identity: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Operator {
+    fn start(kubeconfig: &Path, identity: &str, lease: &str, extra: &[&str]) -> Operator {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = dir.path().join("operator.log");
+        let port = free_port();
+        let admin: SocketAddr = format!("127.0.0.1:{port}").parse().expect("address");
+        let mut args: Vec<String> = [
+            "run",
+            "--kubeconfig",
+            &kubeconfig.display().to_string(),
+            "--admin-addr",
+            &admin.to_string(),
+            "--identity",
+            identity,
+            "--lease-name",
+            lease,
+            "--lease-namespace",
+            "default",
+            "--lease-duration",
+            "4s",
+            "--lease-retry-period",
+            "500ms",
+            "--debounce",
+            "200ms",
+            "--resync-interval",
+            "4s",
+            "--discovery-interval",
+            "2s",
+            "--api-timeout",
+            "3s",
+            "--log-format",
+            "json",
+            "--log-level",
+            "info",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        let file = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_prodready-operator"))
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(file))
+            .spawn()
+            .expect("start prodready-operator");
+        Operator {
+            child: Mutex::new(child),
+            admin,
+            log,
+            identity: identity.to_owned(),
+            _dir: dir,
+        }
+    }
+
+    fn pid(&self) -> i32 {
+        let child = self.child.lock().unwrap_or_else(|p| p.into_inner());
+        i32::try_from(child.id()).expect("pid")
+    }
+
+    fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on our own child's pid.
+        let rc = unsafe { libc::kill(self.pid(), sig) };
+        assert_eq!(rc, 0, "kill({sig})");
+    }
+
+    fn exited(&self) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.lock().unwrap_or_else(|p| p.into_inner());
+        child.try_wait().ok().flatten()
+    }
+
+    fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `(status, body)` of a GET on the admin port.
+    fn get(&self, path: &str) -> Result<(u16, String), String> {
+        let mut s = TcpStream::connect_timeout(&self.admin, Duration::from_secs(2))
+            .map_err(|e| format!("connect {}: {e}", self.admin))?;
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .map_err(|e| e.to_string())?;
+        write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").map_err(|e| e.to_string())?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).map_err(|e| e.to_string())?;
+        let (head, body) = out.split_once("\r\n\r\n").ok_or("no HTTP header")?;
+        let code = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .ok_or("no status code")?;
+        Ok((code, body.to_owned()))
+    }
+
+    fn metrics(&self) -> String {
+        self.get("/metrics").map(|(_, b)| b).unwrap_or_default()
+    }
+
+    async fn wait_ready(&self, timeout: Duration) {
+        let r = wait_for(timeout, "operator ready", || async {
+            if let Some(status) = self.exited() {
+                return Err(format!("exited with {status}"));
+            }
+            match self.get("/health/ready") {
+                Ok((200, _)) => Ok(()),
+                Ok((code, body)) => Err(format!("{code} {body}")),
+                Err(e) => Err(e),
+            }
+        })
+        .await;
+        if let Err(e) = r {
+            panic!("{e}\n--- operator log ---\n{}", tail(&self.logs(), 40));
+        }
+    }
+
+    fn is_leader(&self) -> bool {
+        metric_value(&self.metrics(), "prodready_leader") == Some(1.0)
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let mut child = self.child.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// The value of the first sample whose line starts with `series` (name plus labels).
+fn metric_value(text: &str, series: &str) -> Option<f64> {
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        let (name, value) = l.rsplit_once(' ')?;
+        (name == series).then(|| value.parse().ok()).flatten()
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Shared control plane and operator
+// ---------------------------------------------------------------------------------------
+
+/// The Prometheus Operator CRDs, read from the Go module cache (`e2e/k8s-binaries.sh`
+/// downloads the pinned module).
+fn monitoring_crd(file: &str) -> PathBuf {
+    let version =
+        pinned_version("PROMETHEUS_OPERATOR_VERSION").expect("PROMETHEUS_OPERATOR_VERSION pinned");
+    let module = format!("github.com/prometheus-operator/prometheus-operator@{version}");
+    let modcache = Command::new("go")
+        .args(["env", "GOMODCACHE"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join("go/pkg/mod")))
+        .expect("a Go module cache");
+    let path = modcache
+        .join(&module)
+        .join("example/prometheus-operator-crd")
+        .join(file);
+    assert!(
+        path.is_file(),
+        "{} is missing: run `bash e2e/k8s-binaries.sh` (it downloads {module})",
+        path.display()
+    );
+    path
+}
+
+async fn install_monitoring_crds(client: &Client) {
+    for f in [
+        "monitoring.coreos.com_servicemonitors.yaml",
+        "monitoring.coreos.com_podmonitors.yaml",
+    ] {
+        install_crd_file(client, monitoring_crd(f))
+            .await
+            .unwrap_or_else(|e| panic!("install {f}: {e:#}"));
+    }
+}
+
+struct Shared {
+    cp: &'static ControlPlane,
+    operator: Operator,
+}
+
+static SHARED: OnceCell<Shared> = OnceCell::const_new();
+
+/// The shared control plane (with our CRD and the monitoring CRDs) and its one operator.
+async fn shared() -> &'static Shared {
+    SHARED
+        .get_or_init(|| async {
+            let cp = ControlPlane::shared().await.expect("shared control plane");
+            let client = cp.client().await.expect("client");
+            install_crd_file(&client, repo_root().join(CRD_FILE))
+                .await
+                .expect("install the ProductionPolicy CRD");
+            install_monitoring_crds(&client).await;
+            let operator = Operator::start(cp.kubeconfig(), "shared-operator", "e2e-shared", &[]);
+            operator.wait_ready(Duration::from_secs(60)).await;
+            Shared { cp, operator }
+        })
+        .await
+}
+
+// ---------------------------------------------------------------------------------------
+// Objects
+// ---------------------------------------------------------------------------------------
+
+/// Every baseline rule off except those named (camelCase ids) — so counts are exact.
+fn policy_yaml(name: &str, matching: &str, rules: &[&str], extra: &str) -> String {
+    const ALL: [&str; 21] = [
+        "livenessProbe",
+        "readinessProbe",
+        "distinctProbes",
+        "startupProbe",
+        "resourceRequests",
+        "memoryLimit",
+        "cpuLimit",
+        "imagePinned",
+        "imageDigest",
+        "allowedRegistries",
+        "cronjobSingleRunner",
+        "leaderLease",
+        "serviceMonitor",
+        "gracefulShutdown",
+        "replicasHa",
+        "disruptionBudget",
+        "topologySpread",
+        "rolloutHistory",
+        "secretLiteralEnv",
+        "securityContext",
+        "networkPolicy",
+    ];
+    let mut lines = String::new();
+    for r in ALL {
+        let on = rules.contains(&r);
+        lines.push_str(&format!("    {r}: {{enabled: {on}}}\n"));
+    }
+    format!(
+        "apiVersion: prodready.dev/v1alpha1\nkind: ProductionPolicy\nmetadata: {{name: {name}}}\nspec:\n  match: {matching}\n  enforcement: {{action: Audit}}\n  rules:\n{lines}{extra}"
+    )
+}
+
+fn deployment(name: &str, replicas: i32, probes: bool, annotations: &str) -> String {
+    let probes = if probes {
+        "\n          livenessProbe: {httpGet: {path: /live, port: 8080}}\n          readinessProbe: {httpGet: {path: /ready, port: 8080}}"
+    } else {
+        ""
+    };
+    format!(
+        r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}
+  annotations: {{{annotations}}}
+spec:
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      containers:
+        - name: app
+          image: example.org/app:1.0
+          ports: [{{name: metrics, containerPort: 9090}}]{probes}
+"#
+    )
+}
+
+fn cronjob(name: &str, single_runner: bool) -> String {
+    let policy = if single_runner {
+        "concurrencyPolicy: Forbid\n  startingDeadlineSeconds: 60\n  "
+    } else {
+        ""
+    };
+    format!(
+        r#"apiVersion: batch/v1
+kind: CronJob
+metadata: {{name: {name}}}
+spec:
+  schedule: "*/5 * * * *"
+  {policy}jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: OnFailure
+          containers: [{{name: job, image: "example.org/job:1.0"}}]
+"#
+    )
+}
+
+async fn apply(client: &Client, ns: &str, yaml: &str) {
+    apply_yaml(client, Some(ns), yaml)
+        .await
+        .unwrap_or_else(|e| panic!("apply: {e:#}\n{yaml}"));
+}
+
+async fn status_of(client: &Client, policy: &str) -> Option<ProductionPolicyStatus> {
+    let api: Api<ProductionPolicy> = Api::all(client.clone());
+    api.get_opt(policy)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|p| p.status)
+}
+
+fn condition<'a>(s: &'a ProductionPolicyStatus, t: &str) -> Option<(&'a str, &'a str)> {
+    s.conditions
+        .iter()
+        .find(|c| c.type_ == t)
+        .map(|c| (c.status.as_str(), c.reason.as_str()))
+}
+
+/// Waits until the policy's status satisfies `check` (which says what it saw otherwise).
+async fn wait_status<F>(
+    client: &Client,
+    policy: &str,
+    timeout: Duration,
+    what: &str,
+    check: F,
+) -> ProductionPolicyStatus
+where
+    F: Fn(&ProductionPolicyStatus) -> Result<(), String>,
+{
+    let r = wait_for(timeout, what, || async {
+        let s = status_of(client, policy)
+            .await
+            .ok_or("no status yet".to_owned())?;
+        check(&s).map(|()| s.clone()).map_err(|e| {
+            format!(
+                "{e}; status: {}",
+                serde_json::to_string(&s).unwrap_or_default()
+            )
+        })
+    })
+    .await;
+    r.unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn counts(s: &ProductionPolicyStatus) -> (u32, u32, u32, u32, u32) {
+    let x = s.summary.clone().unwrap_or_default();
+    (x.matched, x.compliant, x.violating, x.exempt, x.unknown)
+}
+
+fn expect_counts(
+    want: (u32, u32, u32, u32, u32),
+) -> impl Fn(&ProductionPolicyStatus) -> Result<(), String> {
+    move |s| {
+        if counts(s) == want {
+            Ok(())
+        } else {
+            Err(format!(
+                "counts (matched, compliant, violating, exempt, unknown) = {:?}, want {want:?}",
+                counts(s)
+            ))
+        }
+    }
+}
+
+async fn workload_events(client: &Client, ns: &str, name: &str, reason: &str) -> Vec<Event> {
+    let api: Api<Event> = Api::namespaced(client.clone(), ns);
+    let lp = ListParams::default().fields(&format!("involvedObject.name={name},reason={reason}"));
+    api.list(&lp).await.map(|l| l.items).unwrap_or_default()
+}
+
+// ---------------------------------------------------------------------------------------
+// Tests on the shared control plane
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn mixed_workloads_get_exact_counts_rules_and_violations() {
+    let sh = shared().await;
+    let ns = sh.cp.temp_namespace("mixed").await.expect("namespace");
+    let client = sh.cp.client().await.expect("client");
+    let name = ns.name().to_owned();
+    for (w, good) in [
+        ("good-a", true),
+        ("good-b", true),
+        ("bad-a", false),
+        ("bad-b", false),
+        ("bad-c", false),
+    ] {
+        apply(&client, &name, &deployment(w, 1, good, "")).await;
+    }
+    apply(&client, &name, &cronjob("cron-ok", true)).await;
+    apply(&client, &name, &cronjob("cron-bad", false)).await;
+    apply(
+        &client,
+        &name,
+        &policy_yaml(
+            &name,
+            &format!("{{namespaces: [{name}]}}"),
+            &["livenessProbe", "readinessProbe", "cronjobSingleRunner"],
+            "",
+        ),
+    )
+    .await;
+
+    let s = wait_status(
+        &client,
+        &name,
+        SETTLE,
+        "exact counts",
+        expect_counts((7, 3, 4, 0, 0)),
+    )
+    .await;
+    let rules: Vec<(String, String, u32)> = s
+        .rules
+        .iter()
+        .map(|r| (r.rule.clone(), r.severity.to_string(), r.violations))
+        .collect();
+    assert_eq!(
+        rules,
+        vec![
+            ("cronjob-single-runner".into(), "high".into(), 1),
+            ("liveness-probe".into(), "high".into(), 3),
+            ("readiness-probe".into(), "high".into(), 3),
+        ]
+    );
+    assert_eq!(s.violations.len(), 7, "{:?}", s.violations);
+    assert!(!s.violations_truncated);
+    let mut pairs: Vec<(String, String)> = s
+        .violations
+        .iter()
+        .map(|v| (v.name.clone(), v.rule.clone()))
+        .collect();
+    pairs.sort();
+    assert_eq!(
+        pairs,
+        vec![
+            ("bad-a".into(), "liveness-probe".into()),
+            ("bad-a".into(), "readiness-probe".into()),
+            ("bad-b".into(), "liveness-probe".into()),
+            ("bad-b".into(), "readiness-probe".into()),
+            ("bad-c".into(), "liveness-probe".into()),
+            ("bad-c".into(), "readiness-probe".into()),
+            ("cron-bad".into(), "cronjob-single-runner".into()),
+        ]
+    );
+    assert_eq!(condition(&s, "Ready"), Some(("True", "Evaluated")));
+    assert_eq!(
+        condition(&s, "Compliant"),
+        Some(("False", "ViolationsFound"))
+    );
+    assert_eq!(
+        condition(&s, "Degraded"),
+        Some(("False", "AllRulesEvaluated"))
+    );
+    assert!(s.observed_generation.is_some());
+    assert!(s.last_evaluation_time.is_some());
+
+    let out = sh
+        .cp
+        .kubectl(["get", "productionpolicies", &name])
+        .await
+        .expect("kubectl");
+    assert!(out.success(), "{}", out.stderr);
+    let row = out.stdout.lines().nth(1).unwrap_or_default().to_owned();
+    let cols: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(
+        cols.get(1..5),
+        Some(&["Audit", "7", "4", "True"][..]),
+        "{}",
+        out.stdout
+    );
+
+    // Status is written by one field manager, on the status subresource only.
+    let api: Api<ProductionPolicy> = Api::all(client.clone());
+    let p = api.get(&name).await.expect("policy");
+    let managers: Vec<(String, Option<String>)> = p
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| m.subresource.as_deref() == Some("status"))
+        .map(|m| (m.manager.unwrap_or_default(), m.operation))
+        .collect();
+    assert_eq!(
+        managers,
+        vec![("prodready".to_owned(), Some("Apply".to_owned()))]
+    );
+}
+
+#[tokio::test]
+async fn cross_object_verdicts_do_not_depend_on_creation_order() {
+    let sh = shared().await;
+    let ns = sh.cp.temp_namespace("order").await.expect("namespace");
+    let client = sh.cp.client().await.expect("client");
+    let name = ns.name().to_owned();
+    apply(&client, &name, &deployment("web", 2, true, "")).await;
+    apply(
+        &client,
+        &name,
+        &policy_yaml(
+            &name,
+            &format!("{{namespaces: [{name}]}}"),
+            &["serviceMonitor", "disruptionBudget"],
+            "",
+        ),
+    )
+    .await;
+    let s = wait_status(
+        &client,
+        &name,
+        SETTLE,
+        "violating first",
+        expect_counts((1, 0, 1, 0, 0)),
+    )
+    .await;
+    let rules: Vec<&str> = s.rules.iter().map(|r| r.rule.as_str()).collect();
+    assert_eq!(rules, vec!["disruption-budget", "service-monitor"]);
+
+    apply(
+        &client,
+        &name,
+        r#"
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports: [{name: metrics, port: 9090, targetPort: metrics}]
+---
+apiVersion: monitoring.coreos.com/v1
+kind: ServiceMonitor
+metadata: {name: web}
+spec:
+  selector: {matchLabels: {}}
+  endpoints: [{port: metrics}]
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: web}
+spec:
+  maxUnavailable: 1
+  selector: {matchLabels: {app: web}}
+"#,
+    )
+    .await;
+    wait_status(
+        &client,
+        &name,
+        SETTLE,
+        "compliant once the Service, ServiceMonitor and PDB exist",
+        expect_counts((1, 1, 0, 0, 0)),
+    )
+    .await;
+
+    let pdbs: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), &name);
+    pdbs.delete("web", &DeleteParams::default())
+        .await
+        .expect("delete PDB");
+    let s = wait_status(
+        &client,
+        &name,
+        SETTLE,
+        "violating again without the PDB",
+        expect_counts((1, 0, 1, 0, 0)),
+    )
+    .await;
+    assert_eq!(
+        s.violations.first().map(|v| v.rule.as_str()),
+        Some("disruption-budget")
+    );
+}
+
+#[tokio::test]
+async fn leader_lease_rule_follows_a_live_lease() {
+    let sh = shared().await;
+    let ns = sh.cp.temp_namespace("lease").await.expect("namespace");
+    let client = sh.cp.client().await.expect("client");
+    let name = ns.name().to_owned();
+    apply(
+        &client,
+        &name,
+        &deployment(
+            "worker",
+            2,
+            true,
+            "prodready.dev/single-runner: \"true\", prodready.dev/lease: worker-lock",
+        ),
+    )
+    .await;
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &name);
+    let renew = |leases: Api<Lease>| async move {
+        let lease = json!({
+            "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": "worker-lock"},
+            "spec": {"holderIdentity": "worker-0", "leaseDurationSeconds": 2,
+                      "renewTime": k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(Timestamp::now())},
+        });
+        leases
+            .patch(
+                "worker-lock",
+                &PatchParams::apply("e2e").force(),
+                &Patch::Apply(&lease),
+            )
+            .await
+            .expect("renew the Lease");
+    };
+    renew(leases.clone()).await;
+    apply(
+        &client,
+        &name,
+        &policy_yaml(
+            &name,
+            &format!("{{namespaces: [{name}]}}"),
+            &["leaderLease"],
+            "",
+        )
+        .replace(
+            "leaderLease: {enabled: true}",
+            "leaderLease: {enabled: true, graceSeconds: 0}",
+        ),
+    )
+    .await;
+    // Renewed every second: passes, and keeps passing.
+    let renewing = {
+        let leases = leases.clone();
+        tokio::spawn(async move {
+            loop {
+                renew(leases.clone()).await;
+                tokio::time::sleep(Duration::from_millis(700)).await;
+            }
+        })
+    };
+    wait_status(
+        &client,
+        &name,
+        SETTLE,
+        "compliant while renewed",
+        expect_counts((1, 1, 0, 0, 0)),
+    )
+    .await;
+    let before = Instant::now();
+    while before.elapsed() < Duration::from_secs(5) {
+        let s = status_of(&client, &name).await.expect("status");
+        assert_eq!(
+            counts(&s),
+            (1, 1, 0, 0, 0),
+            "a renewed Lease must keep passing"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // Renewals stop: stale after duration + grace, with no other change to the cluster.
+    renewing.abort();
+    let s = wait_status(
+        &client,
+        &name,
+        Duration::from_secs(15),
+        "violating once the Lease is stale",
+        expect_counts((1, 0, 1, 0, 0)),
+    )
+    .await;
+    assert!(
+        s.violations[0].message.contains("worker-lock"),
+        "{}",
+        s.violations[0].message
+    );
+    // Deleted: fails, naming the Lease.
+    leases
+        .delete("worker-lock", &DeleteParams::default())
+        .await
+        .expect("delete Lease");
+    wait_status(
+        &client,
+        &name,
+        SETTLE,
+        "violation names the missing Lease",
+        |s| {
+            let m = s
+                .violations
+                .first()
+                .map(|v| v.message.clone())
+                .unwrap_or_default();
+            if counts(s).2 == 1 && m.contains("worker-lock") && !m.contains("renewed") {
+                Ok(())
+            } else {
+                Err(format!("message: {m}"))
+            }
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_expiring_exemption_stops_applying_at_its_instant() {
+    let sh = shared().await;
+    let ns = sh.cp.temp_namespace("expiry").await.expect("namespace");
+    let client = sh.cp.client().await.expect("client");
+    let name = ns.name().to_owned();
+    apply(&client, &name, &deployment("legacy", 1, false, "")).await;
+    let expires = Timestamp::from_second(Timestamp::now().as_second() + 10).expect("time");
+    let extra = format!(
+        "  exemptions:\n    - {{rules: [liveness-probe], names: [legacy], reason: \"migration ticket OPS-1\", expires: \"{expires}\"}}\n"
+    );
+    apply(
+        &client,
+        &name,
+        &policy_yaml(
+            &name,
+            &format!("{{namespaces: [{name}]}}"),
+            &["livenessProbe"],
+            &extra,
+        ),
+    )
+    .await;
+    let s = wait_status(
+        &client,
+        &name,
+        SETTLE,
+        "exempt before expiry",
+        expect_counts((1, 0, 0, 1, 0)),
+    )
+    .await;
+    assert_eq!(s.expiring_exemptions.len(), 1);
+    assert_eq!(s.expiring_exemptions[0].expires.0, expires);
+    wait_status(
+        &client,
+        &name,
+        Duration::from_secs(25),
+        "violating after expiry",
+        expect_counts((1, 0, 1, 0, 0)),
+    )
+    .await;
+    let flipped = Timestamp::now();
+    assert!(
+        flipped >= expires,
+        "flipped at {flipped}, before the expiry {expires}"
+    );
+    assert!(
+        flipped.duration_since(expires) < SignedDuration::from_secs(5),
+        "flipped at {flipped}, long after the expiry {expires}"
+    );
+}
+
+#[tokio::test]
+async fn a_violating_deployment_gets_one_warning_event_and_resyncs_add_none() {
+    let sh = shared().await;
+    let ns = sh.cp.temp_namespace("events").await.expect("namespace");
+    let client = sh.cp.client().await.expect("client");
+    let name = ns.name().to_owned();
+    apply(&client, &name, &deployment("noisy", 1, false, "")).await;
+    apply(
+        &client,
+        &name,
+        &policy_yaml(
+            &name,
+            &format!("{{namespaces: [{name}]}}"),
+            &["livenessProbe", "readinessProbe"],
+            "",
+        ),
+    )
+    .await;
+    let events = wait_for(SETTLE, "a Warning Event", || async {
+        let e = workload_events(&client, &name, "noisy", "ProductionReadinessViolation").await;
+        if e.is_empty() {
+            Err("none yet".to_owned())
+        } else {
+            Ok(e)
+        }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(events.len(), 1);
+    let e = &events[0];
+    assert_eq!(e.type_.as_deref(), Some("Warning"));
+    assert_eq!(e.involved_object.kind.as_deref(), Some("Deployment"));
+    assert!(e.involved_object.uid.is_some());
+    let msg = e.message.clone().unwrap_or_default();
+    assert!(
+        msg.contains("liveness-probe") && msg.contains("readiness-probe"),
+        "{msg}"
+    );
+    assert_eq!(e.reporting_component.as_deref(), Some("prodready"));
+
+    // Two resyncs later (each bumps lastEvaluationTime), still exactly one Event.
+    let first = status_of(&client, &name)
+        .await
+        .and_then(|s| s.last_evaluation_time)
+        .expect("evaluated");
+    wait_status(&client, &name, SETTLE, "two resyncs", |s| {
+        let t = s
+            .last_evaluation_time
+            .as_ref()
+            .map_or(0, |t| t.0.as_second());
+        if t >= first.0.as_second() + 8 {
+            Ok(())
+        } else {
+            Err(format!("lastEvaluationTime {t}"))
+        }
+    })
+    .await;
+    let events = workload_events(&client, &name, "noisy", "ProductionReadinessViolation").await;
+    assert_eq!(events.len(), 1, "a resync must not repeat the Event");
+    assert_eq!(events[0].count.unwrap_or(1), 1);
+
+    // Fixed: one Normal Event.
+    apply(&client, &name, &deployment("noisy", 1, true, "")).await;
+    wait_for(SETTLE, "a Normal ProductionReady Event", || async {
+        let e = workload_events(&client, &name, "noisy", "ProductionReady").await;
+        if e.len() == 1 {
+            Ok(())
+        } else {
+            Err(format!("{} events", e.len()))
+        }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[tokio::test]
+async fn metrics_and_logs_describe_the_evaluation() {
+    let sh = shared().await;
+    let ns = sh.cp.temp_namespace("metrics").await.expect("namespace");
+    let client = sh.cp.client().await.expect("client");
+    let name = ns.name().to_owned();
+    apply(&client, &name, &deployment("m-bad", 1, false, "")).await;
+    apply(&client, &name, &deployment("m-good", 1, true, "")).await;
+    apply(
+        &client,
+        &name,
+        &policy_yaml(
+            &name,
+            &format!("{{namespaces: [{name}]}}"),
+            &["livenessProbe"],
+            "",
+        ),
+    )
+    .await;
+    wait_status(
+        &client,
+        &name,
+        SETTLE,
+        "evaluated",
+        expect_counts((2, 1, 1, 0, 0)),
+    )
+    .await;
+    let op = &sh.operator;
+    let violations = format!(
+        r#"prodready_violations{{policy="{name}",namespace="{name}",rule="liveness-probe",severity="high"}}"#
+    );
+    let text = wait_for(SETTLE, "metrics for the policy", || async {
+        let m = op.metrics();
+        if metric_value(&m, &violations) == Some(1.0) {
+            Ok(m)
+        } else {
+            Err("not yet".to_owned())
+        }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    for (series, want) in [
+        (
+            format!(r#"prodready_workloads{{policy="{name}",result="violating"}}"#),
+            Some(1.0),
+        ),
+        (
+            format!(r#"prodready_workloads{{policy="{name}",result="compliant"}}"#),
+            Some(1.0),
+        ),
+        (
+            format!(r#"prodready_workloads{{policy="{name}",result="exempt"}}"#),
+            Some(0.0),
+        ),
+        ("prodready_leader".to_owned(), Some(1.0)),
+    ] {
+        assert_eq!(metric_value(&text, &series), want, "{series}\n{text}");
+    }
+    let positive = |series: &str| metric_value(&text, series).is_some_and(|v| v >= 1.0);
+    assert!(positive("prodready_leader_transitions_total"), "{text}");
+    assert!(
+        positive(r#"prodready_reconcile_total{result="success"}"#),
+        "{text}"
+    );
+    assert!(
+        positive("prodready_reconcile_duration_seconds_count"),
+        "{text}"
+    );
+    assert!(
+        positive(
+            r#"dependency_requests_total{dep="kube-apiserver",op="patch_status",status="ok"}"#
+        ),
+        "{text}"
+    );
+    assert!(
+        positive(
+            r#"dependency_requests_total{dep="kube-apiserver",op="create_event",status="ok"}"#
+        ),
+        "{text}"
+    );
+    assert!(
+        positive(
+            r#"dependency_request_duration_seconds_count{dep="kube-apiserver",op="patch_status"}"#
+        ),
+        "{text}"
+    );
+    assert!(
+        positive(r#"http_server_requests_total{route="/health/ready",method="GET",status="200"}"#),
+        "{text}"
+    );
+    assert!(
+        positive(
+            r#"http_server_request_duration_seconds_count{route="/health/ready",method="GET"}"#
+        ),
+        "{text}"
+    );
+    assert!(
+        !text.contains("m-bad"),
+        "a workload name leaked into a label"
+    );
+
+    // Fixed → the violation series goes away.
+    apply(&client, &name, &deployment("m-bad", 1, true, "")).await;
+    wait_for(SETTLE, "violation series removed", || async {
+        if op.metrics().contains(&violations) {
+            Err("still there")
+        } else {
+            Ok(())
+        }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+
+    // A reconcile log line is JSON with the fields.
+    let logs = op.logs();
+    let line = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| {
+            v["message"] == "published Event"
+                && v["policy"] == name.as_str()
+                && v["workload"] == "m-bad"
+        })
+        .unwrap_or_else(|| panic!("no Event log line for {name}\n{}", tail(&logs, 30)));
+    for field in [
+        "timestamp",
+        "level",
+        "message",
+        "policy",
+        "namespace",
+        "workload",
+        "rule",
+    ] {
+        assert!(line.get(field).is_some(), "{field} missing in {line}");
+    }
+    assert_eq!(line["namespace"], name.as_str());
+    assert_eq!(line["rule"], "liveness-probe");
+    assert_eq!(line["level"], "INFO");
+    assert!(
+        logs.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .any(|v| v["message"] == "policy evaluated"
+                && v["policy"] == name.as_str()
+                && v["matched"] == 2)
+    );
+}
+
+#[tokio::test]
+async fn a_thousand_deployments_in_fifty_namespaces_converge() {
+    let sh = shared().await;
+    let client = sh.cp.client().await.expect("client");
+    let mut namespaces = Vec::new();
+    for _ in 0..50 {
+        namespaces.push(sh.cp.temp_namespace("smoke").await.expect("namespace"));
+    }
+    let run = namespaces[0].name().to_owned();
+    let started = Instant::now();
+    let api_of = |ns: &str| Api::<Deployment>::namespaced(client.clone(), ns);
+    let jobs: Vec<(Api<Deployment>, String)> = namespaces
+        .iter()
+        .flat_map(|ns| (0..20).map(move |i| (ns.name().to_owned(), i)))
+        .map(|(ns, i)| {
+            let yaml = deployment(&format!("d{i}"), 1, true, "").replace(
+                "metadata:\n  name:",
+                &format!("metadata:\n  labels: {{smoke: {run}}}\n  name:"),
+            );
+            (api_of(&ns), yaml)
+        })
+        .collect();
+    futures::stream::iter(jobs)
+        .map(|(api, yaml)| async move {
+            let obj: Deployment = serde_saphyr::from_str(&yaml).expect("deployment yaml");
+            let name = obj.metadata.name.clone().unwrap_or_default();
+            api.patch(
+                &name,
+                &PatchParams::apply("e2e").force(),
+                &Patch::Apply(&obj),
+            )
+            .await
+        })
+        .buffer_unordered(16)
+        .try_collect::<Vec<_>>()
+        .await
+        .expect("create 1,000 Deployments");
+    let created = started.elapsed();
+    apply(
+        &client,
+        "default",
+        &policy_yaml(
+            &run,
+            &format!("{{selector: {{matchLabels: {{smoke: {run}}}}}}}"),
+            &["livenessProbe"],
+            "",
+        ),
+    )
+    .await;
+    wait_status(
+        &client,
+        &run,
+        Duration::from_secs(60),
+        "1,000 matched and compliant",
+        expect_counts((1000, 1000, 0, 0, 0)),
+    )
+    .await;
+    eprintln!(
+        "1,000 Deployments: created in {created:?}, converged {:?} after start",
+        started.elapsed()
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Tests with a private control plane
+// ---------------------------------------------------------------------------------------
+
+async fn private() -> (ControlPlane, Client) {
+    let cp = ControlPlane::start().await.expect("private control plane");
+    let client = cp.client().await.expect("client");
+    install_crd_file(&client, repo_root().join(CRD_FILE))
+        .await
+        .expect("install the CRD");
+    (cp, client)
+}
+
+#[tokio::test]
+async fn service_monitor_is_unknown_until_its_crd_is_installed() {
+    let (cp, client) = private().await;
+    let op = Operator::start(cp.kubeconfig(), "crd-operator", "crd", &[]);
+    op.wait_ready(Duration::from_secs(60)).await;
+    apply(&client, "default", &deployment("web", 2, true, "")).await;
+    apply(
+        &client,
+        "default",
+        "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  selector: {app: web}\n  ports: [{name: metrics, port: 9090}]\n",
+    )
+    .await;
+    apply(
+        &client,
+        "default",
+        &policy_yaml(
+            "monitors",
+            "{namespaces: [default]}",
+            &["serviceMonitor"],
+            "",
+        ),
+    )
+    .await;
+    let s = wait_status(
+        &client,
+        "monitors",
+        SETTLE,
+        "unknown without the CRD",
+        expect_counts((1, 0, 0, 0, 1)),
+    )
+    .await;
+    assert_eq!(
+        condition(&s, "Degraded"),
+        Some(("True", "MonitoringUnavailable"))
+    );
+    let msg = s
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Degraded")
+        .map(|c| c.message.clone())
+        .unwrap_or_default();
+    assert!(msg.contains("ServiceMonitor CRD"), "{msg}");
+
+    install_monitoring_crds(&client).await;
+    let installed = Instant::now();
+    // Evaluated within the discovery interval (2 s) plus a watch list and a debounce.
+    let s = wait_status(
+        &client,
+        "monitors",
+        Duration::from_secs(10),
+        "evaluated once the CRD exists",
+        expect_counts((1, 0, 1, 0, 0)),
+    )
+    .await;
+    assert_eq!(
+        condition(&s, "Degraded"),
+        Some(("False", "AllRulesEvaluated"))
+    );
+    eprintln!(
+        "service-monitor evaluated {:?} after the CRDs were installed",
+        installed.elapsed()
+    );
+    apply(
+        &client,
+        "default",
+        "apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata: {name: web}\nspec:\n  selector: {matchLabels: {}}\n  endpoints: [{port: metrics}]\n",
+    )
+    .await;
+    wait_status(
+        &client,
+        "monitors",
+        SETTLE,
+        "compliant with a ServiceMonitor",
+        expect_counts((1, 1, 0, 0, 0)),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn one_leader_writes_and_another_takes_over_on_kill_and_on_sigterm() {
+    let (cp, client) = private().await;
+    let a = Operator::start(cp.kubeconfig(), "replica-a", "race", &[]);
+    let b = Operator::start(cp.kubeconfig(), "replica-b", "race", &[]);
+    a.wait_ready(Duration::from_secs(60)).await;
+    b.wait_ready(Duration::from_secs(60)).await;
+    let (leader, follower) = wait_for(Duration::from_secs(20), "exactly one leader", || async {
+        match (a.is_leader(), b.is_leader()) {
+            (true, false) => Ok((&a, &b)),
+            (false, true) => Ok((&b, &a)),
+            other => Err(format!("leader flags {other:?}")),
+        }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "default");
+    let holder = leases
+        .get("race")
+        .await
+        .ok()
+        .and_then(|l| l.spec)
+        .and_then(|s| s.holder_identity);
+    assert_eq!(holder.as_deref(), Some(leader.identity.as_str()));
+
+    apply(
+        &client,
+        "default",
+        &policy_yaml("race", "{namespaces: [default]}", &["livenessProbe"], ""),
+    )
+    .await;
+    apply(&client, "default", &deployment("one", 1, false, "")).await;
+    wait_status(
+        &client,
+        "race",
+        SETTLE,
+        "first status",
+        expect_counts((1, 0, 1, 0, 0)),
+    )
+    .await;
+    let events = wait_for(SETTLE, "the leader's Event", || async {
+        let e = workload_events(&client, "default", "one", "ProductionReadinessViolation").await;
+        if e.is_empty() { Err("none yet") } else { Ok(e) }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(events.len(), 1, "only the leader publishes");
+    assert_eq!(
+        events[0].reporting_instance.as_deref(),
+        Some(leader.identity.as_str())
+    );
+    assert_eq!(
+        metric_value(
+            &follower.metrics(),
+            r#"dependency_requests_total{dep="kube-apiserver",op="patch_status",status="ok"}"#
+        ),
+        None,
+        "the follower wrote status"
+    );
+
+    // kill -9 the leader: the follower takes over within lease duration (4 s) + 5 s.
+    leader.signal(libc::SIGKILL);
+    let killed = Instant::now();
+    apply(&client, "default", &deployment("two", 1, false, "")).await;
+    wait_status(
+        &client,
+        "race",
+        Duration::from_secs(9),
+        "status updated by the new leader",
+        expect_counts((2, 0, 2, 0, 0)),
+    )
+    .await;
+    assert!(follower.is_leader());
+    eprintln!(
+        "takeover after kill -9: status updated {:?} after the kill",
+        killed.elapsed()
+    );
+
+    // Bring a new replica up, then SIGTERM the current leader: takeover within 3 s.
+    let c = Operator::start(cp.kubeconfig(), "replica-c", "race", &[]);
+    c.wait_ready(Duration::from_secs(60)).await;
+    assert!(!c.is_leader());
+    follower.signal(libc::SIGTERM);
+    let termed = Instant::now();
+    wait_for(
+        Duration::from_secs(3),
+        "replica-c leads within 3 s of SIGTERM",
+        || async {
+            if c.is_leader() {
+                Ok(())
+            } else {
+                Err("not yet")
+            }
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", tail(&follower.logs(), 20)));
+    eprintln!("takeover after SIGTERM: {:?}", termed.elapsed());
+    let exit = wait_for(
+        Duration::from_secs(5),
+        "SIGTERMed replica exits",
+        || async { follower.exited().ok_or("still running") },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(exit.success(), "exit status {exit}");
+    assert!(
+        follower.logs().contains("released the leader Lease"),
+        "{}",
+        tail(&follower.logs(), 20)
+    );
+    apply(&client, "default", &deployment("three", 1, false, "")).await;
+    wait_status(
+        &client,
+        "race",
+        SETTLE,
+        "status updated by replica-c",
+        expect_counts((3, 0, 3, 0, 0)),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_api_server_outage_makes_it_unready_then_it_recovers() {
+    let (cp, client) = private().await;
+    let op = Operator::start(cp.kubeconfig(), "outage-operator", "outage", &[]);
+    op.wait_ready(Duration::from_secs(60)).await;
+    apply(
+        &client,
+        "default",
+        &policy_yaml("outage", "{namespaces: [default]}", &["livenessProbe"], ""),
+    )
+    .await;
+    apply(&client, "default", &deployment("before", 1, false, "")).await;
+    wait_status(
+        &client,
+        "outage",
+        SETTLE,
+        "before the outage",
+        expect_counts((1, 0, 1, 0, 0)),
+    )
+    .await;
+    wait_for(SETTLE, "the Warning Event", || async {
+        let e = workload_events(&client, "default", "before", "ProductionReadinessViolation").await;
+        if e.len() == 1 {
+            Ok(())
+        } else {
+            Err(format!("{} events", e.len()))
+        }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+
+    cp.stop_apiserver().expect("stop the API server");
+    let stopped = Instant::now();
+    wait_for(Duration::from_secs(20), "/health/ready 503", || async {
+        match op.get("/health/ready") {
+            Ok((503, _)) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    while stopped.elapsed() < Duration::from_secs(20) {
+        assert!(
+            op.exited().is_none(),
+            "the operator died during the outage\n{}",
+            tail(&op.logs(), 30)
+        );
+        assert_eq!(op.get("/health/live").map(|r| r.0), Ok(200));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    cp.start_apiserver().await.expect("start the API server");
+    op.wait_ready(Duration::from_secs(60)).await;
+    let client = cp.client().await.expect("client");
+    apply(&client, "default", &deployment("after", 1, false, "")).await;
+    wait_status(
+        &client,
+        "outage",
+        SETTLE,
+        "after the outage",
+        expect_counts((2, 0, 2, 0, 0)),
+    )
+    .await;
+    wait_for(SETTLE, "an Event for the new Deployment", || async {
+        let e = workload_events(&client, "default", "after", "ProductionReadinessViolation").await;
+        if e.len() == 1 {
+            Ok(())
+        } else {
+            Err(format!("{} events", e.len()))
+        }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let before =
+        workload_events(&client, "default", "before", "ProductionReadinessViolation").await;
+    assert_eq!(before.len(), 1, "no duplicate Event after the outage");
+    assert_eq!(before[0].count.unwrap_or(1), 1);
+}

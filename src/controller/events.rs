@@ -1,0 +1,215 @@
+//! Kubernetes Events on workloads: a Warning `ProductionReadinessViolation` when a workload's
+//! set of failing rules changes (the note lists the rule ids), a Normal `ProductionReady` when
+//! it becomes compliant again.
+//!
+//! Deduplication is a map `(policy, workload) → last published rule set`, in memory. It is
+//! seeded when this replica becomes leader from the Events prodready already published (one
+//! list call, `reportingComponent=prodready`): the note of the latest one per (policy,
+//! workload) states the set, so a restart or a leader change does not repeat an Event whose
+//! set has not changed. Events expire in the API server after an hour by default; after
+//! that a restart re-announces standing violations once, which is the intended reminder.
+//! Each round publishes at most a bounded number of Events; the rest follow next round.
+
+use std::collections::{BTreeSet, HashMap};
+
+use k8s_openapi::api::core::v1::Event as CoreEvent;
+
+/// Reason of the Warning Event on a violating workload.
+pub const REASON_VIOLATION: &str = "ProductionReadinessViolation";
+/// Reason of the Normal Event on a workload that became compliant.
+pub const REASON_READY: &str = "ProductionReady";
+/// Reason of the Warning Event on an invalid policy.
+pub const REASON_INVALID_POLICY: &str = "InvalidPolicy";
+/// The reporting controller name of every Event prodready publishes.
+pub const REPORTER: &str = "prodready";
+
+const NOTE_PREFIX: &str = "ProductionPolicy ";
+const FAILING: &str = ": failing rules: ";
+const COMPLIANT: &str = ": all rules pass";
+
+/// The note of a workload Event: which policy, which rules (empty = compliant).
+pub fn note(policy: &str, rules: &BTreeSet<String>) -> String {
+    if rules.is_empty() {
+        format!("{NOTE_PREFIX}{policy}{COMPLIANT}")
+    } else {
+        let list: Vec<&str> = rules.iter().map(String::as_str).collect();
+        format!("{NOTE_PREFIX}{policy}{FAILING}{}", list.join(", "))
+    }
+}
+
+/// Reads a note written by [`note`] back.
+pub fn parse_note(note: &str) -> Option<(String, BTreeSet<String>)> {
+    let rest = note.strip_prefix(NOTE_PREFIX)?;
+    if let Some(policy) = rest.strip_suffix(COMPLIANT) {
+        return Some((policy.to_owned(), BTreeSet::new()));
+    }
+    let (policy, rules) = rest.split_once(FAILING)?;
+    Some((
+        policy.to_owned(),
+        rules.split(", ").map(str::to_owned).collect(),
+    ))
+}
+
+/// What to publish for one workload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Planned {
+    /// Warning: the failing set changed and is not empty.
+    Violation,
+    /// Normal: it was failing and now is not.
+    Ready,
+}
+
+/// The last published rule set per (policy, workload key `Kind/namespace/name`).
+#[derive(Debug, Default)]
+pub struct EventMemory {
+    last: HashMap<(String, String), BTreeSet<String>>,
+    epoch: Option<u64>,
+}
+
+impl EventMemory {
+    /// Whether this memory belongs to leadership term `epoch`; a new term must reseed.
+    pub fn is_for(&self, epoch: u64) -> bool {
+        self.epoch == Some(epoch)
+    }
+
+    /// Starts a term from the Events already in the cluster.
+    pub fn seed(&mut self, epoch: u64, events: &[CoreEvent]) {
+        self.last.clear();
+        self.epoch = Some(epoch);
+        let mut latest: HashMap<(String, String), (i64, BTreeSet<String>)> = HashMap::new();
+        for e in events {
+            let reason = e.reason.as_deref().unwrap_or_default();
+            if reason != REASON_VIOLATION && reason != REASON_READY {
+                continue;
+            }
+            let Some((policy, rules)) = e.message.as_deref().and_then(parse_note) else {
+                continue;
+            };
+            let o = &e.involved_object;
+            let workload = format!(
+                "{}/{}/{}",
+                o.kind.as_deref().unwrap_or_default(),
+                o.namespace.as_deref().unwrap_or_default(),
+                o.name.as_deref().unwrap_or_default()
+            );
+            let when = e
+                .series
+                .as_ref()
+                .and_then(|s| s.last_observed_time.as_ref())
+                .map(|t| t.0)
+                .or(e.event_time.as_ref().map(|t| t.0))
+                .or(e.last_timestamp.as_ref().map(|t| t.0))
+                .or(e.metadata.creation_timestamp.as_ref().map(|t| t.0))
+                .map_or(0, |t| t.as_microsecond());
+            let slot = latest
+                .entry((policy, workload))
+                .or_insert((i64::MIN, BTreeSet::new()));
+            if when >= slot.0 {
+                *slot = (when, rules);
+            }
+        }
+        self.last = latest.into_iter().map(|(k, (_, v))| (k, v)).collect();
+    }
+
+    /// What (if anything) to publish for a workload whose failing set is `rules`.
+    pub fn plan(&self, policy: &str, workload: &str, rules: &BTreeSet<String>) -> Option<Planned> {
+        match self.last.get(&(policy.to_owned(), workload.to_owned())) {
+            Some(prev) if prev == rules => None,
+            Some(prev) if rules.is_empty() && !prev.is_empty() => Some(Planned::Ready),
+            Some(_) | None if rules.is_empty() => None,
+            _ => Some(Planned::Violation),
+        }
+    }
+
+    /// Records that `rules` is the published (or, for a first compliant sighting, the
+    /// known) state.
+    pub fn record(&mut self, policy: &str, workload: &str, rules: BTreeSet<String>) {
+        self.last
+            .insert((policy.to_owned(), workload.to_owned()), rules);
+    }
+
+    /// Forgets workloads and policies not seen in the latest round.
+    pub fn retain(&mut self, seen: &std::collections::HashSet<(String, String)>) {
+        self.last.retain(|k, _| seen.contains(k));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::ObjectReference;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+
+    fn set(rules: &[&str]) -> BTreeSet<String> {
+        rules.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn note_round_trips() {
+        let r = set(&["liveness-probe", "readiness-probe"]);
+        assert_eq!(
+            parse_note(&note("baseline", &r)),
+            Some(("baseline".to_owned(), r))
+        );
+        assert_eq!(
+            parse_note(&note("baseline", &BTreeSet::new())),
+            Some(("baseline".to_owned(), BTreeSet::new()))
+        );
+        assert_eq!(parse_note("something else"), None);
+    }
+
+    #[test]
+    fn plans_only_on_change() {
+        let mut m = EventMemory::default();
+        let bad = set(&["liveness-probe"]);
+        assert_eq!(m.plan("p", "Deployment/a/w", &BTreeSet::new()), None);
+        assert_eq!(
+            m.plan("p", "Deployment/a/w", &bad),
+            Some(Planned::Violation)
+        );
+        m.record("p", "Deployment/a/w", bad.clone());
+        assert_eq!(m.plan("p", "Deployment/a/w", &bad), None);
+        let worse = set(&["liveness-probe", "memory-limit"]);
+        assert_eq!(
+            m.plan("p", "Deployment/a/w", &worse),
+            Some(Planned::Violation)
+        );
+        assert_eq!(
+            m.plan("p", "Deployment/a/w", &BTreeSet::new()),
+            Some(Planned::Ready)
+        );
+    }
+
+    #[test]
+    fn seeds_from_latest_event() {
+        let ev = |reason: &str, msg: String, micros: i64| CoreEvent {
+            reason: Some(reason.to_owned()),
+            message: Some(msg),
+            involved_object: ObjectReference {
+                kind: Some("Deployment".into()),
+                namespace: Some("a".into()),
+                name: Some("w".into()),
+                ..ObjectReference::default()
+            },
+            event_time: Some(MicroTime(
+                k8s_openapi::jiff::Timestamp::from_microsecond(micros).unwrap_or_default(),
+            )),
+            ..CoreEvent::default()
+        };
+        let bad = set(&["liveness-probe"]);
+        let mut m = EventMemory::default();
+        m.seed(
+            1,
+            &[
+                ev(REASON_READY, note("p", &BTreeSet::new()), 1),
+                ev(REASON_VIOLATION, note("p", &bad), 2),
+            ],
+        );
+        assert!(m.is_for(1));
+        assert_eq!(m.plan("p", "Deployment/a/w", &bad), None);
+        assert_eq!(
+            m.plan("p", "Deployment/a/w", &BTreeSet::new()),
+            Some(Planned::Ready)
+        );
+    }
+}

@@ -1,0 +1,404 @@
+//! The controller: watches every kind the engine reads into slim in-memory stores, and runs
+//! one debounced evaluation loop over them.
+//!
+//! Any change that matters → (debounce) → a fresh [`Snapshot`] published for the admission
+//! webhook → every policy evaluated over every matching workload with the pure engine → if
+//! this replica is leader, status written (server-side apply, field manager `prodready`, only
+//! when it changed) and Events published. The loop also wakes at the next instant a verdict
+//! can change by itself (an exemption expiring, `enforceAfter`, a named Lease going stale)
+//! and every resync interval.
+
+pub mod events;
+pub mod metrics;
+mod reconcile;
+pub mod status;
+pub mod stores;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+use k8s_openapi::api::batch::v1::CronJob;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Namespace, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::runtime::watcher;
+use kube::{Api, Client};
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::ProductionPolicy;
+use crate::engine::Context;
+use crate::engine::monitoring::{PodMonitor, ServiceMonitor};
+use crate::kubeapi::ApiCalls;
+
+pub use reconcile::{Controller, ControllerConfig, sync_status, write_status};
+use stores::{Store, Tracked, watch_into};
+
+/// Why ServiceMonitors are unknown while their CRD is absent.
+pub const SERVICE_MONITOR_CRD_MISSING: &str =
+    "the ServiceMonitor CRD (monitoring.coreos.com/v1) is not installed in the cluster";
+/// Why PodMonitors are unknown while their CRD is absent.
+pub const POD_MONITOR_CRD_MISSING: &str =
+    "the PodMonitor CRD (monitoring.coreos.com/v1) is not installed in the cluster";
+
+/// Every store the controller keeps.
+#[derive(Debug)]
+pub struct Stores {
+    /// Deployments.
+    pub deployments: Arc<Store<Tracked>>,
+    /// StatefulSets.
+    pub statefulsets: Arc<Store<Tracked>>,
+    /// DaemonSets.
+    pub daemonsets: Arc<Store<Tracked>>,
+    /// CronJobs.
+    pub cronjobs: Arc<Store<Tracked>>,
+    /// Services.
+    pub services: Arc<Store<Service>>,
+    /// PodDisruptionBudgets.
+    pub pdbs: Arc<Store<PodDisruptionBudget>>,
+    /// NetworkPolicies.
+    pub network_policies: Arc<Store<NetworkPolicy>>,
+    /// Namespaces (labels only).
+    pub namespaces: Arc<Store<Namespace>>,
+    /// Leases outside `kube-node-lease`.
+    pub leases: Arc<Store<Lease>>,
+    /// ProductionPolicies.
+    pub policies: Arc<Store<ProductionPolicy>>,
+    /// ServiceMonitors, while their CRD is installed.
+    pub service_monitors: Arc<Store<ServiceMonitor>>,
+    /// PodMonitors, while their CRD is installed.
+    pub pod_monitors: Arc<Store<PodMonitor>>,
+    service_monitors_installed: AtomicBool,
+    pod_monitors_installed: AtomicBool,
+}
+
+impl Default for Stores {
+    fn default() -> Self {
+        Stores {
+            deployments: Store::new("Deployment"),
+            statefulsets: Store::new("StatefulSet"),
+            daemonsets: Store::new("DaemonSet"),
+            cronjobs: Store::new("CronJob"),
+            services: Store::new("Service"),
+            pdbs: Store::new("PodDisruptionBudget"),
+            network_policies: Store::new("NetworkPolicy"),
+            namespaces: Store::new("Namespace"),
+            leases: Store::new("Lease"),
+            policies: Store::new("ProductionPolicy"),
+            service_monitors: Store::new("ServiceMonitor"),
+            pod_monitors: Store::new("PodMonitor"),
+            service_monitors_installed: AtomicBool::new(false),
+            pod_monitors_installed: AtomicBool::new(false),
+        }
+    }
+}
+
+impl Stores {
+    /// The kinds whose initial list has not arrived yet (empty when ready).
+    pub fn unsynced(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        let core: [(&'static str, bool); 10] = [
+            (self.deployments.kind(), self.deployments.is_synced()),
+            (self.statefulsets.kind(), self.statefulsets.is_synced()),
+            (self.daemonsets.kind(), self.daemonsets.is_synced()),
+            (self.cronjobs.kind(), self.cronjobs.is_synced()),
+            (self.services.kind(), self.services.is_synced()),
+            (self.pdbs.kind(), self.pdbs.is_synced()),
+            (
+                self.network_policies.kind(),
+                self.network_policies.is_synced(),
+            ),
+            (self.namespaces.kind(), self.namespaces.is_synced()),
+            (self.leases.kind(), self.leases.is_synced()),
+            (self.policies.kind(), self.policies.is_synced()),
+        ];
+        for (kind, synced) in core {
+            if !synced {
+                out.push(kind);
+            }
+        }
+        if self.service_monitors_installed.load(Ordering::SeqCst)
+            && !self.service_monitors.is_synced()
+        {
+            out.push(self.service_monitors.kind());
+        }
+        if self.pod_monitors_installed.load(Ordering::SeqCst) && !self.pod_monitors.is_synced() {
+            out.push(self.pod_monitors.kind());
+        }
+        out
+    }
+
+    /// Every workload.
+    pub fn workloads(&self) -> Vec<Arc<Tracked>> {
+        let mut all = self.deployments.all();
+        all.extend(self.statefulsets.all());
+        all.extend(self.daemonsets.all());
+        all.extend(self.cronjobs.all());
+        all
+    }
+
+    /// The engine's context over the stores (sharing their objects).
+    pub fn context(&self) -> Context {
+        let mut ctx = Context::default();
+        ctx.set_leases_known();
+        for s in self.services.all() {
+            ctx.add_service(s);
+        }
+        for p in self.pdbs.all() {
+            ctx.add_pdb(p);
+        }
+        for n in self.network_policies.all() {
+            ctx.add_network_policy(n);
+        }
+        for l in self.leases.all() {
+            ctx.add_lease(l);
+        }
+        for ns in self.namespaces.all() {
+            if let Some(name) = ns.metadata.name.clone() {
+                ctx.add_namespace(name, ns.metadata.labels.clone().unwrap_or_default());
+            }
+        }
+        if self.service_monitors_installed.load(Ordering::SeqCst) {
+            for m in self.service_monitors.all() {
+                ctx.add_service_monitor(m);
+            }
+        } else {
+            ctx.set_service_monitors_unavailable(SERVICE_MONITOR_CRD_MISSING);
+        }
+        if self.pod_monitors_installed.load(Ordering::SeqCst) {
+            for m in self.pod_monitors.all() {
+                ctx.add_pod_monitor(m);
+            }
+        } else {
+            ctx.set_pod_monitors_unavailable(POD_MONITOR_CRD_MISSING);
+        }
+        ctx
+    }
+}
+
+/// Starts every core watch on `tasks`; each notifies `trigger` on changes that matter.
+pub fn spawn_watches(
+    client: &Client,
+    stores: &Stores,
+    trigger: &Arc<Notify>,
+    shutdown: &CancellationToken,
+    tasks: &mut JoinSet<()>,
+) {
+    let cfg = watcher::Config::default;
+    macro_rules! watch {
+        ($k:ty, $store:expr, $cfg:expr) => {
+            tasks.spawn(watch_into::<$k>(
+                Api::all(client.clone()),
+                $cfg,
+                Arc::clone(&$store),
+                Arc::clone(trigger),
+                shutdown.clone(),
+            ));
+        };
+    }
+    watch!(Deployment, stores.deployments, cfg());
+    watch!(StatefulSet, stores.statefulsets, cfg());
+    watch!(DaemonSet, stores.daemonsets, cfg());
+    watch!(CronJob, stores.cronjobs, cfg());
+    watch!(Service, stores.services, cfg());
+    watch!(PodDisruptionBudget, stores.pdbs, cfg());
+    watch!(NetworkPolicy, stores.network_policies, cfg());
+    watch!(Namespace, stores.namespaces, cfg());
+    // Node heartbeats renew thousands of Leases there; no workload names one.
+    watch!(
+        Lease,
+        stores.leases,
+        cfg().fields("metadata.namespace!=kube-node-lease")
+    );
+    watch!(ProductionPolicy, stores.policies, cfg());
+}
+
+/// Watches ServiceMonitors and PodMonitors while their CRDs exist: discovers
+/// `monitoring.coreos.com/v1` at start and every `interval`, starting a watch when a CRD
+/// appears and stopping it (and emptying its store) when it goes.
+pub async fn discover_monitors(
+    client: Client,
+    calls: ApiCalls,
+    stores: Arc<Stores>,
+    trigger: Arc<Notify>,
+    interval: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut sm: Option<CancellationToken> = None;
+    let mut pm: Option<CancellationToken> = None;
+    loop {
+        let found = calls
+            .once(
+                "discover_monitoring",
+                client.list_api_group_resources("monitoring.coreos.com/v1"),
+            )
+            .await;
+        let (has_sm, has_pm) = match found {
+            Ok(list) => (
+                list.resources.iter().any(|r| r.name == "servicemonitors"),
+                list.resources.iter().any(|r| r.name == "podmonitors"),
+            ),
+            Err(e) if e.code() == Some(404) => (false, false),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot discover monitoring.coreos.com/v1; keeping the last answer");
+                (sm.is_some(), pm.is_some())
+            }
+        };
+        toggle::<ServiceMonitor>(
+            &client,
+            has_sm,
+            &mut sm,
+            &stores.service_monitors,
+            &stores.service_monitors_installed,
+            &trigger,
+            &shutdown,
+        );
+        toggle::<PodMonitor>(
+            &client,
+            has_pm,
+            &mut pm,
+            &stores.pod_monitors,
+            &stores.pod_monitors_installed,
+            &trigger,
+            &shutdown,
+        );
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(interval) => {}
+        }
+    }
+}
+
+fn toggle<K>(
+    client: &Client,
+    present: bool,
+    running: &mut Option<CancellationToken>,
+    store: &Arc<Store<K>>,
+    installed: &AtomicBool,
+    trigger: &Arc<Notify>,
+    shutdown: &CancellationToken,
+) where
+    K: kube::Resource<DynamicType = ()>
+        + stores::Slim<Stored = K>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    match (present, running.is_some()) {
+        (true, false) => {
+            tracing::info!(kind = store.kind(), "CRD found; watching");
+            let token = shutdown.child_token();
+            tokio::spawn(watch_into::<K>(
+                Api::all(client.clone()),
+                watcher::Config::default(),
+                Arc::clone(store),
+                Arc::clone(trigger),
+                token.clone(),
+            ));
+            *running = Some(token);
+            installed.store(true, Ordering::SeqCst);
+        }
+        (false, true) => {
+            tracing::info!(kind = store.kind(), "CRD gone; stopped watching");
+            if let Some(t) = running.take() {
+                t.cancel();
+            }
+            installed.store(false, Ordering::SeqCst);
+            store.clear();
+            trigger.notify_one();
+        }
+        _ => {}
+    }
+}
+
+/// Waits for the next reason to evaluate: a trigger (then `debounce` more, so a burst of
+/// changes costs one evaluation), or `deadline`. `None` on shutdown.
+pub async fn next_round(
+    trigger: &Notify,
+    debounce: Duration,
+    deadline: Instant,
+    shutdown: &CancellationToken,
+) -> Option<()> {
+    let triggered = tokio::select! {
+        () = shutdown.cancelled() => return None,
+        () = trigger.notified() => true,
+        () = tokio::time::sleep_until(deadline.into()) => false,
+    };
+    if triggered {
+        tokio::select! {
+            () = shutdown.cancelled() => return None,
+            () = tokio::time::sleep(debounce) => {}
+        }
+    }
+    // Changes that arrived while waiting are in the stores already: one round covers them.
+    let _ = trigger.notified().now_or_never();
+    Some(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_of_changes_costs_a_handful_of_rounds() {
+        let trigger = Arc::new(Notify::new());
+        let shutdown = CancellationToken::new();
+        let rounds = Arc::new(AtomicUsize::new(0));
+        let debounce = Duration::from_millis(500);
+        let looper = {
+            let (trigger, shutdown, rounds) =
+                (Arc::clone(&trigger), shutdown.clone(), Arc::clone(&rounds));
+            tokio::spawn(async move {
+                loop {
+                    let deadline =
+                        (tokio::time::Instant::now() + Duration::from_secs(3600)).into_std();
+                    if next_round(&trigger, debounce, deadline, &shutdown)
+                        .await
+                        .is_none()
+                    {
+                        return;
+                    }
+                    rounds.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        };
+        // 1,000 changes spread over one second.
+        for _ in 0..1000 {
+            trigger.notify_one();
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let n = rounds.load(Ordering::SeqCst);
+        assert!((1..=4).contains(&n), "{n} rounds for 1,000 changes");
+        // Quiet: no more rounds.
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        assert_eq!(rounds.load(Ordering::SeqCst), n);
+        shutdown.cancel();
+        let _ = looper.await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn deadline_wakes_without_trigger() {
+        let trigger = Notify::new();
+        let shutdown = CancellationToken::new();
+        let start = tokio::time::Instant::now();
+        let r = next_round(
+            &trigger,
+            Duration::from_millis(500),
+            (start + Duration::from_secs(5)).into_std(),
+            &shutdown,
+        )
+        .await;
+        assert!(r.is_some());
+        assert!(start.elapsed() >= Duration::from_secs(5));
+    }
+}

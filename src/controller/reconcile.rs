@@ -1,0 +1,646 @@
+//! One evaluation round and its writes. The decisions (status, which Events) are pure
+//! functions in `status` and `events`; this module only gathers inputs, asks the leader
+//! claim, and writes.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{Event as CoreEvent, ObjectReference};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{ListParams, Patch, PatchParams};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::{Api, Client};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::Stores;
+use super::events::{self, EventMemory, Planned};
+use super::metrics::{ControllerMetrics, ViolationLabels, WorkloadLabels};
+use super::status::{self, Evaluated};
+use super::stores::Tracked;
+use crate::api::{ProductionPolicy, ProductionPolicyStatus, WorkloadKind};
+use crate::engine::context::LeaseLookup;
+use crate::engine::{CompiledPolicy, Context, Outcome, WorkloadVerdict};
+use crate::kubeapi::{ApiCalls, ApiError};
+use crate::leader::Leadership;
+use crate::snapshot::{SharedSnapshot, Snapshot};
+
+/// The one field manager of every status write.
+pub const FIELD_MANAGER: &str = "prodready";
+
+/// Tunables of the loop.
+#[derive(Clone, Debug)]
+pub struct ControllerConfig {
+    /// Quiet time after a change before evaluating.
+    pub debounce: Duration,
+    /// Evaluate at least this often.
+    pub resync: Duration,
+    /// Bound of `status.violations`.
+    pub max_violations: usize,
+    /// Events published per round at most.
+    pub max_events: usize,
+    /// This replica's identity (Events' reporting instance).
+    pub identity: String,
+}
+
+/// Server-side applies a policy's status under [`FIELD_MANAGER`].
+pub async fn write_status(
+    api: &Api<ProductionPolicy>,
+    calls: &ApiCalls,
+    name: &str,
+    status: &ProductionPolicyStatus,
+) -> Result<(), ApiError> {
+    let patch = serde_json::json!({
+        "apiVersion": "prodready.dev/v1alpha1",
+        "kind": "ProductionPolicy",
+        "status": status,
+    });
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let patch = Patch::Apply(&patch);
+    calls
+        .call("patch_status", || api.patch_status(name, &params, &patch))
+        .await
+        .map(|_| ())
+}
+
+/// Writes `new` unless it equals `old` in everything but `lastEvaluationTime` and `old` was
+/// evaluated within `refresh`. Returns whether it wrote.
+pub async fn sync_status(
+    api: &Api<ProductionPolicy>,
+    calls: &ApiCalls,
+    name: &str,
+    old: Option<&ProductionPolicyStatus>,
+    new: &ProductionPolicyStatus,
+    refresh: Duration,
+) -> Result<bool, ApiError> {
+    let fresh = old
+        .and_then(|o| o.last_evaluation_time.as_ref())
+        .zip(new.last_evaluation_time.as_ref())
+        .is_some_and(|(a, b)| {
+            b.0.as_second().saturating_sub(a.0.as_second())
+                < i64::try_from(refresh.as_secs()).unwrap_or(i64::MAX)
+        });
+    if !status::differs(old, new) && fresh {
+        return Ok(false);
+    }
+    write_status(api, calls, name, new).await.map(|()| true)
+}
+
+/// The controller's state between rounds.
+pub struct Controller {
+    client: Client,
+    calls: ApiCalls,
+    stores: Arc<Stores>,
+    snapshot: SharedSnapshot,
+    leadership: Leadership,
+    metrics: ControllerMetrics,
+    recorder: Recorder,
+    cfg: ControllerConfig,
+    trigger: Arc<Notify>,
+    memory: EventMemory,
+    series: (HashSet<ViolationLabels>, HashSet<WorkloadLabels>),
+}
+
+fn api_version(kind: WorkloadKind) -> &'static str {
+    match kind {
+        WorkloadKind::Deployment
+        | WorkloadKind::StatefulSet
+        | WorkloadKind::DaemonSet
+        | WorkloadKind::ReplicaSet => "apps/v1",
+        WorkloadKind::CronJob | WorkloadKind::Job => "batch/v1",
+        WorkloadKind::Pod => "v1",
+    }
+}
+
+fn wake_at(t: Timestamp, now: Timestamp) -> Instant {
+    let ms = t
+        .as_millisecond()
+        .saturating_sub(now.as_millisecond())
+        .max(0);
+    // A little past the instant, so the evaluation sees it passed.
+    Instant::now() + Duration::from_millis(u64::try_from(ms).unwrap_or(0) + 50)
+}
+
+impl Controller {
+    /// Assembles a controller over started stores.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        client: Client,
+        calls: ApiCalls,
+        stores: Arc<Stores>,
+        snapshot: SharedSnapshot,
+        leadership: Leadership,
+        metrics: ControllerMetrics,
+        trigger: Arc<Notify>,
+        cfg: ControllerConfig,
+    ) -> Self {
+        let recorder = Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: events::REPORTER.to_owned(),
+                instance: Some(cfg.identity.clone()),
+            },
+        );
+        Controller {
+            client,
+            calls,
+            stores,
+            snapshot,
+            leadership,
+            metrics,
+            recorder,
+            cfg,
+            trigger,
+            memory: EventMemory::default(),
+            series: (HashSet::new(), HashSet::new()),
+        }
+    }
+
+    /// Runs rounds until `shutdown`.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        let mut wake: Option<Instant> = None;
+        let mut next_resync = Instant::now() + self.cfg.resync;
+        loop {
+            let deadline = wake.map_or(next_resync, |w| w.min(next_resync));
+            let trigger = Arc::clone(&self.trigger);
+            if super::next_round(&trigger, self.cfg.debounce, deadline, &shutdown)
+                .await
+                .is_none()
+            {
+                return;
+            }
+            let unsynced = self.stores.unsynced();
+            if !unsynced.is_empty() {
+                tracing::debug!(waiting_for = ?unsynced, "caches not synced yet");
+                wake = None;
+                continue;
+            }
+            wake = tokio::select! {
+                () = shutdown.cancelled() => return,
+                w = self.round() => w,
+            };
+            next_resync = Instant::now() + self.cfg.resync;
+        }
+    }
+
+    /// Evaluates everything once; returns when the next time-driven round is due.
+    async fn round(&mut self) -> Option<Instant> {
+        let now = Timestamp::now();
+        let objects = self.stores.policies.all();
+        let mut policies = Vec::new();
+        let mut invalid = Vec::new();
+        for obj in &objects {
+            match CompiledPolicy::compile(obj) {
+                Ok(p) => policies.push(Arc::new(p)),
+                Err(e) => invalid.push((Arc::clone(obj), e)),
+            }
+        }
+        policies.sort_by(|a, b| a.name.cmp(&b.name));
+        self.snapshot.store(Snapshot {
+            policies,
+            invalid: invalid.iter().map(|(_, e)| e.clone()).collect(),
+            context: self.stores.context(),
+            synced: true,
+            built_at: Some(now),
+        });
+        let snap = self.snapshot.load();
+        let workloads = self.stores.workloads();
+        let by_name: HashMap<&str, &ProductionPolicy> = objects
+            .iter()
+            .filter_map(|o| o.metadata.name.as_deref().map(|n| (n, o.as_ref())))
+            .collect();
+        let api: Api<ProductionPolicy> = Api::all(self.client.clone());
+
+        if self.leadership.is_leader() && !self.memory.is_for(self.leadership.epoch()) {
+            self.seed_events().await;
+        }
+
+        let mut wake: Option<Instant> = None;
+        let mut earliest = |t: Instant| wake = Some(wake.map_or(t, |w: Instant| w.min(t)));
+        let mut v_series = Vec::new();
+        let mut w_series = Vec::new();
+        let mut budget = self.cfg.max_events;
+        let mut seen = HashSet::new();
+
+        for policy in &snap.policies {
+            let started = Instant::now();
+            let evaluated: Vec<(&Arc<Tracked>, Evaluated<'_>)> = workloads
+                .iter()
+                .filter(|t| policy.matches(&t.workload, &snap.context))
+                .map(|t| {
+                    (
+                        t,
+                        Evaluated {
+                            workload: &t.workload,
+                            evaluation: policy.evaluate(&t.workload, &snap.context, now),
+                        },
+                    )
+                })
+                .collect();
+            if let Some(t) = policy.next_transition(now) {
+                earliest(wake_at(t, now));
+            }
+            for (t, e) in &evaluated {
+                if let Some(x) = e.evaluation.next_expiry.filter(|x| *x > now) {
+                    earliest(wake_at(x, now));
+                }
+                if let Some(x) = lease_stale_at(&snap.context, &t.workload, policy)
+                    && x > now
+                {
+                    earliest(wake_at(x, now));
+                }
+            }
+            let plain: Vec<Evaluated<'_>> = evaluated
+                .iter()
+                .map(|(_, e)| Evaluated {
+                    workload: e.workload,
+                    evaluation: e.evaluation.clone(),
+                })
+                .collect();
+            let old = by_name
+                .get(policy.name.as_str())
+                .and_then(|o| o.status.as_ref());
+            let new = status::build_status(policy, &plain, now, self.cfg.max_violations, old);
+            record_series(policy, &evaluated, &mut v_series, &mut w_series);
+
+            let mut result = "success";
+            if self.leadership.is_leader() {
+                match sync_status(&api, &self.calls, &policy.name, old, &new, self.cfg.resync).await
+                {
+                    Ok(true) => log_evaluated(policy, &new, true),
+                    Ok(false) => {}
+                    Err(e) if e.code() == Some(404) => {}
+                    Err(e) => {
+                        result = "error";
+                        tracing::error!(policy = %policy.name, error = %e, category = e.category(), "cannot write policy status");
+                    }
+                }
+                for (t, e) in &evaluated {
+                    let failing: BTreeSet<String> = e
+                        .evaluation
+                        .results
+                        .iter()
+                        .filter(|r| matches!(r.outcome, Outcome::Fail(_)))
+                        .map(|r| r.rule.id.to_owned())
+                        .collect();
+                    let key = workload_key(&t.workload);
+                    seen.insert((policy.name.clone(), key.clone()));
+                    let Some(plan) = self.memory.plan(&policy.name, &key, &failing) else {
+                        if failing.is_empty() {
+                            self.memory.record(&policy.name, &key, failing);
+                        }
+                        continue;
+                    };
+                    if budget == 0 {
+                        // The rest next round, soon.
+                        earliest(Instant::now() + self.cfg.debounce.max(Duration::from_secs(1)));
+                        continue;
+                    }
+                    budget -= 1;
+                    match self.publish(t, &policy.name, &plan, &failing).await {
+                        Ok(()) => self.memory.record(&policy.name, &key, failing),
+                        Err(e) => {
+                            tracing::error!(policy = %policy.name, namespace = %t.workload.namespace, workload = %t.workload.name, error = %e, "cannot publish Event");
+                        }
+                    }
+                }
+            } else if status::differs(old, &new) {
+                log_evaluated(policy, &new, false);
+            }
+            self.metrics.reconciled(result, started.elapsed());
+        }
+
+        for (obj, err) in &invalid {
+            let started = Instant::now();
+            let name = obj.metadata.name.clone().unwrap_or_default();
+            let old = obj.status.as_ref();
+            let new = status::invalid_status(obj.metadata.generation, err, now, old);
+            if self.leadership.is_leader() {
+                let changed = status::differs(old, &new);
+                if let Err(e) =
+                    sync_status(&api, &self.calls, &name, old, &new, self.cfg.resync).await
+                {
+                    tracing::error!(policy = %name, error = %e, "cannot write policy status");
+                }
+                if changed && self.leadership.is_leader() {
+                    tracing::warn!(policy = %name, error = %err, "policy is invalid");
+                    if let Err(e) = self.publish_invalid(obj, err).await {
+                        tracing::error!(policy = %name, error = %e, "cannot publish Event");
+                    }
+                }
+            }
+            self.metrics.reconciled("invalid", started.elapsed());
+        }
+
+        self.metrics.publish(&v_series, &w_series, &mut self.series);
+        if self.leadership.is_leader() {
+            self.memory.retain(&seen);
+        }
+        wake
+    }
+
+    async fn seed_events(&mut self) {
+        let events: Api<CoreEvent> = Api::all(self.client.clone());
+        let lp = ListParams::default().fields(&format!("reportingComponent={}", events::REPORTER));
+        match self.calls.call("list_events", || events.list(&lp)).await {
+            Ok(list) => {
+                tracing::info!(
+                    events = list.items.len(),
+                    "loaded prodready's earlier Events"
+                );
+                self.memory.seed(self.leadership.epoch(), &list.items);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list earlier Events; unchanged violations may be announced again");
+                self.memory.seed(self.leadership.epoch(), &[]);
+            }
+        }
+    }
+
+    async fn publish(
+        &self,
+        t: &Tracked,
+        policy: &str,
+        plan: &Planned,
+        failing: &BTreeSet<String>,
+    ) -> Result<(), ApiError> {
+        let w = &t.workload;
+        let reference = ObjectReference {
+            api_version: Some(api_version(w.kind).to_owned()),
+            kind: Some(w.kind.as_str().to_owned()),
+            namespace: Some(w.namespace.clone()),
+            name: Some(w.name.clone()),
+            uid: t.uid.clone(),
+            ..ObjectReference::default()
+        };
+        let (type_, reason) = match plan {
+            Planned::Violation => (EventType::Warning, events::REASON_VIOLATION),
+            Planned::Ready => (EventType::Normal, events::REASON_READY),
+        };
+        let note = events::note(policy, failing);
+        if !self.leadership.is_leader() {
+            return Ok(());
+        }
+        self.calls
+            .call("create_event", || {
+                let ev = Event {
+                    type_,
+                    reason: reason.to_owned(),
+                    note: Some(note.clone()),
+                    action: "Evaluate".to_owned(),
+                    secondary: None,
+                };
+                let reference = reference.clone();
+                let recorder = &self.recorder;
+                async move { recorder.publish(&ev, &reference).await }
+            })
+            .await?;
+        let rules: Vec<&str> = failing.iter().map(String::as_str).collect();
+        tracing::info!(
+            policy,
+            namespace = %w.namespace,
+            workload = %w.name,
+            kind = w.kind.as_str(),
+            rule = %rules.join(","),
+            reason,
+            "published Event"
+        );
+        Ok(())
+    }
+
+    async fn publish_invalid(
+        &self,
+        obj: &ProductionPolicy,
+        err: &crate::engine::PolicyError,
+    ) -> Result<(), ApiError> {
+        let reference = ObjectReference {
+            api_version: Some("prodready.dev/v1alpha1".to_owned()),
+            kind: Some("ProductionPolicy".to_owned()),
+            name: obj.metadata.name.clone(),
+            uid: obj.metadata.uid.clone(),
+            ..ObjectReference::default()
+        };
+        let note = err.problems.join("; ");
+        self.calls
+            .call("create_event", || {
+                let ev = Event {
+                    type_: EventType::Warning,
+                    reason: events::REASON_INVALID_POLICY.to_owned(),
+                    note: Some(truncate(&note, 1000)),
+                    action: "Compile".to_owned(),
+                    secondary: None,
+                };
+                let reference = reference.clone();
+                let recorder = &self.recorder;
+                async move { recorder.publish(&ev, &reference).await }
+            })
+            .await
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+fn workload_key(w: &crate::engine::Workload) -> String {
+    format!("{}/{}/{}", w.kind.as_str(), w.namespace, w.name)
+}
+
+/// When the Lease a workload names goes stale for the leader-lease rule.
+fn lease_stale_at(
+    ctx: &Context,
+    w: &crate::engine::Workload,
+    policy: &CompiledPolicy,
+) -> Option<Timestamp> {
+    let name = w.lease_name()?;
+    let LeaseLookup::Found(lease) = ctx.lease(&w.namespace, name) else {
+        return None;
+    };
+    let spec = lease.spec.as_ref()?;
+    let renewed = spec.renew_time.as_ref()?.0.as_second();
+    let duration = spec
+        .lease_duration_seconds
+        .filter(|d| *d > 0)
+        .map_or(15, i64::from);
+    let grace = i64::from(policy.params.lease_grace_seconds.max(0));
+    Timestamp::from_second(renewed + duration + grace + 1).ok()
+}
+
+fn log_evaluated(policy: &CompiledPolicy, s: &ProductionPolicyStatus, wrote: bool) {
+    let sum = s.summary.clone().unwrap_or_default();
+    tracing::info!(
+        policy = %policy.name,
+        matched = sum.matched,
+        compliant = sum.compliant,
+        violating = sum.violating,
+        exempt = sum.exempt,
+        unknown = sum.unknown,
+        status_written = wrote,
+        "policy evaluated"
+    );
+}
+
+fn record_series(
+    policy: &CompiledPolicy,
+    evaluated: &[(&Arc<Tracked>, Evaluated<'_>)],
+    v: &mut Vec<(ViolationLabels, i64)>,
+    w: &mut Vec<(WorkloadLabels, i64)>,
+) {
+    let mut per: HashMap<(String, &'static str, &'static str), i64> = HashMap::new();
+    let mut verdicts: HashMap<&'static str, i64> = [
+        (WorkloadVerdict::Compliant.as_str(), 0),
+        (WorkloadVerdict::Violating.as_str(), 0),
+        (WorkloadVerdict::Exempt.as_str(), 0),
+        (WorkloadVerdict::Unknown.as_str(), 0),
+    ]
+    .into_iter()
+    .collect();
+    for (_, e) in evaluated {
+        *verdicts.entry(e.evaluation.verdict().as_str()).or_insert(0) += 1;
+        for r in &e.evaluation.results {
+            if matches!(r.outcome, Outcome::Fail(_)) {
+                *per.entry((e.workload.namespace.clone(), r.rule.id, r.severity.as_str()))
+                    .or_insert(0) += 1;
+            }
+        }
+    }
+    for ((namespace, rule, severity), n) in per {
+        v.push((
+            ViolationLabels {
+                policy: policy.name.clone(),
+                namespace,
+                rule,
+                severity,
+            },
+            n,
+        ));
+    }
+    for (result, n) in verdicts {
+        w.push((
+            WorkloadLabels {
+                policy: policy.name.clone(),
+                result,
+            },
+            n,
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::{Request, Response};
+    use kube::client::Body;
+    use prometheus_client::registry::Registry;
+
+    use crate::api::PolicySummary;
+    use crate::kubeapi::DependencyMetrics;
+
+    fn status(violating: u32, at: i64) -> ProductionPolicyStatus {
+        ProductionPolicyStatus {
+            observed_generation: Some(1),
+            summary: Some(PolicySummary {
+                matched: 1,
+                violating,
+                compliant: 1 - violating,
+                ..PolicySummary::default()
+            }),
+            last_evaluation_time: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                Timestamp::from_second(at).unwrap_or_default(),
+            )),
+            ..ProductionPolicyStatus::default()
+        }
+    }
+
+    fn mock() -> (
+        Api<ProductionPolicy>,
+        ApiCalls,
+        tower_test::mock::Handle<Request<Body>, Response<Body>>,
+    ) {
+        let (svc, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let client = Client::new(svc, "default");
+        let mut registry = Registry::default();
+        let calls = ApiCalls::new(DependencyMetrics::register(&mut registry));
+        (Api::all(client), calls, handle)
+    }
+
+    #[tokio::test]
+    async fn status_is_server_side_applied_to_the_status_subresource() {
+        let (api, calls, mut handle) = mock();
+        let new = status(1, 1000);
+        let server = tokio::spawn(async move {
+            let (req, send) = handle
+                .next_request()
+                .await
+                .unwrap_or_else(|| panic!("no request"));
+            assert_eq!(req.method(), http::Method::PATCH);
+            let uri = req.uri().to_string();
+            assert!(
+                uri.starts_with("/apis/prodready.dev/v1alpha1/productionpolicies/baseline/status?"),
+                "{uri}"
+            );
+            assert!(uri.contains("fieldManager=prodready"), "{uri}");
+            assert!(uri.contains("force=true"), "{uri}");
+            assert_eq!(
+                req.headers()
+                    .get(http::header::CONTENT_TYPE)
+                    .map(|v| v.as_bytes()),
+                Some(&b"application/apply-patch+yaml"[..])
+            );
+            let body = req.into_body().collect_bytes().await.unwrap_or_default();
+            let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            assert_eq!(json["kind"], "ProductionPolicy");
+            assert_eq!(json["status"]["summary"]["violating"], 1);
+            let reply = serde_json::json!({
+                "apiVersion": "prodready.dev/v1alpha1", "kind": "ProductionPolicy",
+                "metadata": {"name": "baseline"}, "spec": {},
+            });
+            send.send_response(
+                Response::builder()
+                    .body(Body::from(serde_json::to_vec(&reply).unwrap_or_default()))
+                    .unwrap_or_else(|e| panic!("{e}")),
+            );
+        });
+        let wrote = sync_status(
+            &api,
+            &calls,
+            "baseline",
+            None,
+            &new,
+            Duration::from_secs(300),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(wrote);
+        server.await.unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    #[tokio::test]
+    async fn unchanged_status_is_not_written() {
+        let (api, calls, mut handle) = mock();
+        let old = status(1, 1000);
+        let new = status(1, 1060);
+        let wrote = sync_status(
+            &api,
+            &calls,
+            "baseline",
+            Some(&old),
+            &new,
+            Duration::from_secs(300),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(!wrote);
+        // No request reached the API.
+        let next = tokio::time::timeout(Duration::from_millis(50), handle.next_request()).await;
+        assert!(next.is_err(), "unexpected request");
+    }
+}

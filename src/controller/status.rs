@@ -1,0 +1,573 @@
+//! Building a policy's status from its evaluations — pure: no IO, no clock (`now` is passed).
+//!
+//! Conditions are data: types and reasons are constants, and `lastTransitionTime` is kept
+//! from the old status unless the condition's status flips. Counts are exact; the violation
+//! list is bounded and ordered most severe first, so the status stays small however many
+//! workloads violate.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+
+use crate::api::{
+    ExpiringExemption, PolicySummary, ProductionPolicyStatus, RuleCount, Severity, ViolationRef,
+};
+use crate::engine::{
+    CompiledPolicy, Evaluation, ExemptionSource, Outcome, PolicyError, Workload, WorkloadVerdict,
+};
+
+/// Condition `Ready`: the policy is valid and was evaluated.
+pub const READY: &str = "Ready";
+/// Condition `Compliant`: no matched workload has a failing rule.
+pub const COMPLIANT: &str = "Compliant";
+/// Condition `Degraded`: some rule could not be evaluated.
+pub const DEGRADED: &str = "Degraded";
+
+/// Ready=True: evaluated.
+pub const REASON_EVALUATED: &str = "Evaluated";
+/// Ready=False (and Compliant=Unknown): the policy cannot be compiled.
+pub const REASON_INVALID: &str = "InvalidPolicy";
+/// Compliant=True.
+pub const REASON_NO_VIOLATIONS: &str = "NoViolations";
+/// Compliant=False.
+pub const REASON_VIOLATIONS: &str = "ViolationsFound";
+/// Degraded=False.
+pub const REASON_ALL_EVALUATED: &str = "AllRulesEvaluated";
+/// Degraded=True: ServiceMonitors/PodMonitors cannot be read (their CRDs are not installed).
+pub const REASON_MONITORS_UNAVAILABLE: &str = "MonitoringUnavailable";
+/// Degraded=True: some other rule could not decide.
+pub const REASON_RULES_UNKNOWN: &str = "RulesUnknown";
+
+/// How far ahead an exemption counts as expiring.
+pub const EXPIRING_WITHIN: SignedDuration = SignedDuration::from_hours(7 * 24);
+
+/// Timestamps in status have whole seconds (that is what round-trips through the API).
+pub fn whole_seconds(t: Timestamp) -> Timestamp {
+    Timestamp::from_second(t.as_second()).unwrap_or(t)
+}
+
+fn condition(
+    type_: &str,
+    status: &str,
+    reason: &str,
+    message: String,
+    generation: Option<i64>,
+    now: Timestamp,
+    old: Option<&ProductionPolicyStatus>,
+) -> Condition {
+    let last_transition_time = old
+        .and_then(|o| o.conditions.iter().find(|c| c.type_ == type_))
+        .filter(|c| c.status == status)
+        .map_or_else(
+            || Time(whole_seconds(now)),
+            |c| c.last_transition_time.clone(),
+        );
+    Condition {
+        type_: type_.to_owned(),
+        status: status.to_owned(),
+        reason: reason.to_owned(),
+        message,
+        observed_generation: generation,
+        last_transition_time,
+    }
+}
+
+/// One evaluated workload.
+pub struct Evaluated<'a> {
+    /// The workload.
+    pub workload: &'a Workload,
+    /// Its evaluation under the policy.
+    pub evaluation: Evaluation,
+}
+
+/// The status of a valid policy after evaluating every workload it matches.
+pub fn build_status(
+    policy: &CompiledPolicy,
+    evaluated: &[Evaluated<'_>],
+    now: Timestamp,
+    max_violations: usize,
+    old: Option<&ProductionPolicyStatus>,
+) -> ProductionPolicyStatus {
+    let mut summary = PolicySummary {
+        matched: count(evaluated.len()),
+        ..PolicySummary::default()
+    };
+    let mut per_rule: BTreeMap<&'static str, (Severity, u32)> = BTreeMap::new();
+    let mut violations: Vec<ViolationRef> = Vec::new();
+    let mut unknown: BTreeMap<&'static str, (u32, String)> = BTreeMap::new();
+    let mut expiring: Vec<ExpiringExemption> = Vec::new();
+    let horizon = now.saturating_add(EXPIRING_WITHIN).unwrap_or(now);
+
+    for e in evaluated {
+        match e.evaluation.verdict() {
+            WorkloadVerdict::Compliant => summary.compliant += 1,
+            WorkloadVerdict::Violating => summary.violating += 1,
+            WorkloadVerdict::Exempt => summary.exempt += 1,
+            WorkloadVerdict::Unknown => summary.unknown += 1,
+        }
+        for r in &e.evaluation.results {
+            match &r.outcome {
+                Outcome::Fail(vs) => {
+                    per_rule.entry(r.rule.id).or_insert((r.severity, 0)).1 += 1;
+                    let Some(first) = vs.first() else { continue };
+                    let mut message = first.message.clone();
+                    if vs.len() > 1 {
+                        message.push_str(&format!(" (and {} more)", vs.len() - 1));
+                    }
+                    violations.push(ViolationRef {
+                        kind: e.workload.kind,
+                        namespace: e.workload.namespace.clone(),
+                        name: e.workload.name.clone(),
+                        rule: r.rule.id.to_owned(),
+                        severity: r.severity,
+                        container: first.container.clone(),
+                        message,
+                    });
+                }
+                Outcome::Unknown(reason) => {
+                    unknown.entry(r.rule.id).or_insert((0, reason.clone())).0 += 1;
+                }
+                Outcome::Exempt { exemption, .. } => {
+                    if exemption.source == ExemptionSource::Annotation
+                        && let Some(t) = exemption.expires
+                        && t > now
+                        && t <= horizon
+                    {
+                        let w = e.workload;
+                        let workload = format!("{}/{}/{}", w.kind.as_str(), w.namespace, w.name);
+                        if let Some(x) = expiring
+                            .iter_mut()
+                            .find(|x| x.workload.as_deref() == Some(workload.as_str()))
+                        {
+                            if !x.rules.iter().any(|id| id == r.rule.id) {
+                                x.rules.push(r.rule.id.to_owned());
+                            }
+                        } else {
+                            expiring.push(ExpiringExemption {
+                                index: None,
+                                workload: Some(workload),
+                                rules: vec![r.rule.id.to_owned()],
+                                reason: exemption.reason.clone(),
+                                expires: Time(t),
+                            });
+                        }
+                    }
+                }
+                Outcome::Pass | Outcome::NotApplicable => {}
+            }
+        }
+    }
+    for (index, ex) in policy.spec.exemptions.iter().enumerate() {
+        if let Some(t) = &ex.expires
+            && t.0 > now
+            && t.0 <= horizon
+        {
+            expiring.push(ExpiringExemption {
+                index: u32::try_from(index).ok(),
+                workload: None,
+                rules: ex.rules.clone(),
+                reason: ex.reason.clone(),
+                expires: t.clone(),
+            });
+        }
+    }
+    expiring.sort_by(|a, b| {
+        (a.expires.0, &a.index, &a.workload).cmp(&(b.expires.0, &b.index, &b.workload))
+    });
+    expiring.truncate(max_violations);
+
+    let mut rules: Vec<RuleCount> = per_rule
+        .into_iter()
+        .map(|(rule, (severity, violations))| RuleCount {
+            rule: rule.to_owned(),
+            severity,
+            violations,
+        })
+        .collect();
+    rules.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.rule.cmp(&b.rule))
+    });
+
+    violations.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.namespace.cmp(&b.namespace))
+            .then_with(|| a.name.cmp(&b.name))
+            .then_with(|| a.kind.as_str().cmp(b.kind.as_str()))
+            .then_with(|| a.rule.cmp(&b.rule))
+    });
+    let violations_truncated = violations.len() > max_violations;
+    violations.truncate(max_violations);
+
+    let generation = policy.generation;
+    let ready = condition(
+        READY,
+        "True",
+        REASON_EVALUATED,
+        format!("evaluated {} matched workloads", summary.matched),
+        generation,
+        now,
+        old,
+    );
+    let compliant = if summary.violating == 0 {
+        condition(
+            COMPLIANT,
+            "True",
+            REASON_NO_VIOLATIONS,
+            format!(
+                "none of {} matched workloads violates a rule",
+                summary.matched
+            ),
+            generation,
+            now,
+            old,
+        )
+    } else {
+        condition(
+            COMPLIANT,
+            "False",
+            REASON_VIOLATIONS,
+            format!(
+                "{} of {} matched workloads violate at least one rule",
+                summary.violating, summary.matched
+            ),
+            generation,
+            now,
+            old,
+        )
+    };
+    let degraded = if unknown.is_empty() {
+        condition(
+            DEGRADED,
+            "False",
+            REASON_ALL_EVALUATED,
+            "every enabled rule was evaluated".to_owned(),
+            generation,
+            now,
+            old,
+        )
+    } else {
+        let monitors_only = unknown.keys().all(|r| *r == "service-monitor");
+        let detail: Vec<String> = unknown
+            .iter()
+            .map(|(rule, (n, reason))| format!("{rule} unknown for {n} workloads: {reason}"))
+            .collect();
+        condition(
+            DEGRADED,
+            "True",
+            if monitors_only {
+                REASON_MONITORS_UNAVAILABLE
+            } else {
+                REASON_RULES_UNKNOWN
+            },
+            detail.join("; "),
+            generation,
+            now,
+            old,
+        )
+    };
+
+    ProductionPolicyStatus {
+        observed_generation: generation,
+        conditions: vec![ready, compliant, degraded],
+        summary: Some(summary),
+        rules,
+        violations,
+        violations_truncated,
+        expiring_exemptions: expiring,
+        last_evaluation_time: Some(Time(whole_seconds(now))),
+    }
+}
+
+/// The status of a policy that cannot be compiled: `Ready=False` with the problems.
+pub fn invalid_status(
+    generation: Option<i64>,
+    error: &PolicyError,
+    now: Timestamp,
+    old: Option<&ProductionPolicyStatus>,
+) -> ProductionPolicyStatus {
+    let message = error.problems.join("; ");
+    ProductionPolicyStatus {
+        observed_generation: generation,
+        conditions: vec![
+            condition(
+                READY,
+                "False",
+                REASON_INVALID,
+                message.clone(),
+                generation,
+                now,
+                old,
+            ),
+            condition(
+                COMPLIANT,
+                "Unknown",
+                REASON_INVALID,
+                message,
+                generation,
+                now,
+                old,
+            ),
+        ],
+        last_evaluation_time: Some(Time(whole_seconds(now))),
+        ..ProductionPolicyStatus::default()
+    }
+}
+
+/// Whether a new status differs from the old one in anything but `lastEvaluationTime`.
+pub fn differs(old: Option<&ProductionPolicyStatus>, new: &ProductionPolicyStatus) -> bool {
+    let Some(old) = old else { return true };
+    let mut a = old.clone();
+    a.last_evaluation_time = None;
+    let mut b = new.clone();
+    b.last_evaluation_time = None;
+    a != b
+}
+
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::ProductionPolicySpec;
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::batch::v1::CronJob;
+
+    use crate::engine::Context;
+
+    fn deployment(ns: &str, name: &str, good: bool) -> Workload {
+        let probe = if good {
+            r#"
+          livenessProbe: {httpGet: {path: /live, port: 8080}}
+          readinessProbe: {httpGet: {path: /ready, port: 8080}}
+          lifecycle: {preStop: {sleep: {seconds: 5}}}
+          resources: {requests: {cpu: 100m, memory: 64Mi}, limits: {memory: 64Mi}}"#
+        } else {
+            ""
+        };
+        let yaml = format!(
+            r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: {name}, namespace: {ns}}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      containers:
+        - name: app
+          image: example/app:1.0{probe}
+"#
+        );
+        let d: Deployment = serde_saphyr::from_str(&yaml).unwrap_or_default();
+        Workload::from(d)
+    }
+
+    fn cronjob(ns: &str, name: &str) -> Workload {
+        let yaml = format!(
+            r#"
+apiVersion: batch/v1
+kind: CronJob
+metadata: {{name: {name}, namespace: {ns}}}
+spec:
+  schedule: "* * * * *"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: OnFailure
+          containers: [{{name: job, image: "example/job:1.0"}}]
+"#
+        );
+        let c: CronJob = serde_saphyr::from_str(&yaml).unwrap_or_default();
+        Workload::from(c)
+    }
+
+    fn policy(spec_yaml: &str) -> CompiledPolicy {
+        let spec: ProductionPolicySpec = serde_saphyr::from_str(spec_yaml).unwrap_or_default();
+        let mut p = CompiledPolicy::from_spec("p", spec).unwrap_or_else(|e| panic!("{e}"));
+        p.generation = Some(3);
+        p
+    }
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn evaluate<'a>(p: &CompiledPolicy, ws: &'a [Workload], now: Timestamp) -> Vec<Evaluated<'a>> {
+        let mut ctx = Context::default();
+        ctx.set_leases_known();
+        ws.iter()
+            .map(|w| Evaluated {
+                workload: w,
+                evaluation: p.evaluate(w, &ctx, now),
+            })
+            .collect()
+    }
+
+    fn cond<'a>(s: &'a ProductionPolicyStatus, t: &str) -> &'a Condition {
+        s.conditions
+            .iter()
+            .find(|c| c.type_ == t)
+            .unwrap_or_else(|| panic!("no {t} condition"))
+    }
+
+    const ONLY_PROBES_AND_CRON: &str = r#"
+rules:
+  livenessProbe: {enabled: true, severity: high}
+  readinessProbe: {enabled: true, severity: medium}
+  cronjobSingleRunner: {enabled: true, severity: critical}
+  distinctProbes: {enabled: false}
+  startupProbe: {enabled: false}
+  resourceRequests: {enabled: false}
+  memoryLimit: {enabled: false}
+  imagePinned: {enabled: false}
+  leaderLease: {enabled: false}
+  serviceMonitor: {enabled: false}
+  gracefulShutdown: {enabled: false}
+  replicasHa: {enabled: false}
+  disruptionBudget: {enabled: false}
+  rolloutHistory: {enabled: false}
+  secretLiteralEnv: {enabled: false}
+"#;
+
+    #[test]
+    fn counts_ordering_and_truncation() {
+        let p = policy(ONLY_PROBES_AND_CRON);
+        let ws = vec![
+            deployment("a", "good", true),
+            deployment("a", "bad1", false),
+            deployment("b", "bad2", false),
+            cronjob("a", "cron"),
+        ];
+        let now = ts("2026-01-01T00:00:00Z");
+        let ev = evaluate(&p, &ws, now);
+        let s = build_status(&p, &ev, now, 3, None);
+        assert_eq!(
+            s.summary,
+            Some(PolicySummary {
+                matched: 4,
+                compliant: 1,
+                violating: 3,
+                exempt: 0,
+                unknown: 0
+            })
+        );
+        let rules: Vec<(&str, Severity, u32)> = s
+            .rules
+            .iter()
+            .map(|r| (r.rule.as_str(), r.severity, r.violations))
+            .collect();
+        assert_eq!(
+            rules,
+            vec![
+                ("cronjob-single-runner", Severity::Critical, 1),
+                ("liveness-probe", Severity::High, 2),
+                ("readiness-probe", Severity::Medium, 2),
+            ]
+        );
+        // 5 violations in all, bounded to 3, most severe first.
+        assert!(s.violations_truncated);
+        let v: Vec<(&str, &str)> = s
+            .violations
+            .iter()
+            .map(|v| (v.name.as_str(), v.rule.as_str()))
+            .collect();
+        assert_eq!(
+            v,
+            vec![
+                ("cron", "cronjob-single-runner"),
+                ("bad1", "liveness-probe"),
+                ("bad2", "liveness-probe"),
+            ]
+        );
+        assert_eq!(cond(&s, COMPLIANT).status, "False");
+        assert_eq!(cond(&s, READY).status, "True");
+        assert_eq!(cond(&s, DEGRADED).status, "False");
+        assert_eq!(s.observed_generation, Some(3));
+        let untruncated = build_status(&p, &ev, now, 100, None);
+        assert!(!untruncated.violations_truncated);
+        assert_eq!(untruncated.violations.len(), 5);
+    }
+
+    #[test]
+    fn last_transition_time_moves_only_on_flip() {
+        let p = policy(ONLY_PROBES_AND_CRON);
+        let bad = vec![deployment("a", "bad", false)];
+        let good = vec![deployment("a", "bad", true)];
+        let t0 = ts("2026-01-01T00:00:00Z");
+        let t1 = ts("2026-01-01T00:05:00Z");
+        let t2 = ts("2026-01-01T00:10:00Z");
+        let s0 = build_status(&p, &evaluate(&p, &bad, t0), t0, 100, None);
+        let s1 = build_status(&p, &evaluate(&p, &bad, t1), t1, 100, Some(&s0));
+        assert_eq!(cond(&s1, COMPLIANT).last_transition_time.0, t0);
+        assert!(!differs(Some(&s0), &s1), "only lastEvaluationTime moved");
+        let s2 = build_status(&p, &evaluate(&p, &good, t2), t2, 100, Some(&s1));
+        assert_eq!(cond(&s2, COMPLIANT).status, "True");
+        assert_eq!(cond(&s2, COMPLIANT).last_transition_time.0, t2);
+        assert_eq!(cond(&s2, READY).last_transition_time.0, t0);
+        assert!(differs(Some(&s1), &s2));
+    }
+
+    #[test]
+    fn degraded_when_monitors_unavailable() {
+        let p = policy("rules: {serviceMonitor: {enabled: true}}");
+        let ws = [deployment("a", "web", true)];
+        let now = ts("2026-01-01T00:00:00Z");
+        let mut ctx = Context::default();
+        ctx.set_leases_known();
+        ctx.set_service_monitors_unavailable("the ServiceMonitor CRD is not installed");
+        ctx.set_pod_monitors_unavailable("the PodMonitor CRD is not installed");
+        let ev: Vec<Evaluated> = ws
+            .iter()
+            .map(|w| Evaluated {
+                workload: w,
+                evaluation: p.evaluate(w, &ctx, now),
+            })
+            .collect();
+        let s = build_status(&p, &ev, now, 100, None);
+        let d = cond(&s, DEGRADED);
+        assert_eq!(d.status, "True");
+        assert_eq!(d.reason, REASON_MONITORS_UNAVAILABLE);
+        assert!(d.message.contains("service-monitor"), "{}", d.message);
+    }
+
+    #[test]
+    fn expiring_exemptions_within_seven_days() {
+        let p = policy(
+            r#"
+exemptions:
+  - {rules: [liveness-probe], reason: soon, expires: "2026-01-03T00:00:00Z"}
+  - {rules: ["*"], reason: later, expires: "2026-02-01T00:00:00Z"}
+  - {rules: ["*"], reason: past, expires: "2025-12-01T00:00:00Z"}
+"#,
+        );
+        let now = ts("2026-01-01T00:00:00Z");
+        let s = build_status(&p, &[], now, 100, None);
+        assert_eq!(s.expiring_exemptions.len(), 1);
+        assert_eq!(s.expiring_exemptions[0].index, Some(0));
+        assert_eq!(s.expiring_exemptions[0].reason, "soon");
+    }
+
+    #[test]
+    fn invalid_policy_is_not_ready() {
+        let err = PolicyError {
+            policy: "p".into(),
+            problems: vec!["bad selector".into()],
+        };
+        let s = invalid_status(Some(2), &err, ts("2026-01-01T00:00:00Z"), None);
+        let r = cond(&s, READY);
+        assert_eq!(
+            (r.status.as_str(), r.reason.as_str()),
+            ("False", REASON_INVALID)
+        );
+        assert!(r.message.contains("bad selector"));
+    }
+}

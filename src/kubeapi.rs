@@ -1,0 +1,395 @@
+//! Every request prodready makes to the API server goes through [`ApiCalls::call`]: a
+//! per-attempt timeout, retries of transient failures (5xx, 429 honouring the server's
+//! `retryAfterSeconds`, timeouts, connection errors) with capped exponential backoff and full
+//! jitter, no retry of other 4xx, and the `dependency_*` metrics for each attempt.
+//!
+//! Watch streams are not requests: the reflectors' own backoff handles them.
+
+use std::future::Future;
+use std::hash::{BuildHasher, Hasher};
+use std::time::{Duration, Instant};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// The `dep` label of the API server.
+pub const KUBE_APISERVER: &str = "kube-apiserver";
+
+/// Labels of `dependency_requests_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DependencyLabels {
+    /// The dependency (`kube-apiserver`).
+    pub dep: &'static str,
+    /// The operation (`list_events`, `patch_status`, `get_lease`, …).
+    pub op: &'static str,
+    /// `ok`, an HTTP status code, `timeout` or `transport`.
+    pub status: &'static str,
+}
+
+/// Labels of `dependency_request_duration_seconds`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DependencyOpLabels {
+    /// The dependency.
+    pub dep: &'static str,
+    /// The operation.
+    pub op: &'static str,
+}
+
+/// Counts and latencies of calls to the API server.
+#[derive(Clone, Debug)]
+pub struct DependencyMetrics {
+    requests: Family<DependencyLabels, Counter>,
+    duration: Family<DependencyOpLabels, Histogram>,
+}
+
+impl DependencyMetrics {
+    /// Registers `dependency_requests_total` and `dependency_request_duration_seconds`.
+    pub fn register(registry: &mut Registry) -> Self {
+        let requests = Family::<DependencyLabels, Counter>::default();
+        let duration = Family::<DependencyOpLabels, Histogram>::new_with_constructor(
+            (|| Histogram::new(exponential_buckets(0.001, 2.0, 15))) as fn() -> Histogram,
+        );
+        registry.register(
+            "dependency_requests",
+            "Requests to dependencies, by dependency, operation and outcome",
+            requests.clone(),
+        );
+        registry.register(
+            "dependency_request_duration_seconds",
+            "Latency of requests to dependencies, by dependency and operation",
+            duration.clone(),
+        );
+        DependencyMetrics { requests, duration }
+    }
+
+    fn observe(&self, op: &'static str, status: &'static str, elapsed: Duration) {
+        self.requests
+            .get_or_create(&DependencyLabels {
+                dep: KUBE_APISERVER,
+                op,
+                status,
+            })
+            .inc();
+        self.duration
+            .get_or_create(&DependencyOpLabels {
+                dep: KUBE_APISERVER,
+                op,
+            })
+            .observe(elapsed.as_secs_f64());
+    }
+}
+
+/// A failed API call, after retries.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The attempt did not finish within the timeout.
+    #[error("request {op} timed out after {timeout:?}")]
+    Timeout {
+        /// The operation.
+        op: &'static str,
+        /// The timeout.
+        timeout: Duration,
+    },
+    /// The API server (or the connection to it) failed.
+    #[error("request {op} failed: {source}")]
+    Kube {
+        /// The operation.
+        op: &'static str,
+        /// The error.
+        #[source]
+        source: kube::Error,
+    },
+}
+
+impl ApiError {
+    /// A bounded category for metric labels and log fields.
+    pub fn category(&self) -> &'static str {
+        match self {
+            ApiError::Timeout { .. } => "timeout",
+            ApiError::Kube { source, .. } => status_label(source),
+        }
+    }
+
+    /// The HTTP status code the API server answered with, if it answered.
+    pub fn code(&self) -> Option<u16> {
+        match self {
+            ApiError::Kube {
+                source: kube::Error::Api(s),
+                ..
+            } => Some(s.code),
+            _ => None,
+        }
+    }
+}
+
+fn status_label(e: &kube::Error) -> &'static str {
+    match e {
+        kube::Error::Api(s) => match s.code {
+            400 => "400",
+            401 => "401",
+            403 => "403",
+            404 => "404",
+            409 => "409",
+            410 => "410",
+            422 => "422",
+            429 => "429",
+            500 => "500",
+            502 => "502",
+            503 => "503",
+            504 => "504",
+            c if c >= 500 => "5xx",
+            c if c >= 400 => "4xx",
+            _ => "other",
+        },
+        _ => "transport",
+    }
+}
+
+/// Whether an error is worth retrying, and how long the server asked us to wait.
+fn transient(e: &ApiError) -> Option<Option<Duration>> {
+    match e {
+        ApiError::Timeout { .. } => Some(None),
+        ApiError::Kube { source, .. } => match source {
+            kube::Error::Api(s) if s.code == 429 => {
+                let after = s
+                    .details
+                    .as_ref()
+                    .map(|d| d.retry_after_seconds)
+                    .filter(|s| *s > 0)
+                    .map(|s| Duration::from_secs(u64::from(s.min(30))));
+                Some(after)
+            }
+            kube::Error::Api(s) if s.code >= 500 => Some(None),
+            kube::Error::Api(_) => None,
+            kube::Error::HyperError(_) | kube::Error::Service(_) | kube::Error::ReadEvents(_) => {
+                Some(None)
+            }
+            _ => None,
+        },
+    }
+}
+
+/// The retry policy: attempts and backoff bounds.
+#[derive(Clone, Copy, Debug)]
+pub struct RetryPolicy {
+    /// Timeout of one attempt.
+    pub timeout: Duration,
+    /// Attempts in all (1 = no retry).
+    pub attempts: u32,
+    /// The first backoff.
+    pub base: Duration,
+    /// The longest backoff.
+    pub cap: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            timeout: Duration::from_secs(10),
+            attempts: 4,
+            base: Duration::from_millis(200),
+            cap: Duration::from_secs(5),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The backoff before retry number `retry` (0-based): full jitter over
+    /// `min(cap, base * 2^retry)`.
+    pub fn backoff(&self, retry: u32) -> Duration {
+        let ceiling = self
+            .base
+            .saturating_mul(1u32 << retry.min(16))
+            .min(self.cap);
+        let ms = u64::try_from(ceiling.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        Duration::from_millis(jitter() % (ms + 1))
+    }
+}
+
+/// A random number without a dependency: the std hasher is randomly keyed per instance.
+fn jitter() -> u64 {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.finish()
+}
+
+/// Makes API calls with timeouts, retries and metrics.
+#[derive(Clone, Debug)]
+pub struct ApiCalls {
+    metrics: DependencyMetrics,
+    policy: RetryPolicy,
+}
+
+impl ApiCalls {
+    /// Calls with the default retry policy.
+    pub fn new(metrics: DependencyMetrics) -> Self {
+        ApiCalls {
+            metrics,
+            policy: RetryPolicy::default(),
+        }
+    }
+
+    /// Calls with a given retry policy.
+    pub fn with_policy(metrics: DependencyMetrics, policy: RetryPolicy) -> Self {
+        ApiCalls { metrics, policy }
+    }
+
+    /// One attempt, no retry (for probes and lease renewals, which have their own cadence).
+    pub async fn once<T, Fut>(&self, op: &'static str, fut: Fut) -> Result<T, ApiError>
+    where
+        Fut: Future<Output = Result<T, kube::Error>>,
+    {
+        let start = Instant::now();
+        let result = match tokio::time::timeout(self.policy.timeout, fut).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(source)) => Err(ApiError::Kube { op, source }),
+            Err(_) => Err(ApiError::Timeout {
+                op,
+                timeout: self.policy.timeout,
+            }),
+        };
+        let status = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.category(),
+        };
+        self.metrics.observe(op, status, start.elapsed());
+        result
+    }
+
+    /// Calls `f` until it succeeds, fails permanently, or the attempts run out.
+    pub async fn call<T, F, Fut>(&self, op: &'static str, mut f: F) -> Result<T, ApiError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, kube::Error>>,
+    {
+        let mut retry = 0;
+        loop {
+            match self.once(op, f()).await {
+                Ok(v) => return Ok(v),
+                Err(e) => {
+                    let Some(after) = transient(&e) else {
+                        return Err(e);
+                    };
+                    if retry + 1 >= self.policy.attempts {
+                        return Err(e);
+                    }
+                    let wait = after.unwrap_or_else(|| self.policy.backoff(retry));
+                    tracing::warn!(op, error = %e, retry = retry + 1, wait_ms = wait.as_millis() as u64, "retrying API request");
+                    tokio::time::sleep(wait).await;
+                    retry += 1;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::core::Status;
+
+    fn api(code: u16) -> ApiError {
+        ApiError::Kube {
+            op: "x",
+            source: kube::Error::Api(Box::new(Status {
+                code,
+                ..Status::default()
+            })),
+        }
+    }
+
+    #[test]
+    fn classifies_transient_errors() {
+        assert!(transient(&api(500)).is_some());
+        assert!(transient(&api(503)).is_some());
+        assert!(transient(&api(429)).is_some());
+        assert!(transient(&api(404)).is_none());
+        assert!(transient(&api(409)).is_none());
+        assert!(transient(&api(403)).is_none());
+        let t = ApiError::Timeout {
+            op: "x",
+            timeout: Duration::from_secs(1),
+        };
+        assert!(transient(&t).is_some());
+    }
+
+    #[test]
+    fn backoff_is_capped_and_jittered() {
+        let p = RetryPolicy::default();
+        for retry in 0..20 {
+            assert!(p.backoff(retry) <= p.cap);
+        }
+        assert!(p.backoff(0) <= p.base);
+    }
+
+    #[tokio::test]
+    async fn retries_5xx_then_succeeds_but_not_4xx() {
+        let mut registry = Registry::default();
+        let calls = ApiCalls::with_policy(
+            DependencyMetrics::register(&mut registry),
+            RetryPolicy {
+                base: Duration::from_millis(1),
+                cap: Duration::from_millis(2),
+                ..RetryPolicy::default()
+            },
+        );
+        let mut n = 0;
+        let r = calls
+            .call("get_thing", || {
+                n += 1;
+                let fail = n < 3;
+                async move {
+                    if fail {
+                        Err(kube::Error::Api(Box::new(Status {
+                            code: 503,
+                            ..Status::default()
+                        })))
+                    } else {
+                        Ok(7)
+                    }
+                }
+            })
+            .await;
+        assert_eq!(r.ok(), Some(7));
+        assert_eq!(n, 3);
+
+        let mut m = 0;
+        let r: Result<(), _> = calls
+            .call("get_thing", || {
+                m += 1;
+                async {
+                    Err(kube::Error::Api(Box::new(Status {
+                        code: 404,
+                        ..Status::default()
+                    })))
+                }
+            })
+            .await;
+        assert_eq!(r.err().and_then(|e| e.code()), Some(404));
+        assert_eq!(m, 1);
+
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap_or_default();
+        assert!(
+            text.contains(
+                r#"dependency_requests_total{dep="kube-apiserver",op="get_thing",status="503"} 2"#
+            ),
+            "{text}"
+        );
+        assert!(text.contains(
+            r#"dependency_requests_total{dep="kube-apiserver",op="get_thing",status="ok"} 1"#
+        ));
+        assert!(text.contains(
+            r#"dependency_requests_total{dep="kube-apiserver",op="get_thing",status="404"} 1"#
+        ));
+    }
+}

@@ -1,0 +1,396 @@
+//! `prodready run`: the operator process. Sets up logging, the client, the metric registry,
+//! the watches, the controller, the admin server and the leader election, and runs them until
+//! SIGTERM/SIGINT — then stops writing, releases the Lease and returns within seconds. If a
+//! long-running task ends by itself (the lease task above all) the process exits non-zero
+//! rather than run half-alive.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::Client;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use prometheus_client::registry::Registry;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::admin::{self, Health};
+use crate::controller::metrics::ControllerMetrics;
+use crate::controller::{self, Controller, ControllerConfig, Stores};
+use crate::kubeapi::{ApiCalls, DependencyMetrics, RetryPolicy};
+use crate::leader::{self, LeaderConfig, LeaderMetrics, Leadership};
+use crate::metrics::HttpMetrics;
+use crate::snapshot::SharedSnapshot;
+use crate::telemetry::{self, LogFormat};
+
+/// Parses `500ms`, `10s`, `5m`, `1h` (or plain seconds).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map_or((s, "s"), |i| s.split_at(i));
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration like 500ms, 10s, 5m, 1h"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("`{s}`: unit must be ms, s, m or h")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("`{s}`: {e}"))
+}
+
+/// Arguments of `prodready run`. Every flag can also be set by its environment variable.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// Kubeconfig file. Without it: $KUBECONFIG, ~/.kube/config, or the in-cluster service
+    /// account, in that order.
+    #[arg(long, env = "PRODREADY_KUBECONFIG", value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Kubeconfig context to use (default: the current context).
+    #[arg(long, env = "PRODREADY_CONTEXT")]
+    pub context: Option<String>,
+
+    /// Address of the admin server (/health/live, /health/ready, /metrics), plain HTTP.
+    #[arg(long, env = "PRODREADY_ADMIN_ADDR", default_value = "0.0.0.0:8080")]
+    pub admin_addr: SocketAddr,
+
+    /// Name of the coordination.k8s.io Lease used for leader election.
+    #[arg(long, env = "PRODREADY_LEASE_NAME", default_value = "prodready-leader")]
+    pub lease_name: String,
+
+    /// Namespace of the leader Lease (default: $POD_NAMESPACE, else prodready-system).
+    #[arg(long, env = "PRODREADY_LEASE_NAMESPACE")]
+    pub lease_namespace: Option<String>,
+
+    /// This replica's identity in the Lease and on Events (default: $POD_NAME, else the
+    /// hostname).
+    #[arg(long, env = "PRODREADY_IDENTITY")]
+    pub identity: Option<String>,
+
+    /// How long a leader's claim lasts without renewal; another replica takes over after it.
+    #[arg(long, env = "PRODREADY_LEASE_DURATION", default_value = "15s", value_parser = parse_duration)]
+    pub lease_duration: Duration,
+
+    /// How often the leader renews its claim and the others try to acquire it.
+    #[arg(long, env = "PRODREADY_LEASE_RETRY_PERIOD", default_value = "2s", value_parser = parse_duration)]
+    pub lease_retry_period: Duration,
+
+    /// Log line format.
+    #[arg(long, env = "PRODREADY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
+    pub log_format: LogFormat,
+
+    /// Log level filter, tracing EnvFilter syntax (`info`, `prodready=debug,kube=info`, …).
+    #[arg(long, env = "PRODREADY_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+
+    /// Re-evaluate every policy at least this often, even when nothing changed.
+    #[arg(long, env = "PRODREADY_RESYNC_INTERVAL", default_value = "5m", value_parser = parse_duration)]
+    pub resync_interval: Duration,
+
+    /// Most violations listed in a policy's status (the counts stay exact).
+    #[arg(long, env = "PRODREADY_MAX_VIOLATIONS", default_value_t = 100)]
+    pub max_violations: usize,
+
+    /// Quiet time after a change before evaluating, so bursts cost one evaluation.
+    #[arg(long, env = "PRODREADY_DEBOUNCE", default_value = "500ms", value_parser = parse_duration)]
+    pub debounce: Duration,
+
+    /// How often to look for the ServiceMonitor/PodMonitor CRDs (monitoring.coreos.com/v1).
+    #[arg(long, env = "PRODREADY_DISCOVERY_INTERVAL", default_value = "30s", value_parser = parse_duration)]
+    pub discovery_interval: Duration,
+
+    /// Most Events published per evaluation round; the rest follow in the next rounds.
+    #[arg(long, env = "PRODREADY_MAX_EVENTS_PER_ROUND", default_value_t = 50)]
+    pub max_events_per_round: usize,
+
+    /// Timeout of each API request (retried when transient).
+    #[arg(long, env = "PRODREADY_API_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub api_timeout: Duration,
+    // ── Admission webhook: its flags go here, as
+    //    `#[command(flatten)] pub webhook: crate::admission::WebhookArgs,`
+}
+
+/// Why the operator stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Logging could not be set up.
+    #[error(transparent)]
+    Telemetry(#[from] telemetry::TelemetryError),
+    /// No usable kubeconfig or in-cluster configuration.
+    #[error("cannot configure the Kubernetes client: {0}")]
+    Config(String),
+    /// The admin address cannot be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A task that must run for the whole process life ended.
+    #[error("{task} stopped unexpectedly: {detail}")]
+    TaskEnded {
+        /// Which task.
+        task: &'static str,
+        /// How it ended.
+        detail: String,
+    },
+}
+
+impl RunError {
+    /// A bounded category for logs.
+    pub fn category(&self) -> &'static str {
+        match self {
+            RunError::Telemetry(_) => "telemetry",
+            RunError::Config(_) => "config",
+            RunError::Listen { .. } => "listen",
+            RunError::TaskEnded { .. } => "task_ended",
+        }
+    }
+}
+
+/// Builds the client from the flags.
+pub async fn client(args: &RunArgs) -> Result<Client, RunError> {
+    let options = KubeConfigOptions {
+        context: args.context.clone(),
+        ..KubeConfigOptions::default()
+    };
+    let config = match &args.kubeconfig {
+        Some(path) => {
+            let kc = Kubeconfig::read_from(path).map_err(|e| RunError::Config(e.to_string()))?;
+            kube::Config::from_custom_kubeconfig(kc, &options)
+                .await
+                .map_err(|e| RunError::Config(e.to_string()))?
+        }
+        None if args.context.is_some() => kube::Config::from_kubeconfig(&options)
+            .await
+            .map_err(|e| RunError::Config(e.to_string()))?,
+        None => kube::Config::infer()
+            .await
+            .map_err(|e| RunError::Config(e.to_string()))?,
+    };
+    Client::try_from(config).map_err(|e| RunError::Config(e.to_string()))
+}
+
+fn identity(args: &RunArgs) -> String {
+    args.identity
+        .clone()
+        .or_else(|| std::env::var("POD_NAME").ok().filter(|s| !s.is_empty()))
+        .or_else(|| std::env::var("HOSTNAME").ok().filter(|s| !s.is_empty()))
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+        })
+        .unwrap_or_else(|| format!("prodready-{}", std::process::id()))
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn signalled() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+                    _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Runs the operator until SIGTERM or SIGINT.
+pub async fn run(args: RunArgs) -> Result<(), RunError> {
+    let shutdown = CancellationToken::new();
+    let on_signal = shutdown.clone();
+    tokio::spawn(async move {
+        signalled().await;
+        on_signal.cancel();
+    });
+    run_until(args, shutdown).await
+}
+
+fn ended<T: std::fmt::Debug>(task: &'static str, r: Result<T, tokio::task::JoinError>) -> RunError {
+    RunError::TaskEnded {
+        task,
+        detail: match r {
+            Ok(v) => format!("{v:?}"),
+            Err(e) => e.to_string(),
+        },
+    }
+}
+
+/// Runs the operator until `shutdown` is cancelled.
+pub async fn run_until(args: RunArgs, shutdown: CancellationToken) -> Result<(), RunError> {
+    telemetry::init(args.log_format, &args.log_level)?;
+    let client = client(&args).await?;
+    let identity = identity(&args);
+
+    let mut registry = Registry::default();
+    let deps = DependencyMetrics::register(&mut registry);
+    let calls = ApiCalls::with_policy(
+        deps.clone(),
+        RetryPolicy {
+            timeout: args.api_timeout,
+            ..RetryPolicy::default()
+        },
+    );
+    let probe_calls = ApiCalls::with_policy(
+        deps,
+        RetryPolicy {
+            timeout: args.api_timeout.min(Duration::from_secs(5)),
+            attempts: 1,
+            ..RetryPolicy::default()
+        },
+    );
+    let http = HttpMetrics::register(&mut registry);
+    let controller_metrics = ControllerMetrics::register(&mut registry);
+    let leader_metrics = LeaderMetrics::register(&mut registry);
+    let snapshot = SharedSnapshot::default();
+    // ── Admission webhook: register its metrics here with `&mut registry`; it reads
+    //    `snapshot` (published by the controller), uses `client`, stops on `shutdown`.
+    let registry = Arc::new(registry);
+
+    let stores = Arc::new(Stores::default());
+    let trigger = Arc::new(Notify::new());
+    let mut background = JoinSet::new();
+    controller::spawn_watches(&client, &stores, &trigger, &shutdown, &mut background);
+    background.spawn(controller::discover_monitors(
+        client.clone(),
+        probe_calls.clone(),
+        Arc::clone(&stores),
+        Arc::clone(&trigger),
+        args.discovery_interval,
+        shutdown.clone(),
+    ));
+    let health = Health::new(Arc::clone(&stores));
+    background.spawn(admin::probe_api(
+        client.clone(),
+        probe_calls,
+        Arc::clone(&health),
+        Duration::from_secs(2),
+        shutdown.clone(),
+    ));
+
+    let listener = tokio::net::TcpListener::bind(args.admin_addr)
+        .await
+        .map_err(|source| RunError::Listen {
+            addr: args.admin_addr,
+            source,
+        })?;
+    let admin_addr = listener.local_addr().unwrap_or(args.admin_addr);
+    let lease_namespace = args
+        .lease_namespace
+        .clone()
+        .or_else(|| {
+            std::env::var("POD_NAMESPACE")
+                .ok()
+                .filter(|s| !s.is_empty())
+        })
+        .unwrap_or_else(|| "prodready-system".to_owned());
+    tracing::info!(%admin_addr, %identity, lease = %args.lease_name, lease_namespace = %lease_namespace, version = env!("CARGO_PKG_VERSION"), "prodready started");
+
+    let leadership = Leadership::default();
+    // The lease outlives the controller: it is released only once writing has stopped.
+    let lease_shutdown = CancellationToken::new();
+    let mut leader_task = tokio::spawn(leader::run(
+        client.clone(),
+        calls.clone(),
+        LeaderConfig {
+            name: args.lease_name.clone(),
+            namespace: lease_namespace,
+            identity: identity.clone(),
+            lease_duration: args.lease_duration,
+            retry_period: args.lease_retry_period,
+        },
+        leadership.clone(),
+        leader_metrics,
+        Arc::clone(&trigger),
+        lease_shutdown.clone(),
+    ));
+    let controller = Controller::new(
+        client.clone(),
+        calls,
+        Arc::clone(&stores),
+        snapshot.clone(),
+        leadership,
+        controller_metrics,
+        Arc::clone(&trigger),
+        ControllerConfig {
+            debounce: args.debounce,
+            resync: args.resync_interval,
+            max_violations: args.max_violations,
+            max_events: args.max_events_per_round,
+            identity,
+        },
+    );
+    let mut controller_task = tokio::spawn(controller.run(shutdown.clone()));
+    let mut admin_task = tokio::spawn(admin::serve(
+        listener,
+        admin::router(health, registry, http),
+        shutdown.clone(),
+    ));
+    // ── Admission webhook: spawn its server here and add a branch to the select below.
+
+    let (mut controller_done, mut leader_done, mut admin_done) = (false, false, false);
+    let result = tokio::select! {
+        () = shutdown.cancelled() => Ok(()),
+        r = &mut leader_task => { leader_done = true; Err(ended("leader election", r)) }
+        r = &mut controller_task => { controller_done = true; Err(ended("controller", r)) }
+        r = &mut admin_task => { admin_done = true; Err(ended("admin server", r)) }
+    };
+    if let Err(e) = &result {
+        tracing::error!(error = %e, category = e.category(), "shutting down");
+    }
+    shutdown.cancel();
+    let grace = Duration::from_secs(3);
+    if !controller_done {
+        let _ = tokio::time::timeout(grace, &mut controller_task).await;
+    }
+    lease_shutdown.cancel();
+    if !leader_done {
+        let _ = tokio::time::timeout(grace, &mut leader_task).await;
+    }
+    if !admin_done {
+        let _ = tokio::time::timeout(grace, &mut admin_task).await;
+    }
+    background.abort_all();
+    tracing::info!("prodready stopped");
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("").is_err());
+    }
+}
