@@ -353,11 +353,18 @@ pub async fn run_until(args: RunArgs, shutdown: CancellationToken) -> Result<(),
     // ── Admission webhook: spawn its server here and add a branch to the select below.
 
     let (mut controller_done, mut leader_done, mut admin_done) = (false, false, false);
+    // A task that ends because shutdown began is not a failure.
     let result = tokio::select! {
+        biased;
         () = shutdown.cancelled() => Ok(()),
         r = &mut leader_task => { leader_done = true; Err(ended("leader election", r)) }
         r = &mut controller_task => { controller_done = true; Err(ended("controller", r)) }
         r = &mut admin_task => { admin_done = true; Err(ended("admin server", r)) }
+    };
+    let result = if shutdown.is_cancelled() && !leader_done {
+        Ok(())
+    } else {
+        result
     };
     if let Err(e) = &result {
         tracing::error!(error = %e, category = e.category(), "shutting down");

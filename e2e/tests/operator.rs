@@ -1016,6 +1016,84 @@ async fn metrics_and_logs_describe_the_evaluation() {
 }
 
 #[tokio::test]
+async fn an_invalid_policy_is_not_ready_and_gets_a_warning_event() {
+    let sh = shared().await;
+    let ns = sh.cp.temp_namespace("invalid").await.expect("namespace");
+    let client = sh.cp.client().await.expect("client");
+    let name = ns.name().to_owned();
+    // The schema cannot see this; only the operator can.
+    let bad = format!(
+        "{{namespaces: [{name}], selector: {{matchExpressions: [{{key: app, operator: Near}}]}}}}"
+    );
+    apply(
+        &client,
+        "default",
+        &policy_yaml(&name, &bad, &["livenessProbe"], ""),
+    )
+    .await;
+    let s = wait_status(
+        &client,
+        &name,
+        SETTLE,
+        "Ready=False InvalidPolicy",
+        |s| match condition(s, "Ready") {
+            Some(("False", "InvalidPolicy")) => Ok(()),
+            other => Err(format!("Ready {other:?}")),
+        },
+    )
+    .await;
+    let msg = s
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .map(|c| c.message.clone())
+        .unwrap_or_default();
+    assert!(msg.contains("Near"), "{msg}");
+    assert_eq!(s.summary, None);
+    wait_for(
+        SETTLE,
+        "a Warning InvalidPolicy Event on the policy",
+        || async {
+            let e = workload_events(&client, "default", &name, "InvalidPolicy").await;
+            match e.as_slice() {
+                [one]
+                    if one.type_.as_deref() == Some("Warning")
+                        && one.involved_object.kind.as_deref() == Some("ProductionPolicy") =>
+                {
+                    Ok(())
+                }
+                other => Err(format!("{} events", other.len())),
+            }
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    // Fixed: Ready again.
+    apply(
+        &client,
+        "default",
+        &policy_yaml(
+            &name,
+            &format!("{{namespaces: [{name}]}}"),
+            &["livenessProbe"],
+            "",
+        ),
+    )
+    .await;
+    wait_status(
+        &client,
+        &name,
+        SETTLE,
+        "Ready=True once fixed",
+        |s| match condition(s, "Ready") {
+            Some(("True", "Evaluated")) => Ok(()),
+            other => Err(format!("Ready {other:?}")),
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn a_thousand_deployments_in_fifty_namespaces_converge() {
     let sh = shared().await;
     let client = sh.cp.client().await.expect("client");

@@ -225,7 +225,8 @@ impl Controller {
 
         for policy in &snap.policies {
             let started = Instant::now();
-            let evaluated: Vec<(&Arc<Tracked>, Evaluated<'_>)> = workloads
+            // Two parallel lists: the status builder takes the evaluations, Events need the uid.
+            let (tracked, plain): (Vec<&Arc<Tracked>>, Vec<Evaluated<'_>>) = workloads
                 .iter()
                 .filter(|t| policy.matches(&t.workload, &snap.context))
                 .map(|t| {
@@ -237,11 +238,11 @@ impl Controller {
                         },
                     )
                 })
-                .collect();
+                .unzip();
             if let Some(t) = policy.next_transition(now) {
                 earliest(wake_at(t, now));
             }
-            for (t, e) in &evaluated {
+            for (t, e) in tracked.iter().zip(&plain) {
                 if let Some(x) = e.evaluation.next_expiry.filter(|x| *x > now) {
                     earliest(wake_at(x, now));
                 }
@@ -251,18 +252,11 @@ impl Controller {
                     earliest(wake_at(x, now));
                 }
             }
-            let plain: Vec<Evaluated<'_>> = evaluated
-                .iter()
-                .map(|(_, e)| Evaluated {
-                    workload: e.workload,
-                    evaluation: e.evaluation.clone(),
-                })
-                .collect();
             let old = by_name
                 .get(policy.name.as_str())
                 .and_then(|o| o.status.as_ref());
             let new = status::build_status(policy, &plain, now, self.cfg.max_violations, old);
-            record_series(policy, &evaluated, &mut v_series, &mut w_series);
+            record_series(policy, &plain, &mut v_series, &mut w_series);
 
             let mut result = "success";
             if self.leadership.is_leader() {
@@ -276,7 +270,7 @@ impl Controller {
                         tracing::error!(policy = %policy.name, error = %e, category = e.category(), "cannot write policy status");
                     }
                 }
-                for (t, e) in &evaluated {
+                for (t, e) in tracked.iter().zip(&plain) {
                     let failing: BTreeSet<String> = e
                         .evaluation
                         .results
@@ -490,7 +484,7 @@ fn log_evaluated(policy: &CompiledPolicy, s: &ProductionPolicyStatus, wrote: boo
 
 fn record_series(
     policy: &CompiledPolicy,
-    evaluated: &[(&Arc<Tracked>, Evaluated<'_>)],
+    evaluated: &[Evaluated<'_>],
     v: &mut Vec<(ViolationLabels, i64)>,
     w: &mut Vec<(WorkloadLabels, i64)>,
 ) {
@@ -503,7 +497,7 @@ fn record_series(
     ]
     .into_iter()
     .collect();
-    for (_, e) in evaluated {
+    for e in evaluated {
         *verdicts.entry(e.evaluation.verdict().as_str()).or_insert(0) += 1;
         for r in &e.evaluation.results {
             if matches!(r.outcome, Outcome::Fail(_)) {
