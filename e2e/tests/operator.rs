@@ -1150,8 +1150,16 @@ async fn a_thousand_deployments_in_fifty_namespaces_converge() {
         expect_counts((1000, 1000, 0, 0, 0)),
     )
     .await;
+    let rss = std::fs::read_to_string(format!("/proc/{}/status", sh.operator.pid()))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .map(str::to_owned)
+        })
+        .unwrap_or_default();
     eprintln!(
-        "1,000 Deployments: created in {created:?}, converged {:?} after start",
+        "1,000 Deployments: created in {created:?}, converged {:?} after start; operator {rss}",
         started.elapsed()
     );
 }
@@ -1323,6 +1331,24 @@ async fn one_leader_writes_and_another_takes_over_on_kill_and_on_sigterm() {
     eprintln!(
         "takeover after kill -9: status updated {:?} after the kill",
         killed.elapsed()
+    );
+    // The new leader announces the new violation, and not the one the old leader announced.
+    wait_for(SETTLE, "the new leader's Event", || async {
+        let e = workload_events(&client, "default", "two", "ProductionReadinessViolation").await;
+        match e.as_slice() {
+            [one] if one.reporting_instance.as_deref() == Some(follower.identity.as_str()) => {
+                Ok(())
+            }
+            other => Err(format!("{} events", other.len())),
+        }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let first = workload_events(&client, "default", "one", "ProductionReadinessViolation").await;
+    assert_eq!(
+        first.len(),
+        1,
+        "the new leader repeated an unchanged violation"
     );
 
     // Bring a new replica up, then SIGTERM the current leader: takeover within 3 s.
