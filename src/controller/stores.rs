@@ -335,3 +335,72 @@ pub async fn watch_into<K>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::ProductionPolicy;
+    use k8s_openapi::api::apps::v1::{Deployment, DeploymentStatus};
+    use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, MicroTime};
+    use k8s_openapi::jiff::Timestamp;
+
+    fn deployment(image: &str) -> Deployment {
+        let yaml = format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: a\n  uid: u-1\n  annotations: {{{LAST_APPLIED}: big}}\nspec:\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec: {{containers: [{{name: app, image: '{image}'}}]}}\n"
+        );
+        serde_saphyr::from_str(&yaml).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_workload_status_change_does_not_matter_a_spec_change_does() {
+        let a = deployment("app:1").slim();
+        let mut d = deployment("app:1");
+        d.status = Some(DeploymentStatus {
+            ready_replicas: Some(3),
+            ..DeploymentStatus::default()
+        });
+        d.metadata.managed_fields = Some(vec![ManagedFieldsEntry::default()]);
+        d.metadata.resource_version = Some("42".into());
+        let b = d.slim();
+        assert!(!Deployment::matters(&a, &b));
+        assert_eq!(a.uid.as_deref(), Some("u-1"));
+        assert!(Deployment::matters(&a, &deployment("app:2").slim()));
+    }
+
+    #[test]
+    fn stripping_drops_managed_fields_and_last_applied() {
+        let mut s = k8s_openapi::api::core::v1::Service::default();
+        s.metadata.managed_fields = Some(vec![ManagedFieldsEntry::default()]);
+        s.metadata.annotations = Some([(LAST_APPLIED.to_owned(), "x".to_owned())].into());
+        s.status = Some(Default::default());
+        let s = s.slim();
+        assert_eq!(s.metadata.managed_fields, None);
+        assert_eq!(s.metadata.annotations.map(|a| a.len()), Some(0));
+        assert_eq!(s.status, None);
+    }
+
+    #[test]
+    fn lease_renewals_and_policy_status_writes_do_not_trigger() {
+        let lease = |holder: &str, renew: i64| Lease {
+            spec: Some(LeaseSpec {
+                holder_identity: Some(holder.to_owned()),
+                lease_duration_seconds: Some(15),
+                renew_time: Some(MicroTime(Timestamp::from_second(renew).unwrap_or_default())),
+                ..LeaseSpec::default()
+            }),
+            ..Lease::default()
+        };
+        assert!(!Lease::matters(&lease("a", 1), &lease("a", 2)));
+        assert!(Lease::matters(&lease("a", 1), &lease("b", 2)));
+
+        let mut p = ProductionPolicy::new("p", Default::default());
+        p.metadata.generation = Some(1);
+        let mut with_status = p.clone();
+        with_status.status = Some(Default::default());
+        assert!(!ProductionPolicy::matters(&p, &with_status));
+        let mut edited = p.clone();
+        edited.metadata.generation = Some(2);
+        assert!(ProductionPolicy::matters(&p, &edited));
+    }
+}
