@@ -298,9 +298,11 @@ pub async fn run(
     };
     // Stop claiming two thirds into the duration: well before anyone else may take over.
     let hold_for = elector.cfg.lease_duration * 2 / 3;
+    // What the metrics and logs last said, so a claim that lapsed between two attempts (the
+    // API server unreachable) is still reported as lost.
+    let mut reported = false;
     loop {
         let started = Instant::now();
-        let was = leadership.is_leader();
         let result = tokio::select! {
             () = shutdown.cancelled() => break,
             r = elector.try_acquire_or_renew() => r,
@@ -313,7 +315,8 @@ pub async fn run(
             }
         }
         let now_leader = leadership.is_leader();
-        if now_leader != was {
+        if now_leader != reported {
+            reported = now_leader;
             metrics.transitions.inc();
             if now_leader {
                 // Write the status the followers computed but could not write.
@@ -342,4 +345,207 @@ pub async fn run(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::{Request, Response, StatusCode};
+    use kube::client::Body;
+    use prometheus_client::registry::Registry;
+    use serde_json::{Value, json};
+
+    use crate::kubeapi::DependencyMetrics;
+
+    type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+
+    fn elector() -> (Elector, Handle) {
+        let (svc, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let client = kube::Client::new(svc, "default");
+        let mut registry = Registry::default();
+        let elector = Elector {
+            api: Api::namespaced(client, "ops"),
+            calls: ApiCalls::new(DependencyMetrics::register(&mut registry)),
+            cfg: LeaderConfig {
+                name: "prodready-leader".into(),
+                namespace: "ops".into(),
+                identity: "me".into(),
+                lease_duration: Duration::from_secs(15),
+                retry_period: Duration::from_secs(2),
+            },
+            duration_secs: 15,
+            observed: None,
+        };
+        (elector, handle)
+    }
+
+    fn respond(
+        send: tower_test::mock::SendResponse<Response<Body>>,
+        code: StatusCode,
+        body: &Value,
+    ) {
+        send.send_response(
+            Response::builder()
+                .status(code)
+                .body(Body::from(serde_json::to_vec(body).unwrap_or_default()))
+                .unwrap_or_else(|e| panic!("{e}")),
+        );
+    }
+
+    fn lease(holder: &str, renewed_secs_ago: i64) -> Value {
+        let renew = Timestamp::now()
+            .saturating_sub(SignedDuration::from_secs(renewed_secs_ago))
+            .unwrap_or_else(|_| Timestamp::now());
+        json!({
+            "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": "prodready-leader", "namespace": "ops", "resourceVersion": "7"},
+            "spec": {"holderIdentity": holder, "leaseDurationSeconds": 15,
+                     "renewTime": MicroTime(renew), "leaseTransitions": 2},
+        })
+    }
+
+    async fn body_json(req: Request<Body>) -> Value {
+        let bytes = req.into_body().collect_bytes().await.unwrap_or_default();
+        serde_json::from_slice(&bytes).unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn a_missing_lease_is_created_with_our_identity() {
+        let (mut elector, mut handle) = elector();
+        let server = tokio::spawn(async move {
+            let (req, send) = handle
+                .next_request()
+                .await
+                .unwrap_or_else(|| panic!("no GET"));
+            assert_eq!(req.method(), http::Method::GET);
+            assert_eq!(
+                req.uri().path(),
+                "/apis/coordination.k8s.io/v1/namespaces/ops/leases/prodready-leader"
+            );
+            respond(
+                send,
+                StatusCode::NOT_FOUND,
+                &json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404}),
+            );
+            let (req, send) = handle
+                .next_request()
+                .await
+                .unwrap_or_else(|| panic!("no POST"));
+            assert_eq!(req.method(), http::Method::POST);
+            let body = body_json(req).await;
+            assert_eq!(body["spec"]["holderIdentity"], "me");
+            assert_eq!(body["spec"]["leaseDurationSeconds"], 15);
+            respond(send, StatusCode::CREATED, &body);
+        });
+        assert!(
+            elector
+                .try_acquire_or_renew()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+        );
+        server.await.unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    #[tokio::test]
+    async fn a_fresh_foreign_claim_is_respected() {
+        let (mut elector, mut handle) = elector();
+        let server = tokio::spawn(async move {
+            let (_, send) = handle
+                .next_request()
+                .await
+                .unwrap_or_else(|| panic!("no GET"));
+            respond(send, StatusCode::OK, &lease("other", 1));
+            // No write follows.
+            let next = tokio::time::timeout(Duration::from_millis(50), handle.next_request()).await;
+            assert!(next.is_err(), "wrote a Lease held by someone else");
+        });
+        assert!(
+            !elector
+                .try_acquire_or_renew()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+        );
+        server.await.unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    #[tokio::test]
+    async fn a_long_stale_claim_is_taken_over_with_optimistic_concurrency() {
+        let (mut elector, mut handle) = elector();
+        let server = tokio::spawn(async move {
+            let (_, send) = handle
+                .next_request()
+                .await
+                .unwrap_or_else(|| panic!("no GET"));
+            respond(send, StatusCode::OK, &lease("gone", 600));
+            let (req, send) = handle
+                .next_request()
+                .await
+                .unwrap_or_else(|| panic!("no PUT"));
+            assert_eq!(req.method(), http::Method::PUT);
+            let body = body_json(req).await;
+            assert_eq!(
+                body["metadata"]["resourceVersion"], "7",
+                "replace must carry the version read"
+            );
+            assert_eq!(body["spec"]["holderIdentity"], "me");
+            assert_eq!(body["spec"]["leaseTransitions"], 3);
+            respond(send, StatusCode::OK, &body);
+        });
+        assert!(
+            elector
+                .try_acquire_or_renew()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+        );
+        server.await.unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    #[tokio::test]
+    async fn losing_the_write_race_is_not_leadership() {
+        let (mut elector, mut handle) = elector();
+        let server = tokio::spawn(async move {
+            let (_, send) = handle
+                .next_request()
+                .await
+                .unwrap_or_else(|| panic!("no GET"));
+            respond(send, StatusCode::OK, &lease("gone", 600));
+            let (_, send) = handle
+                .next_request()
+                .await
+                .unwrap_or_else(|| panic!("no PUT"));
+            respond(
+                send,
+                StatusCode::CONFLICT,
+                &json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Conflict", "code": 409}),
+            );
+        });
+        assert!(
+            !elector
+                .try_acquire_or_renew()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+        );
+        server.await.unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    #[test]
+    fn a_claim_is_valid_only_until_its_deadline() {
+        let l = Leadership::default();
+        assert!(!l.is_leader());
+        l.set(true, Some(Instant::now() + Duration::from_secs(60)));
+        assert!(l.is_leader());
+        assert_eq!(l.epoch(), 1);
+        l.set(
+            true,
+            Some(
+                Instant::now()
+                    .checked_sub(Duration::from_secs(1))
+                    .unwrap_or_else(Instant::now),
+            ),
+        );
+        assert!(!l.is_leader(), "a lapsed claim must stop writes at once");
+        l.set(false, None);
+        l.set(true, Some(Instant::now() + Duration::from_secs(60)));
+        assert_eq!(l.epoch(), 2);
+    }
 }

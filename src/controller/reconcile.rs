@@ -454,8 +454,12 @@ fn lease_stale_at(
     w: &crate::engine::Workload,
     policy: &CompiledPolicy,
 ) -> Option<Timestamp> {
-    let name = w.lease_name()?;
-    let LeaseLookup::Found(lease) = ctx.lease(&w.namespace, name) else {
+    // `NAME` or `NAMESPACE/NAME`, as the leader-lease rule reads it.
+    let (namespace, name) = w
+        .lease_name()?
+        .split_once('/')
+        .unwrap_or((w.namespace.as_str(), w.lease_name()?));
+    let LeaseLookup::Found(lease) = ctx.lease(namespace, name) else {
         return None;
     };
     let spec = lease.spec.as_ref()?;
@@ -564,6 +568,43 @@ mod tests {
         let mut registry = Registry::default();
         let calls = ApiCalls::new(DependencyMetrics::register(&mut registry));
         (Api::all(client), calls, handle)
+    }
+
+    #[test]
+    fn a_named_lease_schedules_a_wake_up_when_it_goes_stale() {
+        use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+        let renewed = Timestamp::from_second(1_000).unwrap_or_default();
+        let mut ctx = Context::default();
+        let mut lease = Lease {
+            spec: Some(LeaseSpec {
+                holder_identity: Some("a".into()),
+                lease_duration_seconds: Some(10),
+                renew_time: Some(MicroTime(renewed)),
+                ..LeaseSpec::default()
+            }),
+            ..Lease::default()
+        };
+        lease.metadata.name = Some("lock".into());
+        lease.metadata.namespace = Some("other".into());
+        ctx.add_lease(Arc::new(lease));
+        let policy = CompiledPolicy::builtin(crate::api::Profile::Baseline);
+        let grace = i64::from(policy.params.lease_grace_seconds);
+        let mut w =
+            crate::engine::Workload::from(k8s_openapi::api::apps::v1::Deployment::default());
+        w.namespace = "mine".into();
+        for (annotation, want) in [("other/lock", Some(1_000 + 10 + grace + 1)), ("lock", None)] {
+            w.annotations = [(
+                crate::engine::workload::ANNOTATION_LEASE.to_owned(),
+                annotation.to_owned(),
+            )]
+            .into();
+            assert_eq!(
+                lease_stale_at(&ctx, &w, &policy).map(|t| t.as_second()),
+                want,
+                "{annotation}"
+            );
+        }
     }
 
     #[tokio::test]
