@@ -443,6 +443,26 @@ async fn mixed_workloads_get_exact_counts_rules_and_violations() {
     }
     apply(&client, &name, &cronjob("cron-ok", true)).await;
     apply(&client, &name, &cronjob("cron-bad", false)).await;
+    // Every watched workload kind: a compliant StatefulSet, a violating DaemonSet.
+    apply(
+        &client,
+        &name,
+        &deployment("sts-ok", 1, true, "")
+            .replace("kind: Deployment", "kind: StatefulSet")
+            .replace(
+                "spec:\n  replicas: 1",
+                "spec:\n  serviceName: sts-ok\n  replicas: 1",
+            ),
+    )
+    .await;
+    apply(
+        &client,
+        &name,
+        &deployment("ds-bad", 1, false, "")
+            .replace("kind: Deployment", "kind: DaemonSet")
+            .replace("  replicas: 1\n", ""),
+    )
+    .await;
     apply(
         &client,
         &name,
@@ -451,6 +471,10 @@ async fn mixed_workloads_get_exact_counts_rules_and_violations() {
             &format!("{{namespaces: [{name}]}}"),
             &["livenessProbe", "readinessProbe", "cronjobSingleRunner"],
             "",
+        )
+        .replace(
+            "readinessProbe: {enabled: true}",
+            "readinessProbe: {enabled: true, severity: medium}",
         ),
     )
     .await;
@@ -460,7 +484,7 @@ async fn mixed_workloads_get_exact_counts_rules_and_violations() {
         &name,
         SETTLE,
         "exact counts",
-        expect_counts((7, 3, 4, 0, 0)),
+        expect_counts((9, 4, 5, 0, 0)),
     )
     .await;
     let rules: Vec<(String, String, u32)> = s
@@ -472,11 +496,23 @@ async fn mixed_workloads_get_exact_counts_rules_and_violations() {
         rules,
         vec![
             ("cronjob-single-runner".into(), "high".into(), 1),
-            ("liveness-probe".into(), "high".into(), 3),
-            ("readiness-probe".into(), "high".into(), 3),
+            ("liveness-probe".into(), "high".into(), 4),
+            ("readiness-probe".into(), "medium".into(), 4),
         ]
     );
-    assert_eq!(s.violations.len(), 7, "{:?}", s.violations);
+    assert_eq!(s.violations.len(), 9, "{:?}", s.violations);
+    // Most severe first: the five high findings, then the four medium ones.
+    let severities: Vec<String> = s
+        .violations
+        .iter()
+        .map(|v| v.severity.to_string())
+        .collect();
+    assert_eq!(
+        severities,
+        [vec!["high"; 5], vec!["medium"; 4]].concat(),
+        "{:?}",
+        s.violations
+    );
     assert!(!s.violations_truncated);
     let mut pairs: Vec<(String, String)> = s
         .violations
@@ -494,6 +530,8 @@ async fn mixed_workloads_get_exact_counts_rules_and_violations() {
             ("bad-c".into(), "liveness-probe".into()),
             ("bad-c".into(), "readiness-probe".into()),
             ("cron-bad".into(), "cronjob-single-runner".into()),
+            ("ds-bad".into(), "liveness-probe".into()),
+            ("ds-bad".into(), "readiness-probe".into()),
         ]
     );
     assert_eq!(condition(&s, "Ready"), Some(("True", "Evaluated")));
@@ -518,7 +556,7 @@ async fn mixed_workloads_get_exact_counts_rules_and_violations() {
     let cols: Vec<&str> = row.split_whitespace().collect();
     assert_eq!(
         cols.get(1..5),
-        Some(&["Audit", "7", "4", "True"][..]),
+        Some(&["Audit", "9", "5", "True"][..]),
         "{}",
         out.stdout
     );
