@@ -149,8 +149,9 @@ total=$SECONDS
 # (example/prometheus-operator-crd/ of the module), as Go operator suites feed envtest.
 fetch_prometheus_operator() {
   local v="$PROMETHEUS_OPERATOR_VERSION" m=github.com/prometheus-operator/prometheus-operator
-  if command -v go >/dev/null 2>&1 &&
-    [[ -d "$(go env GOMODCACHE)/$m@$v/example/prometheus-operator-crd" ]]; then return; fi
+  local modcache="${GOMODCACHE:-${GOPATH:-$HOME/go}/pkg/mod}"
+  if command -v go >/dev/null 2>&1; then modcache="$(go env GOMODCACHE)"; fi
+  if [[ -d "$modcache/$m@$v/example/prometheus-operator-crd" ]]; then return; fi
   need_go "the Prometheus Operator CRDs ($m@$v)"
   log "downloading $m@$v into the Go module cache"
   (cd "$base/src" && go mod download -json "$m@$v" >/dev/null) ||

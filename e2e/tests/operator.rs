@@ -212,6 +212,9 @@ fn monitoring_crd(file: &str) -> PathBuf {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
         .filter(|s| !s.is_empty())
         .map(PathBuf::from)
+        // Without Go on PATH: where `go env GOMODCACHE` would point.
+        .or_else(|| std::env::var_os("GOMODCACHE").map(PathBuf::from))
+        .or_else(|| std::env::var_os("GOPATH").map(|p| PathBuf::from(p).join("pkg/mod")))
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join("go/pkg/mod")))
         .expect("a Go module cache");
     let path = modcache
