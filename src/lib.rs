@@ -5,6 +5,7 @@
 //! manifests and writes reports for CI pipelines.
 
 pub mod admin;
+pub mod admission;
 pub mod api;
 pub mod audit;
 pub mod cli;

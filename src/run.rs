@@ -112,8 +112,10 @@ pub struct RunArgs {
     /// Timeout of each API request (retried when transient).
     #[arg(long, env = "PRODREADY_API_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub api_timeout: Duration,
-    // ── Admission webhook: its flags go here, as
-    //    `#[command(flatten)] pub webhook: crate::admission::WebhookArgs,`
+
+    /// The admission webhook.
+    #[command(flatten)]
+    pub webhook: crate::admission::WebhookArgs,
 }
 
 /// Why the operator stopped with an error.
@@ -267,8 +269,13 @@ pub async fn run_until(args: RunArgs, shutdown: CancellationToken) -> Result<(),
     let controller_metrics = ControllerMetrics::register(&mut registry);
     let leader_metrics = LeaderMetrics::register(&mut registry);
     let snapshot = SharedSnapshot::default();
-    // ── Admission webhook: register its metrics here with `&mut registry`; it reads
-    //    `snapshot` (published by the controller), uses `client`, stops on `shutdown`.
+    // The admission webhook reads `snapshot` (published by the controller), serves on every
+    // replica and stops on `shutdown`.
+    let webhook_metrics = crate::admission::WebhookMetrics {
+        admission: crate::admission::AdmissionMetrics::register(&mut registry),
+        http: http.clone(),
+    };
+    let webhook_calls = calls.clone();
     let registry = Arc::new(registry);
 
     let stores = Arc::new(Stores::default());
@@ -350,9 +357,17 @@ pub async fn run_until(args: RunArgs, shutdown: CancellationToken) -> Result<(),
         admin::router(health, registry, http),
         shutdown.clone(),
     ));
-    // ── Admission webhook: spawn its server here and add a branch to the select below.
+    let mut webhook_task = tokio::spawn(crate::admission::serve(
+        args.webhook.clone(),
+        client.clone(),
+        webhook_calls,
+        snapshot.clone(),
+        webhook_metrics,
+        shutdown.clone(),
+    ));
 
     let (mut controller_done, mut leader_done, mut admin_done) = (false, false, false);
+    let mut webhook_done = false;
     // A task that ends because shutdown began is not a failure.
     let result = tokio::select! {
         biased;
@@ -360,6 +375,7 @@ pub async fn run_until(args: RunArgs, shutdown: CancellationToken) -> Result<(),
         r = &mut leader_task => { leader_done = true; Err(ended("leader election", r)) }
         r = &mut controller_task => { controller_done = true; Err(ended("controller", r)) }
         r = &mut admin_task => { admin_done = true; Err(ended("admin server", r)) }
+        r = &mut webhook_task => { webhook_done = true; Err(ended("admission webhook", r)) }
     };
     let result = if shutdown.is_cancelled() && !leader_done {
         Ok(())
@@ -380,6 +396,9 @@ pub async fn run_until(args: RunArgs, shutdown: CancellationToken) -> Result<(),
     }
     if !admin_done {
         let _ = tokio::time::timeout(grace, &mut admin_task).await;
+    }
+    if !webhook_done {
+        let _ = tokio::time::timeout(grace, &mut webhook_task).await;
     }
     background.abort_all();
     tracing::info!("prodready stopped");

@@ -88,6 +88,9 @@ impl Operator {
             "json",
             "--log-level",
             "info",
+            // The webhook has its own suite (tests/webhook.rs); several operators run at once here.
+            "--webhook-enabled",
+            "false",
         ]
         .iter()
         .map(|s| (*s).to_owned())
