@@ -244,7 +244,14 @@ fn ended<T: std::fmt::Debug>(task: &'static str, r: Result<T, tokio::task::JoinE
 
 /// Runs the operator until `shutdown` is cancelled.
 pub async fn run_until(args: RunArgs, shutdown: CancellationToken) -> Result<(), RunError> {
-    telemetry::init(args.log_format, &args.log_level)?;
+    // The OTLP exporter's HTTP client is blocking: build it off the async workers.
+    let (format, level) = (args.log_format, args.log_level.clone());
+    let telemetry = tokio::task::spawn_blocking(move || telemetry::init(format, &level))
+        .await
+        .map_err(|e| RunError::TaskEnded {
+            task: "telemetry set-up",
+            detail: e.to_string(),
+        })??;
     let client = client(&args).await?;
     let identity = identity(&args);
 
@@ -315,7 +322,7 @@ pub async fn run_until(args: RunArgs, shutdown: CancellationToken) -> Result<(),
                 .filter(|s| !s.is_empty())
         })
         .unwrap_or_else(|| "prodready-system".to_owned());
-    tracing::info!(%admin_addr, %identity, lease = %args.lease_name, lease_namespace = %lease_namespace, version = env!("CARGO_PKG_VERSION"), "prodready started");
+    tracing::info!(%admin_addr, %identity, lease = %args.lease_name, lease_namespace = %lease_namespace, version = env!("CARGO_PKG_VERSION"), otlp_export = telemetry.exporting(), "prodready started");
 
     let leadership = Leadership::default();
     // The lease outlives the controller: it is released only once writing has stopped.
@@ -402,6 +409,10 @@ pub async fn run_until(args: RunArgs, shutdown: CancellationToken) -> Result<(),
     }
     background.abort_all();
     tracing::info!("prodready stopped");
+    if telemetry.exporting() {
+        let flush = tokio::task::spawn_blocking(move || telemetry.shutdown());
+        let _ = tokio::time::timeout(grace, flush).await;
+    }
     result
 }
 

@@ -1,10 +1,20 @@
-//! Logging for `prodready run`: JSON lines (timestamp, level, message, target and the event's
-//! fields — `policy`, `namespace`, `workload`, `rule` — at the top level) or human text, with
-//! an `EnvFilter` level. Lifecycle at INFO, retries at WARN, failures at ERROR.
+//! Logging and tracing for `prodready run`: JSON lines (timestamp, level, message, target and
+//! the event's fields — `policy`, `namespace`, `workload`, `rule` — at the top level) or
+//! human text, with an `EnvFilter` level. Lifecycle at INFO, retries at WARN, failures at ERROR.
 //!
-//! OpenTelemetry export is not built in yet; see `docs/operator.md`.
+//! When `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set, spans
+//! (`evaluation_round`, `evaluate_policy`) are also exported with OTLP over HTTP/protobuf
+//! (plain HTTP, e.g. `http://otel-collector:4318`), batched on a background thread. The
+//! standard `OTEL_*` variables (service name, headers, timeouts) apply.
 
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing::Level;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// The log line format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -26,26 +36,95 @@ pub enum TelemetryError {
         /// Why it does not parse.
         message: String,
     },
+    /// The OTLP exporter cannot be built from the `OTEL_*` settings.
+    #[error("cannot set up OpenTelemetry export: {0}")]
+    Otlp(String),
+}
+
+/// Keeps the trace exporter alive; [`Telemetry::shutdown`] flushes it.
+#[derive(Debug, Default)]
+pub struct Telemetry {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Telemetry {
+    /// Whether spans are exported.
+    pub fn exporting(&self) -> bool {
+        self.provider.is_some()
+    }
+
+    /// Flushes and stops the exporter (blocking: call off the async workers).
+    pub fn shutdown(self) {
+        if let Some(p) = self.provider
+            && let Err(e) = p.shutdown()
+        {
+            tracing::warn!(error = %e, "cannot flush OpenTelemetry spans");
+        }
+    }
+}
+
+/// Whether the environment asks for OTLP export.
+pub fn otlp_requested() -> bool {
+    [
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    ]
+    .iter()
+    .any(|k| std::env::var_os(k).is_some_and(|v| !v.is_empty()))
+}
+
+fn otlp_provider() -> Result<SdkTracerProvider, TelemetryError> {
+    // The endpoint, headers and timeout come from the standard OTEL_* variables.
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .build()
+        .map_err(|e| TelemetryError::Otlp(e.to_string()))?;
+    let service = std::env::var("OTEL_SERVICE_NAME")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "prodready".to_owned());
+    Ok(SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(
+            opentelemetry_sdk::Resource::builder()
+                .with_service_name(service)
+                .build(),
+        )
+        .build())
 }
 
 /// Installs the global subscriber. A second call (tests running several operators in one
-/// process) keeps the first subscriber.
-pub fn init(format: LogFormat, level: &str) -> Result<(), TelemetryError> {
+/// process) keeps the first subscriber. Builds the OTLP exporter when asked to; it uses a
+/// blocking HTTP client, so call this before the async runtime or from a blocking task.
+pub fn init(format: LogFormat, level: &str) -> Result<Telemetry, TelemetryError> {
     let filter = EnvFilter::try_new(level).map_err(|e| TelemetryError::Filter {
         filter: level.to_owned(),
         message: e.to_string(),
     })?;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Json => builder
+    let provider = if otlp_requested() {
+        Some(otlp_provider()?)
+    } else {
+        None
+    };
+    // Only prodready's own spans: the client libraries' debug spans would be noise.
+    let otel = provider.as_ref().map(|p| {
+        tracing_opentelemetry::layer()
+            .with_tracer(p.tracer("prodready"))
+            .with_filter(Targets::new().with_target("prodready", Level::INFO))
+    });
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = match format {
+        LogFormat::Json => fmt
             .json()
             .flatten_event(true)
             .with_current_span(false)
             .with_span_list(false)
-            .try_init(),
-        LogFormat::Text => builder.with_ansi(false).try_init(),
+            .boxed(),
+        LogFormat::Text => fmt.with_ansi(false).boxed(),
     };
-    Ok(())
+    let _ = tracing_subscriber::registry()
+        .with(fmt.with_filter(filter))
+        .with(otel)
+        .try_init();
+    Ok(Telemetry { provider })
 }

@@ -56,6 +56,16 @@ struct Operator {
 
 impl Operator {
     fn start(kubeconfig: &Path, identity: &str, lease: &str, extra: &[&str]) -> Operator {
+        Operator::start_with_env(kubeconfig, identity, lease, extra, &[])
+    }
+
+    fn start_with_env(
+        kubeconfig: &Path,
+        identity: &str,
+        lease: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Operator {
         let dir = tempfile::tempdir().expect("temp dir");
         let log = dir.path().join("operator.log");
         let port = free_port();
@@ -99,6 +109,7 @@ impl Operator {
         let file = std::fs::File::create(&log).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_prodready-operator"))
             .args(&args)
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::from(file))
@@ -1206,6 +1217,122 @@ async fn a_thousand_deployments_in_fifty_namespaces_converge() {
         "1,000 Deployments: created in {created:?}, converged {:?} after start; operator {rss}",
         started.elapsed()
     );
+}
+
+/// A minimal OTLP/HTTP sink: answers 200 to every POST and records `path content-type`.
+fn otlp_sink() -> (SocketAddr, std::sync::Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the OTLP sink");
+    let addr = listener.local_addr().expect("address");
+    let seen = std::sync::Arc::new(Mutex::new(Vec::new()));
+    let record = std::sync::Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let record = std::sync::Arc::clone(&record);
+            std::thread::spawn(move || serve_otlp(conn, &record));
+        }
+    });
+    (addr, seen)
+}
+
+fn serve_otlp(mut conn: TcpStream, record: &Mutex<Vec<String>>) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        // One request: headers, then Content-Length bytes of body.
+        let head_end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            match conn.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+        let header = |name: &str| {
+            head.lines()
+                .find_map(|l| {
+                    l.split_once(':')
+                        .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+                })
+                .map(|(_, v)| v.trim().to_owned())
+        };
+        let len: usize = header("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        while buf.len() < head_end + len {
+            match conn.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let path = head
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned();
+        let ctype = header("content-type").unwrap_or_default();
+        record
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(format!("{path} {ctype} {len}"));
+        buf.drain(..head_end + len);
+        if conn
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+#[tokio::test]
+async fn spans_are_exported_over_otlp_when_an_endpoint_is_set() {
+    let sh = shared().await;
+    let (sink, seen) = otlp_sink();
+    let endpoint = format!("http://{sink}");
+    // A follower of the shared operator's Lease: it evaluates (and traces) but never writes.
+    let op = Operator::start_with_env(
+        sh.cp.kubeconfig(),
+        "otel-follower",
+        "e2e-shared",
+        &[],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("OTEL_SERVICE_NAME", "prodready-e2e"),
+        ],
+    );
+    op.wait_ready(Duration::from_secs(60)).await;
+    let ns = sh.cp.temp_namespace("otel").await.expect("namespace");
+    let client = sh.cp.client().await.expect("client");
+    apply(&client, ns.name(), &deployment("traced", 1, false, "")).await;
+    let posts = wait_for(Duration::from_secs(30), "an OTLP export", || async {
+        let seen = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if seen
+            .iter()
+            .any(|s| s.starts_with("/v1/traces application/x-protobuf"))
+        {
+            Ok(seen)
+        } else {
+            Err(format!("received {seen:?}"))
+        }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", tail(&op.logs(), 20)));
+    assert!(!op.is_leader(), "the follower took the shared Lease");
+    assert!(
+        op.logs().contains(r#""otlp_export":true"#),
+        "{}",
+        tail(&op.logs(), 20)
+    );
+    eprintln!("OTLP requests: {posts:?}");
+    op.signal(libc::SIGTERM);
+    let exit = wait_for(Duration::from_secs(10), "exit after SIGTERM", || async {
+        op.exited().ok_or("still running")
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(exit.success(), "{exit}");
 }
 
 // ---------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Api, Client};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use super::Stores;
 use super::events::{self, EventMemory, Planned};
@@ -178,7 +179,7 @@ impl Controller {
             }
             wake = tokio::select! {
                 () = shutdown.cancelled() => return,
-                w = self.round() => w,
+                w = self.round().instrument(tracing::info_span!("evaluation_round")) => w,
             };
             next_resync = Instant::now() + self.cfg.resync;
         }
@@ -225,20 +226,23 @@ impl Controller {
 
         for policy in &snap.policies {
             let started = Instant::now();
+            let span = tracing::info_span!("evaluate_policy", policy = %policy.name);
             // Two parallel lists: the status builder takes the evaluations, Events need the uid.
-            let (tracked, plain): (Vec<&Arc<Tracked>>, Vec<Evaluated<'_>>) = workloads
-                .iter()
-                .filter(|t| policy.matches(&t.workload, &snap.context))
-                .map(|t| {
-                    (
-                        t,
-                        Evaluated {
-                            workload: &t.workload,
-                            evaluation: policy.evaluate(&t.workload, &snap.context, now),
-                        },
-                    )
-                })
-                .unzip();
+            let (tracked, plain): (Vec<&Arc<Tracked>>, Vec<Evaluated<'_>>) = span.in_scope(|| {
+                workloads
+                    .iter()
+                    .filter(|t| policy.matches(&t.workload, &snap.context))
+                    .map(|t| {
+                        (
+                            t,
+                            Evaluated {
+                                workload: &t.workload,
+                                evaluation: policy.evaluate(&t.workload, &snap.context, now),
+                            },
+                        )
+                    })
+                    .unzip()
+            });
             if let Some(t) = policy.next_transition(now) {
                 earliest(wake_at(t, now));
             }
@@ -260,7 +264,9 @@ impl Controller {
 
             let mut result = "success";
             if self.leadership.is_leader() {
-                match sync_status(&api, &self.calls, &policy.name, old, &new, self.cfg.resync).await
+                match sync_status(&api, &self.calls, &policy.name, old, &new, self.cfg.resync)
+                    .instrument(tracing::info_span!("write_status", policy = %policy.name))
+                    .await
                 {
                     Ok(true) => log_evaluated(policy, &new, true),
                     Ok(false) => {}
