@@ -11,7 +11,11 @@ use prodready::corpus::{self, Spec};
 use prodready::engine::CompiledPolicy;
 
 fn evaluate_one(c: &mut Criterion) {
-    let yaml = corpus::to_yaml(Spec { workloads: 1, namespaces: 1, seed: 3 });
+    let yaml = corpus::to_yaml(Spec {
+        workloads: 1,
+        namespaces: 1,
+        seed: 3,
+    });
     let mut loaded = Loaded::default();
     loaded.add_text("one.yaml", &yaml, false);
     let (w, _) = loaded.workloads.pop().expect("one workload");

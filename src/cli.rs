@@ -17,7 +17,12 @@ use crate::rules::{self, CATALOG};
 /// ProductionPolicy rules (probes, resources, pinned images, single-runner scheduled work,
 /// metrics coverage, graceful shutdown, disruption budgets, secrets in literals…).
 #[derive(Debug, Parser)]
-#[command(name = "prodready", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "prodready",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -183,11 +188,17 @@ pub fn load_policies(args: &AuditArgs, errors: &mut Vec<InputError>) -> Vec<Comp
     }
     if policies.is_empty() && errors.is_empty() {
         errors.push(InputError {
-            file: args.policy.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+            file: args
+                .policy
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
             document: None,
             line: None,
-            message: "no ProductionPolicy (apiVersion prodready.dev/v1alpha1) found in --policy input"
-                .into(),
+            message:
+                "no ProductionPolicy (apiVersion prodready.dev/v1alpha1) found in --policy input"
+                    .into(),
         });
     }
     policies
@@ -248,7 +259,11 @@ pub fn run_rules(format: RulesFormat, out: &mut dyn Write) -> io::Result<()> {
                 )?;
             }
             for r in CATALOG {
-                writeln!(out, "\n#### `{}`\n\n{}\n\n```yaml\n{}\n```", r.id, r.rationale, r.example)?;
+                writeln!(
+                    out,
+                    "\n#### `{}`\n\n{}\n\n```yaml\n{}\n```",
+                    r.id, r.rationale, r.example
+                )?;
             }
             Ok(())
         }
@@ -268,7 +283,10 @@ pub fn run_rules(format: RulesFormat, out: &mut dyn Write) -> io::Result<()> {
                 ]);
             }
             writeln!(out, "{t}")?;
-            writeln!(out, "\nThe strict profile turns every rule on. `prodready explain RULE` tells why each matters.")
+            writeln!(
+                out,
+                "\nThe strict profile turns every rule on. `prodready explain RULE` tells why each matters."
+            )
         }
     }
 }
@@ -277,7 +295,10 @@ pub fn run_rules(format: RulesFormat, out: &mut dyn Write) -> io::Result<()> {
 pub fn run_explain(id: &str, out: &mut dyn Write) -> io::Result<i32> {
     let Some(r) = rules::find(id) else {
         let ids: Vec<&str> = CATALOG.iter().map(|r| r.id).collect();
-        eprintln!("prodready: unknown rule `{id}`; known rules: {}", ids.join(", "));
+        eprintln!(
+            "prodready: unknown rule `{id}`; known rules: {}",
+            ids.join(", ")
+        );
         return Ok(2);
     };
     writeln!(out, "{}: {}\n", r.id, r.summary)?;

@@ -50,7 +50,11 @@ pub struct Spec {
 
 impl Default for Spec {
     fn default() -> Self {
-        Spec { workloads: 10_000, namespaces: 500, seed: 42 }
+        Spec {
+            workloads: 10_000,
+            namespaces: 500,
+            seed: 42,
+        }
     }
 }
 
@@ -67,30 +71,59 @@ pub struct Generated {
 }
 
 fn container(out: &mut String, rng: &mut Rng, indent: &str, long_running: bool) {
-    let tag = if rng.chance(10) { "latest".to_owned() } else { format!("1.{}.{}", rng.below(30), rng.below(10)) };
+    let tag = if rng.chance(10) {
+        "latest".to_owned()
+    } else {
+        format!("1.{}.{}", rng.below(30), rng.below(10))
+    };
     let _ = writeln!(out, "{indent}- name: app");
     let _ = writeln!(out, "{indent}  image: registry.example.com/team/app:{tag}");
     if long_running {
-        let _ = writeln!(out, "{indent}  ports:\n{indent}    - {{name: http, containerPort: 8080}}\n{indent}    - {{name: metrics, containerPort: 9090}}");
+        let _ = writeln!(
+            out,
+            "{indent}  ports:\n{indent}    - {{name: http, containerPort: 8080}}\n{indent}    - {{name: metrics, containerPort: 9090}}"
+        );
         if rng.chance(85) {
-            let _ = writeln!(out, "{indent}  livenessProbe:\n{indent}    httpGet: {{path: /health/live, port: http}}\n{indent}    periodSeconds: 10");
+            let _ = writeln!(
+                out,
+                "{indent}  livenessProbe:\n{indent}    httpGet: {{path: /health/live, port: http}}\n{indent}    periodSeconds: 10"
+            );
         }
         if rng.chance(80) {
-            let path = if rng.chance(10) { "/health/live" } else { "/health/ready" };
-            let _ = writeln!(out, "{indent}  readinessProbe:\n{indent}    httpGet: {{path: {path}, port: http}}");
+            let path = if rng.chance(10) {
+                "/health/live"
+            } else {
+                "/health/ready"
+            };
+            let _ = writeln!(
+                out,
+                "{indent}  readinessProbe:\n{indent}    httpGet: {{path: {path}, port: http}}"
+            );
         }
         if rng.chance(70) {
-            let _ = writeln!(out, "{indent}  lifecycle:\n{indent}    preStop:\n{indent}      sleep: {{seconds: 5}}");
+            let _ = writeln!(
+                out,
+                "{indent}  lifecycle:\n{indent}    preStop:\n{indent}      sleep: {{seconds: 5}}"
+            );
         }
     }
-    let _ = writeln!(out, "{indent}  env:\n{indent}    - {{name: LOG_LEVEL, value: info}}");
+    let _ = writeln!(
+        out,
+        "{indent}  env:\n{indent}    - {{name: LOG_LEVEL, value: info}}"
+    );
     if rng.chance(3) {
         let _ = writeln!(out, "{indent}    - {{name: DB_PASSWORD, value: hunter2}}");
     } else {
-        let _ = writeln!(out, "{indent}    - name: DB_PASSWORD\n{indent}      valueFrom:\n{indent}        secretKeyRef: {{name: db, key: password}}");
+        let _ = writeln!(
+            out,
+            "{indent}    - name: DB_PASSWORD\n{indent}      valueFrom:\n{indent}        secretKeyRef: {{name: db, key: password}}"
+        );
     }
     if rng.chance(85) {
-        let _ = writeln!(out, "{indent}  resources:\n{indent}    requests: {{cpu: 100m, memory: 128Mi}}");
+        let _ = writeln!(
+            out,
+            "{indent}  resources:\n{indent}    requests: {{cpu: 100m, memory: 128Mi}}"
+        );
         if rng.chance(90) {
             let _ = writeln!(out, "{indent}    limits: {{memory: 256Mi}}");
         }
@@ -167,7 +200,11 @@ mod tests {
 
     #[test]
     fn deterministic_and_parseable() {
-        let spec = Spec { workloads: 50, namespaces: 5, seed: 7 };
+        let spec = Spec {
+            workloads: 50,
+            namespaces: 5,
+            seed: 7,
+        };
         let a = to_yaml(spec);
         assert_eq!(a, to_yaml(spec));
         let mut loaded = crate::audit::Loaded::default();

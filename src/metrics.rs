@@ -46,8 +46,9 @@ impl HttpMetrics {
     /// Registers `http_server_requests_total` and `http_server_request_duration_seconds`.
     pub fn register(registry: &mut Registry) -> Self {
         let requests = Family::<HttpRequestLabels, Counter>::default();
-        let duration =
-            Family::<HttpRouteLabels, Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let duration = Family::<HttpRouteLabels, Histogram>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
         registry.register(
             "http_server_requests",
             "HTTP requests served, by route, method and status",
@@ -62,8 +63,20 @@ impl HttpMetrics {
     }
 
     /// Records one served request.
-    pub fn observe(&self, route: &'static str, method: &'static str, status: u16, elapsed: Duration) {
-        self.requests.get_or_create(&HttpRequestLabels { route, method, status }).inc();
+    pub fn observe(
+        &self,
+        route: &'static str,
+        method: &'static str,
+        status: u16,
+        elapsed: Duration,
+    ) {
+        self.requests
+            .get_or_create(&HttpRequestLabels {
+                route,
+                method,
+                status,
+            })
+            .inc();
         self.duration
             .get_or_create(&HttpRouteLabels { route, method })
             .observe(elapsed.as_secs_f64());

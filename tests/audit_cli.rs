@@ -15,7 +15,11 @@ fn root() -> PathBuf {
 }
 
 fn run(args: &[&str]) -> Output {
-    bin().current_dir(root()).args(args).output().expect("prodready runs")
+    bin()
+        .current_dir(root())
+        .args(args)
+        .output()
+        .expect("prodready runs")
 }
 
 fn run_stdin(args: &[&str], input: &str) -> Output {
@@ -27,13 +31,21 @@ fn run_stdin(args: &[&str], input: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("prodready starts");
-    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write stdin");
     child.wait_with_output().expect("prodready runs")
 }
 
 fn json_of(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("stdout is not JSON ({e}):\n{}", String::from_utf8_lossy(&out.stdout))
+        panic!(
+            "stdout is not JSON ({e}):\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        )
     })
 }
 
@@ -82,7 +94,10 @@ fn examples_report_and_exit_one() {
     assert!(stdout.contains("Deployment shop/checkout"), "{stdout}");
     assert!(stdout.contains("secret-literal-env"), "{stdout}");
     assert!(stdout.contains("Summary: 4 workloads"), "{stdout}");
-    assert!(!stdout.contains("sk_live_do_not_commit_me"), "a secret value leaked:\n{stdout}");
+    assert!(
+        !stdout.contains("sk_live_do_not_commit_me"),
+        "a secret value leaked:\n{stdout}"
+    );
 }
 
 #[test]
@@ -105,7 +120,19 @@ fn examples_json_shape() {
         .iter()
         .find(|f| f["rule"] == "image-pinned" && f["name"] == "checkout")
         .expect("checkout fails image-pinned");
-    for key in ["rule", "result", "severity", "kind", "namespace", "name", "container", "message", "remediation", "policy", "source"] {
+    for key in [
+        "rule",
+        "result",
+        "severity",
+        "kind",
+        "namespace",
+        "name",
+        "container",
+        "message",
+        "remediation",
+        "policy",
+        "source",
+    ] {
         assert!(f.get(key).is_some(), "finding lacks {key}: {f}");
     }
     assert_eq!(f["result"], "fail");
@@ -118,7 +145,11 @@ fn examples_json_shape() {
     assert_eq!(f["source"]["document"], 0);
     assert!(v["errors"].as_array().is_some_and(Vec::is_empty));
     // The single-runner worker's Lease cannot be verified offline: unknown, never a pass.
-    assert!(findings.iter().any(|f| f["rule"] == "leader-lease" && f["result"] == "unknown"));
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["rule"] == "leader-lease" && f["result"] == "unknown")
+    );
 }
 
 #[test]
@@ -142,7 +173,11 @@ fn missing_metadata_namespace_is_default() {
         "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: a, image: 'a:latest'}]\n",
     );
     let v = json_of(&out);
-    assert!(v["findings"].as_array().is_some_and(|f| f.iter().all(|f| f["namespace"] == "default")));
+    assert!(
+        v["findings"]
+            .as_array()
+            .is_some_and(|f| f.iter().all(|f| f["namespace"] == "default"))
+    );
 }
 
 #[test]
@@ -151,19 +186,42 @@ fn malformed_yaml_names_file_document_and_line_and_audits_the_rest() {
     let broken = write(
         dir.path(),
         "broken.yaml",
-        &format!("{GOOD}---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: [unclosed\n"),
+        &format!(
+            "{GOOD}---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: [unclosed\n"
+        ),
     );
     let out = run(&["audit", broken.to_str().unwrap_or_default(), "-o", "json"]);
     assert_eq!(out.status.code(), Some(2));
     let v = json_of(&out);
     let e = &v["errors"][0];
-    assert!(e["file"].as_str().is_some_and(|f| f.ends_with("broken.yaml")), "{e}");
+    assert!(
+        e["file"]
+            .as_str()
+            .is_some_and(|f| f.ends_with("broken.yaml")),
+        "{e}"
+    );
     assert_eq!(e["document"], 3);
-    assert!(e["line"].as_u64().is_some_and(|l| l >= 34), "line should point into the 4th document: {e}");
-    assert!(e["message"].as_str().is_some_and(|m| m.starts_with("invalid YAML")), "{e}");
-    assert_eq!(v["summary"]["workloads"], 1, "the good document is still audited");
+    assert!(
+        e["line"].as_u64().is_some_and(|l| l >= 34),
+        "line should point into the 4th document: {e}"
+    );
+    assert!(
+        e["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("invalid YAML")),
+        "{e}"
+    );
+    assert_eq!(
+        v["summary"]["workloads"], 1,
+        "the good document is still audited"
+    );
     // The table names it on stdout too.
-    let out = run(&["audit", broken.to_str().unwrap_or_default(), "--color", "never"]);
+    let out = run(&[
+        "audit",
+        broken.to_str().unwrap_or_default(),
+        "--color",
+        "never",
+    ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("broken.yaml document 3 line"), "{stdout}");
 }
@@ -179,13 +237,23 @@ fn wrong_types_missing_kind_and_unknown_api_version() {
     let out = run(&["audit", f.to_str().unwrap_or_default(), "-o", "json"]);
     assert_eq!(out.status.code(), Some(2));
     let v = json_of(&out);
-    let msgs: Vec<&str> =
-        v["errors"].as_array().expect("errors").iter().filter_map(|e| e["message"].as_str()).collect();
+    let msgs: Vec<&str> = v["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .filter_map(|e| e["message"].as_str())
+        .collect();
     assert_eq!(msgs.len(), 4, "{msgs:?}");
     assert!(msgs[0].starts_with("invalid Deployment:"), "{msgs:?}");
-    assert!(msgs[0].contains("replicas") || msgs[0].contains("invalid type"), "{msgs:?}");
+    assert!(
+        msgs[0].contains("replicas") || msgs[0].contains("invalid type"),
+        "{msgs:?}"
+    );
     assert_eq!(msgs[1], "document has no `kind`");
-    assert!(msgs[2].contains("unsupported apiVersion `apps/v1beta1` for kind Deployment"), "{msgs:?}");
+    assert!(
+        msgs[2].contains("unsupported apiVersion `apps/v1beta1` for kind Deployment"),
+        "{msgs:?}"
+    );
     assert!(msgs[3].contains("not a Kubernetes object"), "{msgs:?}");
     assert_eq!(v["errors"][1]["document"], 1);
     assert_eq!(v["errors"][1]["line"], 6);
@@ -198,7 +266,9 @@ fn twenty_megabyte_file_is_handled() {
     let big = write(
         dir.path(),
         "big.yaml",
-        &format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: big}}\ndata:\n  blob: \"{blob}\"\n---\n{GOOD}"),
+        &format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: big}}\ndata:\n  blob: \"{blob}\"\n---\n{GOOD}"
+        ),
     );
     let out = run(&["audit", big.to_str().unwrap_or_default(), "-o", "json"]);
     let v = json_of(&out);
@@ -213,7 +283,10 @@ fn directory_without_manifests_is_an_error() {
     let out = run(&["audit", dir.path().to_str().unwrap_or_default()]);
     assert_eq!(out.status.code(), Some(2));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("directory holds no manifests (*.yaml, *.yml, *.json)"), "{stdout}");
+    assert!(
+        stdout.contains("directory holds no manifests (*.yaml, *.yml, *.json)"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -221,7 +294,11 @@ fn missing_file_is_an_error() {
     let out = run(&["audit", "does/not/exist.yaml", "-o", "json"]);
     assert_eq!(out.status.code(), Some(2));
     let v = json_of(&out);
-    assert!(v["errors"][0]["message"].as_str().is_some_and(|m| m.starts_with("cannot read")));
+    assert!(
+        v["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("cannot read"))
+    );
 }
 
 #[test]
@@ -232,7 +309,14 @@ fn invalid_policy_file_is_reported_and_other_inputs_audited() {
         "policy.yaml",
         "apiVersion: prodready.dev/v1alpha1\nkind: ProductionPolicy\nmetadata: {name: broken}\nspec:\n  exemptions:\n    - rules: [no-such-rule]\n      reason: \"\"\n",
     );
-    let out = run(&["audit", "--policy", policy.to_str().unwrap_or_default(), "examples/", "-o", "json"]);
+    let out = run(&[
+        "audit",
+        "--policy",
+        policy.to_str().unwrap_or_default(),
+        "examples/",
+        "-o",
+        "json",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     let v = json_of(&out);
     let m = v["errors"][0]["message"].as_str().unwrap_or_default();
@@ -249,23 +333,51 @@ fn policy_file_with_exemption_applies() {
         "policy.yaml",
         "apiVersion: prodready.dev/v1alpha1\nkind: ProductionPolicy\nmetadata: {name: team}\nspec:\n  rules:\n    replicasHa: {enabled: false}\n  exemptions:\n    - rules: [\"*\"]\n      names: [checkout]\n      reason: legacy, rewrite planned\n      expires: \"2099-01-01T00:00:00Z\"\n",
     );
-    let out = run(&["audit", "--policy", policy.to_str().unwrap_or_default(), "examples/", "-o", "json"]);
+    let out = run(&[
+        "audit",
+        "--policy",
+        policy.to_str().unwrap_or_default(),
+        "examples/",
+        "-o",
+        "json",
+    ]);
     let v = json_of(&out);
     let findings = v["findings"].as_array().expect("findings");
     assert!(findings.iter().all(|f| f["policy"] == "team"));
-    let checkout: Vec<_> = findings.iter().filter(|f| f["name"] == "checkout").collect();
+    let checkout: Vec<_> = findings
+        .iter()
+        .filter(|f| f["name"] == "checkout")
+        .collect();
     assert!(!checkout.is_empty());
-    assert!(checkout.iter().all(|f| f["result"] == "exempt"), "{checkout:?}");
-    assert_eq!(checkout[0]["exemption"]["reason"], "legacy, rewrite planned");
+    assert!(
+        checkout.iter().all(|f| f["result"] == "exempt"),
+        "{checkout:?}"
+    );
+    assert_eq!(
+        checkout[0]["exemption"]["reason"],
+        "legacy, rewrite planned"
+    );
     assert_eq!(checkout[0]["exemption"]["expires"], "2099-01-01T00:00:00Z");
     assert!(findings.iter().all(|f| f["rule"] != "replicas-ha"));
     // An exemption evaluated after its expiry no longer applies.
     let out = run(&[
-        "audit", "--policy", policy.to_str().unwrap_or_default(), "examples/", "-o", "json",
-        "--now", "2099-01-02T00:00:00Z",
+        "audit",
+        "--policy",
+        policy.to_str().unwrap_or_default(),
+        "examples/",
+        "-o",
+        "json",
+        "--now",
+        "2099-01-02T00:00:00Z",
     ]);
     let v = json_of(&out);
-    assert!(v["findings"].as_array().expect("findings").iter().any(|f| f["name"] == "checkout" && f["result"] == "fail"));
+    assert!(
+        v["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .any(|f| f["name"] == "checkout" && f["result"] == "fail")
+    );
 }
 
 #[test]
@@ -288,7 +400,13 @@ fn kind_list_items_are_audited() {
     let out = run_stdin(&["audit", "-", "-o", "json"], input);
     let v = json_of(&out);
     assert_eq!(v["summary"]["workloads"], 2);
-    assert!(v["findings"].as_array().expect("findings").iter().any(|f| f["source"]["item"] == 1));
+    assert!(
+        v["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .any(|f| f["source"]["item"] == 1)
+    );
 }
 
 #[test]
@@ -300,14 +418,22 @@ fn sarif_is_valid_for_code_scanning() {
     assert_eq!(run["tool"]["driver"]["name"], "prodready");
     let rules = run["tool"]["driver"]["rules"].as_array().expect("rules");
     assert_eq!(rules.len(), prodready::rules::CATALOG.len());
-    assert!(rules.iter().all(|r| r["help"]["text"].as_str().is_some_and(|t| !t.is_empty())));
+    assert!(
+        rules
+            .iter()
+            .all(|r| r["help"]["text"].as_str().is_some_and(|t| !t.is_empty()))
+    );
     let results = run["results"].as_array().expect("results");
     assert!(!results.is_empty());
     for r in results {
         let idx = r["ruleIndex"].as_u64().expect("ruleIndex") as usize;
         assert_eq!(rules[idx]["id"], r["ruleId"]);
         let loc = &r["locations"][0]["physicalLocation"];
-        assert!(loc["artifactLocation"]["uri"].as_str().is_some_and(|u| u.starts_with("examples/")));
+        assert!(
+            loc["artifactLocation"]["uri"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("examples/"))
+        );
         assert!(loc["region"]["startLine"].as_u64().is_some_and(|l| l >= 1));
         assert!(["error", "warning", "note"].contains(&r["level"].as_str().unwrap_or("")));
     }
@@ -317,7 +443,9 @@ fn sarif_is_valid_for_code_scanning() {
 fn junit_has_one_testcase_per_workload_and_rule() {
     let out = run(&["audit", "examples/", "-o", "junit"]);
     let xml = String::from_utf8_lossy(&out.stdout);
-    let enabled = prodready::engine::CompiledPolicy::builtin(prodready::api::Profile::Baseline).rules.len();
+    let enabled = prodready::engine::CompiledPolicy::builtin(prodready::api::Profile::Baseline)
+        .rules
+        .len();
     assert_eq!(xml.matches("<testcase ").count(), 4 * enabled, "{xml}");
     assert!(xml.contains("<failure message="));
     assert!(xml.starts_with("<?xml"));
@@ -341,7 +469,10 @@ fn rules_and_explain() {
     let out = run(&["explain", "leader-lease"]);
     assert_eq!(out.status.code(), Some(0));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("Why it matters:") && stdout.contains("Example fix:"), "{stdout}");
+    assert!(
+        stdout.contains("Why it matters:") && stdout.contains("Example fix:"),
+        "{stdout}"
+    );
     let out = run(&["explain", "nope"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown rule `nope`"));
@@ -350,6 +481,14 @@ fn rules_and_explain() {
 #[test]
 fn usage_errors_exit_two() {
     assert_eq!(run(&["audit"]).status.code(), Some(2));
-    assert_eq!(run(&["audit", "-o", "xml", "examples/"]).status.code(), Some(2));
-    assert_eq!(run(&["audit", "--fail-on", "sometimes", "examples/"]).status.code(), Some(2));
+    assert_eq!(
+        run(&["audit", "-o", "xml", "examples/"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        run(&["audit", "--fail-on", "sometimes", "examples/"])
+            .status
+            .code(),
+        Some(2)
+    );
 }

@@ -135,10 +135,15 @@ impl Loaded {
                     &display,
                     None,
                     None,
-                    format!("not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()),
+                    format!(
+                        "not UTF-8 text (invalid byte at offset {})",
+                        e.utf8_error().valid_up_to()
+                    ),
                 ),
                 Ok(text) => {
-                    let json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
+                    let json = path
+                        .extension()
+                        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
                     self.add_text(&display, &text, json);
                 }
             },
@@ -160,13 +165,18 @@ impl Loaded {
             if doc.is_blank {
                 continue;
             }
-            match serde_saphyr::from_str::<Value>(doc.body) {
+            match serde_norway::from_str::<Value>(doc.body) {
                 Ok(Value::Null) => {}
                 Ok(v) => self.add_value(file, doc.index, doc.first_line, doc.helm_source, v),
                 Err(e) => {
-                    let line = e.location().map(|l| doc.start_line + l.line() as usize - 1);
+                    let line = e.location().map(|l| doc.start_line + l.line() - 1);
                     let message = first_line(&e.to_string());
-                    self.error(file, Some(doc.index), line, format!("invalid YAML: {message}"));
+                    self.error(
+                        file,
+                        Some(doc.index),
+                        line,
+                        format!("invalid YAML: {message}"),
+                    );
                 }
             }
         }
@@ -205,7 +215,10 @@ impl Loaded {
                 self.context.add_object(obj);
             }
             Err(e) => {
-                let at = source.item.map(|i| format!("items[{i}]: ")).unwrap_or_default();
+                let at = source
+                    .item
+                    .map(|i| format!("items[{i}]: "))
+                    .unwrap_or_default();
                 self.errors.push(InputError {
                     file: source.file,
                     document: Some(source.document),
@@ -217,7 +230,12 @@ impl Loaded {
     }
 
     fn error(&mut self, file: &str, document: Option<usize>, line: Option<usize>, message: String) {
-        self.errors.push(InputError { file: file.to_owned(), document, line, message });
+        self.errors.push(InputError {
+            file: file.to_owned(),
+            document,
+            line,
+            message,
+        });
     }
 }
 
@@ -282,8 +300,14 @@ pub(crate) fn split_documents(text: &str) -> Vec<Document<'_>> {
         if is_marker {
             bodies.push((start, offset, start_line));
             // A marker may carry content (`--- {a: 1}`); keep it as the document's first line.
-            let rest = trimmed.strip_prefix("---").or_else(|| trimmed.strip_prefix("...")).unwrap_or("");
-            if trimmed.starts_with("---") && !rest.trim().is_empty() && !rest.trim_start().starts_with('#') {
+            let rest = trimmed
+                .strip_prefix("---")
+                .or_else(|| trimmed.strip_prefix("..."))
+                .unwrap_or("");
+            if trimmed.starts_with("---")
+                && !rest.trim().is_empty()
+                && !rest.trim_start().starts_with('#')
+            {
                 start = offset + 3;
                 start_line = line_no;
             } else {
@@ -321,7 +345,14 @@ pub(crate) fn split_documents(text: &str) -> Vec<Document<'_>> {
         if s == 0 && docs.is_empty() && body.trim().is_empty() {
             continue;
         }
-        docs.push(Document { index, start_line: sl, first_line, body, helm_source, is_blank });
+        docs.push(Document {
+            index,
+            start_line: sl,
+            first_line,
+            body,
+            helm_source,
+            is_blank,
+        });
         index += 1;
     }
     docs
@@ -363,9 +394,17 @@ mod tests {
     #[test]
     fn yaml_errors_carry_absolute_lines() {
         let mut l = Loaded::default();
-        l.add_text("f.yaml", "kind: A\napiVersion: v1\n---\nkind: B\n  bad: [\n", false);
+        l.add_text(
+            "f.yaml",
+            "kind: A\napiVersion: v1\n---\nkind: B\n  bad: [\n",
+            false,
+        );
         assert_eq!(l.errors.len(), 1, "{:?}", l.errors);
         assert_eq!(l.errors[0].document, Some(1));
-        assert!(l.errors[0].line.is_some_and(|n| n >= 4), "{:?}", l.errors[0]);
+        assert!(
+            l.errors[0].line.is_some_and(|n| n >= 4),
+            "{:?}",
+            l.errors[0]
+        );
     }
 }

@@ -175,7 +175,9 @@ impl Report {
             return 2;
         }
         let failing = fail_on.is_some_and(|threshold| {
-            self.findings.iter().any(|f| f.result == ResultKind::Fail && f.severity >= threshold)
+            self.findings
+                .iter()
+                .any(|f| f.result == ResultKind::Fail && f.severity >= threshold)
         });
         i32::from(failing)
     }
@@ -192,7 +194,12 @@ pub fn audit(
     now: Timestamp,
     show_passed: bool,
 ) -> Report {
-    let Loaded { workloads, context, errors, .. } = loaded;
+    let Loaded {
+        workloads,
+        context,
+        errors,
+        ..
+    } = loaded;
     let mut report = Report {
         version: 1,
         errors,
@@ -215,8 +222,8 @@ pub fn audit(
             notes.extend(eval.notes.iter().cloned());
             for r in &eval.results {
                 evaluated.push((policy.name.clone(), r.rule.id));
-                let finding = |result, container, message: String, remediation: String, exemption| {
-                    Finding {
+                let finding =
+                    |result, container, message: String, remediation: String, exemption| Finding {
                         rule: r.rule.id,
                         result,
                         severity: r.severity,
@@ -229,8 +236,7 @@ pub fn audit(
                         policy: policy.name.clone(),
                         source: source.clone(),
                         exemption,
-                    }
-                };
+                    };
                 match &r.outcome {
                     Outcome::Fail(vs) => {
                         for v in vs {
@@ -251,7 +257,10 @@ pub fn audit(
                         String::new(),
                         None,
                     )),
-                    Outcome::Exempt { exemption, violations } => {
+                    Outcome::Exempt {
+                        exemption,
+                        violations,
+                    } => {
                         let info = ExemptionInfo {
                             reason: exemption.reason.clone(),
                             expires: exemption.expires.map(timestamp),
@@ -291,9 +300,8 @@ pub fn audit(
             }
         }
         // Most severe first within the workload, failures before the rest.
-        report.findings[first..].sort_by(|a, b| {
-            a.result.cmp(&b.result).then(b.severity.cmp(&a.severity))
-        });
+        report.findings[first..]
+            .sort_by(|a, b| a.result.cmp(&b.result).then(b.severity.cmp(&a.severity)));
         let Some(verdict) = worst else { continue };
         summary.workloads += 1;
         match verdict {

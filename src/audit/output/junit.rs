@@ -13,7 +13,11 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     // Findings by (workload index, policy, rule).
     let mut by_case: HashMap<(String, &str, &str), Vec<&Finding>> = HashMap::new();
     for f in &report.findings {
-        let key = (format!("{}/{}/{}", f.kind, f.namespace, f.name), f.policy.as_str(), f.rule);
+        let key = (
+            format!("{}/{}/{}", f.kind, f.namespace, f.name),
+            f.policy.as_str(),
+            f.rule,
+        );
         by_case.entry(key).or_default().push(f);
     }
     let mut suites = String::new();
@@ -34,7 +38,10 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                     escape(*rule),
                     escape(w.source.file.as_str())
                 );
-                let fails: Vec<_> = found.iter().filter(|f| f.result == ResultKind::Fail).collect();
+                let fails: Vec<_> = found
+                    .iter()
+                    .filter(|f| f.result == ResultKind::Fail)
+                    .collect();
                 if let Some(first) = fails.first() {
                     failures += 1;
                     let body: Vec<String> = fails

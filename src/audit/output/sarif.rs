@@ -72,7 +72,12 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     let results: Vec<Value> = report
         .findings
         .iter()
-        .filter(|f| matches!(f.result, ResultKind::Fail | ResultKind::Unknown | ResultKind::Exempt))
+        .filter(|f| {
+            matches!(
+                f.result,
+                ResultKind::Fail | ResultKind::Unknown | ResultKind::Exempt
+            )
+        })
         .map(|f| {
             let rule_index = CATALOG.iter().position(|r| r.id == f.rule).unwrap_or(0);
             let uri = match (&f.source.helm_source, f.source.file.as_str()) {
@@ -80,7 +85,11 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                 (_, "-") => "stdin".to_owned(),
                 (_, file) => file.trim_start_matches("./").to_owned(),
             };
-            let container = f.container.as_deref().map(|c| format!(" container {c}")).unwrap_or_default();
+            let container = f
+                .container
+                .as_deref()
+                .map(|c| format!(" container {c}"))
+                .unwrap_or_default();
             let mut text = format!(
                 "[{}] {}/{}/{}{}: {}",
                 f.policy, f.kind, f.namespace, f.name, container, f.message

@@ -12,7 +12,11 @@ use crate::audit::{Finding, Report, ResultKind, WorkloadSummary};
 const WIDTH: u16 = 140;
 
 fn paint(color: bool, code: &str, text: &str) -> String {
-    if color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_owned() }
+    if color {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_owned()
+    }
 }
 
 fn severity_color(s: Severity) -> Color {
@@ -40,7 +44,11 @@ fn rows(findings: &[&Finding], color: bool) -> Table {
     let header = ["", "SEVERITY", "RULE", "CONTAINER", "FINDING", "FIX"];
     t.set_header(header.iter().map(|h| {
         let c = Cell::new(h);
-        if color { c.add_attribute(Attribute::Dim) } else { c }
+        if color {
+            c.add_attribute(Attribute::Dim)
+        } else {
+            c
+        }
     }));
     for f in findings {
         let result = match f.result {
@@ -60,7 +68,10 @@ fn rows(findings: &[&Finding], color: bool) -> Table {
                 " [exempt by {}: {}{}]",
                 ex.source,
                 ex.reason,
-                ex.expires.as_deref().map(|t| format!(", until {t}")).unwrap_or_default()
+                ex.expires
+                    .as_deref()
+                    .map(|t| format!(", until {t}"))
+                    .unwrap_or_default()
             ));
         }
         t.add_row(vec![
@@ -81,7 +92,11 @@ pub(super) fn write(report: &Report, color: bool, out: &mut dyn Write) -> io::Re
         out,
         "prodready audit · policy {policies} · {} workload{}\n",
         report.summary.workloads,
-        if report.summary.workloads == 1 { "" } else { "s" }
+        if report.summary.workloads == 1 {
+            ""
+        } else {
+            "s"
+        }
     )?;
     let mut i = 0;
     for w in &report.workloads {
@@ -116,7 +131,15 @@ pub(super) fn write(report: &Report, color: bool, out: &mut dyn Write) -> io::Re
         }
     }
     if !report.errors.is_empty() {
-        writeln!(out, "{}", paint(color, "1;31", "Input errors (these documents were not audited):"))?;
+        writeln!(
+            out,
+            "{}",
+            paint(
+                color,
+                "1;31",
+                "Input errors (these documents were not audited):"
+            )
+        )?;
         for e in &report.errors {
             let mut at = e.file.clone();
             if let Some(d) = e.document {
@@ -144,7 +167,10 @@ pub(super) fn write(report: &Report, color: bool, out: &mut dyn Write) -> io::Re
         s.failures.low
     )?;
     if s.violating > 0 {
-        writeln!(out, "Run `prodready explain RULE` for why a rule matters and an example fix.")?;
+        writeln!(
+            out,
+            "Run `prodready explain RULE` for why a rule matters and an example fix."
+        )?;
     }
     Ok(())
 }
