@@ -352,8 +352,12 @@ pub async fn serve_on(
         on_shutdown.graceful_shutdown(Some(Duration::from_secs(5)));
     });
     tracing::info!(%addr, "admission webhook listening");
-    let result = axum_server::tls_rustls::from_tcp_rustls(listener, config)
+    // Reviews are small request/response exchanges: never let Nagle hold a response back.
+    let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(config)
+        .acceptor(axum_server::accept::NoDelayAcceptor::new());
+    let result = axum_server::from_tcp(listener)
         .map_err(WebhookError::Serve)?
+        .acceptor(acceptor)
         .handle(handle)
         .serve(router.into_make_service())
         .await
