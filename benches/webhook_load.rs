@@ -310,6 +310,27 @@ async fn saturation(port: u16, ca: &[u8], body: Bytes, o: &Options) -> Report {
     report
 }
 
+/// The server's work without the network: decode, review, encode, on one thread.
+fn in_process(body: &[u8], policies: &[Arc<CompiledPolicy>]) {
+    let context = prodready::engine::Context::default();
+    let mut latencies = Vec::with_capacity(5000);
+    let start = Instant::now();
+    for _ in 0..5000 {
+        let t = Instant::now();
+        let request = admission::server::decode(body).expect("decodes");
+        let review = admission::review_detailed(&request, policies, &context, Timestamp::now());
+        let out = serde_json::to_vec(&review.response.into_review()).expect("encodes");
+        std::hint::black_box(out);
+        latencies.push(t.elapsed());
+    }
+    Report {
+        latencies,
+        errors: 0,
+        elapsed: start.elapsed(),
+    }
+    .print("in-process decode+review+encode, 1 thread");
+}
+
 fn main() {
     let o = options();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -336,11 +357,12 @@ fn main() {
         let snapshot = SharedSnapshot::default();
         let mut strict = CompiledPolicy::builtin(Profile::Strict);
         strict.name = "strict".into();
+        let policies = vec![
+            Arc::new(CompiledPolicy::builtin(Profile::Baseline)),
+            Arc::new(strict),
+        ];
         snapshot.store(Snapshot {
-            policies: vec![
-                Arc::new(CompiledPolicy::builtin(Profile::Baseline)),
-                Arc::new(strict),
-            ],
+            policies: policies.clone(),
             synced: true,
             ..Snapshot::default()
         });
@@ -392,6 +414,7 @@ fn main() {
             body.len(),
             std::thread::available_parallelism().map_or(0, |n| n.get())
         );
+        in_process(&body, &policies);
         let r = fixed_rate(port, &ca_pem, body.clone(), &o).await;
         r.print(&format!(
             "fixed rate {} req/s for {}s ({} connections)",
