@@ -44,13 +44,7 @@ fn check(c: &Check<'_>) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::testing::{check, failing_containers, violations, workload};
-
-    fn deployment(pod: &str) -> String {
-        format!(
-            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web}}\nspec:\n  selector: {{}}\n  template:\n    spec:\n{pod}"
-        )
-    }
+    use crate::rules::testing::{check, deployment, failing_containers, violations, workload};
 
     #[test]
     fn cpu_limit_passes() {

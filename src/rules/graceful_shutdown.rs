@@ -233,15 +233,9 @@ fn basename(path: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::testing::{check, failing_containers, violations, workload};
+    use crate::rules::testing::{check, deployment, failing_containers, violations, workload};
 
     /// A Deployment whose pod spec is `pod` (indented 6 spaces).
-    fn deployment(pod: &str) -> String {
-        format!(
-            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web}}\nspec:\n  selector: {{}}\n  template:\n    spec:\n{pod}"
-        )
-    }
-
     /// A serving container `app` with the given preStop handler, under `grace` (if any).
     fn with_pre_stop(grace: Option<i64>, pre_stop: &str) -> String {
         let grace = grace

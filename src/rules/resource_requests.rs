@@ -100,13 +100,7 @@ pub(super) fn is_set(q: Option<&Quantity>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::testing::{check, failing_containers, violations, workload};
-
-    fn deployment(pod: &str) -> String {
-        format!(
-            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web}}\nspec:\n  selector: {{}}\n  template:\n    spec:\n{pod}"
-        )
-    }
+    use crate::rules::testing::{check, deployment, failing_containers, violations, workload};
 
     #[test]
     fn requests_set_pass() {

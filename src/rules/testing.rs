@@ -69,3 +69,10 @@ pub fn failing_containers(v: Verdict) -> Vec<String> {
         .filter_map(|v| v.container)
         .collect()
 }
+
+/// A Deployment named `web` whose pod spec is the given YAML (indented six spaces).
+pub fn deployment(pod: &str) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web}}\nspec:\n  selector: {{}}\n  template:\n    spec:\n{pod}"
+    )
+}
