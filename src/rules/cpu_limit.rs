@@ -1,7 +1,7 @@
 //! `cpu-limit`: every container has a cpu limit (off by default: limits cause throttling).
 
 use super::resource_requests::limit_set;
-use super::{Check, RuleDef, Verdict, Violation};
+use super::{Check, RuleDef, Verdict, each_container_lacking};
 use crate::api::Severity;
 
 /// The rule.
@@ -27,18 +27,12 @@ fn check(c: &Check<'_>) -> Verdict {
     if limit_set(w.pod.resources.as_ref(), "cpu") {
         return Verdict::Pass;
     }
-    let violations = w
-        .containers()
-        .filter(|c| !limit_set(c.container.resources.as_ref(), "cpu"))
-        .map(|c| {
-            Violation::container(
-                c.name(),
-                format!("container \"{}\" has no cpu limit", c.name()),
-                "set resources.limits.cpu (e.g. equal to the cpu request)",
-            )
-        })
-        .collect();
-    Verdict::from_violations(violations)
+    each_container_lacking(
+        w.containers(),
+        |c| !limit_set(c.container.resources.as_ref(), "cpu"),
+        |name| format!("container \"{name}\" has no cpu limit"),
+        "set resources.limits.cpu (e.g. equal to the cpu request)",
+    )
 }
 
 #[cfg(test)]

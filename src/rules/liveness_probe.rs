@@ -1,6 +1,6 @@
 //! `liveness-probe`: long-running containers have a livenessProbe.
 
-use super::{Check, RuleDef, Verdict, Violation};
+use super::{Check, RuleDef, Verdict, each_container_lacking};
 use crate::api::Severity;
 
 /// The rule.
@@ -23,18 +23,12 @@ fn check(c: &Check<'_>) -> Verdict {
     if !w.is_long_running() {
         return Verdict::NotApplicable;
     }
-    let violations = w
-        .long_lived_containers()
-        .filter(|c| c.container.liveness_probe.is_none())
-        .map(|c| {
-            Violation::container(
-                c.name(),
-                format!("container \"{}\" has no livenessProbe", c.name()),
-                "add a livenessProbe that checks the process is alive (e.g. httpGet /health/live)",
-            )
-        })
-        .collect();
-    Verdict::from_violations(violations)
+    each_container_lacking(
+        w.long_lived_containers(),
+        |c| c.container.liveness_probe.is_none(),
+        |name| format!("container \"{name}\" has no livenessProbe"),
+        "add a livenessProbe that checks the process is alive (e.g. httpGet /health/live)",
+    )
 }
 
 #[cfg(test)]

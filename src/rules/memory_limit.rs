@@ -1,7 +1,7 @@
 //! `memory-limit`: every container has a memory limit.
 
 use super::resource_requests::limit_set;
-use super::{Check, RuleDef, Verdict, Violation};
+use super::{Check, RuleDef, Verdict, each_container_lacking};
 use crate::api::Severity;
 
 /// The rule.
@@ -26,22 +26,17 @@ fn check(c: &Check<'_>) -> Verdict {
     if limit_set(w.pod.resources.as_ref(), "memory") {
         return Verdict::Pass;
     }
-    let violations = w
-        .containers()
-        .filter(|c| !limit_set(c.container.resources.as_ref(), "memory"))
-        .map(|c| {
-            Violation::container(
-                c.name(),
-                format!(
-                    "container \"{}\" has no memory limit: it can exhaust the node's memory and \
-                     get other pods OOM-killed",
-                    c.name()
-                ),
-                "set resources.limits.memory (e.g. equal to the memory request)",
+    each_container_lacking(
+        w.containers(),
+        |c| !limit_set(c.container.resources.as_ref(), "memory"),
+        |name| {
+            format!(
+                "container \"{name}\" has no memory limit: it can exhaust the node's memory and \
+                 get other pods OOM-killed"
             )
-        })
-        .collect();
-    Verdict::from_violations(violations)
+        },
+        "set resources.limits.memory (e.g. equal to the memory request)",
+    )
 }
 
 #[cfg(test)]

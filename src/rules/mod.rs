@@ -8,6 +8,7 @@
 use k8s_openapi::jiff::Timestamp;
 
 use crate::api::Severity;
+use crate::engine::workload::ContainerRef;
 use crate::engine::{Context, Workload};
 
 mod allowed_registries;
@@ -91,6 +92,22 @@ impl Verdict {
             Verdict::Fail(violations)
         }
     }
+}
+
+/// One violation per container for which `lacks` holds: the shape shared by the rules that
+/// require a field on every container (probes, limits).
+pub(crate) fn each_container_lacking<'a>(
+    containers: impl Iterator<Item = ContainerRef<'a>>,
+    lacks: impl Fn(&ContainerRef<'a>) -> bool,
+    message: impl Fn(&str) -> String,
+    remediation: &str,
+) -> Verdict {
+    Verdict::from_violations(
+        containers
+            .filter(|c| lacks(c))
+            .map(|c| Violation::container(c.name(), message(c.name()), remediation))
+            .collect(),
+    )
 }
 
 /// The rules' own parameters, resolved from a policy (defaults filled in).

@@ -1,6 +1,6 @@
 //! `readiness-probe`: long-running containers have a readinessProbe.
 
-use super::{Check, RuleDef, Verdict, Violation};
+use super::{Check, RuleDef, Verdict, each_container_lacking};
 use crate::api::Severity;
 
 /// The rule.
@@ -24,18 +24,12 @@ fn check(c: &Check<'_>) -> Verdict {
     if !w.is_long_running() {
         return Verdict::NotApplicable;
     }
-    let violations = w
-        .long_lived_containers()
-        .filter(|c| c.container.readiness_probe.is_none())
-        .map(|c| {
-            Violation::container(
-                c.name(),
-                format!("container \"{}\" has no readinessProbe", c.name()),
-                "add a readinessProbe that checks the pod can serve (e.g. httpGet /health/ready)",
-            )
-        })
-        .collect();
-    Verdict::from_violations(violations)
+    each_container_lacking(
+        w.long_lived_containers(),
+        |c| c.container.readiness_probe.is_none(),
+        |name| format!("container \"{name}\" has no readinessProbe"),
+        "add a readinessProbe that checks the pod can serve (e.g. httpGet /health/ready)",
+    )
 }
 
 #[cfg(test)]
