@@ -15,7 +15,12 @@ fn main() -> ExitCode {
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let result = match cli.command {
-        Command::Audit(args) => cli::run_audit(&args, &mut out),
+        Command::Audit(args) => cli::run_audit_retaining(&args, &mut out).map(|(code, run)| {
+            // The process exits next; freeing every parsed object one by one would only
+            // delay that (by ~10% of the run on a large corpus).
+            std::mem::forget(run);
+            code
+        }),
         Command::Rules { output } => cli::run_rules(output, &mut out).map(|()| 0),
         Command::Explain { rule } => cli::run_explain(&rule, &mut out),
         Command::Run(_) => Ok(0),

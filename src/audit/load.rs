@@ -165,6 +165,12 @@ impl Loaded {
             if doc.is_blank {
                 continue;
             }
+            // The fast reader takes the usual manifest subset; everything else (and every
+            // error message) comes from the full YAML parser.
+            if let Some(v) = super::yaml::parse(doc.body) {
+                self.add_value(file, doc.index, doc.first_line, doc.helm_source, v);
+                continue;
+            }
             match serde_norway::from_str::<Value>(doc.body) {
                 Ok(Value::Null) => {}
                 Ok(v) => self.add_value(file, doc.index, doc.first_line, doc.helm_source, v),

@@ -5,6 +5,7 @@
 
 pub mod load;
 pub mod output;
+mod yaml;
 
 use k8s_openapi::jiff::Timestamp;
 use serde::Serialize;
@@ -189,7 +190,7 @@ fn timestamp(t: Timestamp) -> String {
 
 /// Audits every loaded workload against every policy at `now`.
 pub fn audit(
-    loaded: Loaded,
+    loaded: impl std::borrow::Borrow<Loaded>,
     policies: &[CompiledPolicy],
     now: Timestamp,
     show_passed: bool,
@@ -199,10 +200,10 @@ pub fn audit(
         context,
         errors,
         ..
-    } = loaded;
+    } = loaded.borrow();
     let mut report = Report {
         version: 1,
-        errors,
+        errors: errors.clone(),
         policies: policies.iter().map(|p| p.name.clone()).collect(),
         ..Default::default()
     };
@@ -213,10 +214,10 @@ pub fn audit(
         let mut notes = Vec::new();
         let first = report.findings.len();
         for policy in policies {
-            if !policy.matches(&w, &context) {
+            if !policy.matches(w, context) {
                 continue;
             }
-            let eval = policy.evaluate(&w, &context, now);
+            let eval = policy.evaluate(w, context, now);
             let verdict = eval.verdict();
             worst = Some(worst.map_or(verdict, |v| v.max(verdict)));
             notes.extend(eval.notes.iter().cloned());
@@ -312,9 +313,9 @@ pub fn audit(
         }
         report.workloads.push(WorkloadSummary {
             kind: w.kind,
-            namespace: w.namespace,
-            name: w.name,
-            source,
+            namespace: w.namespace.clone(),
+            name: w.name.clone(),
+            source: source.clone(),
             verdict: verdict.as_str(),
             evaluated,
             notes,

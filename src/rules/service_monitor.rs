@@ -47,6 +47,8 @@ enum Gap {
     },
 }
 
+static NO_LABELS: BTreeMap<String, String> = BTreeMap::new();
+
 fn check(c: &Check<'_>) -> Verdict {
     let w = c.workload;
     if !w.is_long_running() {
@@ -101,11 +103,11 @@ fn check(c: &Check<'_>) -> Verdict {
             let monitors: Vec<&ServiceMonitor> = monitors.collect();
             let mut unmonitored = Vec::new();
             for svc in &services {
-                let svc_labels = svc.metadata.labels.clone().unwrap_or_default();
+                let svc_labels = svc.metadata.labels.as_ref().unwrap_or(&NO_LABELS);
                 let ports = service_ports(svc);
                 let mut monitored = false;
                 for sm in &monitors {
-                    if !selector::matches(&sm.spec.selector, &svc_labels) {
+                    if !selector::matches(&sm.spec.selector, svc_labels) {
                         continue;
                     }
                     monitored = true;
