@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::api::ProductionPolicy;
-use crate::engine::object::{Object, decode, list_items};
+use crate::engine::object::{Manifest, Object, decode, list_items};
 use crate::engine::{Context, Workload};
 
 /// Files larger than this are refused rather than read into memory.
@@ -188,13 +188,13 @@ impl Loaded {
         }
     }
 
-    fn add_value(
+    fn add_value<'de, M: Manifest<'de>>(
         &mut self,
         file: &str,
         document: usize,
         line: usize,
         helm_source: Option<&str>,
-        mut value: Value,
+        mut value: M,
     ) {
         let source = |item| Source {
             file: file.to_owned(),
@@ -212,7 +212,7 @@ impl Loaded {
         }
     }
 
-    fn add_object(&mut self, source: Source, value: Value) {
+    fn add_object<'de, M: Manifest<'de>>(&mut self, source: Source, value: M) {
         match decode(value) {
             Ok(Object::Workload(w)) => self.workloads.push((*w, source)),
             Ok(Object::Policy(p)) => self.policies.push((*p, source)),

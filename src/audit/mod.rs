@@ -4,6 +4,7 @@
 //! same [`CompiledPolicy::evaluate`] the controller and the webhook use.
 
 pub mod load;
+mod node;
 pub mod output;
 mod yaml;
 

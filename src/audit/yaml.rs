@@ -3,8 +3,9 @@
 //! Manifests — hand-written, `helm template`, `kubectl get -o yaml`, kustomize — are block
 //! mappings and sequences of plain or quoted one-line scalars, with short flow collections
 //! (`{cpu: 100m, memory: 128Mi}`, `["--port", "8080"]`) here and there. This reader handles
-//! exactly that subset, line by line, straight into a [`serde_json::Value`], several times
-//! faster than a general YAML parser.
+//! exactly that subset, line by line, into a [`Node`] tree that borrows its strings from the
+//! input and deserializes straight into typed objects — several times faster than a general
+//! YAML parser building a `serde_json::Value`.
 //!
 //! It is only a fast path: [`parse`] returns `None` the moment it meets anything outside the
 //! subset — block scalars (`|`, `>`), anchors, aliases, tags, multi-line flow collections or
@@ -15,10 +16,14 @@
 //! this against `serde_norway`, including its YAML 1.2 scalar resolution: `true`/`false`,
 //! `null`/`~`, integers, leading-zero strings, floats).
 
-use serde_json::{Map, Number, Value};
+use std::borrow::Cow;
+
+use serde_json::Value;
+
+use super::node::Node;
 
 /// Reads one YAML document (no `---` markers), or `None` when it needs the full parser.
-pub(crate) fn parse(body: &str) -> Option<Value> {
+pub(crate) fn parse(body: &str) -> Option<Node<'_>> {
     let mut lines = Vec::with_capacity(body.len() / 24 + 1);
     for raw in body.split('\n') {
         let raw = raw.strip_suffix('\r').unwrap_or(raw);
@@ -57,7 +62,7 @@ struct Parser<'a> {
 
 impl<'a> Parser<'a> {
     /// A block mapping or sequence whose lines start at column `indent`.
-    fn block(&mut self, indent: usize) -> Option<Value> {
+    fn block(&mut self, indent: usize) -> Option<Node<'a>> {
         let line = self.lines.get(self.pos)?;
         if line.indent != indent {
             return None;
@@ -69,8 +74,8 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn mapping(&mut self, indent: usize) -> Option<Value> {
-        let mut map = Map::new();
+    fn mapping(&mut self, indent: usize) -> Option<Node<'a>> {
+        let mut map = Vec::new();
         while let Some(&line) = self.lines.get(self.pos) {
             if line.indent < indent || (line.indent == indent && is_entry(line.text)) {
                 break; // the owner decides whether this is valid
@@ -81,14 +86,12 @@ impl<'a> Parser<'a> {
             let (key, rest) = split_key(line.text)?;
             self.pos += 1;
             let value = self.value(rest, indent)?;
-            if map.insert(key, value).is_some() {
-                return None; // duplicate key: let the full parser decide
-            }
+            insert(&mut map, key, value)?;
         }
-        Some(Value::Object(map))
+        Some(Node::Map(map))
     }
 
-    fn sequence(&mut self, indent: usize) -> Option<Value> {
+    fn sequence(&mut self, indent: usize) -> Option<Node<'a>> {
         let mut items = Vec::new();
         while let Some(&line) = self.lines.get(self.pos) {
             if line.indent < indent || (line.indent == indent && !is_entry(line.text)) {
@@ -114,25 +117,25 @@ impl<'a> Parser<'a> {
                 items.push(self.scalar_line(item, indent)?);
             }
         }
-        Some(Value::Array(items))
+        Some(Node::Seq(items))
     }
 
     /// The value after `key:` at column `owner`: inline, or the block on the next lines.
-    fn value(&mut self, rest: &'a str, owner: usize) -> Option<Value> {
+    fn value(&mut self, rest: &'a str, owner: usize) -> Option<Node<'a>> {
         let rest = rest.trim_start_matches(' ');
         if rest.is_empty() || rest.starts_with('#') {
             return match self.lines.get(self.pos) {
                 Some(next) if next.indent > owner => self.block(next.indent),
                 // `key:` followed by `- item` at the same column (the usual Kubernetes style).
                 Some(next) if next.indent == owner && is_entry(next.text) => self.sequence(owner),
-                _ => Some(Value::Null),
+                _ => Some(Node::Null),
             };
         }
         self.scalar_line(rest, owner)
     }
 
     /// An inline value that must end its line (no continuation lines).
-    fn scalar_line(&mut self, text: &str, owner: usize) -> Option<Value> {
+    fn scalar_line(&mut self, text: &'a str, owner: usize) -> Option<Node<'a>> {
         let value = inline(text)?;
         match self.lines.get(self.pos) {
             Some(next) if next.indent > owner => None,
@@ -147,7 +150,7 @@ fn is_entry(text: &str) -> bool {
 }
 
 /// Splits `key: rest`; `None` when the line is not a simple `key:` line.
-fn split_key(text: &str) -> Option<(String, &str)> {
+fn split_key(text: &str) -> Option<(Cow<'_, str>, &str)> {
     let first = *text.as_bytes().first()?;
     if first == b'"' || first == b'\'' {
         let (key, after) = quoted(text)?;
@@ -171,10 +174,10 @@ fn split_key(text: &str) -> Option<(String, &str)> {
         } else if at + 1 == bytes.len() || bytes[at + 1] == b' ' {
             let key = text[..at].trim_end_matches(' ');
             // Only keys that are plainly strings; `true:`, `80:`, `<<:` go to the full parser.
-            if key == "<<" || !matches!(resolve_plain(key)?, Value::String(_)) {
+            if key == "<<" || !matches!(resolve_plain(key)?, Node::Str(_)) {
                 return None;
             }
-            return Some((key.to_owned(), &text[at + 1..]));
+            return Some((Cow::Borrowed(key), &text[at + 1..]));
         }
         i = at + 1;
     }
@@ -182,13 +185,13 @@ fn split_key(text: &str) -> Option<(String, &str)> {
 }
 
 /// A scalar or one-line flow collection, with an optional trailing comment.
-fn inline(text: &str) -> Option<Value> {
+fn inline(text: &str) -> Option<Node<'_>> {
     let bytes = text.as_bytes();
     let first = *bytes.first()?;
     match first {
         b'"' | b'\'' => {
             let (s, after) = quoted(text)?;
-            blank_or_comment(after).then_some(Value::String(s))
+            blank_or_comment(after).then_some(Node::Str(s))
         }
         b'[' | b'{' => {
             let mut flow = Flow { text, at: 0 };
@@ -221,7 +224,7 @@ struct Flow<'a> {
     at: usize,
 }
 
-impl Flow<'_> {
+impl<'a> Flow<'a> {
     fn skip_spaces(&mut self) {
         while self.text.as_bytes().get(self.at) == Some(&b' ') {
             self.at += 1;
@@ -232,7 +235,7 @@ impl Flow<'_> {
         self.text.as_bytes().get(self.at).copied()
     }
 
-    fn value(&mut self) -> Option<Value> {
+    fn value(&mut self) -> Option<Node<'a>> {
         self.skip_spaces();
         match self.peek()? {
             b'{' => self.mapping(),
@@ -240,7 +243,7 @@ impl Flow<'_> {
             b'"' | b'\'' => {
                 let (s, after) = quoted(&self.text[self.at..])?;
                 self.at = self.text.len() - after.len();
-                Some(Value::String(s))
+                Some(Node::Str(s))
             }
             _ => {
                 let plain = self.plain()?;
@@ -250,7 +253,7 @@ impl Flow<'_> {
     }
 
     /// A plain scalar in flow context: ends at `,`, a bracket, `: ` or ` #`.
-    fn plain(&mut self) -> Option<&str> {
+    fn plain(&mut self) -> Option<&'a str> {
         let bytes = self.text.as_bytes();
         let start = self.at;
         let first = *bytes.get(start)?;
@@ -275,13 +278,13 @@ impl Flow<'_> {
         (!plain.is_empty()).then_some(plain)
     }
 
-    fn mapping(&mut self) -> Option<Value> {
+    fn mapping(&mut self) -> Option<Node<'a>> {
         self.at += 1; // `{`
-        let mut map = Map::new();
+        let mut map = Vec::new();
         self.skip_spaces();
         if self.peek()? == b'}' {
             self.at += 1;
-            return Some(Value::Object(map));
+            return Some(Node::Map(map));
         }
         loop {
             self.skip_spaces();
@@ -293,10 +296,10 @@ impl Flow<'_> {
                 }
                 _ => {
                     let plain = self.plain()?;
-                    if plain == "<<" || !matches!(resolve_plain(plain)?, Value::String(_)) {
+                    if plain == "<<" || !matches!(resolve_plain(plain)?, Node::Str(_)) {
                         return None;
                     }
-                    plain.to_owned()
+                    Cow::Borrowed(plain)
                 }
             };
             self.skip_spaces();
@@ -306,18 +309,16 @@ impl Flow<'_> {
             self.at += 1;
             self.skip_spaces();
             let value = match self.peek()? {
-                b',' | b'}' => Value::Null,
+                b',' | b'}' => Node::Null,
                 _ => self.value()?,
             };
-            if map.insert(key, value).is_some() {
-                return None;
-            }
+            insert(&mut map, key, value)?;
             self.skip_spaces();
             match self.peek()? {
                 b',' => self.at += 1,
                 b'}' => {
                     self.at += 1;
-                    return Some(Value::Object(map));
+                    return Some(Node::Map(map));
                 }
                 _ => return None,
             }
@@ -328,13 +329,13 @@ impl Flow<'_> {
         }
     }
 
-    fn sequence(&mut self) -> Option<Value> {
+    fn sequence(&mut self) -> Option<Node<'a>> {
         self.at += 1; // `[`
         let mut items = Vec::new();
         self.skip_spaces();
         if self.peek()? == b']' {
             self.at += 1;
-            return Some(Value::Array(items));
+            return Some(Node::Seq(items));
         }
         loop {
             items.push(self.value()?);
@@ -343,7 +344,7 @@ impl Flow<'_> {
                 b',' => self.at += 1,
                 b']' => {
                     self.at += 1;
-                    return Some(Value::Array(items));
+                    return Some(Node::Seq(items));
                 }
                 _ => return None, // `[a: b]` pairs and anything else
             }
@@ -357,9 +358,18 @@ impl Flow<'_> {
 
 /// A single- or double-quoted scalar at the start of `text`, and what follows it. `None`
 /// when it does not close on this line or uses an escape this reader does not handle.
-fn quoted(text: &str) -> Option<(String, &str)> {
+fn quoted(text: &str) -> Option<(Cow<'_, str>, &str)> {
     let quote = *text.as_bytes().first()?;
     let body = &text[1..];
+    // Most quoted strings have no escapes: borrow them.
+    let stop = if quote == b'\'' {
+        body.find('\'')
+    } else {
+        body.find(['"', '\\'])
+    }?;
+    if body.as_bytes()[stop] == quote && !(quote == b'\'' && body[stop + 1..].starts_with('\'')) {
+        return Some((Cow::Borrowed(&body[..stop]), &body[stop + 1..]));
+    }
     let mut out = String::new();
     let mut chars = body.char_indices();
     while let Some((i, c)) = chars.next() {
@@ -370,13 +380,13 @@ fn quoted(text: &str) -> Option<(String, &str)> {
                     out.push('\'');
                     continue;
                 }
-                return Some((out, &body[i + 1..]));
+                return Some((Cow::Owned(out), &body[i + 1..]));
             }
             out.push(c);
             continue;
         }
         match c {
-            '"' => return Some((out, &body[i + 1..])),
+            '"' => return Some((Cow::Owned(out), &body[i + 1..])),
             '\\' => {
                 let (_, e) = chars.next()?;
                 out.push(match e {
@@ -410,17 +420,17 @@ fn quoted(text: &str) -> Option<(String, &str)> {
 }
 
 /// YAML 1.2 core-schema resolution of a plain scalar, as `serde_norway` does it.
-fn resolve_plain(s: &str) -> Option<Value> {
+fn resolve_plain(s: &str) -> Option<Node<'_>> {
     match s {
-        "" | "~" | "null" | "Null" | "NULL" => return Some(Value::Null),
-        "true" | "True" | "TRUE" => return Some(Value::Bool(true)),
-        "false" | "False" | "FALSE" => return Some(Value::Bool(false)),
+        "" | "~" | "null" | "Null" | "NULL" => return Some(Node::Null),
+        "true" | "True" | "TRUE" => return Some(Node::Bool(true)),
+        "false" | "False" | "FALSE" => return Some(Node::Bool(false)),
         _ => {}
     }
     let bytes = s.as_bytes();
     let first = bytes[0];
     if !(first.is_ascii_digit() || matches!(first, b'-' | b'+' | b'.')) {
-        return Some(Value::String(s.to_owned()));
+        return Some(Node::Str(Cow::Borrowed(s)));
     }
     // Canonical decimal integers (no sign but `-`, no leading zero, fits in 18 digits).
     let digits = s.strip_prefix('-').unwrap_or(s);
@@ -431,9 +441,9 @@ fn resolve_plain(s: &str) -> Option<Value> {
     {
         let n: u64 = digits.parse().ok()?;
         return Some(if digits.len() == s.len() {
-            Value::Number(Number::from(n))
+            Node::U64(n)
         } else {
-            Value::Number(Number::from(-i64::try_from(n).ok()?))
+            Node::I64(-i64::try_from(n).ok()?)
         });
     }
     // A digit followed by anything but a radix prefix, with a letter that no number has
@@ -444,17 +454,27 @@ fn resolve_plain(s: &str) -> Option<Value> {
             .iter()
             .any(|b| b.is_ascii_alphabetic() && !matches!(b, b'e' | b'E'))
     {
-        return Some(Value::String(s.to_owned()));
+        return Some(Node::Str(Cow::Borrowed(s)));
     }
     // Anything else that may be a number (`1.5`, `1e3`, `0x1f`, `+1`, `.inf`, `0777`) is
     // resolved by the full parser, so the result is its result.
     if s.starts_with("---") || s.starts_with("...") {
         return None;
     }
-    match serde_norway::from_str::<Value>(s).ok()? {
-        v @ (Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_)) => Some(v),
-        _ => None,
+    Node::from_scalar(serde_norway::from_str::<Value>(s).ok()?)
+}
+
+/// Adds a key to a mapping; `None` (full parser) on a duplicate key or a huge mapping.
+fn insert<'a>(
+    map: &mut Vec<(Cow<'a, str>, Node<'a>)>,
+    key: Cow<'a, str>,
+    value: Node<'a>,
+) -> Option<()> {
+    if map.len() >= 512 || map.iter().any(|(k, _)| *k == key) {
+        return None;
     }
+    map.push((key, value));
+    Some(())
 }
 
 #[cfg(test)]
@@ -471,7 +491,7 @@ mod tests {
 
     /// Where the fast path answers, it must answer exactly what the full parser does.
     fn assert_agrees(doc: &str) -> bool {
-        match parse(doc) {
+        match parse(doc).map(|n| n.to_value()) {
             Some(fast) => {
                 assert_eq!(
                     Some(&fast),
@@ -523,7 +543,7 @@ spec:
             assert_agrees(doc),
             "the fast path must handle this document"
         );
-        let v = parse(doc).unwrap_or_default();
+        let v = parse(doc).map(|n| n.to_value()).unwrap_or_default();
         assert_eq!(v["spec"]["replicas"], 3);
         assert_eq!(v["metadata"]["labels"]["quoted key"], "it's");
         assert_eq!(v["spec"]["template"]["spec"]["containers"][0]["args"][3], 7);

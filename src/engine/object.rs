@@ -8,7 +8,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use super::monitoring::{PodMonitor, ServiceMonitor};
@@ -83,24 +83,61 @@ pub enum DecodeError {
     },
 }
 
-fn typed<T: DeserializeOwned>(kind: &str, value: Value) -> Result<T, DecodeError> {
-    serde_json::from_value(value).map_err(|e| DecodeError::Invalid {
+/// A manifest document before decoding: a `serde_json::Value` (JSON input, the API server,
+/// the full YAML parser) or the fast YAML reader's tree. Both decode through [`decode`].
+pub trait Manifest<'de>: Deserializer<'de> + Sized {
+    /// Whether the document is a mapping.
+    fn is_mapping(&self) -> bool;
+    /// A top-level string field (`kind`, `apiVersion`); `None` when absent or not a string.
+    fn top_str(&self, key: &str) -> Option<&str>;
+    /// Whether a top-level field is present.
+    fn has(&self, key: &str) -> bool;
+    /// Takes the `items` sequence out (an absent or non-sequence `items` is empty).
+    fn take_items(&mut self) -> Vec<Self>;
+}
+
+impl<'de> Manifest<'de> for Value {
+    fn is_mapping(&self) -> bool {
+        self.is_object()
+    }
+
+    fn top_str(&self, key: &str) -> Option<&str> {
+        self.get(key).and_then(Value::as_str)
+    }
+
+    fn has(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    fn take_items(&mut self) -> Vec<Self> {
+        match self.as_object_mut().and_then(|m| m.remove("items")) {
+            Some(Value::Array(items)) => items,
+            _ => Vec::new(),
+        }
+    }
+}
+
+fn typed<'de, T: Deserialize<'de>, M: Deserializer<'de>>(
+    kind: &str,
+    doc: M,
+) -> Result<T, DecodeError> {
+    T::deserialize(doc).map_err(|e| DecodeError::Invalid {
         kind: kind.to_owned(),
         message: e.to_string(),
     })
 }
 
 /// Decodes one object. `kind: List` is not handled here (see [`list_items`]).
-pub fn decode(value: Value) -> Result<Object, DecodeError> {
-    let Value::Object(map) = &value else {
+pub fn decode<'de, M: Manifest<'de>>(doc: M) -> Result<Object, DecodeError> {
+    if !doc.is_mapping() {
         return Err(DecodeError::NotAnObject);
-    };
-    let kind = match map.get("kind") {
-        Some(Value::String(k)) if !k.is_empty() => k.clone(),
+    }
+    let kind = match doc.top_str("kind") {
+        Some(k) if !k.is_empty() => k.to_owned(),
         _ => return Err(DecodeError::MissingKind),
     };
-    let api_version = match map.get("apiVersion") {
-        Some(Value::String(v)) if !v.is_empty() => v.clone(),
+    let api_version = match doc.top_str("apiVersion") {
+        Some(v) if !v.is_empty() => v.to_owned(),
         _ => return Err(DecodeError::MissingApiVersion { kind }),
     };
     let expected: &'static str = match kind.as_str() {
@@ -127,39 +164,32 @@ pub fn decode(value: Value) -> Result<Object, DecodeError> {
             expected,
         });
     }
-    Ok(match kind.as_str() {
-        "Deployment" => Object::Workload(Box::new(typed::<Deployment>(&kind, value)?.into())),
-        "StatefulSet" => Object::Workload(Box::new(typed::<StatefulSet>(&kind, value)?.into())),
-        "DaemonSet" => Object::Workload(Box::new(typed::<DaemonSet>(&kind, value)?.into())),
-        "ReplicaSet" => Object::Workload(Box::new(typed::<ReplicaSet>(&kind, value)?.into())),
-        "Job" => Object::Workload(Box::new(typed::<Job>(&kind, value)?.into())),
-        "CronJob" => Object::Workload(Box::new(typed::<CronJob>(&kind, value)?.into())),
-        "Pod" => Object::Workload(Box::new(typed::<Pod>(&kind, value)?.into())),
-        "Service" => Object::Service(Arc::new(typed(&kind, value)?)),
-        "PodDisruptionBudget" => Object::Pdb(Arc::new(typed(&kind, value)?)),
-        "NetworkPolicy" => Object::NetworkPolicy(Arc::new(typed(&kind, value)?)),
-        "Lease" => Object::Lease(Arc::new(typed(&kind, value)?)),
-        "ServiceMonitor" => Object::ServiceMonitor(Arc::new(typed(&kind, value)?)),
-        "PodMonitor" => Object::PodMonitor(Arc::new(typed(&kind, value)?)),
-        "Namespace" => Object::Namespace(Box::new(typed(&kind, value)?)),
-        _ => Object::Policy(Box::new(typed(&kind, value)?)),
+    let k = kind.as_str();
+    Ok(match k {
+        "Deployment" => Object::Workload(Box::new(typed::<Deployment, _>(k, doc)?.into())),
+        "StatefulSet" => Object::Workload(Box::new(typed::<StatefulSet, _>(k, doc)?.into())),
+        "DaemonSet" => Object::Workload(Box::new(typed::<DaemonSet, _>(k, doc)?.into())),
+        "ReplicaSet" => Object::Workload(Box::new(typed::<ReplicaSet, _>(k, doc)?.into())),
+        "Job" => Object::Workload(Box::new(typed::<Job, _>(k, doc)?.into())),
+        "CronJob" => Object::Workload(Box::new(typed::<CronJob, _>(k, doc)?.into())),
+        "Pod" => Object::Workload(Box::new(typed::<Pod, _>(k, doc)?.into())),
+        "Service" => Object::Service(Arc::new(typed(k, doc)?)),
+        "PodDisruptionBudget" => Object::Pdb(Arc::new(typed(k, doc)?)),
+        "NetworkPolicy" => Object::NetworkPolicy(Arc::new(typed(k, doc)?)),
+        "Lease" => Object::Lease(Arc::new(typed(k, doc)?)),
+        "ServiceMonitor" => Object::ServiceMonitor(Arc::new(typed(k, doc)?)),
+        "PodMonitor" => Object::PodMonitor(Arc::new(typed(k, doc)?)),
+        "Namespace" => Object::Namespace(Box::new(typed(k, doc)?)),
+        _ => Object::Policy(Box::new(typed(k, doc)?)),
     })
 }
 
 /// The items of a `kind: List` (or `*List`) document, or `None` when it is not a list.
-pub fn list_items(value: &mut Value) -> Option<Vec<Value>> {
-    let map = value.as_object_mut()?;
-    let is_list = map
-        .get("kind")
-        .and_then(Value::as_str)
-        .is_some_and(|k| k == "List" || (k.ends_with("List") && map.contains_key("items")));
-    if !is_list {
-        return None;
-    }
-    match map.remove("items") {
-        Some(Value::Array(items)) => Some(items),
-        _ => Some(Vec::new()),
-    }
+pub fn list_items<'de, M: Manifest<'de>>(doc: &mut M) -> Option<Vec<M>> {
+    let is_list = doc
+        .top_str("kind")
+        .is_some_and(|k| k == "List" || (k.ends_with("List") && doc.has("items")));
+    is_list.then(|| doc.take_items())
 }
 
 impl Context {
