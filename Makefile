@@ -35,9 +35,12 @@ e2e-binaries:
 audit-examples:
 	cargo run --release --locked -- audit examples/
 
-# Regenerate the committed CRD from the Rust types.
+# Regenerate the committed CRD from the Rust types, and its copies in the Helm chart and the
+# kustomize tree (e2e/tests/packaging.rs checks they are byte-equal).
 crd:
 	cargo run --locked -- crd > crds/productionpolicies.prodready.dev.yaml
+	cp crds/productionpolicies.prodready.dev.yaml charts/prodready/crds/
+	cp crds/productionpolicies.prodready.dev.yaml config/crd/
 
 bench:
 	cargo bench --bench engine
