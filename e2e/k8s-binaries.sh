@@ -81,7 +81,7 @@ new_wrapper() {
 gomod_of() {
   local json
   json="$(go mod download -json "$1@$2")" || die "go mod download $1@$2 failed"
-  sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p' <<<"$json" | head -n1
+  sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p' <<<"$json" | sed -n 1p
 }
 
 # --- kube-apiserver + kubectl ------------------------------------------------------------
@@ -108,7 +108,7 @@ build_kubernetes() {
   # There is no git checkout: gitCommit carries the module's content hash instead.
   local date commit pkgs ld=""
   date="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  commit="$(cd "$dir" && go mod download -json k8s.io/kubernetes@"$v" | sed -n 's/.*"Sum": "\(.*\)",\{0,1\}$/\1/p' | head -n1)"
+  commit="$(cd "$dir" && go mod download -json k8s.io/kubernetes@"$v" | sed -n 's/.*"Sum": "\(.*\)",\{0,1\}$/\1/p' | sed -n 1p)"
   for pkgs in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ld+=" -X $pkgs.gitVersion=$v -X $pkgs.gitMajor=1 -X $pkgs.gitMinor=$minor"
     ld+=" -X $pkgs.gitTreeState=clean -X $pkgs.buildDate=$date -X $pkgs.gitCommit=module-${commit:-unknown}"
@@ -168,7 +168,7 @@ for b in kube-apiserver kubectl etcd helm; do
   [[ -x "$bin/$b" ]] || die "missing $bin/$b after build"
 done
 "$bin/kube-apiserver" --version >&2
-"$bin/etcd" --version | head -n1 >&2
+"$bin/etcd" --version | sed -n 1p >&2
 "$bin/helm" version --short >&2
 log "binaries are in $bin ($((SECONDS - total))s)"
 echo "PRODREADY_K8S_BIN=$bin"
