@@ -6,6 +6,12 @@ use std::process::ExitCode;
 use clap::Parser;
 use prodready::cli::{self, Cli, Command};
 
+/// mimalloc rather than the system allocator: `audit` allocates millions of small,
+/// short-lived objects (≈ 1.3× faster end to end on the 10,000-workload corpus, a third of
+/// the system time: README "Performance").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let cli = match cli.command {
