@@ -65,11 +65,11 @@ errors = sum(int(d["err"]) for d in res.values())
 verdicts.append(f"- Errors: {errors}.")
 section = f"""## 5. Webhook under load
 
-**Run:** {started} to {finished}. **Machine:** {cpus} CPUs ({model}), {mem:.1} GiB RAM, Linux {sh('uname', '-r')}; load average {lb} before, {la} after.
+**Run:** {started} to {finished}. **Machine:** {cpus} CPUs ({model}), {mem:.1f} GiB RAM, Linux {sh('uname', '-r')}; load average {lb} before, {la} after.
 
 **Versions:** prodready commit {commit}{dirty}, {sh('rustc', '-V')}, release profile (`cargo bench`).
 
-**Command:** `bench/webhook-load.sh` = `{cmd}`. The load client and the real webhook server (`admission::serve_on`: axum, rustls, certificate from files) run in one process on the same two cores; one ~8.5 KB AdmissionReview of a Deployment (two containers, managedFields, last-applied annotation), two Warn policies (baseline, strict) so every review evaluates up to 2 × 21 rules and returns warnings. Fixed rate: one request every 1/rate s over min(connections, 4) keep-alive connections, latency from the scheduled instant (no coordinated omission) and from the request write. Saturation: every connection back to back. The whole process used {user:.1} s user + {sys_:.1} s system CPU in {wall:.1} s.
+**Command:** `bench/webhook-load.sh` = `{cmd}`. The load client and the real webhook server (`admission::serve_on`: axum, rustls, certificate from files) run in one process on the same two cores; one ~8.5 KB AdmissionReview of a Deployment (two containers, managedFields, last-applied annotation), two Warn policies (baseline, strict) so every review evaluates up to 2 × 21 rules and returns warnings. Fixed rate: one request every 1/rate s over min(connections, 4) keep-alive connections, latency from the scheduled instant (no coordinated omission) and from the request write. Saturation: every connection back to back. The whole process used {user:.1f} s user + {sys_:.1f} s system CPU in {wall:.1f} s.
 
 | run | reviews | reviews/s | p50 | p99 | p99.9 | max | errors |
 | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
