@@ -148,7 +148,8 @@ pub fn generate(size: Size) -> (Vec<Value>, Vec<Value>) {
             objects.push(json!({
                 "apiVersion": "v1", "kind": "Service",
                 "metadata": {"name": name, "namespace": ns},
-                "spec": {"selector": {"app": name}, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]},
+                // Headless: the test control plane's service range is a /24.
+                "spec": {"clusterIP": "None", "selector": {"app": name}, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]},
             }));
             if replicas > 1 {
                 objects.push(json!({
