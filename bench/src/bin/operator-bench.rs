@@ -150,7 +150,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     eprintln!("  {cold:?}");
     let cold_text = format!(
         "{header}\n**Run:** {started}; {}.\n\n{}",
-        cluster_line(&cluster, size),
+        cluster_line(&cluster, size, args.concurrency),
         render_cold(&cold, &cluster)
     );
     println!("{cold_text}");
@@ -164,7 +164,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         current = edit.after;
         let text = format!(
             "{header}\n**Run:** {started}, on scenario 2's cluster and operator right after its idle window; {}.\n\n{}",
-            cluster_line(&cluster, size),
+            cluster_line(&cluster, size, args.concurrency),
             render_edit(&edit)
         );
         println!("{text}");
@@ -196,7 +196,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             } else {
                 ""
             },
-            cluster_line(&cluster, size),
+            cluster_line(&cluster, size, args.concurrency),
             render_churn(&c)
         );
         println!("{text}");
@@ -269,7 +269,7 @@ fn header(args: &Args, cmd: &OperatorCmd) -> String {
     ) + &format!(" Scale {}.\n", args.scale)
 }
 
-fn cluster_line(c: &Cluster, size: Size) -> String {
+fn cluster_line(c: &Cluster, size: Size, concurrency: usize) -> String {
     let kinds: Vec<String> = c
         .by_kind
         .iter()
@@ -281,7 +281,7 @@ fn cluster_line(c: &Cluster, size: Size) -> String {
         size.namespaces,
         kinds.join(", "),
         c.create_seconds,
-        32,
+        concurrency,
         operator::POLICY_FILE
     )
 }
