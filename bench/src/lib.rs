@@ -3,6 +3,8 @@
 //! with one file per workload — and counts what it wrote, so each tool's output can be checked
 //! against the truth.
 
+pub mod operator;
+
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};

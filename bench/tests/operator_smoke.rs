@@ -1,0 +1,150 @@
+//! The operator benchmarks (issue 7, scenarios 2, 3, 4 and 6) at 1/100 scale on a real
+//! control plane, so they cannot rot. The figures are not checked against the goals (CI
+//! machines vary); the scenarios' own checks are: the status converges to exactly what the
+//! engine computes, the policy edit and every churned change reach the status, the API
+//! server's request counter for the operator's user moves.
+//!
+//! Needs the binaries of `e2e/k8s-binaries.sh`; without them these tests fail (never skip).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use bench::operator::{self, Cluster, OperatorCmd, Size, StatusLog};
+
+fn operator_cmd() -> OperatorCmd {
+    OperatorCmd {
+        program: PathBuf::from(env!("CARGO_BIN_EXE_bench-prodready")),
+    }
+}
+
+/// Runs `f` on its own runtime and does not wait for stray blocking tasks at the end (the
+/// benchmark binary was seen to hang there).
+fn run<F: std::future::Future<Output = ()>>(f: F) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(f);
+    rt.shutdown_timeout(Duration::from_secs(2));
+}
+
+#[test]
+fn cold_start_policy_edit_and_churn_at_one_hundredth() {
+    run(cold_start_policy_edit_and_churn());
+}
+
+async fn cold_start_policy_edit_and_churn() {
+    let t = Instant::now();
+    let size = Size::scaled(0.01);
+    assert_eq!(
+        size,
+        Size {
+            deployments: 100,
+            cronjobs: 20,
+            namespaces: 5
+        }
+    );
+    let cluster = Cluster::start(size, 16)
+        .await
+        .expect("control plane with workloads");
+    assert_eq!(cluster.by_kind.get("Deployment"), Some(&100));
+    assert_eq!(cluster.by_kind.get("CronJob"), Some(&20));
+    assert!(cluster.by_kind.get("Service").copied().unwrap_or(0) >= 30);
+    let status = StatusLog::watch(&cluster.client).await;
+
+    // 2. Cold start: converges to the engine's exact figures; the floor and idle counts work.
+    let (cold, op) = operator::cold_start(
+        &cluster,
+        &operator_cmd(),
+        &status,
+        1,
+        Duration::from_secs(5),
+        Duration::from_secs(60),
+    )
+    .await
+    .expect("cold start converges");
+    assert_eq!(cold.expected.matched, 120);
+    assert!(
+        cold.expected.violating > 0 && cold.expected.violating < 120,
+        "a mix: {:?}",
+        cold.expected
+    );
+    assert!(cold.converged_s > 0.0 && cold.converged_s < 60.0);
+    assert!(cold.list_workloads_s[0] > 0.0 && cold.list_all_s[0] > 0.0);
+    assert!(cold.rss_kib > 1024, "RSS read: {} KiB", cold.rss_kib);
+    assert!(
+        cold.startup_requests > 0.0 && cold.idle_requests > 0.0,
+        "the API server's request counter moves: {cold:?}"
+    );
+    assert!(cold.idle_s >= 5.0);
+
+    // 3. Policy edit: cpu-limit on makes more workloads violate; the status follows.
+    let edit = operator::policy_edit(&cluster, &status, cold.expected)
+        .await
+        .expect("the policy edit reaches the status");
+    assert!(
+        edit.after.violating > edit.before.violating,
+        "cpu-limit adds violations: {edit:?}"
+    );
+    assert!(edit.seconds < 30.0);
+
+    // 4. Churn: 20 updates/s for 3 s; every change reaches the status.
+    let churn = operator::churn(&cluster, &op, &status, size, 20, Duration::from_secs(3))
+        .await
+        .expect("the status catches up with the churn");
+    assert_eq!(churn.changes, 60);
+    assert_eq!(churn.missing, 0, "{churn:?}");
+    assert_eq!(churn.lags.len(), 60);
+    assert_eq!(churn.final_count.0, churn.final_count.1);
+    assert_eq!(
+        churn.final_count.1, 60,
+        "every generated workload had its liveness probe"
+    );
+    assert!(churn.cpu_s > 0.0);
+    drop(op);
+    eprintln!(
+        "scenarios 2, 3, 4 at 1/100 scale: {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+}
+
+#[test]
+fn memory_points_at_one_hundredth() {
+    run(memory_points());
+}
+
+async fn memory_points() {
+    let t = Instant::now();
+    let mut rss = Vec::new();
+    // Issue 7's 1k/10k/50k at 1/100, plus the base.
+    for n in [0, 100, 500] {
+        let p = operator::memory_point(&operator_cmd(), n, 16, Duration::from_millis(500))
+            .await
+            .expect("converges");
+        assert_eq!(p.workloads, n);
+        assert!(p.rss_kib > 1024 && p.hwm_kib >= p.rss_kib, "{p:?}");
+        rss.push(p.rss_kib);
+    }
+    eprintln!(
+        "scenario 6 at 1/100 scale: {:.1} s, RSS {rss:?} KiB",
+        t.elapsed().as_secs_f64()
+    );
+}
+
+#[test]
+fn results_sections_are_replaced_between_markers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("RESULTS.md");
+    std::fs::write(
+        &path,
+        "# R\n\n<!-- x:begin -->\nold\n<!-- x:end -->\ntail\n",
+    )
+    .unwrap();
+    operator::update_section(&path, "x", "new\n").unwrap();
+    operator::update_section(&path, "y", "added").unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "# R\n\n<!-- x:begin -->\nnew\n<!-- x:end -->\ntail\n<!-- y:begin -->\nadded\n<!-- y:end -->\n"
+    );
+}
