@@ -105,9 +105,10 @@ pub struct RunArgs {
     #[arg(long, env = "PRODREADY_DISCOVERY_INTERVAL", default_value = "30s", value_parser = parse_duration)]
     pub discovery_interval: Duration,
 
-    /// Most Events published per evaluation round; the rest follow in the next rounds.
-    #[arg(long, env = "PRODREADY_MAX_EVENTS_PER_ROUND", default_value_t = 50)]
-    pub max_events_per_round: usize,
+    /// Most Events published per second. Evaluation never waits for them: the rest queue,
+    /// latest state per workload, and follow in the next seconds.
+    #[arg(long, env = "PRODREADY_MAX_EVENTS_PER_SECOND", default_value_t = 50)]
+    pub max_events_per_second: usize,
 
     /// Timeout of each API request (retried when transient).
     #[arg(long, env = "PRODREADY_API_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
@@ -354,7 +355,7 @@ pub async fn run_until(args: RunArgs, shutdown: CancellationToken) -> Result<(),
             debounce: args.debounce,
             resync: args.resync_interval,
             max_violations: args.max_violations,
-            max_events: args.max_events_per_round,
+            max_events: args.max_events_per_second,
             identity,
         },
     );

@@ -241,7 +241,6 @@ mod tests {
     use k8s_openapi::api::core::v1::{Container, Service};
     use serde::de::DeserializeOwned;
 
-    use super::*;
     use crate::audit::yaml;
 
     /// Decoding through the tree and through `serde_json::Value` gives the same object, or

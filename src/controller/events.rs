@@ -128,6 +128,11 @@ impl EventMemory {
             .insert((policy.to_owned(), workload.to_owned()), rules);
     }
 
+    /// Forgets what was recorded for one (policy, workload): its publication failed.
+    pub fn forget(&mut self, policy: &str, workload: &str) {
+        self.last.remove(&(policy.to_owned(), workload.to_owned()));
+    }
+
     /// Forgets workloads and policies not seen in the latest round.
     pub fn retain(&mut self, seen: &std::collections::HashSet<(String, String)>) {
         self.last.retain(|k, _| seen.contains(k));

@@ -2,8 +2,8 @@
 //! functions in `status` and `events`; this module only gathers inputs, asks the leader
 //! claim, and writes.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Event as CoreEvent, ObjectReference};
@@ -39,7 +39,8 @@ pub struct ControllerConfig {
     pub resync: Duration,
     /// Bound of `status.violations`.
     pub max_violations: usize,
-    /// Events published per round at most.
+    /// Events published per second at most (the rest wait in the outbox, latest state per
+    /// workload).
     pub max_events: usize,
     /// This replica's identity (Events' reporting instance).
     pub identity: String,
@@ -96,11 +97,54 @@ pub struct Controller {
     snapshot: SharedSnapshot,
     leadership: Leadership,
     metrics: ControllerMetrics,
-    recorder: Recorder,
     cfg: ControllerConfig,
     trigger: Arc<Notify>,
-    memory: EventMemory,
+    memory: Arc<Mutex<EventMemory>>,
+    publisher: Publisher,
     series: (HashSet<ViolationLabels>, HashSet<WorkloadLabels>),
+}
+
+/// One Event to publish: the latest known state of a (policy, workload).
+struct Announcement {
+    tracked: Arc<Tracked>,
+    plan: Planned,
+    failing: BTreeSet<String>,
+}
+
+/// Events waiting to be published, keyed by (policy, workload): a newer round replaces an
+/// entry, so a backlog never announces a state that is already stale. Rounds fill it and
+/// never wait for it; the publisher drains it at `--max-events-per-second`.
+#[derive(Default)]
+struct Outbox {
+    pending: Mutex<BTreeMap<(String, String), Announcement>>,
+    ready: Notify,
+}
+
+impl Outbox {
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<(String, String), Announcement>> {
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+fn lock_memory(memory: &Mutex<EventMemory>) -> MutexGuard<'_, EventMemory> {
+    memory
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Publishes the outbox, leader only, at a bounded rate, recording each announcement in the
+/// memory before the call (so a round running meanwhile does not queue it again) and
+/// forgetting it if the call fails (so the next round queues it again).
+#[derive(Clone)]
+struct Publisher {
+    calls: ApiCalls,
+    recorder: Recorder,
+    leadership: Leadership,
+    memory: Arc<Mutex<EventMemory>>,
+    outbox: Arc<Outbox>,
+    per_second: usize,
 }
 
 fn api_version(kind: WorkloadKind) -> &'static str {
@@ -123,237 +167,45 @@ fn wake_at(t: Timestamp, now: Timestamp) -> Instant {
     Instant::now() + Duration::from_millis(u64::try_from(ms).unwrap_or(0) + 50)
 }
 
-impl Controller {
-    /// Assembles a controller over started stores.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        client: Client,
-        calls: ApiCalls,
-        stores: Arc<Stores>,
-        snapshot: SharedSnapshot,
-        leadership: Leadership,
-        metrics: ControllerMetrics,
-        trigger: Arc<Notify>,
-        cfg: ControllerConfig,
-    ) -> Self {
-        let recorder = Recorder::new(
-            client.clone(),
-            Reporter {
-                controller: events::REPORTER.to_owned(),
-                instance: Some(cfg.identity.clone()),
-            },
-        );
-        Controller {
-            client,
-            calls,
-            stores,
-            snapshot,
-            leadership,
-            metrics,
-            recorder,
-            cfg,
-            trigger,
-            memory: EventMemory::default(),
-            series: (HashSet::new(), HashSet::new()),
-        }
-    }
-
-    /// Runs rounds until `shutdown`.
-    pub async fn run(mut self, shutdown: CancellationToken) {
-        let mut wake: Option<Instant> = None;
-        let mut next_resync = Instant::now() + self.cfg.resync;
+impl Publisher {
+    /// Drains the outbox until `shutdown`, at most `per_second` Events per second.
+    async fn run(self, shutdown: CancellationToken) {
         loop {
-            let deadline = wake.map_or(next_resync, |w| w.min(next_resync));
-            let trigger = Arc::clone(&self.trigger);
-            if super::next_round(&trigger, self.cfg.debounce, deadline, &shutdown)
-                .await
-                .is_none()
-            {
-                return;
-            }
-            let unsynced = self.stores.unsynced();
-            if !unsynced.is_empty() {
-                tracing::debug!(waiting_for = ?unsynced, "caches not synced yet");
-                wake = None;
-                continue;
-            }
-            wake = tokio::select! {
+            tokio::select! {
                 () = shutdown.cancelled() => return,
-                w = self.round().instrument(tracing::info_span!("evaluation_round")) => w,
-            };
-            next_resync = Instant::now() + self.cfg.resync;
-        }
-    }
-
-    /// Evaluates everything once; returns when the next time-driven round is due.
-    async fn round(&mut self) -> Option<Instant> {
-        let now = Timestamp::now();
-        let objects = self.stores.policies.all();
-        let mut policies = Vec::new();
-        let mut invalid = Vec::new();
-        for obj in &objects {
-            match CompiledPolicy::compile(obj) {
-                Ok(p) => policies.push(Arc::new(p)),
-                Err(e) => invalid.push((Arc::clone(obj), e)),
+                () = self.outbox.ready.notified() => {}
             }
-        }
-        policies.sort_by(|a, b| a.name.cmp(&b.name));
-        self.snapshot.store(Snapshot {
-            policies,
-            invalid: invalid.iter().map(|(_, e)| e.clone()).collect(),
-            context: self.stores.context(),
-            synced: true,
-            built_at: Some(now),
-        });
-        let snap = self.snapshot.load();
-        let workloads = self.stores.workloads();
-        let by_name: HashMap<&str, &ProductionPolicy> = objects
-            .iter()
-            .filter_map(|o| o.metadata.name.as_deref().map(|n| (n, o.as_ref())))
-            .collect();
-        let api: Api<ProductionPolicy> = Api::all(self.client.clone());
-
-        if self.leadership.is_leader() && !self.memory.is_for(self.leadership.epoch()) {
-            self.seed_events().await;
-        }
-
-        let mut wake: Option<Instant> = None;
-        let mut earliest = |t: Instant| wake = Some(wake.map_or(t, |w: Instant| w.min(t)));
-        let mut v_series = Vec::new();
-        let mut w_series = Vec::new();
-        let mut budget = self.cfg.max_events;
-        let mut seen = HashSet::new();
-
-        for policy in &snap.policies {
-            let started = Instant::now();
-            let span = tracing::info_span!("evaluate_policy", policy = %policy.name);
-            // Two parallel lists: the status builder takes the evaluations, Events need the uid.
-            let (tracked, plain): (Vec<&Arc<Tracked>>, Vec<Evaluated<'_>>) = span.in_scope(|| {
-                workloads
-                    .iter()
-                    .filter(|t| policy.matches(&t.workload, &snap.context))
-                    .map(|t| {
-                        (
-                            t,
-                            Evaluated {
-                                workload: &t.workload,
-                                evaluation: policy.evaluate(&t.workload, &snap.context, now),
-                            },
-                        )
-                    })
-                    .unzip()
-            });
-            if let Some(t) = policy.next_transition(now) {
-                earliest(wake_at(t, now));
-            }
-            for (t, e) in tracked.iter().zip(&plain) {
-                if let Some(x) = e.evaluation.next_expiry.filter(|x| *x > now) {
-                    earliest(wake_at(x, now));
+            loop {
+                let started = Instant::now();
+                let batch: Vec<((String, String), Announcement)> = {
+                    let mut pending = self.outbox.lock();
+                    if !self.leadership.is_leader() {
+                        pending.clear(); // the next leader announces from its own memory
+                    }
+                    let keys: Vec<(String, String)> =
+                        pending.keys().take(self.per_second).cloned().collect();
+                    keys.into_iter()
+                        .filter_map(|k| pending.remove(&k).map(|a| (k, a)))
+                        .collect()
+                };
+                if batch.is_empty() {
+                    break;
                 }
-                if let Some(x) = lease_stale_at(&snap.context, &t.workload, policy)
-                    && x > now
-                {
-                    earliest(wake_at(x, now));
-                }
-            }
-            let old = by_name
-                .get(policy.name.as_str())
-                .and_then(|o| o.status.as_ref());
-            let new = status::build_status(policy, &plain, now, self.cfg.max_violations, old);
-            record_series(policy, &plain, &mut v_series, &mut w_series);
-
-            let mut result = "success";
-            if self.leadership.is_leader() {
-                match sync_status(&api, &self.calls, &policy.name, old, &new, self.cfg.resync)
-                    .instrument(tracing::info_span!("write_status", policy = %policy.name))
-                    .await
-                {
-                    Ok(true) => log_evaluated(policy, &new, true),
-                    Ok(false) => {}
-                    Err(e) if e.code() == Some(404) => {}
-                    Err(e) => {
-                        result = "error";
-                        tracing::error!(policy = %policy.name, error = %e, category = e.category(), "cannot write policy status");
+                for ((policy, key), a) in batch {
+                    if shutdown.is_cancelled() {
+                        return;
+                    }
+                    lock_memory(&self.memory).record(&policy, &key, a.failing.clone());
+                    if let Err(e) = self.publish(&a.tracked, &policy, &a.plan, &a.failing).await {
+                        lock_memory(&self.memory).forget(&policy, &key);
+                        tracing::error!(policy = %policy, namespace = %a.tracked.workload.namespace, workload = %a.tracked.workload.name, error = %e, "cannot publish Event");
                     }
                 }
-                for (t, e) in tracked.iter().zip(&plain) {
-                    let failing: BTreeSet<String> = e
-                        .evaluation
-                        .results
-                        .iter()
-                        .filter(|r| matches!(r.outcome, Outcome::Fail(_)))
-                        .map(|r| r.rule.id.to_owned())
-                        .collect();
-                    let key = workload_key(&t.workload);
-                    seen.insert((policy.name.clone(), key.clone()));
-                    let Some(plan) = self.memory.plan(&policy.name, &key, &failing) else {
-                        if failing.is_empty() {
-                            self.memory.record(&policy.name, &key, failing);
-                        }
-                        continue;
-                    };
-                    if budget == 0 {
-                        // The rest next round, soon.
-                        earliest(Instant::now() + self.cfg.debounce.max(Duration::from_secs(1)));
-                        continue;
-                    }
-                    budget -= 1;
-                    match self.publish(t, &policy.name, &plan, &failing).await {
-                        Ok(()) => self.memory.record(&policy.name, &key, failing),
-                        Err(e) => {
-                            tracing::error!(policy = %policy.name, namespace = %t.workload.namespace, workload = %t.workload.name, error = %e, "cannot publish Event");
-                        }
-                    }
+                let rest = Duration::from_secs(1).saturating_sub(started.elapsed());
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(rest) => {}
                 }
-            } else if status::differs(old, &new) {
-                log_evaluated(policy, &new, false);
-            }
-            self.metrics.reconciled(result, started.elapsed());
-        }
-
-        for (obj, err) in &invalid {
-            let started = Instant::now();
-            let name = obj.metadata.name.clone().unwrap_or_default();
-            let old = obj.status.as_ref();
-            let new = status::invalid_status(obj.metadata.generation, err, now, old);
-            if self.leadership.is_leader() {
-                let changed = status::differs(old, &new);
-                if let Err(e) =
-                    sync_status(&api, &self.calls, &name, old, &new, self.cfg.resync).await
-                {
-                    tracing::error!(policy = %name, error = %e, "cannot write policy status");
-                }
-                if changed && self.leadership.is_leader() {
-                    tracing::warn!(policy = %name, error = %err, "policy is invalid");
-                    if let Err(e) = self.publish_invalid(obj, err).await {
-                        tracing::error!(policy = %name, error = %e, "cannot publish Event");
-                    }
-                }
-            }
-            self.metrics.reconciled("invalid", started.elapsed());
-        }
-
-        self.metrics.publish(&v_series, &w_series, &mut self.series);
-        if self.leadership.is_leader() {
-            self.memory.retain(&seen);
-        }
-        wake
-    }
-
-    async fn seed_events(&mut self) {
-        let events: Api<CoreEvent> = Api::all(self.client.clone());
-        let lp = ListParams::default().fields(&format!("reportingComponent={}", events::REPORTER));
-        match self.calls.call("list_events", || events.list(&lp)).await {
-            Ok(list) => {
-                tracing::info!(
-                    events = list.items.len(),
-                    "loaded prodready's earlier Events"
-                );
-                self.memory.seed(self.leadership.epoch(), &list.items);
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot list earlier Events; unchanged violations may be announced again");
-                self.memory.seed(self.leadership.epoch(), &[]);
             }
         }
     }
@@ -408,6 +260,267 @@ impl Controller {
         );
         Ok(())
     }
+}
+
+impl Controller {
+    /// Assembles a controller over started stores.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        client: Client,
+        calls: ApiCalls,
+        stores: Arc<Stores>,
+        snapshot: SharedSnapshot,
+        leadership: Leadership,
+        metrics: ControllerMetrics,
+        trigger: Arc<Notify>,
+        cfg: ControllerConfig,
+    ) -> Self {
+        let recorder = Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: events::REPORTER.to_owned(),
+                instance: Some(cfg.identity.clone()),
+            },
+        );
+        let memory = Arc::new(Mutex::new(EventMemory::default()));
+        let publisher = Publisher {
+            calls: calls.clone(),
+            recorder,
+            leadership: leadership.clone(),
+            memory: Arc::clone(&memory),
+            outbox: Arc::new(Outbox::default()),
+            per_second: cfg.max_events.max(1),
+        };
+        Controller {
+            client,
+            calls,
+            stores,
+            snapshot,
+            leadership,
+            metrics,
+            cfg,
+            trigger,
+            memory,
+            publisher,
+            series: (HashSet::new(), HashSet::new()),
+        }
+    }
+
+    /// Runs rounds (and the Event publisher beside them) until `shutdown`.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        let publisher = tokio::spawn(self.publisher.clone().run(shutdown.clone()));
+        self.rounds(&shutdown).await;
+        if let Err(e) = publisher.await {
+            tracing::error!(error = %e, "Event publisher task failed");
+        }
+    }
+
+    async fn rounds(&mut self, shutdown: &CancellationToken) {
+        let mut wake: Option<Instant> = None;
+        let mut next_resync = Instant::now() + self.cfg.resync;
+        loop {
+            let deadline = wake.map_or(next_resync, |w| w.min(next_resync));
+            let trigger = Arc::clone(&self.trigger);
+            if super::next_round(&trigger, self.cfg.debounce, deadline, shutdown)
+                .await
+                .is_none()
+            {
+                return;
+            }
+            let unsynced = self.stores.unsynced();
+            if !unsynced.is_empty() {
+                tracing::debug!(waiting_for = ?unsynced, "caches not synced yet");
+                wake = None;
+                continue;
+            }
+            wake = tokio::select! {
+                () = shutdown.cancelled() => return,
+                w = self.round().instrument(tracing::info_span!("evaluation_round")) => w,
+            };
+            next_resync = Instant::now() + self.cfg.resync;
+        }
+    }
+
+    /// Evaluates everything once; returns when the next time-driven round is due.
+    async fn round(&mut self) -> Option<Instant> {
+        let now = Timestamp::now();
+        let objects = self.stores.policies.all();
+        let mut policies = Vec::new();
+        let mut invalid = Vec::new();
+        for obj in &objects {
+            match CompiledPolicy::compile(obj) {
+                Ok(p) => policies.push(Arc::new(p)),
+                Err(e) => invalid.push((Arc::clone(obj), e)),
+            }
+        }
+        policies.sort_by(|a, b| a.name.cmp(&b.name));
+        self.snapshot.store(Snapshot {
+            policies,
+            invalid: invalid.iter().map(|(_, e)| e.clone()).collect(),
+            context: self.stores.context(),
+            synced: true,
+            built_at: Some(now),
+        });
+        let snap = self.snapshot.load();
+        let workloads = self.stores.workloads();
+        let by_name: HashMap<&str, &ProductionPolicy> = objects
+            .iter()
+            .filter_map(|o| o.metadata.name.as_deref().map(|n| (n, o.as_ref())))
+            .collect();
+        let api: Api<ProductionPolicy> = Api::all(self.client.clone());
+
+        if self.leadership.is_leader() && !lock_memory(&self.memory).is_for(self.leadership.epoch())
+        {
+            self.seed_events().await;
+        }
+
+        let mut wake: Option<Instant> = None;
+        let mut earliest = |t: Instant| wake = Some(wake.map_or(t, |w: Instant| w.min(t)));
+        let mut v_series = Vec::new();
+        let mut w_series = Vec::new();
+        let mut seen = HashSet::new();
+        let mut queued = false;
+
+        for policy in &snap.policies {
+            let started = Instant::now();
+            let span = tracing::info_span!("evaluate_policy", policy = %policy.name);
+            // Two parallel lists: the status builder takes the evaluations, Events need the uid.
+            let (tracked, plain): (Vec<&Arc<Tracked>>, Vec<Evaluated<'_>>) = span.in_scope(|| {
+                workloads
+                    .iter()
+                    .filter(|t| policy.matches(&t.workload, &snap.context))
+                    .map(|t| {
+                        (
+                            t,
+                            Evaluated {
+                                workload: &t.workload,
+                                evaluation: policy.evaluate(&t.workload, &snap.context, now),
+                            },
+                        )
+                    })
+                    .unzip()
+            });
+            if let Some(t) = policy.next_transition(now) {
+                earliest(wake_at(t, now));
+            }
+            for (t, e) in tracked.iter().zip(&plain) {
+                if let Some(x) = e.evaluation.next_expiry.filter(|x| *x > now) {
+                    earliest(wake_at(x, now));
+                }
+                if let Some(x) = lease_stale_at(&snap.context, &t.workload, policy)
+                    && x > now
+                {
+                    earliest(wake_at(x, now));
+                }
+            }
+            let old = by_name
+                .get(policy.name.as_str())
+                .and_then(|o| o.status.as_ref());
+            let new = status::build_status(policy, &plain, now, self.cfg.max_violations, old);
+            record_series(policy, &plain, &mut v_series, &mut w_series);
+
+            let mut result = "success";
+            if self.leadership.is_leader() {
+                match sync_status(&api, &self.calls, &policy.name, old, &new, self.cfg.resync)
+                    .instrument(tracing::info_span!("write_status", policy = %policy.name))
+                    .await
+                {
+                    Ok(true) => log_evaluated(policy, &new, true),
+                    Ok(false) => {}
+                    Err(e) if e.code() == Some(404) => {}
+                    Err(e) => {
+                        result = "error";
+                        tracing::error!(policy = %policy.name, error = %e, category = e.category(), "cannot write policy status");
+                    }
+                }
+                // Events: queue what changed; the publisher sends them without holding up
+                // the next round.
+                let mut memory = lock_memory(&self.memory);
+                let mut outbox = self.publisher.outbox.lock();
+                for (t, e) in tracked.iter().zip(&plain) {
+                    let failing: BTreeSet<String> = e
+                        .evaluation
+                        .results
+                        .iter()
+                        .filter(|r| matches!(r.outcome, Outcome::Fail(_)))
+                        .map(|r| r.rule.id.to_owned())
+                        .collect();
+                    let key = (policy.name.clone(), workload_key(&t.workload));
+                    let Some(plan) = memory.plan(&key.0, &key.1, &failing) else {
+                        if failing.is_empty() {
+                            memory.record(&key.0, &key.1, failing);
+                        }
+                        outbox.remove(&key);
+                        seen.insert(key);
+                        continue;
+                    };
+                    outbox.insert(
+                        key.clone(),
+                        Announcement {
+                            tracked: Arc::clone(t),
+                            plan,
+                            failing,
+                        },
+                    );
+                    seen.insert(key);
+                    queued = true;
+                }
+            } else if status::differs(old, &new) {
+                log_evaluated(policy, &new, false);
+            }
+            self.metrics.reconciled(result, started.elapsed());
+        }
+
+        for (obj, err) in &invalid {
+            let started = Instant::now();
+            let name = obj.metadata.name.clone().unwrap_or_default();
+            let old = obj.status.as_ref();
+            let new = status::invalid_status(obj.metadata.generation, err, now, old);
+            if self.leadership.is_leader() {
+                let changed = status::differs(old, &new);
+                if let Err(e) =
+                    sync_status(&api, &self.calls, &name, old, &new, self.cfg.resync).await
+                {
+                    tracing::error!(policy = %name, error = %e, "cannot write policy status");
+                }
+                if changed && self.leadership.is_leader() {
+                    tracing::warn!(policy = %name, error = %err, "policy is invalid");
+                    if let Err(e) = self.publish_invalid(obj, err).await {
+                        tracing::error!(policy = %name, error = %e, "cannot publish Event");
+                    }
+                }
+            }
+            self.metrics.reconciled("invalid", started.elapsed());
+        }
+
+        self.metrics.publish(&v_series, &w_series, &mut self.series);
+        if self.leadership.is_leader() {
+            lock_memory(&self.memory).retain(&seen);
+            self.publisher.outbox.lock().retain(|k, _| seen.contains(k));
+        }
+        if queued {
+            self.publisher.outbox.ready.notify_one();
+        }
+        wake
+    }
+
+    async fn seed_events(&mut self) {
+        let events: Api<CoreEvent> = Api::all(self.client.clone());
+        let lp = ListParams::default().fields(&format!("reportingComponent={}", events::REPORTER));
+        match self.calls.call("list_events", || events.list(&lp)).await {
+            Ok(list) => {
+                tracing::info!(
+                    events = list.items.len(),
+                    "loaded prodready's earlier Events"
+                );
+                lock_memory(&self.memory).seed(self.leadership.epoch(), &list.items);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list earlier Events; unchanged violations may be announced again");
+                lock_memory(&self.memory).seed(self.leadership.epoch(), &[]);
+            }
+        }
+    }
 
     async fn publish_invalid(
         &self,
@@ -432,7 +545,7 @@ impl Controller {
                     secondary: None,
                 };
                 let reference = reference.clone();
-                let recorder = &self.recorder;
+                let recorder = &self.publisher.recorder;
                 async move { recorder.publish(&ev, &reference).await }
             })
             .await
