@@ -303,7 +303,9 @@ pub async fn run_until(args: RunArgs, shutdown: CancellationToken) -> Result<(),
         client.clone(),
         probe_calls,
         Arc::clone(&health),
-        Duration::from_secs(2),
+        // 0.25 requests/s; readiness wants an answer within `API_FRESHNESS` (10 s), so two
+        // probes may fail before it drops.
+        Duration::from_secs(4),
         shutdown.clone(),
     ));
 

@@ -729,6 +729,9 @@ pub struct ColdStart {
     pub rss_kib: u64,
     /// VmHWM (peak RSS), KiB.
     pub hwm_kib: u64,
+    /// Seconds after convergence until the Event backlog had drained (the idle window
+    /// starts then).
+    pub settle_s: f64,
     /// Idle window, seconds.
     pub idle_s: f64,
     /// Requests the API server served during the idle window with the operator running…
@@ -798,8 +801,20 @@ pub async fn cold_start(
     r.converged_s = reached.at.duration_since(op.started).as_secs_f64();
     r.converged_cpu_s = op.cpu_seconds()?;
     r.startup_requests = cluster.apiserver_requests().await? - before;
-    // Idle: nothing changes; let the last writes and the caches settle, then count.
-    tokio::time::sleep(Duration::from_secs(3).min(idle)).await;
+    // Idle: nothing changes. First the Event backlog drains (one Event per violating
+    // workload, at `--max-events-per-second`): wait until the operator's own request counter
+    // grows by at most 1/s over 5 s (at most 15 minutes), then count.
+    let settle0 = Instant::now();
+    let mut last = op.metric_sum("dependency_requests_total")?;
+    loop {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let now = op.metric_sum("dependency_requests_total")?;
+        if now - last <= 5.0 || settle0.elapsed() > Duration::from_secs(900) {
+            break;
+        }
+        last = now;
+    }
+    r.settle_s = settle0.elapsed().as_secs_f64();
     let (req0, self0, cpu0, t0) = (
         cluster.apiserver_requests().await?,
         op.metric_sum("dependency_requests_total")?,

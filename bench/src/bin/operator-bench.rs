@@ -329,6 +329,7 @@ fn render_cold(r: &ColdStart, _c: &Cluster) -> String {
          | LIST floor: `kubectl get deployments,cronjobs,services,poddisruptionbudgets -A -o json > /dev/null` (runs) | {:.2} s median ({}) | | |\n\
          | cold start / floor (all four kinds; the operator lists these and more) | **{:.2}×** ({:.2}× the workloads-only LIST) | ≤ 2× | {} |\n\
          | VmRSS after convergence + {:.0} s idle (VmHWM peak) | **{:.1} MiB** ({:.1} MiB) | ≤ 64 MiB | {} |\n\
+         | Event backlog (one Event per violating workload) drained after convergence in | {:.0} s | | |\n\
          | API requests while idle, {:.0} s window: API server count with the operator − without it (operator's own count) | **{:.2}/s** ({} − {} = {}; {} by `dependency_requests_total`) | ≤ 1/s | {} |\n\
          | operator CPU while idle | {:.3} s in {:.0} s | | |\n\
          | requests served by the API server from the operator's start to convergence (all clients) | {} | | |\n\n\
@@ -355,6 +356,7 @@ fn render_cold(r: &ColdStart, _c: &Cluster) -> String {
         rss_mib,
         r.hwm_kib as f64 / 1024.0,
         verdict(rss_mib <= 64.0, format!("{:.1}× the goal", rss_mib / 64.0)),
+        r.settle_s,
         r.idle_s,
         idle_rate,
         r.idle_requests,
