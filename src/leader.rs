@@ -162,30 +162,11 @@ impl Elector {
     /// Acquires or renews; `Ok(true)` when we hold the Lease after this call.
     async fn try_acquire_or_renew(&mut self) -> Result<bool, ApiError> {
         if let Some(mut lease) = self.held.take() {
-            let spec = lease.spec.clone().unwrap_or_default();
-            lease.spec = Some(LeaseSpec {
-                renew_time: Some(now_micro()),
-                lease_duration_seconds: Some(self.duration_secs),
-                ..spec
-            });
-            lease.metadata.managed_fields = None;
-            match self
-                .calls
-                .once(
-                    "replace_lease",
-                    self.api
-                        .replace(&self.cfg.name, &PostParams::default(), &lease),
-                )
-                .await
-            {
-                Ok(written) => {
-                    self.held = Some(written);
-                    return Ok(true);
-                }
-                // Changed under us (or our copy is stale): look at it as it is now.
-                Err(e) if e.code() == Some(409) => {}
-                Err(e) => return Err(e),
+            lease.spec = Some(self.renewed(lease.spec.clone().unwrap_or_default()));
+            if self.replace(lease).await? {
+                return Ok(true);
             }
+            // A conflict: changed under us (or our copy is stale); look at it as it is now.
         }
         let name = self.cfg.name.clone();
         let api = self.api.clone();
@@ -221,17 +202,28 @@ impl Elector {
         let spec = lease.spec.clone().unwrap_or_default();
         let holder = spec.holder_identity.clone().unwrap_or_default();
         let new_spec = if holder == self.cfg.identity {
-            LeaseSpec {
-                renew_time: Some(now_micro()),
-                lease_duration_seconds: Some(self.duration_secs),
-                ..spec
-            }
+            self.renewed(spec)
         } else if holder.is_empty() || self.expired(&lease, &spec) {
             self.fresh_spec(spec.lease_transitions.unwrap_or(0) + 1)
         } else {
             return Ok(false);
         };
         lease.spec = Some(new_spec);
+        self.replace(lease).await
+    }
+
+    /// Our claim renewed: a fresh renewTime and our lease duration.
+    fn renewed(&self, spec: LeaseSpec) -> LeaseSpec {
+        LeaseSpec {
+            renew_time: Some(now_micro()),
+            lease_duration_seconds: Some(self.duration_secs),
+            ..spec
+        }
+    }
+
+    /// Writes `lease` with optimistic concurrency; `Ok(true)` when the write won (and is
+    /// kept as what we hold), `Ok(false)` on a conflict.
+    async fn replace(&mut self, mut lease: Lease) -> Result<bool, ApiError> {
         lease.metadata.managed_fields = None;
         match self
             .calls
