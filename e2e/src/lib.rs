@@ -28,6 +28,7 @@ mod chart;
 mod control_plane;
 mod error;
 mod namespace;
+mod operator_bin;
 mod pki;
 mod process;
 mod tools;
@@ -41,5 +42,6 @@ pub use chart::{
 pub use control_plane::{ControlPlane, KUBECONFIG_ENV};
 pub use error::Error;
 pub use namespace::TempNamespace;
+pub use operator_bin::run_operator_until_stdin_closes;
 pub use tools::Output;
 pub use wait::wait_for;

@@ -1,52 +1,6 @@
-//! `prodready run` for the benchmark smoke test: the same library code as the `prodready`
-//! binary, plus one thing tests need — it shuts down gracefully when its stdin closes, so an operator a
-//! test started never outlives the test binary, even when that is killed.
-//!
-//! (Integration tests only get `CARGO_BIN_EXE_*` for their own package's binaries.)
+//! `prodready run` for the benchmark smoke test, shutting down when its stdin closes: see
+//! [`e2e::run_operator_until_stdin_closes`].
 
-use std::io::Read;
-use std::process::ExitCode;
-
-use clap::Parser;
-use prodready::cli::{Cli, Command};
-use tokio_util::sync::CancellationToken;
-
-fn main() -> ExitCode {
-    let Command::Run(args) = Cli::parse().command else {
-        eprintln!("bench-prodready: only `run` is supported");
-        return ExitCode::from(2);
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("bench-prodready: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let shutdown = CancellationToken::new();
-    let on_eof = shutdown.clone();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 256];
-        let mut stdin = std::io::stdin();
-        while matches!(stdin.read(&mut buf), Ok(n) if n > 0) {}
-        on_eof.cancel();
-    });
-    let result = runtime.block_on(async {
-        let on_signal = shutdown.clone();
-        tokio::spawn(async move {
-            prodready::run::signalled().await;
-            on_signal.cancel();
-        });
-        prodready::run::run_until(*args, shutdown).await
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("bench-prodready: {e}");
-            ExitCode::from(1)
-        }
-    }
+fn main() -> std::process::ExitCode {
+    e2e::run_operator_until_stdin_closes("bench-prodready")
 }
