@@ -15,6 +15,7 @@ pub mod crd;
 pub mod engine;
 pub mod kubeapi;
 pub mod leader;
+pub mod memory;
 pub mod metrics;
 pub mod rules;
 pub mod run;

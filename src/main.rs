@@ -6,11 +6,12 @@ use std::process::ExitCode;
 use clap::Parser;
 use prodready::cli::{self, Cli, Command};
 
-/// mimalloc rather than the system allocator: `audit` allocates millions of small,
-/// short-lived objects (≈ 1.3× faster end to end on the 10,000-workload corpus, a third of
-/// the system time: README "Performance").
+/// mimalloc for `audit` (≈ 1.3× faster end to end on the 10,000-workload corpus), the system
+/// allocator for `run` (less resident memory over time): `prodready::memory`. Without the
+/// `mimalloc` feature the system allocator is used throughout (for heap profilers).
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: prodready::memory::Allocator = prodready::memory::Allocator;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -52,6 +53,7 @@ fn main() -> ExitCode {
 
 /// `prodready run`: the only command that needs an async runtime.
 fn run_operator(args: prodready::run::RunArgs) -> ExitCode {
+    prodready::memory::prefer_system_allocator();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -18,14 +18,17 @@ use tracing::Instrument as _;
 use super::Stores;
 use super::events::{self, EventMemory, Planned};
 use super::metrics::{ControllerMetrics, ViolationLabels, WorkloadLabels};
-use super::status::{self, Evaluated};
+use super::status::{self, StatusBuilder};
 use super::stores::Tracked;
 use crate::api::{ProductionPolicy, ProductionPolicyStatus, WorkloadKind};
 use crate::engine::context::LeaseLookup;
-use crate::engine::{CompiledPolicy, Context, Outcome, WorkloadVerdict};
+use crate::engine::{CompiledPolicy, Context, Evaluation, Outcome, Workload, WorkloadVerdict};
 use crate::kubeapi::{ApiCalls, ApiError};
 use crate::leader::Leadership;
 use crate::snapshot::{SharedSnapshot, Snapshot};
+
+/// How often rounds give freed memory back to the system, at most.
+const TRIM_EVERY: Duration = Duration::from_secs(10);
 
 /// The one field manager of every status write.
 pub const FIELD_MANAGER: &str = "prodready";
@@ -198,7 +201,7 @@ impl Publisher {
                     lock_memory(&self.memory).record(&policy, &key, a.failing.clone());
                     if let Err(e) = self.publish(&a.tracked, &policy, &a.plan, &a.failing).await {
                         lock_memory(&self.memory).forget(&policy, &key);
-                        tracing::error!(policy = %policy, namespace = %a.tracked.workload.namespace, workload = %a.tracked.workload.name, error = %e, "cannot publish Event");
+                        tracing::error!(policy = %policy, namespace = %a.tracked.namespace, workload = %a.tracked.name, error = %e, "cannot publish Event");
                     }
                 }
                 let rest = Duration::from_secs(1).saturating_sub(started.elapsed());
@@ -217,7 +220,7 @@ impl Publisher {
         plan: &Planned,
         failing: &BTreeSet<String>,
     ) -> Result<(), ApiError> {
-        let w = &t.workload;
+        let w = t;
         let reference = ObjectReference {
             api_version: Some(api_version(w.kind).to_owned()),
             kind: Some(w.kind.as_str().to_owned()),
@@ -318,6 +321,7 @@ impl Controller {
     async fn rounds(&mut self, shutdown: &CancellationToken) {
         let mut wake: Option<Instant> = None;
         let mut next_resync = Instant::now() + self.cfg.resync;
+        let mut last_trim: Option<Instant> = None;
         loop {
             let deadline = wake.map_or(next_resync, |w| w.min(next_resync));
             let trigger = Arc::clone(&self.trigger);
@@ -337,6 +341,12 @@ impl Controller {
                 () = shutdown.cancelled() => return,
                 w = self.round().instrument(tracing::info_span!("evaluation_round")) => w,
             };
+            // A round allocates and frees per workload; hand the freed memory back now and
+            // then rather than keep the high-water mark of the busiest round resident.
+            if last_trim.is_none_or(|t| t.elapsed() >= TRIM_EVERY) {
+                crate::memory::release_free_memory();
+                last_trim = Some(Instant::now());
+            }
             next_resync = Instant::now() + self.cfg.resync;
         }
     }
@@ -380,44 +390,56 @@ impl Controller {
         let mut w_series = Vec::new();
         let mut seen = HashSet::new();
         let mut queued = false;
+        let leader = self.leadership.is_leader();
 
+        // One pass over the workloads, decoding each once and evaluating it under every
+        // policy: nothing per workload outlives its turn but counts, the bounded violation
+        // list and (leader only) its failing rule set for Events.
+        let mut per_policy: Vec<PolicyRound<'_>> = snap
+            .policies
+            .iter()
+            .map(|p| PolicyRound::new(p, now, self.cfg.max_violations))
+            .collect();
         for policy in &snap.policies {
-            let started = Instant::now();
-            let span = tracing::info_span!("evaluate_policy", policy = %policy.name);
-            // Two parallel lists: the status builder takes the evaluations, Events need the uid.
-            let (tracked, plain): (Vec<&Arc<Tracked>>, Vec<Evaluated<'_>>) = span.in_scope(|| {
-                workloads
-                    .iter()
-                    .filter(|t| policy.matches(&t.workload, &snap.context))
-                    .map(|t| {
-                        (
-                            t,
-                            Evaluated {
-                                workload: &t.workload,
-                                evaluation: policy.evaluate(&t.workload, &snap.context, now),
-                            },
-                        )
-                    })
-                    .unzip()
-            });
             if let Some(t) = policy.next_transition(now) {
                 earliest(wake_at(t, now));
             }
-            for (t, e) in tracked.iter().zip(&plain) {
-                if let Some(x) = e.evaluation.next_expiry.filter(|x| *x > now) {
-                    earliest(wake_at(x, now));
-                }
-                if let Some(x) = lease_stale_at(&snap.context, &t.workload, policy)
-                    && x > now
-                {
-                    earliest(wake_at(x, now));
+        }
+        tracing::info_span!("evaluate", workloads = workloads.len()).in_scope(|| {
+            for t in &workloads {
+                let w = match t.workload() {
+                    Ok(w) => w,
+                    Err(e) => {
+                        tracing::error!(kind = t.kind.as_str(), namespace = %t.namespace, workload = %t.name, error = %e, "cannot decode the stored workload; left out of this round");
+                        continue;
+                    }
+                };
+                for (policy, acc) in snap.policies.iter().zip(per_policy.iter_mut()) {
+                    let started = Instant::now();
+                    if policy.matches(&w, &snap.context) {
+                        let evaluation = policy.evaluate(&w, &snap.context, now);
+                        if let Some(x) = evaluation.next_expiry.filter(|x| *x > now) {
+                            earliest(wake_at(x, now));
+                        }
+                        if let Some(x) = lease_stale_at(&snap.context, &w, policy)
+                            && x > now
+                        {
+                            earliest(wake_at(x, now));
+                        }
+                        acc.add(t, &w, &evaluation, leader);
+                    }
+                    acc.took += started.elapsed();
                 }
             }
+        });
+
+        for (policy, acc) in snap.policies.iter().zip(per_policy) {
+            let started = Instant::now();
             let old = by_name
                 .get(policy.name.as_str())
                 .and_then(|o| o.status.as_ref());
-            let new = status::build_status(policy, &plain, now, self.cfg.max_violations, old);
-            record_series(policy, &plain, &mut v_series, &mut w_series);
+            let new = acc.status.finish(old);
+            acc.series.record(policy, &mut v_series, &mut w_series);
 
             let mut result = "success";
             if self.leadership.is_leader() {
@@ -437,15 +459,8 @@ impl Controller {
                 // the next round.
                 let mut memory = lock_memory(&self.memory);
                 let mut outbox = self.publisher.outbox.lock();
-                for (t, e) in tracked.iter().zip(&plain) {
-                    let failing: BTreeSet<String> = e
-                        .evaluation
-                        .results
-                        .iter()
-                        .filter(|r| matches!(r.outcome, Outcome::Fail(_)))
-                        .map(|r| r.rule.id.to_owned())
-                        .collect();
-                    let key = (policy.name.clone(), workload_key(&t.workload));
+                for (t, failing) in acc.failing {
+                    let key = (policy.name.clone(), t.key());
                     let Some(plan) = memory.plan(&key.0, &key.1, &failing) else {
                         if failing.is_empty() {
                             memory.record(&key.0, &key.1, failing);
@@ -457,7 +472,7 @@ impl Controller {
                     outbox.insert(
                         key.clone(),
                         Announcement {
-                            tracked: Arc::clone(t),
+                            tracked: t,
                             plan,
                             failing,
                         },
@@ -468,7 +483,8 @@ impl Controller {
             } else if status::differs(old, &new) {
                 log_evaluated(policy, &new, false);
             }
-            self.metrics.reconciled(result, started.elapsed());
+            self.metrics
+                .reconciled(result, acc.took + started.elapsed());
         }
 
         for (obj, err) in &invalid {
@@ -563,10 +579,6 @@ fn truncate(s: &str, max: usize) -> String {
     format!("{}…", &s[..end])
 }
 
-fn workload_key(w: &crate::engine::Workload) -> String {
-    format!("{}/{}/{}", w.kind.as_str(), w.namespace, w.name)
-}
-
 /// When the Lease a workload names goes stale for the leader-lease rule.
 fn lease_stale_at(
     ctx: &Context,
@@ -605,49 +617,95 @@ fn log_evaluated(policy: &CompiledPolicy, s: &ProductionPolicyStatus, wrote: boo
     );
 }
 
-fn record_series(
-    policy: &CompiledPolicy,
-    evaluated: &[Evaluated<'_>],
-    v: &mut Vec<(ViolationLabels, i64)>,
-    w: &mut Vec<(WorkloadLabels, i64)>,
-) {
-    let mut per: HashMap<(String, &'static str, &'static str), i64> = HashMap::new();
-    let mut verdicts: HashMap<&'static str, i64> = [
-        (WorkloadVerdict::Compliant.as_str(), 0),
-        (WorkloadVerdict::Violating.as_str(), 0),
-        (WorkloadVerdict::Exempt.as_str(), 0),
-        (WorkloadVerdict::Unknown.as_str(), 0),
-    ]
-    .into_iter()
-    .collect();
-    for e in evaluated {
-        *verdicts.entry(e.evaluation.verdict().as_str()).or_insert(0) += 1;
-        for r in &e.evaluation.results {
+/// One policy's share of a round: its status so far, its metric counts, and (leader only)
+/// each matched workload's failing rules for Events.
+struct PolicyRound<'p> {
+    status: StatusBuilder<'p>,
+    series: SeriesCounts,
+    failing: Vec<(Arc<Tracked>, BTreeSet<String>)>,
+    took: Duration,
+}
+
+impl<'p> PolicyRound<'p> {
+    fn new(policy: &'p CompiledPolicy, now: Timestamp, max_violations: usize) -> Self {
+        PolicyRound {
+            status: StatusBuilder::new(policy, now, max_violations),
+            series: SeriesCounts::default(),
+            failing: Vec::new(),
+            took: Duration::ZERO,
+        }
+    }
+
+    fn add(&mut self, t: &Arc<Tracked>, w: &Workload, evaluation: &Evaluation, leader: bool) {
+        self.status.add(w, evaluation);
+        self.series.add(w, evaluation);
+        if leader {
+            let failing: BTreeSet<String> = evaluation
+                .results
+                .iter()
+                .filter(|r| matches!(r.outcome, Outcome::Fail(_)))
+                .map(|r| r.rule.id.to_owned())
+                .collect();
+            self.failing.push((Arc::clone(t), failing));
+        }
+    }
+}
+
+/// A policy's metric counts: failing workloads per (namespace, rule, severity), workloads
+/// per verdict.
+#[derive(Default)]
+struct SeriesCounts {
+    per: HashMap<(String, &'static str, &'static str), i64>,
+    verdicts: [i64; 4],
+}
+
+const VERDICTS: [WorkloadVerdict; 4] = [
+    WorkloadVerdict::Compliant,
+    WorkloadVerdict::Violating,
+    WorkloadVerdict::Exempt,
+    WorkloadVerdict::Unknown,
+];
+
+impl SeriesCounts {
+    fn add(&mut self, w: &Workload, evaluation: &Evaluation) {
+        let verdict = evaluation.verdict();
+        if let Some(i) = VERDICTS.iter().position(|v| *v == verdict) {
+            self.verdicts[i] += 1;
+        }
+        for r in &evaluation.results {
             if matches!(r.outcome, Outcome::Fail(_)) {
-                *per.entry((e.workload.namespace.clone(), r.rule.id, r.severity.as_str()))
-                    .or_insert(0) += 1;
+                let key = (w.namespace.clone(), r.rule.id, r.severity.as_str());
+                *self.per.entry(key).or_insert(0) += 1;
             }
         }
     }
-    for ((namespace, rule, severity), n) in per {
-        v.push((
-            ViolationLabels {
-                policy: policy.name.clone(),
-                namespace,
-                rule,
-                severity,
-            },
-            n,
-        ));
-    }
-    for (result, n) in verdicts {
-        w.push((
-            WorkloadLabels {
-                policy: policy.name.clone(),
-                result,
-            },
-            n,
-        ));
+
+    fn record(
+        self,
+        policy: &CompiledPolicy,
+        v: &mut Vec<(ViolationLabels, i64)>,
+        w: &mut Vec<(WorkloadLabels, i64)>,
+    ) {
+        for ((namespace, rule, severity), n) in self.per {
+            v.push((
+                ViolationLabels {
+                    policy: policy.name.clone(),
+                    namespace,
+                    rule,
+                    severity,
+                },
+                n,
+            ));
+        }
+        for (verdict, n) in VERDICTS.iter().zip(self.verdicts) {
+            w.push((
+                WorkloadLabels {
+                    policy: policy.name.clone(),
+                    result: verdict.as_str(),
+                },
+                n,
+            ));
+        }
     }
 }
 

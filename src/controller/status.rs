@@ -89,36 +89,79 @@ pub fn build_status(
     max_violations: usize,
     old: Option<&ProductionPolicyStatus>,
 ) -> ProductionPolicyStatus {
-    let mut summary = PolicySummary {
-        matched: count(evaluated.len()),
-        ..PolicySummary::default()
-    };
-    let mut per_rule: BTreeMap<&'static str, (Severity, u32)> = BTreeMap::new();
-    let mut violations: Vec<ViolationRef> = Vec::new();
-    let mut unknown: BTreeMap<&'static str, (u32, String)> = BTreeMap::new();
-    let mut expiring: Vec<ExpiringExemption> = Vec::new();
-    let horizon = now.saturating_add(EXPIRING_WITHIN).unwrap_or(now);
-
+    let mut builder = StatusBuilder::new(policy, now, max_violations);
     for e in evaluated {
-        match e.evaluation.verdict() {
-            WorkloadVerdict::Compliant => summary.compliant += 1,
-            WorkloadVerdict::Violating => summary.violating += 1,
-            WorkloadVerdict::Exempt => summary.exempt += 1,
-            WorkloadVerdict::Unknown => summary.unknown += 1,
+        builder.add(e.workload, &e.evaluation);
+    }
+    builder.finish(old)
+}
+
+/// Builds a policy's status one evaluated workload at a time, so a round never holds every
+/// evaluation at once: counts are exact, and the violation list keeps only what can still
+/// make the bounded, ordered list.
+pub struct StatusBuilder<'p> {
+    policy: &'p CompiledPolicy,
+    now: Timestamp,
+    horizon: Timestamp,
+    max_violations: usize,
+    summary: PolicySummary,
+    per_rule: BTreeMap<&'static str, (Severity, u32)>,
+    violations: Vec<ViolationRef>,
+    violations_seen: usize,
+    unknown: BTreeMap<&'static str, (u32, String)>,
+    expiring: Vec<ExpiringExemption>,
+}
+
+/// Most severe first, then by namespace, name, kind and rule.
+fn violation_order(a: &ViolationRef, b: &ViolationRef) -> std::cmp::Ordering {
+    b.severity
+        .cmp(&a.severity)
+        .then_with(|| a.namespace.cmp(&b.namespace))
+        .then_with(|| a.name.cmp(&b.name))
+        .then_with(|| a.kind.as_str().cmp(b.kind.as_str()))
+        .then_with(|| a.rule.cmp(&b.rule))
+}
+
+impl<'p> StatusBuilder<'p> {
+    /// An empty status for `policy` evaluated at `now`.
+    pub fn new(policy: &'p CompiledPolicy, now: Timestamp, max_violations: usize) -> Self {
+        StatusBuilder {
+            policy,
+            now,
+            horizon: now.saturating_add(EXPIRING_WITHIN).unwrap_or(now),
+            max_violations,
+            summary: PolicySummary::default(),
+            per_rule: BTreeMap::new(),
+            violations: Vec::new(),
+            violations_seen: 0,
+            unknown: BTreeMap::new(),
+            expiring: Vec::new(),
         }
-        for r in &e.evaluation.results {
+    }
+
+    /// Counts one matched workload and its evaluation.
+    pub fn add(&mut self, workload: &Workload, evaluation: &Evaluation) {
+        let now = self.now;
+        self.summary.matched += 1;
+        match evaluation.verdict() {
+            WorkloadVerdict::Compliant => self.summary.compliant += 1,
+            WorkloadVerdict::Violating => self.summary.violating += 1,
+            WorkloadVerdict::Exempt => self.summary.exempt += 1,
+            WorkloadVerdict::Unknown => self.summary.unknown += 1,
+        }
+        for r in &evaluation.results {
             match &r.outcome {
                 Outcome::Fail(vs) => {
-                    per_rule.entry(r.rule.id).or_insert((r.severity, 0)).1 += 1;
+                    self.per_rule.entry(r.rule.id).or_insert((r.severity, 0)).1 += 1;
                     let Some(first) = vs.first() else { continue };
                     let mut message = first.message.clone();
                     if vs.len() > 1 {
                         message.push_str(&format!(" (and {} more)", vs.len() - 1));
                     }
-                    violations.push(ViolationRef {
-                        kind: e.workload.kind,
-                        namespace: e.workload.namespace.clone(),
-                        name: e.workload.name.clone(),
+                    self.push_violation(ViolationRef {
+                        kind: workload.kind,
+                        namespace: workload.namespace.clone(),
+                        name: workload.name.clone(),
                         rule: r.rule.id.to_owned(),
                         severity: r.severity,
                         container: first.container.clone(),
@@ -126,17 +169,21 @@ pub fn build_status(
                     });
                 }
                 Outcome::Unknown(reason) => {
-                    unknown.entry(r.rule.id).or_insert((0, reason.clone())).0 += 1;
+                    self.unknown
+                        .entry(r.rule.id)
+                        .or_insert((0, reason.clone()))
+                        .0 += 1;
                 }
                 Outcome::Exempt { exemption, .. } => {
                     if exemption.source == ExemptionSource::Annotation
                         && let Some(t) = exemption.expires
                         && t > now
-                        && t <= horizon
+                        && t <= self.horizon
                     {
-                        let w = e.workload;
+                        let w = workload;
                         let workload = format!("{}/{}/{}", w.kind.as_str(), w.namespace, w.name);
-                        if let Some(x) = expiring
+                        if let Some(x) = self
+                            .expiring
                             .iter_mut()
                             .find(|x| x.workload.as_deref() == Some(workload.as_str()))
                         {
@@ -144,7 +191,7 @@ pub fn build_status(
                                 x.rules.push(r.rule.id.to_owned());
                             }
                         } else {
-                            expiring.push(ExpiringExemption {
+                            self.expiring.push(ExpiringExemption {
                                 index: None,
                                 workload: Some(workload),
                                 rules: vec![r.rule.id.to_owned()],
@@ -158,127 +205,147 @@ pub fn build_status(
             }
         }
     }
-    for (index, ex) in policy.spec.exemptions.iter().enumerate() {
-        if let Some(t) = &ex.expires
-            && t.0 > now
-            && t.0 <= horizon
-        {
-            expiring.push(ExpiringExemption {
-                index: u32::try_from(index).ok(),
-                workload: None,
-                rules: ex.rules.clone(),
-                reason: ex.reason.clone(),
-                expires: t.clone(),
-            });
+
+    /// Keeps at most twice the bound between trims: sorting and cutting back to the bound
+    /// whenever that fills keeps exactly the first `max_violations` of the whole list.
+    fn push_violation(&mut self, v: ViolationRef) {
+        self.violations_seen += 1;
+        self.violations.push(v);
+        if self.violations.len() >= self.max_violations.saturating_mul(2).max(64) {
+            self.violations.sort_by(violation_order);
+            self.violations.truncate(self.max_violations);
         }
     }
-    expiring.sort_by(|a, b| {
-        (a.expires.0, &a.index, &a.workload).cmp(&(b.expires.0, &b.index, &b.workload))
-    });
-    expiring.truncate(max_violations);
 
-    let mut rules: Vec<RuleCount> = per_rule
-        .into_iter()
-        .map(|(rule, (severity, violations))| RuleCount {
-            rule: rule.to_owned(),
-            severity,
-            violations,
-        })
-        .collect();
-    rules.sort_by(|a, b| {
-        b.severity
-            .cmp(&a.severity)
-            .then_with(|| a.rule.cmp(&b.rule))
-    });
+    /// The status, keeping each condition's transition time from `old` where it holds.
+    pub fn finish(self, old: Option<&ProductionPolicyStatus>) -> ProductionPolicyStatus {
+        let StatusBuilder {
+            policy,
+            now,
+            horizon,
+            max_violations,
+            summary,
+            per_rule,
+            mut violations,
+            violations_seen,
+            unknown,
+            mut expiring,
+        } = self;
+        for (index, ex) in policy.spec.exemptions.iter().enumerate() {
+            if let Some(t) = &ex.expires
+                && t.0 > now
+                && t.0 <= horizon
+            {
+                expiring.push(ExpiringExemption {
+                    index: u32::try_from(index).ok(),
+                    workload: None,
+                    rules: ex.rules.clone(),
+                    reason: ex.reason.clone(),
+                    expires: t.clone(),
+                });
+            }
+        }
+        expiring.sort_by(|a, b| {
+            (a.expires.0, &a.index, &a.workload).cmp(&(b.expires.0, &b.index, &b.workload))
+        });
+        expiring.truncate(max_violations);
 
-    violations.sort_by(|a, b| {
-        b.severity
-            .cmp(&a.severity)
-            .then_with(|| a.namespace.cmp(&b.namespace))
-            .then_with(|| a.name.cmp(&b.name))
-            .then_with(|| a.kind.as_str().cmp(b.kind.as_str()))
-            .then_with(|| a.rule.cmp(&b.rule))
-    });
-    let violations_truncated = violations.len() > max_violations;
-    violations.truncate(max_violations);
-
-    let generation = policy.generation;
-    let ready = condition(
-        READY,
-        "True",
-        REASON_EVALUATED,
-        format!("evaluated {} matched workloads", summary.matched),
-        generation,
-        now,
-        old,
-    );
-    let compliant = if summary.violating == 0 {
-        condition(
-            COMPLIANT,
-            "True",
-            REASON_NO_VIOLATIONS,
-            format!(
-                "none of {} matched workloads violates a rule",
-                summary.matched
-            ),
-            generation,
-            now,
-            old,
-        )
-    } else {
-        condition(
-            COMPLIANT,
-            "False",
-            REASON_VIOLATIONS,
-            format!(
-                "{} of {} matched workloads violate at least one rule",
-                summary.violating, summary.matched
-            ),
-            generation,
-            now,
-            old,
-        )
-    };
-    let degraded = if unknown.is_empty() {
-        condition(
-            DEGRADED,
-            "False",
-            REASON_ALL_EVALUATED,
-            "every enabled rule was evaluated".to_owned(),
-            generation,
-            now,
-            old,
-        )
-    } else {
-        let monitors_only = unknown.keys().all(|r| *r == "service-monitor");
-        let detail: Vec<String> = unknown
-            .iter()
-            .map(|(rule, (n, reason))| format!("{rule} unknown for {n} workloads: {reason}"))
+        let mut rules: Vec<RuleCount> = per_rule
+            .into_iter()
+            .map(|(rule, (severity, violations))| RuleCount {
+                rule: rule.to_owned(),
+                severity,
+                violations,
+            })
             .collect();
-        condition(
-            DEGRADED,
+        rules.sort_by(|a, b| {
+            b.severity
+                .cmp(&a.severity)
+                .then_with(|| a.rule.cmp(&b.rule))
+        });
+
+        violations.sort_by(violation_order);
+        let violations_truncated = violations_seen > max_violations;
+        violations.truncate(max_violations);
+
+        let generation = policy.generation;
+        let ready = condition(
+            READY,
             "True",
-            if monitors_only {
-                REASON_MONITORS_UNAVAILABLE
-            } else {
-                REASON_RULES_UNKNOWN
-            },
-            detail.join("; "),
+            REASON_EVALUATED,
+            format!("evaluated {} matched workloads", summary.matched),
             generation,
             now,
             old,
-        )
-    };
+        );
+        let compliant = if summary.violating == 0 {
+            condition(
+                COMPLIANT,
+                "True",
+                REASON_NO_VIOLATIONS,
+                format!(
+                    "none of {} matched workloads violates a rule",
+                    summary.matched
+                ),
+                generation,
+                now,
+                old,
+            )
+        } else {
+            condition(
+                COMPLIANT,
+                "False",
+                REASON_VIOLATIONS,
+                format!(
+                    "{} of {} matched workloads violate at least one rule",
+                    summary.violating, summary.matched
+                ),
+                generation,
+                now,
+                old,
+            )
+        };
+        let degraded = if unknown.is_empty() {
+            condition(
+                DEGRADED,
+                "False",
+                REASON_ALL_EVALUATED,
+                "every enabled rule was evaluated".to_owned(),
+                generation,
+                now,
+                old,
+            )
+        } else {
+            let monitors_only = unknown.keys().all(|r| *r == "service-monitor");
+            let detail: Vec<String> = unknown
+                .iter()
+                .map(|(rule, (n, reason))| format!("{rule} unknown for {n} workloads: {reason}"))
+                .collect();
+            condition(
+                DEGRADED,
+                "True",
+                if monitors_only {
+                    REASON_MONITORS_UNAVAILABLE
+                } else {
+                    REASON_RULES_UNKNOWN
+                },
+                detail.join("; "),
+                generation,
+                now,
+                old,
+            )
+        };
 
-    ProductionPolicyStatus {
-        observed_generation: generation,
-        conditions: vec![ready, compliant, degraded],
-        summary: Some(summary),
-        rules,
-        violations,
-        violations_truncated,
-        expiring_exemptions: expiring,
-        last_evaluation_time: Some(Time(whole_seconds(now))),
+        ProductionPolicyStatus {
+            observed_generation: generation,
+            conditions: vec![ready, compliant, degraded],
+            summary: Some(summary),
+            rules,
+            violations,
+            violations_truncated,
+            expiring_exemptions: expiring,
+            last_evaluation_time: Some(Time(whole_seconds(now))),
+        }
     }
 }
 
@@ -325,10 +392,6 @@ pub fn differs(old: Option<&ProductionPolicyStatus>, new: &ProductionPolicyStatu
     let mut b = new.clone();
     b.last_evaluation_time = None;
     a != b
-}
-
-fn count(n: usize) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]

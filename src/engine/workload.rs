@@ -116,15 +116,29 @@ impl<'a> ContainerRef<'a> {
     }
 }
 
+/// The `(namespace, name)` a workload with this metadata has: `default` when no namespace
+/// is named, the `generateName` prefix when no name is.
+pub fn identity(meta: &ObjectMeta) -> (String, String) {
+    let namespace = meta
+        .namespace
+        .as_deref()
+        .filter(|n| !n.is_empty())
+        .unwrap_or(DEFAULT_NAMESPACE);
+    let name = meta
+        .name
+        .as_deref()
+        .or(meta.generate_name.as_deref())
+        .unwrap_or_default();
+    (namespace.to_owned(), name.to_owned())
+}
+
 impl Workload {
     fn new(kind: WorkloadKind, meta: ObjectMeta) -> Self {
+        let (namespace, name) = identity(&meta);
         Workload {
             kind,
-            namespace: meta
-                .namespace
-                .filter(|n| !n.is_empty())
-                .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned()),
-            name: meta.name.or(meta.generate_name).unwrap_or_default(),
+            namespace,
+            name,
             labels: meta.labels.unwrap_or_default(),
             annotations: meta.annotations.unwrap_or_default(),
             replicas: None,
