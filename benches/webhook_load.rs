@@ -217,8 +217,8 @@ impl Report {
     }
 }
 
-/// Latency from the scheduled instant (includes the client's own timer lag, ~1 ms), and
-/// from the moment the request was written.
+/// Latency from the scheduled instant (queueing included: no coordinated omission), and from
+/// the moment the request was written.
 async fn fixed_rate(port: u16, ca: &[u8], body: Bytes, o: &Options) -> (Report, Report) {
     let conns = o.connections.clamp(1, 4);
     let (tx, rx) = async_channel(conns);
@@ -248,15 +248,22 @@ async fn fixed_rate(port: u16, ca: &[u8], body: Bytes, o: &Options) -> (Report, 
             (lat, service, errors)
         }));
     }
-    let mut ticker = tokio::time::interval(period);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    for _ in 0..total {
-        let tick = ticker.tick().await;
-        if tx.send(tick.into_std()).await.is_err() {
-            break;
+    // The schedule is kept by an OS thread sleeping to each instant (the kernel's
+    // high-resolution timers, tens of µs late), not by a tokio interval: tokio's timer wheel
+    // has 1 ms granularity, which would add up to a millisecond of client-side lag to every
+    // latency measured from the scheduled instant.
+    let pacer = std::thread::spawn(move || {
+        for i in 0..total {
+            let at = start + period.mul_f64(i as f64);
+            if let Some(wait) = at.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            if tx.blocking_send(at).is_err() {
+                break;
+            }
         }
-    }
-    drop(tx);
+    });
+    let _ = tokio::task::spawn_blocking(move || pacer.join()).await;
     let mut report = Report {
         latencies: Vec::new(),
         errors: 0,
