@@ -180,8 +180,7 @@ impl<'p> StatusBuilder<'p> {
                         && t > now
                         && t <= self.horizon
                     {
-                        let w = workload;
-                        let workload = format!("{}/{}/{}", w.kind.as_str(), w.namespace, w.name);
+                        let workload = workload.display_name();
                         if let Some(x) = self
                             .expiring
                             .iter_mut()

@@ -108,18 +108,14 @@ impl Tracked {
     }
 }
 
-/// Only what [`Workload`] reads from an object's metadata.
+/// Only what [`Workload`] reads from an object's metadata (after [`strip_metadata`]).
 fn workload_meta(meta: ObjectMeta) -> ObjectMeta {
-    let mut annotations = meta.annotations;
-    if let Some(a) = annotations.as_mut() {
-        a.remove(LAST_APPLIED);
-    }
     ObjectMeta {
         name: meta.name,
         generate_name: meta.generate_name,
         namespace: meta.namespace,
         labels: meta.labels,
-        annotations,
+        annotations: meta.annotations,
         ..ObjectMeta::default()
     }
 }
@@ -233,6 +229,7 @@ macro_rules! workload_slim {
             type Stored = Tracked;
             fn slim(mut self) -> Tracked {
                 let uid = self.metadata.uid.take();
+                strip_metadata(&mut self);
                 self.metadata = workload_meta(std::mem::take(&mut self.metadata));
                 self.status = None;
                 let $o = &mut self;
