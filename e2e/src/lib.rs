@@ -27,6 +27,7 @@ mod binaries;
 mod chart;
 mod control_plane;
 mod error;
+mod http;
 mod namespace;
 mod operator_bin;
 mod pki;
@@ -41,6 +42,7 @@ pub use chart::{
 };
 pub use control_plane::{ControlPlane, KUBECONFIG_ENV};
 pub use error::Error;
+pub use http::http_get;
 pub use namespace::TempNamespace;
 pub use operator_bin::run_operator_until_stdin_closes;
 pub use tools::Output;

@@ -13,8 +13,7 @@
 //!   ready once the rule is back.
 
 use std::collections::BTreeSet;
-use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
@@ -89,20 +88,7 @@ impl Operator {
     }
 
     fn get(&self, path: &str) -> Result<(u16, String), String> {
-        let mut s = TcpStream::connect_timeout(&self.admin, Duration::from_secs(2))
-            .map_err(|e| format!("connect {}: {e}", self.admin))?;
-        s.set_read_timeout(Some(Duration::from_secs(5)))
-            .map_err(|e| e.to_string())?;
-        write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").map_err(|e| e.to_string())?;
-        let mut out = String::new();
-        s.read_to_string(&mut out).map_err(|e| e.to_string())?;
-        let (head, body) = out.split_once("\r\n\r\n").ok_or("no HTTP header")?;
-        let code = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .ok_or("no status code")?;
-        Ok((code, body.to_owned()))
+        e2e::http_get(self.admin, path)
     }
 
     async fn wait_ready(&self, timeout: Duration) {
