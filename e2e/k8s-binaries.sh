@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver, kubectl, etcd and helm from Go modules and caches them per
+# Builds kube-apiserver, kubectl, etcd, helm and crane from Go modules and caches them per
 # Kubernetes version outside the repository, so the e2e suite has a real control plane.
 #
 #   bash e2e/k8s-binaries.sh              build what is missing, then print PRODREADY_K8S_BIN=<dir>
@@ -143,6 +143,17 @@ build_helm() {
   echo "$v" >"$bin/helm.version"
 }
 
+# --- crane -----------------------------------------------------------------------------------
+# The OCI registry client (and throwaway registry) the packaging test pushes the image with.
+build_crane() {
+  local v="$CRANE_VERSION" dir="$base/src/crane"
+  if up_to_date crane "$v"; then return; fi
+  need_go crane
+  new_wrapper "$dir" github.com/google/go-containerregistry "$v"
+  go_build "$dir" crane github.com/google/go-containerregistry/cmd/crane
+  echo "$v" >"$bin/crane.version"
+}
+
 total=$SECONDS
 # --- Prometheus Operator CRDs (ServiceMonitor, PodMonitor) ------------------------------
 # Not a binary: the e2e tests read the real CRDs from the module cache
@@ -162,13 +173,15 @@ fetch_prometheus_operator() {
 build_kubernetes
 build_etcd
 build_helm
+build_crane
 fetch_prometheus_operator
 
-for b in kube-apiserver kubectl etcd helm; do
+for b in kube-apiserver kubectl etcd helm crane; do
   [[ -x "$bin/$b" ]] || die "missing $bin/$b after build"
 done
 "$bin/kube-apiserver" --version >&2
 "$bin/etcd" --version | sed -n 1p >&2
 "$bin/helm" version --short >&2
+echo "crane $("$bin/crane" version)" >&2
 log "binaries are in $bin ($((SECONDS - total))s)"
 echo "PRODREADY_K8S_BIN=$bin"

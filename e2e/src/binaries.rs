@@ -1,4 +1,4 @@
-//! Where the kube-apiserver, etcd, kubectl and helm binaries live.
+//! Where the kube-apiserver, etcd, kubectl, helm and crane binaries live.
 //!
 //! `e2e/k8s-binaries.sh` builds them into `<cache>/prodready/k8s/<K8S_VERSION>/bin` with a
 //! `<name>.version` stamp each; `PRODREADY_K8S_BIN` overrides the directory. The pinned versions
@@ -53,7 +53,7 @@ pub struct Binaries {
 
 impl Binaries {
     /// Finds the binaries via `PRODREADY_K8S_BIN`, else the default cache directory, and checks
-    /// that all four exist and match the pinned versions.
+    /// that all five exist and match the pinned versions.
     pub fn locate() -> Result<Self, Error> {
         let dir = match std::env::var_os(BIN_ENV) {
             Some(dir) if !dir.is_empty() => PathBuf::from(dir),
@@ -65,13 +65,14 @@ impl Binaries {
         Self::check(dir)
     }
 
-    /// Checks that `dir` holds all four binaries at the pinned versions.
+    /// Checks that `dir` holds all five binaries at the pinned versions.
     fn check(dir: PathBuf) -> Result<Self, Error> {
         let wanted = [
             ("kube-apiserver", "K8S_VERSION"),
             ("kubectl", "K8S_VERSION"),
             ("etcd", "ETCD_VERSION"),
             ("helm", "HELM_VERSION"),
+            ("crane", "CRANE_VERSION"),
         ];
         let mut problems = Vec::new();
         for (name, key) in wanted {
@@ -116,6 +117,9 @@ impl Binaries {
     }
     pub fn helm(&self) -> PathBuf {
         self.dir.join("helm")
+    }
+    pub fn crane(&self) -> PathBuf {
+        self.dir.join("crane")
     }
 }
 

@@ -2,12 +2,13 @@
 //! `helm`, multi-document YAML as JSON values, and the Prometheus Operator CRDs (read from
 //! the Go module cache that `e2e/k8s-binaries.sh` fills).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context as _, bail};
 use kube::Client;
 use serde_json::Value;
+use tokio::sync::OnceCell;
 
 use crate::apply::install_crd_file;
 use crate::binaries::{pinned_version, repo_root};
@@ -27,7 +28,17 @@ pub async fn helm_template(
     namespace: &str,
     sets: &[&str],
 ) -> anyhow::Result<String> {
-    let chart = chart_dir();
+    helm_template_chart(cp, &chart_dir(), release, namespace, sets).await
+}
+
+/// [`helm_template`] of another chart: a directory or a packaged `.tgz`.
+pub async fn helm_template_chart(
+    cp: &ControlPlane,
+    chart: &Path,
+    release: &str,
+    namespace: &str,
+    sets: &[&str],
+) -> anyhow::Result<String> {
     let chart = chart.to_string_lossy();
     let mut args = vec![
         "template",
@@ -122,3 +133,26 @@ pub async fn install_monitoring_crds(client: &Client) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// The shared control plane of this test binary with the CRDs the chart needs installed: the
+/// ProductionPolicy CRD (`crds/`) and the Prometheus Operator's ServiceMonitor and PodMonitor.
+pub async fn chart_plane() -> anyhow::Result<&'static ControlPlane> {
+    static PLANE: OnceCell<&'static ControlPlane> = OnceCell::const_new();
+    PLANE
+        .get_or_try_init(|| async {
+            let cp = ControlPlane::shared().await?;
+            let client = cp.client().await?;
+            install_crd_file(&client, repo_root().join(CRD_FILE))
+                .await
+                .context("installing the ProductionPolicy CRD")?;
+            install_monitoring_crds(&client)
+                .await
+                .context("installing the Prometheus Operator CRDs")?;
+            Ok(cp)
+        })
+        .await
+        .copied()
+}
+
+/// The committed ProductionPolicy CRD, relative to the repository root.
+pub const CRD_FILE: &str = "crds/productionpolicies.prodready.dev.yaml";

@@ -32,18 +32,22 @@ mod namespace;
 mod operator_bin;
 mod pki;
 mod process;
+mod release;
 mod tools;
 mod wait;
 
 pub use apply::{apply_yaml, install_crd, install_crd_file};
 pub use binaries::{Binaries, pinned_version, repo_root};
 pub use chart::{
-    chart_dir, documents, helm_template, install_monitoring_crds, monitoring_crd_file, object_key,
+    CRD_FILE, chart_dir, chart_plane, documents, helm_template, helm_template_chart,
+    install_monitoring_crds, monitoring_crd_file, object_key,
 };
 pub use control_plane::{ControlPlane, KUBECONFIG_ENV};
 pub use error::Error;
 pub use http::http_get;
 pub use namespace::TempNamespace;
 pub use operator_bin::run_operator_until_stdin_closes;
-pub use tools::Output;
+pub use process::Daemon;
+pub use release::{Package, Registry, crane, package, release_binary};
+pub use tools::{Output, run_program};
 pub use wait::wait_for;

@@ -112,20 +112,22 @@ impl Managed {
         self.child.try_wait().ok().flatten()
     }
 
-    /// SIGTERM to the group, then SIGKILL after `grace`; always reaps the child.
-    pub(crate) fn stop(&mut self, grace: Duration) {
-        if self.exited().is_some() {
-            return;
+    /// SIGTERM to the group, then SIGKILL after `grace`; always reaps the child. Returns the
+    /// exit status if the process exited within `grace` (`None`: it had to be killed).
+    pub(crate) fn stop(&mut self, grace: Duration) -> Option<ExitStatus> {
+        if let Some(status) = self.exited() {
+            return Some(status);
         }
         self.signal(libc::SIGTERM);
         let deadline = Instant::now() + grace;
         while Instant::now() < deadline {
-            if self.exited().is_some() {
-                return;
+            if let Some(status) = self.exited() {
+                return Some(status);
             }
             std::thread::sleep(Duration::from_millis(20));
         }
         self.kill();
+        None
     }
 
     /// SIGKILL to the group and reap the child.
@@ -144,6 +146,38 @@ impl Managed {
                 libc::killpg(pgid, sig);
             }
         }
+    }
+}
+
+/// A long-running program a test starts (e.g. the release binary as `prodready run`): output
+/// to a log file, killed with its process group when dropped or when the test binary dies.
+#[derive(Debug)]
+pub struct Daemon(Managed);
+
+impl Daemon {
+    /// Starts `program args…`, its stdout and stderr appended to `log`.
+    pub fn start(
+        name: &'static str,
+        program: &Path,
+        args: &[String],
+        log: &Path,
+    ) -> anyhow::Result<Self> {
+        Managed::start(name, program, args, log).map(Self)
+    }
+
+    /// `Some(status)` once the process has exited.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.0.exited()
+    }
+
+    /// The last `lines` lines of its log.
+    pub fn log_tail(&self, lines: usize) -> String {
+        tail(self.0.log(), lines)
+    }
+
+    /// SIGTERM, then SIGKILL after `grace`: the exit status, or `None` if it had to be killed.
+    pub fn stop(&mut self, grace: Duration) -> Option<ExitStatus> {
+        self.0.stop(grace)
     }
 }
 

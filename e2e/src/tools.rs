@@ -89,3 +89,13 @@ where
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     })
 }
+
+/// Runs `program args…` (no extra environment, no stdin) with the same timeout as kubectl and
+/// helm: for the other programs a test drives (a script, `tar`, a built binary).
+pub async fn run_program<I, S>(program: &Path, args: I) -> anyhow::Result<Output>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    run(program, args, &[], None).await
+}

@@ -4,7 +4,7 @@
 use std::fmt::Debug;
 use std::time::Duration;
 
-use e2e::{ControlPlane, apply_yaml, install_crd_file, pinned_version, wait_for};
+use e2e::{CRD_FILE, ControlPlane, apply_yaml, install_crd_file, pinned_version, wait_for};
 use futures::{StreamExt as _, TryStreamExt as _};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::CronJob;
@@ -18,7 +18,6 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-const CRD_FILE: &str = "crds/productionpolicies.prodready.dev.yaml";
 const WATCH_TIMEOUT: Duration = Duration::from_secs(20);
 
 async fn shared() -> &'static ControlPlane {

@@ -4,9 +4,7 @@
 
 use std::path::PathBuf;
 
-use e2e::{ControlPlane, install_crd_file, repo_root};
-
-const CRD_FILE: &str = "crds/productionpolicies.prodready.dev.yaml";
+use e2e::{CRD_FILE, ControlPlane, install_crd_file, repo_root};
 
 async fn plane_with_crd() -> &'static ControlPlane {
     let cp = ControlPlane::shared()

@@ -16,7 +16,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use e2e::{ControlPlane, apply_yaml, install_crd_file, pinned_version, repo_root, wait_for};
+use e2e::{
+    CRD_FILE, ControlPlane, apply_yaml, install_crd_file, pinned_version, repo_root, wait_for,
+};
 use futures::{StreamExt as _, TryStreamExt as _};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
@@ -29,7 +31,6 @@ use prodready::api::{ProductionPolicy, ProductionPolicyStatus};
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
-const CRD_FILE: &str = "crds/productionpolicies.prodready.dev.yaml";
 /// How long a status may take to reflect a change (debounce 200 ms + evaluation + write).
 const SETTLE: Duration = Duration::from_secs(30);
 

@@ -2,22 +2,25 @@
 //! default values and with every option on, every rendered object (and the kustomize tree)
 //! passes a server-side dry run, the container arguments are flags `prodready run` accepts,
 //! the chart's CRD and the kustomize tree agree with the sources they copy, the dashboard is
-//! the one the chart ships, and the chart passes prodready's own strict audit.
+//! the one the chart ships, and the chart passes prodready's own strict audit. The release
+//! (`hack/package.sh`): the image goes through a real OCI registry, its binary runs as the
+//! operator, and it audits the packaged chart with default values: zero failures.
 //!
 //! The RBAC the chart grants is exercised by a live operator in `tests/rbac.rs`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::Duration;
 
 use clap::Parser as _;
 use e2e::{
-    ControlPlane, apply_yaml, chart_dir, documents, helm_template, install_crd_file,
-    install_monitoring_crds, object_key, repo_root,
+    CRD_FILE, ControlPlane, Daemon, Output, Registry, apply_yaml, chart_dir, chart_plane, crane,
+    documents, helm_template, helm_template_chart, install_crd_file, object_key, repo_root,
+    run_program,
 };
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
-const CRD_FILE: &str = "crds/productionpolicies.prodready.dev.yaml";
 const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
 /// What `helm template` needs to render what the Prometheus Operator CRDs enable (helm
@@ -97,14 +100,10 @@ async fn plane() -> &'static ControlPlane {
     static PLANE: OnceCell<&'static ControlPlane> = OnceCell::const_new();
     PLANE
         .get_or_init(|| async {
-            let cp = ControlPlane::shared().await.expect("shared control plane");
+            let cp = chart_plane()
+                .await
+                .expect("control plane with the chart's CRDs");
             let client = cp.client().await.expect("client");
-            install_crd_file(&client, repo_root().join(CRD_FILE))
-                .await
-                .expect("install the ProductionPolicy CRD");
-            install_monitoring_crds(&client)
-                .await
-                .expect("install the Prometheus Operator CRDs");
             let dir = tempfile::tempdir().expect("temp dir");
             for (i, doc) in CERT_MANAGER_STUB_CRDS.split("\n---\n").enumerate() {
                 let path = dir.path().join(format!("stub-{i}.yaml"));
@@ -674,8 +673,9 @@ async fn the_chart_passes_prodreadys_own_strict_audit() {
         (0, &[][..]),
         "with every option:\n{report}"
     );
-    // Literally default values: the only finding is the digest a release has to write
-    // (a made-up default digest would not pull).
+    // The source tree's literally default values: the only finding is the digest that
+    // `hack/package.sh` writes into a release (a made-up default digest would not pull;
+    // the released chart is checked with zero failures below).
     let (code, failing, report) = strict_audit(cp, &[WITH_MONITORING]).await;
     assert_eq!(
         (code, failing.as_slice()),
@@ -719,4 +719,214 @@ fn the_dashboard_is_valid_grafana_json_with_queries() {
             "no panel {title:?}"
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// The release: hack/package.sh
+// ---------------------------------------------------------------------------------------
+
+/// The release step end to end. `hack/package.sh` builds the image (an OCI image layout) from
+/// the static release binary and packages the chart with the image's digest as its default.
+/// The image then goes through a real OCI registry with crane (push, digest, config, export),
+/// and the binary taken out of the pulled image audits the packaged chart, rendered with its
+/// default values, under the strict profile: zero failures — prodready's dog-fooding with
+/// literally default values.
+#[tokio::test]
+async fn the_released_image_audits_the_released_chart_strict_with_zero_failures() {
+    let cp = plane().await;
+    let binary = e2e::release_binary().expect("the static release binary");
+    let dist = tempfile::tempdir().expect("temp dir");
+    let pkg = e2e::package(&binary, &dist.path().join("a"))
+        .await
+        .expect("hack/package.sh");
+    let hex = pkg.digest.strip_prefix("sha256:").unwrap_or_default();
+    assert!(
+        hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{pkg:?}"
+    );
+    // Reproducible: the same commit and binary give the same image, byte for byte.
+    let again = e2e::package(&binary, &dist.path().join("b"))
+        .await
+        .expect("hack/package.sh, again");
+    assert_eq!(again.digest, pkg.digest, "the image is not reproducible");
+
+    // Through a real registry: the digest it serves is the digest stamped in the chart.
+    let registry = Registry::start().await.expect("OCI registry");
+    let tag = format!("{}/prodready:{}", registry.host(), pkg.version);
+    let by_digest = format!("{}/prodready@{}", registry.host(), pkg.digest);
+    let crane_ok = |what: &str, r: anyhow::Result<Output>| {
+        r.and_then(Output::ok)
+            .unwrap_or_else(|e| panic!("crane {what}: {e:#}\nregistry log:\n{}", registry.log()))
+    };
+    let pushed = crane_ok(
+        "push",
+        crane(["push".as_ref(), pkg.image.as_os_str(), tag.as_ref()]).await,
+    );
+    assert_eq!(pushed.stdout.trim(), by_digest, "crane push printed");
+    let served = crane_ok("digest", crane(["digest", &tag]).await);
+    assert_eq!(served.stdout.trim(), pkg.digest);
+
+    // The image's configuration is the Dockerfile's runtime stage.
+    let config = crane_ok("config", crane(["config", &by_digest]).await);
+    let config: Value = serde_json::from_str(&config.stdout).expect("image config JSON");
+    assert_eq!(
+        (&config["os"], &config["architecture"]),
+        (&json!("linux"), &json!("amd64"))
+    );
+    let c = &config["config"];
+    assert_eq!(c["User"], "65532:65532", "{config}");
+    assert_eq!(c["Entrypoint"], json!(["/prodready"]), "{config}");
+    assert_eq!(c["Cmd"], json!(["run"]), "{config}");
+    assert_eq!(
+        c["ExposedPorts"],
+        json!({"8080/tcp": {}, "8443/tcp": {}}),
+        "{config}"
+    );
+    assert_eq!(
+        c["Labels"]["org.opencontainers.image.version"],
+        json!(pkg.version)
+    );
+
+    // Its filesystem, as a runtime would unpack it: only /prodready, which runs.
+    let fs = dist.path().join("fs.tar");
+    crane_ok(
+        "export",
+        crane(["export".as_ref(), by_digest.as_ref(), fs.as_os_str()]).await,
+    );
+    let tar = Path::new("tar");
+    let list = run_program(tar, ["-tvf".as_ref(), fs.as_os_str()])
+        .await
+        .and_then(Output::ok)
+        .expect("tar -t");
+    let entries: Vec<&str> = list.stdout.lines().collect();
+    assert!(
+        entries.len() == 1
+            && entries[0].starts_with("-rwxr-xr-x")
+            && entries[0].ends_with(" prodready"),
+        "the image holds exactly /prodready, 0755:\n{}",
+        list.stdout
+    );
+    let root = dist.path().join("rootfs");
+    std::fs::create_dir_all(&root).expect("rootfs dir");
+    run_program(
+        tar,
+        [
+            "-xf".as_ref(),
+            fs.as_os_str(),
+            "-C".as_ref(),
+            root.as_os_str(),
+        ],
+    )
+    .await
+    .and_then(Output::ok)
+    .expect("tar -x");
+    let image_binary = root.join("prodready");
+    let version = run_program(&image_binary, ["--version"])
+        .await
+        .and_then(Output::ok)
+        .expect("the image's binary runs");
+    assert_eq!(version.stdout.trim(), format!("prodready {}", pkg.version));
+
+    // The image's binary is the operator: `prodready run` (static glibc, rustls on ring)
+    // against the real API server becomes ready, takes the Lease, exports its metrics and
+    // shuts down cleanly on SIGTERM.
+    let lease_ns = cp.temp_namespace("release-run").await.expect("namespace");
+    let admin = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    let args: Vec<String> = [
+        "run".to_owned(),
+        format!("--kubeconfig={}", cp.kubeconfig().display()),
+        format!("--admin-addr={admin}"),
+        "--webhook-enabled=false".to_owned(),
+        format!("--lease-namespace={}", lease_ns.name()),
+        "--identity=release-image-0".to_owned(),
+        "--lease-duration=4s".to_owned(),
+        "--lease-retry-period=500ms".to_owned(),
+    ]
+    .into();
+    let mut daemon = Daemon::start(
+        "prodready",
+        &image_binary,
+        &args,
+        &dist.path().join("run.log"),
+    )
+    .expect("start the image's prodready run");
+    let leader = e2e::wait_for(Duration::from_secs(60), "ready and leading", || {
+        let exited = daemon.exited();
+        async move {
+            if let Some(status) = exited {
+                return Err(format!("exited with {status}"));
+            }
+            match (
+                e2e::http_get(admin, "/health/ready"),
+                e2e::http_get(admin, "/metrics"),
+            ) {
+                (Ok((200, _)), Ok((200, metrics)))
+                    if metrics.lines().any(|l| l == "prodready_leader 1") =>
+                {
+                    Ok(())
+                }
+                (ready, _) => Err(format!("/health/ready: {ready:?}")),
+            }
+        }
+    })
+    .await;
+    if let Err(e) = leader {
+        panic!("{e}\n--- log ---\n{}", daemon.log_tail(40));
+    }
+    let status = daemon.stop(Duration::from_secs(20));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "`prodready run` from the image did not exit 0 on SIGTERM ({status:?}):\n{}",
+        daemon.log_tail(40)
+    );
+
+    // The packaged chart with its default values: the image by the digest, accepted by the
+    // API server, and zero findings from the image's own strict audit.
+    let ns = cp.temp_namespace("chart-release").await.expect("namespace");
+    let yaml = helm_template_chart(cp, &pkg.chart, "prodready", ns.name(), &[WITH_MONITORING])
+        .await
+        .expect("render the packaged chart");
+    let docs = documents(&yaml).expect("rendered YAML parses");
+    let image = find(&docs, "Deployment", "prodready")
+        .pointer("/spec/template/spec/containers/0/image")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(image, format!("ghcr.io/prodready/prodready@{}", pkg.digest));
+    server_dry_run(cp, &yaml).await;
+    let rendered = dist.path().join("chart.yaml");
+    std::fs::write(&rendered, &yaml).expect("write the rendered chart");
+    let audit = run_program(
+        &image_binary,
+        [
+            "audit".as_ref(),
+            "--profile".as_ref(),
+            "strict".as_ref(),
+            "--fail-on".as_ref(),
+            "low".as_ref(),
+            "--output".as_ref(),
+            "json".as_ref(),
+            rendered.as_os_str(),
+        ],
+    )
+    .await
+    .expect("run the image's prodready audit");
+    let report: Value = serde_json::from_str(&audit.stdout)
+        .unwrap_or_else(|e| panic!("audit JSON: {e}\n{}\n{}", audit.stdout, audit.stderr));
+    let failing: Vec<&Value> = report["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|f| f["result"] == "fail")
+        .collect();
+    assert_eq!(report["summary"]["workloads"], 1, "{report}");
+    assert_eq!(report["errors"], json!([]), "{report}");
+    assert!(
+        audit.status.success() && failing.is_empty(),
+        "the released chart fails its strict profile with default values ({}):\n{}",
+        audit.status,
+        serde_json::to_string_pretty(&failing).unwrap_or_default()
+    );
 }

@@ -19,10 +19,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use e2e::{
-    ControlPlane, apply_yaml, chart_dir, documents, helm_template, install_crd_file,
-    install_monitoring_crds, repo_root, wait_for,
-};
+use e2e::{ControlPlane, apply_yaml, chart_dir, chart_plane, documents, helm_template, wait_for};
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Event, Secret};
@@ -30,9 +27,7 @@ use kube::Client;
 use kube::api::{Api, ListParams};
 use prodready::api::{ProductionPolicy, ProductionPolicyStatus};
 use serde_json::{Value, json};
-use tokio::sync::OnceCell;
 
-const CRD_FILE: &str = "crds/productionpolicies.prodready.dev.yaml";
 const SETTLE: Duration = Duration::from_secs(45);
 
 // ---------------------------------------------------------------------------------------
@@ -127,20 +122,9 @@ fn tail(s: &str, n: usize) -> String {
 // ---------------------------------------------------------------------------------------
 
 async fn plane() -> &'static ControlPlane {
-    static PLANE: OnceCell<&'static ControlPlane> = OnceCell::const_new();
-    PLANE
-        .get_or_init(|| async {
-            let cp = ControlPlane::shared().await.expect("shared control plane");
-            let client = cp.client().await.expect("client");
-            install_crd_file(&client, repo_root().join(CRD_FILE))
-                .await
-                .expect("install the ProductionPolicy CRD");
-            install_monitoring_crds(&client)
-                .await
-                .expect("install the Prometheus Operator CRDs");
-            cp
-        })
+    chart_plane()
         .await
+        .expect("control plane with the chart's CRDs")
 }
 
 /// The chart rendered for `release` in `namespace`.
