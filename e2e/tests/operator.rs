@@ -12,12 +12,13 @@
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use e2e::{
-    CRD_FILE, ControlPlane, apply_yaml, install_crd_file, pinned_version, repo_root, wait_for,
+    CRD_FILE, ControlPlane, OperatorProcess, apply_yaml, install_crd_file, pinned_version,
+    repo_root, tail_lines, wait_for,
 };
 use futures::{StreamExt as _, TryStreamExt as _};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -48,11 +49,16 @@ fn free_port() -> u16 {
 /// A running `prodready run`. Killed on drop; exits by itself when the test binary dies
 /// (its stdin closes).
 struct Operator {
-    child: Mutex<Child>,
-    admin: SocketAddr,
-    log: PathBuf,
+    process: OperatorProcess,
     identity: String,
     _dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Operator {
+    type Target = OperatorProcess;
+    fn deref(&self) -> &OperatorProcess {
+        &self.process
+    }
 }
 
 impl Operator {
@@ -107,86 +113,25 @@ impl Operator {
         .map(|s| (*s).to_owned())
         .collect();
         args.extend(extra.iter().map(|s| (*s).to_owned()));
-        let file = std::fs::File::create(&log).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_prodready-operator"))
-            .args(&args)
-            .envs(env.iter().copied())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(file))
-            .spawn()
-            .expect("start prodready-operator");
+        let program = Path::new(env!("CARGO_BIN_EXE_prodready-operator"));
+        let process =
+            OperatorProcess::start(program, &args, env, &log).expect("start prodready-operator");
         Operator {
-            child: Mutex::new(child),
-            admin,
-            log,
+            process,
             identity: identity.to_owned(),
             _dir: dir,
         }
     }
 
-    fn pid(&self) -> i32 {
-        let child = self.child.lock().unwrap_or_else(|p| p.into_inner());
-        i32::try_from(child.id()).expect("pid")
-    }
-
-    fn signal(&self, sig: i32) {
-        // SAFETY: kill(2) on our own child's pid.
-        let rc = unsafe { libc::kill(self.pid(), sig) };
-        assert_eq!(rc, 0, "kill({sig})");
-    }
-
-    fn exited(&self) -> Option<std::process::ExitStatus> {
-        let mut child = self.child.lock().unwrap_or_else(|p| p.into_inner());
-        child.try_wait().ok().flatten()
-    }
-
-    fn logs(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// `(status, body)` of a GET on the admin port.
-    fn get(&self, path: &str) -> Result<(u16, String), String> {
-        e2e::http_get(self.admin, path)
-    }
-
-    fn metrics(&self) -> String {
-        self.get("/metrics").map(|(_, b)| b).unwrap_or_default()
-    }
-
     async fn wait_ready(&self, timeout: Duration) {
-        let r = wait_for(timeout, "operator ready", || async {
-            if let Some(status) = self.exited() {
-                return Err(format!("exited with {status}"));
-            }
-            match self.get("/health/ready") {
-                Ok((200, _)) => Ok(()),
-                Ok((code, body)) => Err(format!("{code} {body}")),
-                Err(e) => Err(e),
-            }
-        })
-        .await;
-        if let Err(e) = r {
-            panic!("{e}\n--- operator log ---\n{}", tail(&self.logs(), 40));
+        if let Err(e) = self.process.wait_ready(timeout).await {
+            panic!("{e}");
         }
     }
 
     fn is_leader(&self) -> bool {
         metric_value(&self.metrics(), "prodready_leader") == Some(1.0)
     }
-}
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        let mut child = self.child.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-}
-
-fn tail(s: &str, n: usize) -> String {
-    let lines: Vec<&str> = s.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 /// The value of the first sample whose line starts with `series` (name plus labels).
@@ -1034,7 +979,7 @@ async fn metrics_and_logs_describe_the_evaluation() {
                 && v["policy"] == name.as_str()
                 && v["workload"] == "m-bad"
         })
-        .unwrap_or_else(|| panic!("no Event log line for {name}\n{}", tail(&logs, 30)));
+        .unwrap_or_else(|| panic!("no Event log line for {name}\n{}", tail_lines(&logs, 30)));
     for field in [
         "timestamp",
         "level",
@@ -1306,15 +1251,15 @@ async fn spans_are_exported_over_otlp_when_an_endpoint_is_set() {
         }
     })
     .await
-    .unwrap_or_else(|e| panic!("{e}\n{}", tail(&op.logs(), 20)));
+    .unwrap_or_else(|e| panic!("{e}\n{}", tail_lines(&op.logs(), 20)));
     assert!(!op.is_leader(), "the follower took the shared Lease");
     assert!(
         op.logs().contains(r#""otlp_export":true"#),
         "{}",
-        tail(&op.logs(), 20)
+        tail_lines(&op.logs(), 20)
     );
     eprintln!("OTLP requests: {posts:?}");
-    op.signal(libc::SIGTERM);
+    op.signal(libc::SIGTERM).expect("send the signal");
     let exit = wait_for(Duration::from_secs(10), "exit after SIGTERM", || async {
         op.exited().ok_or("still running")
     })
@@ -1475,7 +1420,7 @@ async fn one_leader_writes_and_another_takes_over_on_kill_and_on_sigterm() {
     );
 
     // kill -9 the leader: the follower takes over within lease duration (4 s) + 5 s.
-    leader.signal(libc::SIGKILL);
+    leader.signal(libc::SIGKILL).expect("send the signal");
     let killed = Instant::now();
     apply(&client, "default", &deployment("two", 1, false, "")).await;
     wait_status(
@@ -1514,7 +1459,7 @@ async fn one_leader_writes_and_another_takes_over_on_kill_and_on_sigterm() {
     let c = Operator::start(cp.kubeconfig(), "replica-c", "race", &[]);
     c.wait_ready(Duration::from_secs(60)).await;
     assert!(!c.is_leader());
-    follower.signal(libc::SIGTERM);
+    follower.signal(libc::SIGTERM).expect("send the signal");
     let termed = Instant::now();
     wait_for(
         Duration::from_secs(3),
@@ -1528,7 +1473,7 @@ async fn one_leader_writes_and_another_takes_over_on_kill_and_on_sigterm() {
         },
     )
     .await
-    .unwrap_or_else(|e| panic!("{e}\n{}", tail(&follower.logs(), 20)));
+    .unwrap_or_else(|e| panic!("{e}\n{}", tail_lines(&follower.logs(), 20)));
     eprintln!("takeover after SIGTERM: {:?}", termed.elapsed());
     let exit = wait_for(
         Duration::from_secs(5),
@@ -1541,7 +1486,7 @@ async fn one_leader_writes_and_another_takes_over_on_kill_and_on_sigterm() {
     assert!(
         follower.logs().contains("released the leader Lease"),
         "{}",
-        tail(&follower.logs(), 20)
+        tail_lines(&follower.logs(), 20)
     );
     apply(&client, "default", &deployment("three", 1, false, "")).await;
     wait_status(
@@ -1599,7 +1544,7 @@ async fn an_api_server_outage_makes_it_unready_then_it_recovers() {
         assert!(
             op.exited().is_none(),
             "the operator died during the outage\n{}",
-            tail(&op.logs(), 30)
+            tail_lines(&op.logs(), 30)
         );
         assert_eq!(op.get("/health/live").map(|r| r.0), Ok(200));
         tokio::time::sleep(Duration::from_millis(500)).await;

@@ -13,13 +13,14 @@
 //!   ready once the rule is back.
 
 use std::collections::BTreeSet;
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use e2e::{ControlPlane, apply_yaml, chart_dir, chart_plane, documents, helm_template, wait_for};
+use e2e::{
+    ControlPlane, OperatorProcess, apply_yaml, chart_dir, chart_plane, documents, helm_template,
+    tail_lines, wait_for,
+};
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Event, Secret};
@@ -42,79 +43,15 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-struct Operator {
-    child: Mutex<Child>,
-    admin: SocketAddr,
-    log: std::path::PathBuf,
-}
-
-impl Operator {
-    fn start(args: &[String], env: &[(&str, &str)], dir: &Path) -> Operator {
-        let log = dir.join("operator.log");
-        let file = std::fs::File::create(&log).expect("log file");
-        let admin = args
-            .iter()
-            .find_map(|a| a.strip_prefix("--admin-addr="))
-            .and_then(|a| a.parse().ok())
-            .expect("--admin-addr in the args");
-        let child = Command::new(env!("CARGO_BIN_EXE_prodready-operator"))
-            .args(args)
-            .envs(env.iter().copied())
-            .env_remove("KUBECONFIG")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(file))
-            .spawn()
-            .expect("start prodready-operator");
-        Operator {
-            child: Mutex::new(child),
-            admin,
-            log,
-        }
-    }
-
-    fn exited(&self) -> Option<std::process::ExitStatus> {
-        let mut child = self.child.lock().unwrap_or_else(|p| p.into_inner());
-        child.try_wait().ok().flatten()
-    }
-
-    fn logs(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn get(&self, path: &str) -> Result<(u16, String), String> {
-        e2e::http_get(self.admin, path)
-    }
-
-    async fn wait_ready(&self, timeout: Duration) {
-        let r = wait_for(timeout, "operator ready", || async {
-            if let Some(status) = self.exited() {
-                return Err(format!("exited with {status}"));
-            }
-            match self.get("/health/ready") {
-                Ok((200, _)) => Ok(()),
-                Ok((code, body)) => Err(format!("{code} {body}")),
-                Err(e) => Err(e),
-            }
-        })
-        .await;
-        if let Err(e) = r {
-            panic!("{e}\n--- operator log ---\n{}", tail(&self.logs(), 40));
-        }
-    }
-}
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        let mut child = self.child.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-}
-
-fn tail(s: &str, n: usize) -> String {
-    let lines: Vec<&str> = s.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
+/// The suite's `prodready-operator` with `args`, logging to `dir/operator.log`.
+fn start_operator(args: &[String], env: &[(&str, &str)], dir: &Path) -> OperatorProcess {
+    OperatorProcess::start(
+        Path::new(env!("CARGO_BIN_EXE_prodready-operator")),
+        args,
+        env,
+        &dir.join("operator.log"),
+    )
+    .expect("start prodready-operator")
 }
 
 // ---------------------------------------------------------------------------------------
@@ -426,12 +363,14 @@ async fn the_charts_rbac_is_enough_for_the_operator_and_the_webhook() {
     args.push("--webhook-cert-check-interval=1s".to_owned());
     let identity = "prodready-rbac-0";
     let started = Instant::now();
-    let op = Operator::start(
+    let op = start_operator(
         &args,
         &[("POD_NAME", identity), ("POD_NAMESPACE", system.name())],
         dir.path(),
     );
-    op.wait_ready(Duration::from_secs(60)).await;
+    op.wait_ready(Duration::from_secs(60))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     eprintln!("operator ready after {:?}", started.elapsed());
 
     // The webhook: the certificate Secret (create, get) and the CA bundle (get, patch).
@@ -447,7 +386,7 @@ async fn the_charts_rbac_is_enough_for_the_operator_and_the_webhook() {
         injected.then_some(()).ok_or("no caBundle yet".to_owned())
     })
     .await
-    .unwrap_or_else(|e| panic!("{e}\n{}", tail(&op.logs(), 30)));
+    .unwrap_or_else(|e| panic!("{e}\n{}", tail_lines(&op.logs(), 30)));
     let secrets: Api<Secret> = Api::namespaced(admin.clone(), system.name());
     let secret = secrets
         .get(&format!("{release}-webhook-tls"))
@@ -485,7 +424,7 @@ async fn the_charts_rbac_is_enough_for_the_operator_and_the_webhook() {
         }
     })
     .await
-    .unwrap_or_else(|e| panic!("{e}\n{}", tail(&op.logs(), 30)));
+    .unwrap_or_else(|e| panic!("{e}\n{}", tail_lines(&op.logs(), 30)));
     // The real apply warns.
     let out = cp
         .kubectl_with_stdin(
@@ -515,7 +454,7 @@ async fn the_charts_rbac_is_enough_for_the_operator_and_the_webhook() {
         }
     })
     .await
-    .unwrap_or_else(|e| panic!("{e}\n{}", tail(&op.logs(), 30)));
+    .unwrap_or_else(|e| panic!("{e}\n{}", tail_lines(&op.logs(), 30)));
     let events: Api<Event> = Api::namespaced(admin.clone(), work.name());
     wait_for(SETTLE, "a Warning Event on the Deployment", || async {
         let lp = ListParams::default()
@@ -528,7 +467,7 @@ async fn the_charts_rbac_is_enough_for_the_operator_and_the_webhook() {
         }
     })
     .await
-    .unwrap_or_else(|e| panic!("{e}\n{}", tail(&op.logs(), 30)));
+    .unwrap_or_else(|e| panic!("{e}\n{}", tail_lines(&op.logs(), 30)));
     let leases: Api<Lease> = Api::namespaced(admin.clone(), system.name());
     let lease = leases
         .get(&format!("{release}-leader"))
@@ -603,7 +542,7 @@ async fn a_missing_rule_is_reported_clearly_and_the_operator_keeps_running() {
     token_kubeconfig(cp, &token, &kubeconfig);
     let args = operator_args(&rendered, &kubeconfig, free_port(), free_port());
     assert!(args.iter().any(|a| a == "--webhook-enabled=false"));
-    let op = Operator::start(
+    let op = start_operator(
         &args,
         &[
             ("POD_NAME", "prodready-neg-0"),
@@ -637,7 +576,7 @@ async fn a_missing_rule_is_reported_clearly_and_the_operator_keeps_running() {
         }
     })
     .await
-    .unwrap_or_else(|e| panic!("{e}\n{}", tail(&op.logs(), 30)));
+    .unwrap_or_else(|e| panic!("{e}\n{}", tail_lines(&op.logs(), 30)));
     assert!(body.contains("caches not synced"), "{body}");
     let logs = op.logs();
     // prodready's own line names the cache (kind) and carries the API server's message
@@ -654,7 +593,7 @@ async fn a_missing_rule_is_reported_clearly_and_the_operator_keeps_running() {
     assert!(
         ours.is_some(),
         "no `watch failed` line for Deployment naming the verb and resource:\n{}",
-        tail(&logs, 30)
+        tail_lines(&logs, 30)
     );
 
     // No crash loop: it keeps running, live, not ready, for several retry rounds.
@@ -663,7 +602,7 @@ async fn a_missing_rule_is_reported_clearly_and_the_operator_keeps_running() {
         assert!(
             op.exited().is_none(),
             "the operator exited:\n{}",
-            tail(&op.logs(), 20)
+            tail_lines(&op.logs(), 20)
         );
         assert_eq!(op.get("/health/live").map(|r| r.0), Ok(200));
         assert_eq!(op.get("/health/ready").map(|r| r.0), Ok(503));
@@ -672,5 +611,7 @@ async fn a_missing_rule_is_reported_clearly_and_the_operator_keeps_running() {
 
     // The rule back: ready without a restart.
     apply_objects(&admin, &full).await;
-    op.wait_ready(SETTLE).await;
+    op.wait_ready(SETTLE)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
 }
