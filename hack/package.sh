@@ -16,7 +16,7 @@
 # and prints the image digest and the commands that publish both (the digest does not change
 # on push: the manifest is copied byte for byte).
 #
-# Needs python3, strip (binutils) and helm (helm from $HELM, else from the e2e binary cache that
+# Needs python3, strip and readelf (binutils) and helm (helm from $HELM, else from the e2e binary cache that
 # `bash e2e/k8s-binaries.sh` fills, else from PATH). The image's creation time is the commit
 # time of HEAD ($SOURCE_DATE_EPOCH overrides), so the same commit and binary give the same
 # digest.
@@ -70,7 +70,11 @@ trap 'rm -rf "$work"' EXIT
 
 # The image ships the binary without its debug line tables (123 → 33 MB; symbols stay, so
 # backtraces still name functions), as the Dockerfile's build stage does.
-command -v strip >/dev/null 2>&1 || die "strip (binutils) not found"
+command -v strip >/dev/null 2>&1 && command -v readelf >/dev/null 2>&1 ||
+  die "strip and readelf (binutils) not found"
+if readelf -l "$binary" | grep -q 'INTERP'; then
+  die "$binary is dynamically linked, and the image has no libc: build it static with \`make release\`"
+fi
 mkdir -p "$work/bin" && strip --strip-debug -o "$work/bin/prodready" "$binary" || die "strip failed on $binary"
 digest="$(python3 "$root/hack/oci-image.py" --binary "$work/bin/prodready" --version "$version" \
   --revision "$revision" --out "$out/image")" || die "building the image failed"
