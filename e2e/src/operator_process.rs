@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use crate::http::http_get;
+use crate::process::tail;
 use crate::wait::wait_for;
 
 /// A running operator process; killed and reaped on drop.
@@ -89,7 +90,7 @@ impl OperatorProcess {
 
     /// The last `n` lines of its log.
     pub fn log_tail(&self, n: usize) -> String {
-        tail_lines(&self.logs(), n)
+        tail(&self.log, n)
     }
 
     /// `(status, body)` of a GET on the admin port.

@@ -243,6 +243,11 @@ fn reap_stale(base: &Path) {
     }
 }
 
+/// A free loopback TCP port (for an address a test gives a process it starts).
+pub fn free_port() -> io::Result<u16> {
+    free_ports::<1>().map(|[port]| port)
+}
+
 /// Free loopback TCP ports, distinct from each other (held open together while choosing).
 pub(crate) fn free_ports<const N: usize>() -> io::Result<[u16; N]> {
     let mut listeners = Vec::with_capacity(N);

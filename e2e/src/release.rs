@@ -11,7 +11,7 @@ use anyhow::{Context as _, bail};
 
 use crate::binaries::{Binaries, repo_root};
 use crate::http::http_get;
-use crate::process::{Managed, free_ports, new_temp_dir, tail};
+use crate::process::{Managed, free_port, new_temp_dir, tail};
 use crate::tools::{Output, run};
 use crate::wait::wait_for;
 
@@ -106,7 +106,7 @@ impl Registry {
     pub async fn start() -> anyhow::Result<Self> {
         let crane = Binaries::locate()?.crane();
         let dir = new_temp_dir().context("creating the registry dir")?;
-        let [port] = free_ports::<1>().context("choosing a port")?;
+        let port = free_port().context("choosing a port")?;
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let mut process = Managed::start(
             "registry",

@@ -17,8 +17,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use e2e::{
-    CRD_FILE, ControlPlane, OperatorProcess, apply_yaml, install_crd_file, pinned_version,
-    repo_root, tail_lines, wait_for,
+    CRD_FILE, ControlPlane, OperatorProcess, apply_yaml, free_port, install_crd_file,
+    pinned_version, repo_root, tail_lines, wait_for,
 };
 use futures::{StreamExt as _, TryStreamExt as _};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -38,13 +38,6 @@ const SETTLE: Duration = Duration::from_secs(30);
 // ---------------------------------------------------------------------------------------
 // The operator process
 // ---------------------------------------------------------------------------------------
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
 
 /// A running `prodready run`. Killed on drop; exits by itself when the test binary dies
 /// (its stdin closes).
@@ -75,7 +68,7 @@ impl Operator {
     ) -> Operator {
         let dir = tempfile::tempdir().expect("temp dir");
         let log = dir.path().join("operator.log");
-        let port = free_port();
+        let port = free_port().expect("a free port");
         let admin: SocketAddr = format!("127.0.0.1:{port}").parse().expect("address");
         let mut args: Vec<String> = [
             "run",

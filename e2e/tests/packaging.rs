@@ -15,8 +15,8 @@ use std::time::Duration;
 use clap::Parser as _;
 use e2e::{
     CRD_FILE, ControlPlane, Daemon, Output, Registry, apply_yaml, chart_dir, chart_plane, crane,
-    documents, helm_template, helm_template_chart, install_crd_file, object_key, repo_root,
-    run_program,
+    documents, free_port, helm_template, helm_template_chart, install_crd_file, object_key,
+    repo_root, run_program,
 };
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
@@ -614,6 +614,31 @@ async fn kustomize_renders_the_same_install_as_the_chart() {
     server_dry_run(cp, &out.stdout).await;
 }
 
+/// `prodready audit` arguments, before the file: the strict profile, failing on any finding.
+const STRICT_AUDIT: [&str; 7] = [
+    "audit",
+    "--profile",
+    "strict",
+    "--fail-on",
+    "low",
+    "--output",
+    "json",
+];
+
+/// The rule ids of the failing findings of an audit's JSON report of the rendered chart,
+/// after checking that it judged one workload (the Deployment) and had no input errors.
+fn failing_rules(report: &Value) -> Vec<String> {
+    assert_eq!(report["summary"]["workloads"], 1, "{report}");
+    assert_eq!(report["errors"], json!([]), "{report}");
+    report["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|f| f["result"] == "fail")
+        .filter_map(|f| f["rule"].as_str().map(str::to_owned))
+        .collect()
+}
+
 /// `prodready audit --profile strict --fail-on low` of the chart rendered with `sets`:
 /// the exit code and the rule ids of the failing findings.
 async fn strict_audit(cp: &ControlPlane, sets: &[&str]) -> (i32, Vec<String>, String) {
@@ -623,33 +648,18 @@ async fn strict_audit(cp: &ControlPlane, sets: &[&str]) -> (i32, Vec<String>, St
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("chart.yaml");
     std::fs::write(&file, &yaml).expect("write rendered chart");
-    let cli = prodready::cli::Cli::try_parse_from([
-        "prodready",
-        "audit",
-        "--profile",
-        "strict",
-        "--fail-on",
-        "low",
-        "--output",
-        "json",
-        &file.to_string_lossy(),
-    ])
-    .expect("audit args");
+    let file = file.to_string_lossy();
+    let argv = std::iter::once("prodready")
+        .chain(STRICT_AUDIT)
+        .chain([file.as_ref()]);
+    let cli = prodready::cli::Cli::try_parse_from(argv).expect("audit args");
     let prodready::cli::Command::Audit(args) = cli.command else {
         panic!("not an audit")
     };
     let mut out = Vec::new();
     let code = prodready::cli::run_audit(&args, &mut out).expect("audit runs");
     let report: Value = serde_json::from_slice(&out).expect("JSON report");
-    assert_eq!(report["summary"]["workloads"], 1, "{report}");
-    assert_eq!(report["errors"], json!([]), "{report}");
-    let failing = report["findings"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|f| f["result"] == "fail")
-        .filter_map(|f| f["rule"].as_str().map(str::to_owned))
-        .collect();
+    let failing = failing_rules(&report);
     let pretty = serde_json::to_string_pretty(&report).unwrap_or_default();
     (code, failing, pretty)
 }
@@ -831,9 +841,7 @@ async fn the_released_image_audits_the_released_chart_strict_with_zero_failures(
     // against the real API server becomes ready, takes the Lease, exports its metrics and
     // shuts down cleanly on SIGTERM.
     let lease_ns = cp.temp_namespace("release-run").await.expect("namespace");
-    let admin = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port");
+    let admin = std::net::SocketAddr::from(([127, 0, 0, 1], free_port().expect("a free port")));
     let args: Vec<String> = [
         "run".to_owned(),
         format!("--kubeconfig={}", cp.kubeconfig().display()),
@@ -898,35 +906,20 @@ async fn the_released_image_audits_the_released_chart_strict_with_zero_failures(
     server_dry_run(cp, &yaml).await;
     let rendered = dist.path().join("chart.yaml");
     std::fs::write(&rendered, &yaml).expect("write the rendered chart");
-    let audit = run_program(
-        &image_binary,
-        [
-            "audit".as_ref(),
-            "--profile".as_ref(),
-            "strict".as_ref(),
-            "--fail-on".as_ref(),
-            "low".as_ref(),
-            "--output".as_ref(),
-            "json".as_ref(),
-            rendered.as_os_str(),
-        ],
-    )
-    .await
-    .expect("run the image's prodready audit");
+    let args = STRICT_AUDIT
+        .iter()
+        .map(|a| a.as_ref())
+        .chain([rendered.as_os_str()]);
+    let audit = run_program(&image_binary, args)
+        .await
+        .expect("run the image's prodready audit");
     let report: Value = serde_json::from_str(&audit.stdout)
         .unwrap_or_else(|e| panic!("audit JSON: {e}\n{}\n{}", audit.stdout, audit.stderr));
-    let failing: Vec<&Value> = report["findings"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|f| f["result"] == "fail")
-        .collect();
-    assert_eq!(report["summary"]["workloads"], 1, "{report}");
-    assert_eq!(report["errors"], json!([]), "{report}");
+    let failing = failing_rules(&report);
     assert!(
         audit.status.success() && failing.is_empty(),
-        "the released chart fails its strict profile with default values ({}):\n{}",
+        "the released chart fails its strict profile with default values ({}, {failing:?}):\n{}",
         audit.status,
-        serde_json::to_string_pretty(&failing).unwrap_or_default()
+        serde_json::to_string_pretty(&report).unwrap_or_default()
     );
 }

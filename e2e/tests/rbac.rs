@@ -13,13 +13,12 @@
 //!   ready once the rule is back.
 
 use std::collections::BTreeSet;
-use std::net::TcpListener;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use e2e::{
-    ControlPlane, OperatorProcess, apply_yaml, chart_dir, chart_plane, documents, helm_template,
-    tail_lines, wait_for,
+    ControlPlane, OperatorProcess, apply_yaml, chart_dir, chart_plane, documents, free_port,
+    helm_template, tail_lines, wait_for,
 };
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use k8s_openapi::api::coordination::v1::Lease;
@@ -35,13 +34,6 @@ const SETTLE: Duration = Duration::from_secs(45);
 // The operator process (the e2e crate's `prodready-operator`: `prodready run` that also
 // stops when its stdin closes)
 // ---------------------------------------------------------------------------------------
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
 
 /// The suite's `prodready-operator` with `args`, logging to `dir/operator.log`.
 fn start_operator(args: &[String], env: &[(&str, &str)], dir: &Path) -> OperatorProcess {
@@ -341,7 +333,7 @@ async fn the_charts_rbac_is_enough_for_the_operator_and_the_webhook() {
 
     // The chart's webhook configuration, but called by URL (no Service routing here) and for
     // the test's namespace only; no caBundle: the operator must inject it.
-    let webhook_port = free_port();
+    let webhook_port = free_port().expect("a free port");
     let mut vwc = rendered.one("ValidatingWebhookConfiguration");
     let vwc_name = vwc["metadata"]["name"].as_str().expect("name").to_owned();
     vwc["webhooks"][0]["clientConfig"] =
@@ -358,7 +350,12 @@ async fn the_charts_rbac_is_enough_for_the_operator_and_the_webhook() {
     let dir = tempfile::tempdir().expect("temp dir");
     let kubeconfig = dir.path().join("kubeconfig");
     token_kubeconfig(cp, &token, &kubeconfig);
-    let mut args = operator_args(&rendered, &kubeconfig, free_port(), webhook_port);
+    let mut args = operator_args(
+        &rendered,
+        &kubeconfig,
+        free_port().expect("a free port"),
+        webhook_port,
+    );
     args.push("--webhook-extra-san=127.0.0.1".to_owned());
     args.push("--webhook-cert-check-interval=1s".to_owned());
     let identity = "prodready-rbac-0";
@@ -540,7 +537,12 @@ async fn a_missing_rule_is_reported_clearly_and_the_operator_keeps_running() {
     let dir = tempfile::tempdir().expect("temp dir");
     let kubeconfig = dir.path().join("kubeconfig");
     token_kubeconfig(cp, &token, &kubeconfig);
-    let args = operator_args(&rendered, &kubeconfig, free_port(), free_port());
+    let args = operator_args(
+        &rendered,
+        &kubeconfig,
+        free_port().expect("a free port"),
+        free_port().expect("a free port"),
+    );
     assert!(args.iter().any(|a| a == "--webhook-enabled=false"));
     let op = start_operator(
         &args,
