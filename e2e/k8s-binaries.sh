@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver, kubectl, etcd, helm and crane from Go modules and caches them per
-# Kubernetes version outside the repository, so the e2e suite has a real control plane.
+# Builds the e2e suites' binaries from Go modules and caches them per Kubernetes version outside
+# the repository: kube-apiserver, kubectl, etcd, helm and crane for the bare control plane, and
+# for the real single-node cluster (e2e/src/cluster) kubelet, kube-proxy, kube-controller-manager,
+# kube-scheduler, containerd (+ its runc shim and ctr) and the suite's own test program
+# (e2e/images/testapp). The node's Debian packages (runc, the CNI plugins, iptables, conntrack,
+# socat) are installed with apt-get when missing.
 #
 #   bash e2e/k8s-binaries.sh              build what is missing, then print PRODREADY_K8S_BIN=<dir>
 #   bash e2e/k8s-binaries.sh --print-env  only print PRODREADY_K8S_BIN=<dir> (no build)
@@ -54,11 +58,11 @@ go_build() {
   local dir="$1" out="$2" pkg="$3" ldflags="${4:-}" logf="$1/build-$2.log"
   log "building $out from $pkg (log: $logf)"
   local start=$SECONDS
-  if ! (cd "$dir" && go build -p "$jobs_n" -trimpath -ldflags "-s -w $ldflags" -o "$bin/.$out.tmp" "$pkg") >"$logf" 2>&1; then
+  if ! (cd "$dir" && go build -p "$jobs_n" -trimpath -tags "${BUILD_TAGS:-}" -ldflags "-s -w $ldflags" -o "$bin/.$out.tmp" "$pkg") >"$logf" 2>&1; then
     if [[ -z "${GOSUMDB_RETRIED:-}" ]] && grep -qE 'verifying .*(dial|lookup|timeout|connection)|checksum database' "$logf"; then
       log "checksum database unreachable; retrying with GOSUMDB=off"
       export GOSUMDB=off GOSUMDB_RETRIED=1
-      (cd "$dir" && go build -p "$jobs_n" -trimpath -ldflags "-s -w $ldflags" -o "$bin/.$out.tmp" "$pkg") >"$logf" 2>&1 || {
+      (cd "$dir" && go build -p "$jobs_n" -trimpath -tags "${BUILD_TAGS:-}" -ldflags "-s -w $ldflags" -o "$bin/.$out.tmp" "$pkg") >"$logf" 2>&1 || {
         tail -n 40 "$logf" >&2; die "building $out failed (full log: $logf)"; }
     else
       tail -n 40 "$logf" >&2
@@ -84,11 +88,13 @@ gomod_of() {
   sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p' <<<"$json" | sed -n 1p
 }
 
-# --- kube-apiserver + kubectl ------------------------------------------------------------
+# --- kube-apiserver, kubectl and the node's Kubernetes binaries -----------------------------
+K8S_COMMANDS=(kube-apiserver kubectl kubelet kube-proxy kube-controller-manager kube-scheduler)
 build_kubernetes() {
-  local v="$K8S_VERSION"
-  if up_to_date kube-apiserver "$v" && up_to_date kubectl "$v"; then return; fi
-  need_go kube-apiserver
+  local v="$K8S_VERSION" c missing=()
+  for c in "${K8S_COMMANDS[@]}"; do up_to_date "$c" "$v" || missing+=("$c"); done
+  [[ ${#missing[@]} -gt 0 ]] || return 0
+  need_go "${missing[0]}"
   [[ "$v" =~ ^v1\.([0-9]+)\.([0-9]+)$ ]] || die "K8S_VERSION must look like v1.Y.Z, got $v"
   local minor="${BASH_REMATCH[1]}" staging="v0.${BASH_REMATCH[1]}.${BASH_REMATCH[2]}"
   local dir="$base/src/kubernetes" gomod
@@ -113,10 +119,10 @@ build_kubernetes() {
     ld+=" -X $pkgs.gitVersion=$v -X $pkgs.gitMajor=1 -X $pkgs.gitMinor=$minor"
     ld+=" -X $pkgs.gitTreeState=clean -X $pkgs.buildDate=$date -X $pkgs.gitCommit=module-${commit:-unknown}"
   done
-  go_build "$dir" kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$ld"
-  go_build "$dir" kubectl k8s.io/kubernetes/cmd/kubectl "$ld"
-  echo "$v" >"$bin/kube-apiserver.version"
-  echo "$v" >"$bin/kubectl.version"
+  for c in "${missing[@]}"; do
+    go_build "$dir" "$c" "k8s.io/kubernetes/cmd/$c" "$ld"
+    echo "$v" >"$bin/$c.version"
+  done
 }
 
 # --- etcd ------------------------------------------------------------------------------------
@@ -154,6 +160,55 @@ build_crane() {
   echo "$v" >"$bin/crane.version"
 }
 
+# --- containerd v2 (daemon, runc shim, ctr) ---------------------------------------------
+# The CRI runtime of the in-cluster suite's node. Built without the storage drivers this
+# machine has no use for and without dynamic plugins, as static binaries (CGO_ENABLED=0).
+# containerd picks its shim from PATH, so daemon and shim must come from the same build.
+build_containerd() {
+  local v="$CONTAINERD_VERSION" dir="$base/src/containerd" c
+  local m=github.com/containerd/containerd/v2
+  if up_to_date containerd "$v" && up_to_date containerd-shim-runc-v2 "$v" && up_to_date ctr "$v"; then
+    return
+  fi
+  need_go containerd
+  new_wrapper "$dir" "$m" "$v"
+  for c in containerd containerd-shim-runc-v2 ctr; do
+    BUILD_TAGS="no_btrfs no_devmapper no_zfs no_aufs no_dynamic_plugins" \
+      go_build "$dir" "$c" "$m/cmd/$c" "-X $m/version.Version=$v -X $m/version.Revision=module-$v"
+    echo "$v" >"$bin/$c.version"
+  done
+}
+
+# --- the suite's test program ---------------------------------------------------------------
+# e2e/images/testapp: pause (the pod sandbox), serve, lease (client-go leader election) and job.
+# Its stamp is the hash of its sources, so an edit rebuilds it.
+build_testapp() {
+  local src="$here/images/testapp" dir="$base/src/testapp" stamp
+  stamp="testapp-$(cat "$src/go.mod" "$src/go.sum" "$src/main.go" | sha256sum | cut -c1-16)"
+  if up_to_date testapp "$stamp"; then return; fi
+  need_go testapp
+  rm -rf "$dir" && mkdir -p "$dir" && cp "$src/go.mod" "$src/go.sum" "$src/main.go" "$dir/"
+  go_build "$dir" testapp .
+  echo "$stamp" >"$bin/testapp.version"
+}
+
+# --- the node's Debian packages ------------------------------------------------------------
+# runc, the CNI plugins (bridge, host-local, loopback, portmap), iptables for kube-proxy,
+# conntrack, socat (the API server relay between the cluster's network namespace and
+# 127.0.0.1). Installed only when missing; needs root, as the in-cluster suite does.
+ensure_debian_packages() {
+  local want=(runc:/usr/sbin/runc containernetworking-plugins:/usr/lib/cni/bridge
+    iptables:/usr/sbin/iptables conntrack:/usr/sbin/conntrack socat:/usr/bin/socat
+    iproute2:/usr/sbin/ip util-linux:/usr/bin/nsenter) w missing=()
+  for w in "${want[@]}"; do [[ -x "${w#*:}" ]] || missing+=("${w%%:*}"); done
+  [[ ${#missing[@]} -gt 0 ]] || return 0
+  [[ $EUID -eq 0 ]] || die "the in-cluster suite needs Debian packages ${missing[*]}: run 'sudo apt-get install ${missing[*]}'"
+  command -v apt-get >/dev/null 2>&1 || die "missing ${missing[*]} and no apt-get to install them"
+  log "installing Debian packages: ${missing[*]}"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } >&2 ||
+    die "apt-get install ${missing[*]} failed"
+}
+
 total=$SECONDS
 # --- Prometheus Operator CRDs (ServiceMonitor, PodMonitor) ------------------------------
 # Not a binary: the e2e tests read the real CRDs from the module cache
@@ -174,14 +229,19 @@ build_kubernetes
 build_etcd
 build_helm
 build_crane
+build_containerd
+build_testapp
+ensure_debian_packages
 fetch_prometheus_operator
 
-for b in kube-apiserver kubectl etcd helm crane; do
+for b in "${K8S_COMMANDS[@]}" etcd helm crane containerd containerd-shim-runc-v2 ctr testapp; do
   [[ -x "$bin/$b" ]] || die "missing $bin/$b after build"
 done
 "$bin/kube-apiserver" --version >&2
 "$bin/etcd" --version | sed -n 1p >&2
 "$bin/helm" version --short >&2
 echo "crane $("$bin/crane" version)" >&2
+"$bin/kubelet" --version >&2
+"$bin/containerd" --version >&2
 log "binaries are in $bin ($((SECONDS - total))s)"
 echo "PRODREADY_K8S_BIN=$bin"

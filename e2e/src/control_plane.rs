@@ -426,19 +426,30 @@ fn apiserver_args(root: &Path, pki: &PkiFiles, port: u16, etcd_port: u16) -> Vec
 
 /// Writes a kubeconfig that refers to the PEM files (they live as long as the control plane).
 fn write_kubeconfig(path: &Path, server: &str, pki: &PkiFiles) -> anyhow::Result<()> {
+    write_kubeconfig_files(path, server, &pki.ca_cert, &pki.admin_cert, &pki.admin_key)
+}
+
+/// Writes a kubeconfig for `server` with the CA and client certificate files given.
+pub(crate) fn write_kubeconfig_files(
+    path: &Path,
+    server: &str,
+    ca: &Path,
+    cert: &Path,
+    key: &Path,
+) -> anyhow::Result<()> {
     // JSON is valid YAML, and kubectl and kube both read it.
     let config = serde_json::json!({
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": "e2e", "cluster": {
             "server": server,
-            "certificate-authority": pki.ca_cert,
+            "certificate-authority": ca,
         }}],
-        "users": [{"name": "e2e-admin", "user": {
-            "client-certificate": pki.admin_cert,
-            "client-key": pki.admin_key,
+        "users": [{"name": "e2e-user", "user": {
+            "client-certificate": cert,
+            "client-key": key,
         }}],
-        "contexts": [{"name": "e2e", "context": {"cluster": "e2e", "user": "e2e-admin"}}],
+        "contexts": [{"name": "e2e", "context": {"cluster": "e2e", "user": "e2e-user"}}],
         "current-context": "e2e",
     });
     let text = serde_json::to_string_pretty(&config)?;

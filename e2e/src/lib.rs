@@ -25,10 +25,13 @@
 mod apply;
 mod binaries;
 mod chart;
+mod cluster;
 mod control_plane;
 mod error;
 mod http;
 mod namespace;
+mod netns;
+mod oci;
 mod operator_bin;
 mod operator_process;
 mod pki;
@@ -42,6 +45,10 @@ pub use binaries::{Binaries, pinned_version, repo_root};
 pub use chart::{
     CRD_FILE, chart_dir, chart_plane, documents, helm_template, helm_template_chart,
     install_monitoring_crds, monitoring_crd_file, object_key,
+};
+pub use cluster::{
+    AUDIT_POLICY, Cluster, NODE_IP, NODE_NAME, PAUSE_IMAGE, POD_CIDR, SERVICE_CIDR, StartTimings,
+    TESTAPP_IMAGE,
 };
 pub use control_plane::{ControlPlane, KUBECONFIG_ENV};
 pub use error::Error;

@@ -1,5 +1,8 @@
-//! The control plane's certificates: one CA that signs the API server's serving certificate
-//! and the admin client certificate (`O=system:masters`), plus a service-account signing key.
+//! The test clusters' certificates. [`Ca`] signs serving and client certificates; [`write`]
+//! makes the bare control plane's set (one CA, the API server's serving certificate, an admin
+//! client certificate in `system:masters`, a service-account key) and [`write_cluster`] the
+//! real cluster's, which adds a client certificate per component, a front-proxy CA and
+//! serving names for the node address and the `kubernetes` Service.
 
 use std::path::{Path, PathBuf};
 
@@ -8,6 +11,79 @@ use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
 };
+
+/// A certificate and its key, PEM-encoded.
+pub(crate) struct Pem {
+    pub cert: String,
+    pub key: String,
+}
+
+/// A certificate authority that signs leaf certificates for the tests.
+pub(crate) struct Ca {
+    issuer: Issuer<'static, KeyPair>,
+    cert: String,
+}
+
+impl Ca {
+    /// A new self-signed CA named `cn`.
+    pub(crate) fn new(cn: &str) -> anyhow::Result<Self> {
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let cert = params.self_signed(&key)?.pem();
+        Ok(Self {
+            issuer: Issuer::new(params, key),
+            cert,
+        })
+    }
+
+    /// The CA certificate (PEM).
+    pub(crate) fn cert(&self) -> &str {
+        &self.cert
+    }
+
+    /// A serving certificate for `names` (DNS names or IP addresses).
+    pub(crate) fn serving(&self, cn: &str, names: &[&str]) -> anyhow::Result<Pem> {
+        let names: Vec<String> = names.iter().map(|n| (*n).to_string()).collect();
+        let mut params = CertificateParams::new(names)?;
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        self.sign(params)
+    }
+
+    /// A client certificate: Kubernetes reads the user from `cn` and the groups from `orgs`.
+    pub(crate) fn client(&self, cn: &str, orgs: &[&str]) -> anyhow::Result<Pem> {
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params.distinguished_name.push(DnType::CommonName, cn);
+        for org in orgs {
+            params
+                .distinguished_name
+                .push(DnType::OrganizationName, *org);
+        }
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        self.sign(params)
+    }
+
+    fn sign(&self, params: CertificateParams) -> anyhow::Result<Pem> {
+        let key = KeyPair::generate()?;
+        let cert = params.signed_by(&key, &self.issuer)?;
+        Ok(Pem {
+            cert: cert.pem(),
+            key: key.serialize_pem(),
+        })
+    }
+}
 
 /// Paths of the PEM files written by [`write`].
 #[derive(Debug, Clone)]
@@ -21,53 +97,27 @@ pub(crate) struct PkiFiles {
     pub sa_pub: PathBuf,
 }
 
-/// Generates the PKI and writes it to `dir`.
+/// The names every API server certificate carries, besides the cluster's own addresses.
+const APISERVER_NAMES: [&str; 4] = [
+    "127.0.0.1",
+    "localhost",
+    "kubernetes",
+    "kubernetes.default.svc",
+];
+
+/// Generates the bare control plane's PKI and writes it to `dir`.
 pub(crate) fn write(dir: &Path) -> anyhow::Result<PkiFiles> {
+    write_with(dir, &[]).map(|(files, _)| files)
+}
+
+/// Writes the CA, the API server's serving certificate (for [`APISERVER_NAMES`] and `extra`),
+/// the admin client certificate and the service-account key; returns the CA for more leaves.
+fn write_with(dir: &Path, extra: &[&str]) -> anyhow::Result<(PkiFiles, Ca)> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-
-    let ca_key = KeyPair::generate()?;
-    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "prodready-e2e-ca");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let ca_cert = ca_params.self_signed(&ca_key)?;
-    let issuer = Issuer::new(ca_params, ca_key);
-
-    let serving_key = KeyPair::generate()?;
-    let mut serving = CertificateParams::new(vec![
-        "127.0.0.1".to_string(),
-        "localhost".to_string(),
-        "kubernetes".to_string(),
-        "kubernetes.default.svc".to_string(),
-    ])?;
-    serving
-        .distinguished_name
-        .push(DnType::CommonName, "kube-apiserver");
-    serving.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyEncipherment,
-    ];
-    serving.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let serving_cert = serving.signed_by(&serving_key, &issuer)?;
-
-    let admin_key = KeyPair::generate()?;
-    let mut admin = CertificateParams::new(Vec::<String>::new())?;
-    admin
-        .distinguished_name
-        .push(DnType::CommonName, "e2e-admin");
-    admin
-        .distinguished_name
-        .push(DnType::OrganizationName, "system:masters");
-    admin.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    admin.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    let admin_cert = admin.signed_by(&admin_key, &issuer)?;
-
+    let ca = Ca::new("prodready-e2e-ca")?;
+    let names: Vec<&str> = APISERVER_NAMES.iter().chain(extra).copied().collect();
+    let serving = ca.serving("kube-apiserver", &names)?;
+    let admin = ca.client("e2e-admin", &["system:masters"])?;
     let sa_key = KeyPair::generate()?;
 
     let files = PkiFiles {
@@ -80,16 +130,88 @@ pub(crate) fn write(dir: &Path) -> anyhow::Result<PkiFiles> {
         sa_pub: dir.join("sa.pub"),
     };
     let contents = [
-        (&files.ca_cert, ca_cert.pem()),
-        (&files.serving_cert, serving_cert.pem()),
-        (&files.serving_key, serving_key.serialize_pem()),
-        (&files.admin_cert, admin_cert.pem()),
-        (&files.admin_key, admin_key.serialize_pem()),
+        (&files.ca_cert, ca.cert().to_string()),
+        (&files.serving_cert, serving.cert),
+        (&files.serving_key, serving.key),
+        (&files.admin_cert, admin.cert),
+        (&files.admin_key, admin.key),
         (&files.sa_key, sa_key.serialize_pem()),
         (&files.sa_pub, sa_key.public_key_pem()),
     ];
     for (path, pem) in contents {
-        std::fs::write(path, pem).with_context(|| format!("writing {}", path.display()))?;
+        write_file(path, &pem)?;
     }
-    Ok(files)
+    Ok((files, ca))
+}
+
+fn write_file(path: &Path, contents: &str) -> anyhow::Result<()> {
+    std::fs::write(path, contents).with_context(|| format!("writing {}", path.display()))
+}
+
+/// A client certificate written to `<dir>/<name>.crt` and `<dir>/<name>.key`.
+#[derive(Debug, Clone)]
+pub(crate) struct ClientFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// The real cluster's PKI: [`PkiFiles`] plus one client certificate per component and the
+/// front-proxy (request-header) CA and client the API server and the controllers expect.
+#[derive(Debug, Clone)]
+pub(crate) struct ClusterPki {
+    pub base: PkiFiles,
+    pub controller_manager: ClientFiles,
+    pub scheduler: ClientFiles,
+    pub kubelet: ClientFiles,
+    pub kube_proxy: ClientFiles,
+    /// The API server's client certificate towards the kubelet (logs, exec, port-forward).
+    pub apiserver_kubelet: ClientFiles,
+    pub front_proxy_ca: PathBuf,
+    pub front_proxy_client: ClientFiles,
+}
+
+/// Generates the real cluster's PKI into `dir`. `names` are the API server's extra serving
+/// names (the node address, the `kubernetes` Service IP); `node` is the node's name.
+pub(crate) fn write_cluster(dir: &Path, names: &[&str], node: &str) -> anyhow::Result<ClusterPki> {
+    let (base, ca) = write_with(dir, names)?;
+    let client = |file: &str, cn: &str, orgs: &[&str]| -> anyhow::Result<ClientFiles> {
+        let pem = ca.client(cn, orgs)?;
+        let files = ClientFiles {
+            cert: dir.join(format!("{file}.crt")),
+            key: dir.join(format!("{file}.key")),
+        };
+        write_file(&files.cert, &pem.cert)?;
+        write_file(&files.key, &pem.key)?;
+        Ok(files)
+    };
+    let controller_manager = client("controller-manager", "system:kube-controller-manager", &[])?;
+    let scheduler = client("scheduler", "system:kube-scheduler", &[])?;
+    let kubelet = client("kubelet", &format!("system:node:{node}"), &["system:nodes"])?;
+    let kube_proxy = client("kube-proxy", "system:kube-proxy", &[])?;
+    let apiserver_kubelet = client(
+        "apiserver-kubelet",
+        "kube-apiserver-kubelet-client",
+        &["system:masters"],
+    )?;
+
+    let front = Ca::new("prodready-e2e-front-proxy-ca")?;
+    let front_proxy_ca = dir.join("front-proxy-ca.crt");
+    write_file(&front_proxy_ca, front.cert())?;
+    let pem = front.client("front-proxy-client", &[])?;
+    let front_proxy_client = ClientFiles {
+        cert: dir.join("front-proxy-client.crt"),
+        key: dir.join("front-proxy-client.key"),
+    };
+    write_file(&front_proxy_client.cert, &pem.cert)?;
+    write_file(&front_proxy_client.key, &pem.key)?;
+    Ok(ClusterPki {
+        base,
+        controller_manager,
+        scheduler,
+        kubelet,
+        kube_proxy,
+        apiserver_kubelet,
+        front_proxy_ca,
+        front_proxy_client,
+    })
 }
