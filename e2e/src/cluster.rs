@@ -575,20 +575,15 @@ impl Cluster {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
-    /// Imports an OCI archive into containerd's `k8s.io` namespace (where the kubelet looks),
-    /// also under its `repository@digest` name so pods can use images by digest. `base_name`
-    /// names an archive whose index carries only a tag (`hack/package.sh`'s release image).
+    /// Imports an OCI archive into containerd's `k8s.io` namespace (where the kubelet looks).
+    /// `base_name` names an archive whose index carries only a tag (`hack/package.sh`'s
+    /// release image).
     pub async fn import_image(
         &self,
         archive: &[u8],
         base_name: Option<&str>,
     ) -> anyhow::Result<()> {
-        let mut args = vec![
-            "images".to_string(),
-            "import".into(),
-            "--digests".into(),
-            "--no-unpack=false".into(),
-        ];
+        let mut args = vec!["images".to_string(), "import".into()];
         if let Some(base) = base_name {
             args.push(format!("--base-name={base}"));
         }
@@ -596,10 +591,30 @@ impl Cluster {
         self.ctr(&args, Some(archive)).await.map(drop)
     }
 
-    /// Imports the release image layout `hack/package.sh` wrote (`dist/image`) as `repository`.
-    pub async fn import_layout(&self, layout: &Path, repository: &str) -> anyhow::Result<()> {
+    /// Imports the release image layout `hack/package.sh` wrote (`dist/image`) as
+    /// `repository:<tag>`, and names it `repository@digest` too: that is the name the kubelet
+    /// asks for when the chart pins the image by digest (a registry pull records both names).
+    pub async fn import_layout(
+        &self,
+        layout: &Path,
+        repository: &str,
+        digest: &str,
+    ) -> anyhow::Result<()> {
         let archive = oci::layout_archive(layout)?;
-        self.import_image(&archive, Some(repository)).await
+        self.import_image(&archive, Some(repository)).await?;
+        let names = self.ctr(["images", "ls", "-q"], None).await?;
+        let tagged = names
+            .lines()
+            .find(|n| {
+                n.strip_prefix(repository)
+                    .is_some_and(|rest| rest.starts_with(':'))
+            })
+            .with_context(|| format!("the import created no {repository}:<tag> image: {names}"))?
+            .to_string();
+        let by_digest = format!("{repository}@{digest}");
+        self.ctr(["images", "tag", "--force", &tagged, &by_digest], None)
+            .await
+            .map(drop)
     }
 
     fn start_kubelet(&self, pki: &ClusterPki) -> anyhow::Result<()> {
