@@ -37,7 +37,7 @@ use k8s_openapi::api::core::v1::Node;
 use kube::Api;
 
 use crate::binaries::Binaries;
-use crate::control_plane::{ControlPlane, write_kubeconfig_files};
+use crate::control_plane::{ControlPlane, readyz, write_kubeconfig_files};
 use crate::netns::{NetNs, Relay};
 use crate::oci;
 use crate::pki::{self, ClusterPki};
@@ -477,19 +477,9 @@ impl Cluster {
                 .as_mut()
                 .and_then(Managed::exited);
             async move {
-                if let Some(status) = exited {
-                    return Probe::Fatal(format!("kube-apiserver exited with {status}"));
-                }
-                let Ok(request) = http::Request::get("/readyz").body(Vec::new()) else {
-                    return Probe::Fatal("building the /readyz request failed".into());
-                };
-                match tokio::time::timeout(Duration::from_secs(5), client.request_text(request))
-                    .await
-                {
-                    Ok(Ok(body)) if body.trim() == "ok" => Probe::Ready(()),
-                    Ok(Ok(body)) => Probe::NotYet(body),
-                    Ok(Err(e)) => Probe::NotYet(e.to_string()),
-                    Err(_) => Probe::NotYet("request timed out".into()),
+                match exited {
+                    Some(status) => Probe::Fatal(format!("kube-apiserver exited with {status}")),
+                    None => readyz(&client).await,
                 }
             }
         })

@@ -282,20 +282,9 @@ impl ControlPlane {
             let client = client.clone();
             let exited = lock(&local.apiserver).as_mut().and_then(Managed::exited);
             async move {
-                if let Some(status) = exited {
-                    return Probe::Fatal(format!("kube-apiserver exited with {status}"));
-                }
-                let request = match http::Request::get("/readyz").body(Vec::new()) {
-                    Ok(r) => r,
-                    Err(e) => return Probe::Fatal(e.to_string()),
-                };
-                match tokio::time::timeout(Duration::from_secs(5), client.request_text(request))
-                    .await
-                {
-                    Ok(Ok(body)) if body.trim() == "ok" => Probe::Ready(()),
-                    Ok(Ok(body)) => Probe::NotYet(body),
-                    Ok(Err(e)) => Probe::NotYet(e.to_string()),
-                    Err(_) => Probe::NotYet("request timed out".into()),
+                match exited {
+                    Some(status) => Probe::Fatal(format!("kube-apiserver exited with {status}")),
+                    None => readyz(&client).await,
                 }
             }
         })
@@ -326,6 +315,31 @@ impl Drop for ControlPlane {
             }
         }
     }
+}
+
+/// One look at the API server's `/readyz` (5 s at most).
+pub(crate) async fn readyz(client: &Client) -> Probe<()> {
+    let request = match http::Request::get("/readyz").body(Vec::new()) {
+        Ok(r) => r,
+        Err(e) => return Probe::Fatal(e.to_string()),
+    };
+    match tokio::time::timeout(Duration::from_secs(5), client.request_text(request)).await {
+        Ok(Ok(body)) if body.trim() == "ok" => Probe::Ready(()),
+        Ok(Ok(body)) => Probe::NotYet(body),
+        Ok(Err(e)) => Probe::NotYet(e.to_string()),
+        Err(_) => Probe::NotYet("request timed out".into()),
+    }
+}
+
+/// Waits for Ctrl-C or SIGTERM (the by-hand `control-plane` and `cluster` binaries).
+pub async fn until_signalled() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
+        _ = term.recv() => {}
+    }
+    Ok(())
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

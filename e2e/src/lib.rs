@@ -50,7 +50,7 @@ pub use cluster::{
     AUDIT_POLICY, Cluster, NODE_IP, NODE_NAME, PAUSE_IMAGE, POD_CIDR, SERVICE_CIDR, StartTimings,
     TESTAPP_IMAGE,
 };
-pub use control_plane::{ControlPlane, KUBECONFIG_ENV};
+pub use control_plane::{ControlPlane, KUBECONFIG_ENV, until_signalled};
 pub use error::Error;
 pub use http::http_get;
 pub use namespace::TempNamespace;

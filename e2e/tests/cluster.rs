@@ -121,17 +121,7 @@ async fn install(cluster: &Cluster) -> anyhow::Result<(Package, tempfile::TempDi
         ])
         .await?
         .ok()?;
-    plane
-        .kubectl([
-            "-n",
-            NS,
-            "rollout",
-            "status",
-            "deployment/prodready",
-            "--timeout=180s",
-        ])
-        .await?
-        .ok()?;
+    rollout_status(plane).await?;
     figure(
         "helm_install_to_ready_s",
         format!("{:.1}", began.elapsed().as_secs_f64()),
@@ -374,24 +364,22 @@ async fn admission(plane: &ControlPlane) -> anyhow::Result<()> {
         "no prodready warning from kubectl apply: {}",
         out.stderr
     );
-    let enforce = format!(
-        r#"apiVersion: v1
+    let enforce = r#"apiVersion: v1
 kind: Namespace
-metadata: {{name: strict-apps, labels: {{prodready.dev/enforced: "true"}}}}
+metadata: {name: strict-apps, labels: {prodready.dev/enforced: "true"}}
 ---
 apiVersion: prodready.dev/v1alpha1
 kind: ProductionPolicy
-metadata: {{name: enforced}}
+metadata: {name: enforced}
 spec:
   profile: baseline
   match:
     kinds: [Deployment]
-    namespaceSelector: {{matchLabels: {{prodready.dev/enforced: "true"}}}}
-  enforcement: {{action: Enforce, denyAtOrAbove: high}}
-"#
-    );
+    namespaceSelector: {matchLabels: {prodready.dev/enforced: "true"}}
+  enforcement: {action: Enforce, denyAtOrAbove: high}
+"#;
     plane
-        .kubectl_with_stdin(["apply", "-f", "-"], Some(&enforce))
+        .kubectl_with_stdin(["apply", "-f", "-"], Some(enforce))
         .await?
         .ok()?;
     // The webhook serves from the snapshot the controller publishes: wait for the policy.
@@ -976,17 +964,7 @@ async fn kustomize(plane: &ControlPlane, client: &Client) -> anyhow::Result<()> 
     let tree = e2e::repo_root().join("config/default");
     let tree = tree.display().to_string();
     plane.kubectl(["apply", "-k", &tree]).await?.ok()?;
-    plane
-        .kubectl([
-            "-n",
-            NS,
-            "rollout",
-            "status",
-            "deployment/prodready",
-            "--timeout=180s",
-        ])
-        .await?
-        .ok()?;
+    rollout_status(plane).await?;
     let pods = operator_pods(client).await?;
     ensure!(
         pods.len() == 2 && pods.iter().all(ready),
@@ -1032,6 +1010,22 @@ fn leftovers() -> anyhow::Result<()> {
         bail!("processes left: {left}");
     }
     Ok(())
+}
+
+/// docs/install.md's `kubectl -n prodready-system rollout status deployment/prodready`.
+async fn rollout_status(plane: &ControlPlane) -> anyhow::Result<()> {
+    plane
+        .kubectl([
+            "-n",
+            NS,
+            "rollout",
+            "status",
+            "deployment/prodready",
+            "--timeout=180s",
+        ])
+        .await?
+        .ok()
+        .map(drop)
 }
 
 // --- small readers -----------------------------------------------------------------------

@@ -3,9 +3,6 @@
 //! process, mount, network namespace, iptables rule, cgroup or veth is left).
 //! Needs root and the binaries `bash e2e/k8s-binaries.sh` builds.
 
-use anyhow::Context as _;
-use tokio::signal::unix::{SignalKind, signal};
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cluster = e2e::Cluster::start().await?;
@@ -25,11 +22,7 @@ async fn main() -> anyhow::Result<()> {
         cluster.plane().kubeconfig().display()
     );
     println!("Ctrl-C to stop.");
-    let mut term = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
-        _ = term.recv() => {}
-    }
+    e2e::until_signalled().await?;
     println!("stopping");
     let began = std::time::Instant::now();
     drop(cluster);

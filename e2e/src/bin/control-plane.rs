@@ -1,9 +1,6 @@
 //! Starts a control plane by hand for experiments: `cargo run -p e2e --bin control-plane`.
 //! Prints the kubeconfig and runs until Ctrl-C or SIGTERM, then stops everything.
 
-use anyhow::Context as _;
-use tokio::signal::unix::{SignalKind, signal};
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let started = std::time::Instant::now();
@@ -20,11 +17,7 @@ async fn main() -> anyhow::Result<()> {
     println!("kubeconfig: {kubeconfig}");
     println!("export KUBECONFIG={kubeconfig}");
     println!("Ctrl-C to stop.");
-    let mut term = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
-        _ = term.recv() => {}
-    }
+    e2e::until_signalled().await?;
     println!("stopping");
     drop(cp);
     Ok(())
