@@ -425,13 +425,26 @@ async fn failover(cluster: &Cluster, client: &Client) -> anyhow::Result<()> {
     let leader = lease_holder(client)
         .await?
         .context("nobody holds the Lease")?;
-    let began = Instant::now();
+    let deleted_at = k8s_openapi::jiff::Timestamp::now();
     plane
         .kubectl(["-n", NS, "delete", "pod", &leader, "--wait=false"])
         .await?
         .ok()?;
     let new = wait_new_holder(client, &leader, Duration::from_secs(40)).await?;
-    let after_sigterm = began.elapsed().saturating_sub(PRE_STOP);
+    // From the Lease's own acquireTime, not from when this test polled it. SIGTERM comes
+    // after the preStop sleep; counting it from the deletion overstates the takeover by the
+    // kubelet's reaction time, never understates it.
+    let acquired = Api::<Lease>::namespaced(client.clone(), NS)
+        .get(LEASE)
+        .await?
+        .spec
+        .and_then(|s| s.acquire_time)
+        .context("the new holder's Lease has no acquireTime")?
+        .0;
+    let after_sigterm = Duration::from_millis(
+        u64::try_from(acquired.as_millisecond() - deleted_at.as_millisecond()).unwrap_or(0),
+    )
+    .saturating_sub(PRE_STOP);
     figure(
         "takeover_after_sigterm_s",
         format!("{:.2}", after_sigterm.as_secs_f64()),
