@@ -48,7 +48,7 @@ audit-examples:
 # kustomize tree (e2e/tests/packaging.rs checks they are byte-equal).
 crd:
 	cargo run --locked -- crd > crds/productionpolicies.prodready.dev.yaml
-	cp crds/productionpolicies.prodready.dev.yaml charts/prodready/crds/
+	cp crds/productionpolicies.prodready.dev.yaml charts/prodready/files/
 	cp crds/productionpolicies.prodready.dev.yaml config/crd/
 
 bench:
