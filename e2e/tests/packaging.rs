@@ -449,6 +449,7 @@ async fn default_values_render_a_safe_install_the_api_server_accepts() {
         "config/samples/baseline.yaml",
         "kubectl get productionpolicies",
         "set image.digest",
+        "delete secret/prodready-webhook-tls lease/prodready-leader",
     ] {
         assert!(notes.contains(want), "NOTES lack {want:?}:\n{notes}");
     }
