@@ -957,7 +957,7 @@ async fn helm_upgrade_applies_a_changed_crd_and_uninstall_leaves_what_the_docs_s
             .map(|p| p.keys().cloned().collect())
             .unwrap_or_default()
     };
-    let crd = get_json(&cp, "crd", CRD, NS)
+    let crd = get_json(cp, "crd", CRD, NS)
         .await
         .expect("the CRD is installed");
     assert!(
@@ -967,7 +967,7 @@ async fn helm_upgrade_applies_a_changed_crd_and_uninstall_leaves_what_the_docs_s
     );
 
     // The operator, with the arguments the chart gives its container (on loopback ports).
-    let yaml = helm_template_chart(&cp, Path::new(&current), "prodready", NS, &[])
+    let yaml = helm_template_chart(cp, Path::new(&current), "prodready", NS, &[])
         .await
         .expect("render");
     let docs = documents(&yaml).expect("parses");
@@ -1028,13 +1028,13 @@ async fn helm_upgrade_applies_a_changed_crd_and_uninstall_leaves_what_the_docs_s
     if let Err(e) = filled {
         panic!("{e}\n--- operator log ---\n{}", operator.log_tail(40));
     }
-    let ca_key = get_json(&cp, "secret", "prodready-webhook-tls", NS)
+    let ca_key = get_json(cp, "secret", "prodready-webhook-tls", NS)
         .await
         .and_then(|s| s.pointer("/data/ca.key").cloned());
 
     // Upgrade: the new schema is applied; what the operator wrote is left alone.
     helm(args(&["upgrade", "prodready", &current, "--namespace", NS])).await;
-    let crd = get_json(&cp, "crd", CRD, NS).await.expect("the CRD");
+    let crd = get_json(cp, "crd", CRD, NS).await.expect("the CRD");
     assert!(
         properties(&crd).contains(&PROPERTY.to_owned()),
         "helm upgrade did not apply the new CRD schema: {:?}",
@@ -1044,7 +1044,7 @@ async fn helm_upgrade_applies_a_changed_crd_and_uninstall_leaves_what_the_docs_s
         crd["metadata"]["labels"]["helm.sh/chart"],
         "prodready-0.1.0"
     );
-    let secret = get_json(&cp, "secret", "prodready-webhook-tls", NS)
+    let secret = get_json(cp, "secret", "prodready-webhook-tls", NS)
         .await
         .expect("Secret");
     assert_eq!(
@@ -1052,7 +1052,7 @@ async fn helm_upgrade_applies_a_changed_crd_and_uninstall_leaves_what_the_docs_s
         ca_key,
         "the upgrade kept the CA"
     );
-    let lease = get_json(&cp, "lease", "prodready-leader", NS)
+    let lease = get_json(cp, "lease", "prodready-leader", NS)
         .await
         .expect("Lease");
     assert!(lease.pointer("/spec/holderIdentity").is_some(), "{lease}");
