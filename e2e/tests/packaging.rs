@@ -891,7 +891,8 @@ async fn get_json(cp: &ControlPlane, kind: &str, name: &str, namespace: &str) ->
 }
 
 /// The chart's lifecycle on a control plane of its own, as docs/install.md describes it:
-/// `helm install` of a previous chart version whose CRD lacks a property; the operator, run
+/// `helm install` of a previous chart version whose CRD lacks a property, then the released
+/// chart archive (no checkout needed) as the upgrade; the operator, run
 /// with the chart's own container arguments, takes the Lease and fills the webhook Secret the
 /// chart created empty; `helm upgrade` to this chart applies the new CRD schema and leaves
 /// what the operator wrote alone; `helm uninstall` removes the webhook configuration and the
@@ -941,7 +942,8 @@ async fn helm_upgrade_applies_a_changed_crd_and_uninstall_leaves_what_the_docs_s
     };
     let args = |words: &[&str]| words.iter().map(|w| (*w).to_owned()).collect::<Vec<_>>();
     let previous = previous.to_string_lossy().into_owned();
-    let current = chart_dir().to_string_lossy().into_owned();
+    // This version: the chart as released (`hack/package.sh`'s .tgz, image by digest).
+    let current = released().await.chart.to_string_lossy().into_owned();
     helm(args(&[
         "install",
         "prodready",
