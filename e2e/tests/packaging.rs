@@ -1116,6 +1116,100 @@ async fn helm_upgrade_applies_a_changed_crd_and_uninstall_leaves_what_the_docs_s
     assert_eq!(get_json(cp, "crd", CRD, NS).await, None);
 }
 
+/// docs/install.md#upgrade, from a chart that still shipped the CRD in `crds/` (Helm created
+/// the CRD without its ownership metadata): a plain `helm upgrade` to the released chart is
+/// refused, `--take-ownership` adopts the CRD into the release, which then keeps it on
+/// uninstall.
+#[tokio::test]
+async fn upgrading_from_a_chart_with_crds_dir_takes_the_crd_over_with_take_ownership() {
+    const NS: &str = "prodready-system";
+    const CRD: &str = "productionpolicies.prodready.dev";
+    let plane = ControlPlane::start()
+        .await
+        .expect("a control plane of its own");
+    let cp = &plane;
+    let dir = tempfile::tempdir().expect("temp dir");
+    // The old layout: the CRD in crds/, no CRD template.
+    let old = dir.path().join("prodready");
+    run_program(
+        Path::new("cp"),
+        ["-R".as_ref(), chart_dir().as_os_str(), old.as_os_str()],
+    )
+    .await
+    .and_then(Output::ok)
+    .expect("copy the chart");
+    std::fs::remove_file(old.join("templates/crd.yaml")).expect("remove the CRD template");
+    std::fs::create_dir_all(old.join("crds")).expect("crds/");
+    std::fs::copy(
+        repo_root().join(CRD_FILE),
+        old.join("crds/productionpolicies.prodready.dev.yaml"),
+    )
+    .expect("copy the CRD into crds/");
+    let old = old.to_string_lossy().into_owned();
+    let released = released().await.chart.to_string_lossy().into_owned();
+    let helm = |args: &[&str]| {
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        async move { cp.helm(&args).await.expect("run helm") }
+    };
+    let off = "webhook.enabled=false";
+    let out = helm(&[
+        "install",
+        "prodready",
+        &old,
+        "-n",
+        NS,
+        "--create-namespace",
+        "--set",
+        off,
+    ])
+    .await;
+    assert!(out.success(), "install the old chart: {}", out.stderr);
+    let crd = get_json(cp, "crd", CRD, NS)
+        .await
+        .expect("crds/ installed the CRD");
+    assert!(crd["metadata"]["annotations"]["meta.helm.sh/release-name"].is_null());
+
+    let out = helm(&["upgrade", "prodready", &released, "-n", NS, "--set", off]).await;
+    assert!(
+        !out.success() && out.stderr.contains("invalid ownership metadata"),
+        "a plain upgrade must refuse to adopt the CRD:\n{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    // docs/install.md#upgrade, with the release archive in place of the OCI reference.
+    let out = helm(&[
+        "upgrade",
+        "prodready",
+        &released,
+        "-n",
+        NS,
+        "--take-ownership",
+        "--set",
+        off,
+    ])
+    .await;
+    assert!(
+        out.success(),
+        "helm upgrade --take-ownership: {}",
+        out.stderr
+    );
+    let crd = get_json(cp, "crd", CRD, NS).await.expect("the CRD");
+    assert_eq!(
+        crd["metadata"]["annotations"]["meta.helm.sh/release-name"],
+        "prodready"
+    );
+    assert_eq!(
+        crd["metadata"]["annotations"]["helm.sh/resource-policy"],
+        "keep"
+    );
+    let out = helm(&["uninstall", "prodready", "-n", NS, "--wait"]).await;
+    assert!(out.success(), "helm uninstall: {}", out.stderr);
+    assert!(
+        get_json(cp, "crd", CRD, NS).await.is_some(),
+        "the adopted CRD is kept"
+    );
+}
+
 /// An object with the labels only Helm adds removed, for comparing with kustomize.
 fn without_helm_labels(mut v: Value) -> Value {
     if let Some(labels) = v
