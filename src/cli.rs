@@ -40,7 +40,7 @@ pub enum Command {
     /// Examples:
     ///   prodready audit examples/
     ///   helm template ./chart | prodready audit - -o sarif > prodready.sarif
-    ///   prodready audit --policy config/samples/strict.yaml --fail-on medium k8s/
+    ///   prodready audit --policy config/samples/enforce/strict.yaml --fail-on medium k8s/
     #[command(verbatim_doc_comment)]
     Audit(AuditArgs),
     /// List every rule: id, default state, severity, rubric item and summary.

@@ -19,7 +19,8 @@ pub fn chart_dir() -> PathBuf {
     repo_root().join("charts/prodready")
 }
 
-/// `helm template RELEASE charts/prodready -n NAMESPACE --include-crds --set …`: the rendered
+/// `helm template RELEASE charts/prodready -n NAMESPACE --include-crds --kube-version K8S_VERSION
+/// --set …`: the rendered
 /// manifests (CRDs included), or an error with helm's stderr. Entries of `sets` that start
 /// with `--` are passed as they are (e.g. `--api-versions=monitoring.coreos.com/v1/ServiceMonitor`).
 pub async fn helm_template(
@@ -40,6 +41,11 @@ pub async fn helm_template_chart(
     sets: &[&str],
 ) -> anyhow::Result<String> {
     let chart = chart.to_string_lossy();
+    // The chart's `kubeVersion` is >= 1.30. `helm template` checks it against a built-in
+    // version that release builds of helm stamp at link time (their client-go's), and the
+    // helm built from source by e2e/k8s-binaries.sh leaves at v1.20.0: render for the
+    // control plane's version, as `helm install` does.
+    let kube_version = pinned_version("K8S_VERSION").context("K8S_VERSION in e2e/versions.env")?;
     let mut args = vec![
         "template",
         release,
@@ -47,6 +53,8 @@ pub async fn helm_template_chart(
         "--namespace",
         namespace,
         "--include-crds",
+        "--kube-version",
+        kube_version,
     ];
     for s in sets {
         if s.starts_with("--") {

@@ -57,6 +57,8 @@ pub use namespace::TempNamespace;
 pub use operator_bin::run_operator_until_stdin_closes;
 pub use operator_process::{OperatorProcess, tail_lines};
 pub use process::{Daemon, free_port};
-pub use release::{Package, Registry, crane, package, release_binary};
+pub use release::{
+    Package, Registry, arm64_runner, crane, package, release_binary, release_binary_arm64,
+};
 pub use tools::{Output, run_program};
 pub use wait::wait_for;

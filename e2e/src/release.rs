@@ -18,17 +18,45 @@ use crate::wait::wait_for;
 /// The static release binary `make release` builds (what the Dockerfile ships), or an error
 /// that says how to build it.
 pub fn release_binary() -> anyhow::Result<PathBuf> {
+    target_binary("x86_64-unknown-linux-gnu", "make release")
+}
+
+/// The static linux/arm64 release binary `make release-arm64` cross-compiles.
+pub fn release_binary_arm64() -> anyhow::Result<PathBuf> {
+    target_binary("aarch64-unknown-linux-gnu", "make release-arm64")
+}
+
+fn target_binary(triple: &str, make: &str) -> anyhow::Result<PathBuf> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .filter(|d| !d.is_empty())
         .map_or_else(|| repo_root().join("target"), PathBuf::from);
-    let path = target.join("x86_64-unknown-linux-gnu/release/prodready");
+    let path = target.join(triple).join("release/prodready");
     if !path.is_file() {
         bail!(
-            "{} is missing: run `make release` (the static build the image ships) first",
+            "{} is missing: run `{make}` (the static build the image ships) first",
             path.display()
         );
     }
     Ok(path)
+}
+
+/// How to run a linux/arm64 binary on this host: directly on arm64, else under user-mode
+/// emulation (`qemu-aarch64-static`, Debian's qemu-user-static), or an error saying so.
+pub fn arm64_runner() -> anyhow::Result<Vec<PathBuf>> {
+    if std::env::consts::ARCH == "aarch64" {
+        return Ok(Vec::new());
+    }
+    for name in ["qemu-aarch64-static", "qemu-aarch64"] {
+        for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
+            let p = dir.join(name);
+            if p.is_file() {
+                return Ok(vec![p]);
+            }
+        }
+    }
+    bail!(
+        "cannot run linux/arm64 binaries here: install qemu-user-static (apt-get install qemu-user-static)"
+    )
 }
 
 /// What `hack/package.sh` wrote.
@@ -42,10 +70,20 @@ pub struct Package {
     pub image: PathBuf,
     /// The packaged chart, `prodready-<version>.tgz`.
     pub chart: PathBuf,
+    /// Where everything was written (`SHA256SUMS`, the CLI tarballs, `krew/prodready.yaml`).
+    pub dir: PathBuf,
 }
 
-/// Runs `hack/package.sh --binary BINARY --out OUT` with the cached helm.
-pub async fn package(binary: &Path, out: &Path) -> anyhow::Result<Package> {
+impl Package {
+    /// The CLI tarball for `arch` (amd64, arm64): `prodready-<version>-linux-<arch>.tar.gz`.
+    pub fn tarball(&self, arch: &str) -> PathBuf {
+        self.dir
+            .join(format!("prodready-{}-linux-{arch}.tar.gz", self.version))
+    }
+}
+
+/// Runs `hack/package.sh --binary BINARY --arm64-binary ARM64 --out OUT` with the cached helm.
+pub async fn package(binary: &Path, arm64: &Path, out: &Path) -> anyhow::Result<Package> {
     let helm = Binaries::locate()?.helm();
     let script = repo_root().join("hack/package.sh");
     let result = run(
@@ -54,6 +92,8 @@ pub async fn package(binary: &Path, out: &Path) -> anyhow::Result<Package> {
             script.as_os_str(),
             "--binary".as_ref(),
             binary.as_os_str(),
+            "--arm64-binary".as_ref(),
+            arm64.as_os_str(),
             "--out".as_ref(),
             out.as_os_str(),
         ],
@@ -81,6 +121,7 @@ pub async fn package(binary: &Path, out: &Path) -> anyhow::Result<Package> {
         digest,
         image: out.join("image"),
         chart,
+        dir: out.to_path_buf(),
     })
 }
 

@@ -17,13 +17,19 @@ async fn plane_with_crd() -> &'static ControlPlane {
     cp
 }
 
+/// Every sample policy: `config/samples/*.yaml` (Warn only) and the opt-in Enforce examples
+/// in `config/samples/enforce/`.
 fn samples() -> Vec<PathBuf> {
-    let dir = repo_root().join("config/samples");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("config/samples exists")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
+    let mut files = Vec::new();
+    for dir in ["config/samples", "config/samples/enforce"] {
+        let dir = repo_root().join(dir);
+        files.extend(
+            std::fs::read_dir(&dir)
+                .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "yaml")),
+        );
+    }
     files.sort();
     files
 }

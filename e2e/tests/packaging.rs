@@ -9,7 +9,7 @@
 //! The RBAC the chart grants is exercised by a live operator in `tests/rbac.rs`.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Parser as _;
@@ -56,6 +56,36 @@ fn every_option() -> Vec<String> {
         "operator.extraEnv[0].value=prodready",
         "leaderElection.leaseName=custom-leader",
         "replicaCount=3",
+        "crds.keep=false",
+        "rbac.aggregateToEdit=true",
+        "image.architectures={amd64}",
+        "nodeSelector.pool=system",
+        "deploymentAnnotations.owner=platform",
+        "updateStrategy.rollingUpdate.maxSurge=2",
+        "webhook.service.annotations.team=platform",
+        "metrics.service.annotations.team=platform",
+        "extraVolumes[0].name=corp-ca",
+        "extraVolumes[0].configMap.name=corp-ca",
+        "extraVolumeMounts[0].name=corp-ca",
+        "extraVolumeMounts[0].mountPath=/etc/corp-ca",
+        "extraVolumeMounts[0].readOnly=true",
+        "webhook.objectSelector.matchExpressions[0].key=prodready.dev/skip",
+        "webhook.objectSelector.matchExpressions[0].operator=DoesNotExist",
+        "webhook.namespaceSelectorExpressions[0].key=tier",
+        "webhook.namespaceSelectorExpressions[0].operator=In",
+        "webhook.namespaceSelectorExpressions[0].values={production}",
+        "webhook.matchConditions[0].name=not-node-users",
+        "webhook.matchConditions[0].expression=!request.userInfo.username.startsWith('system:node:')",
+        "hostNetwork=true",
+        "podDisruptionBudget.minAvailable=1",
+        "metrics.serviceMonitor.scrapeTimeout=10s",
+        "metrics.serviceMonitor.namespace=monitoring",
+        "metrics.serviceMonitor.relabelings[0].targetLabel=cluster",
+        "metrics.serviceMonitor.relabelings[0].replacement=prod",
+        "metrics.serviceMonitor.metricRelabelings[0].action=drop",
+        "metrics.serviceMonitor.metricRelabelings[0].sourceLabels={__name__}",
+        "metrics.serviceMonitor.metricRelabelings[0].regex=go_.*",
+        "resources.limits.cpu=1",
     ]
     .iter()
     .map(|s| (*s).to_owned())
@@ -104,6 +134,14 @@ async fn plane() -> &'static ControlPlane {
                 .await
                 .expect("control plane with the chart's CRDs");
             let client = cp.client().await.expect("client");
+            // Where `every_option` puts the ServiceMonitor.
+            apply_yaml(
+                &client,
+                None,
+                "apiVersion: v1\nkind: Namespace\nmetadata: {name: monitoring}\n",
+            )
+            .await
+            .expect("create the monitoring namespace");
             let dir = tempfile::tempdir().expect("temp dir");
             for (i, doc) in CERT_MANAGER_STUB_CRDS.split("\n---\n").enumerate() {
                 let path = dir.path().join(format!("stub-{i}.yaml"));
@@ -230,6 +268,7 @@ async fn default_values_render_a_safe_install_the_api_server_accepts() {
         kinds(&docs),
         [
             "ClusterRole",
+            "ClusterRole",
             "ClusterRoleBinding",
             "CustomResourceDefinition",
             "Deployment",
@@ -310,6 +349,45 @@ async fn default_values_render_a_safe_install_the_api_server_accepts() {
             .is_some_and(|t| !t.is_empty())
     );
     assert!(pod["affinity"]["podAntiAffinity"].is_object());
+    // A Linux image for amd64 and arm64: only such nodes.
+    assert_eq!(pod["nodeSelector"], json!({"kubernetes.io/os": "linux"}));
+    assert_eq!(
+        pod.pointer("/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms"),
+        Some(&json!([{"matchExpressions": [
+            {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64", "arm64"]}
+        ]}]))
+    );
+    assert_eq!(
+        d["spec"]["strategy"],
+        json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}})
+    );
+    assert!(pod.get("hostNetwork").is_none() && pod.get("dnsPolicy").is_none());
+    let crd = find(
+        &docs,
+        "CustomResourceDefinition",
+        "productionpolicies.prodready.dev",
+    );
+    assert_eq!(
+        crd["metadata"]["annotations"]["helm.sh/resource-policy"],
+        "keep"
+    );
+    // Namespace users holding `view` read the policies; nobody gets write by aggregation.
+    let view = find(&docs, "ClusterRole", "prodready-view");
+    assert_eq!(
+        view["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-view"],
+        "true"
+    );
+    assert_eq!(
+        grants(view),
+        [
+            "prodready.dev/productionpolicies/*:get",
+            "prodready.dev/productionpolicies/*:list",
+            "prodready.dev/productionpolicies/*:watch",
+            "prodready.dev/productionpolicies/status/*:get",
+            "prodready.dev/productionpolicies/status/*:list",
+            "prodready.dev/productionpolicies/status/*:watch",
+        ]
+    );
 
     let run = assert_args_parse(d);
     assert_eq!(run.admin_addr.port(), 8080);
@@ -336,7 +414,10 @@ async fn default_values_render_a_safe_install_the_api_server_accepts() {
     let pdb = find(&docs, "PodDisruptionBudget", "prodready");
     assert_eq!(pdb["spec"]["maxUnavailable"], 1);
 
-    // `helm install` against the API server (dry run) and the NOTES it prints.
+    // `helm install` against the API server (dry run) and the NOTES it prints. The shared
+    // control plane already has the CRD, applied without Helm's ownership metadata (as by
+    // every suite here), so this install leaves it alone; the chart's own CRD lifecycle is
+    // tested on a control plane of its own (`helm_upgrade_applies_…`).
     let chart = chart_dir();
     let out = cp
         .helm([
@@ -346,6 +427,8 @@ async fn default_values_render_a_safe_install_the_api_server_accepts() {
             "--namespace",
             ns.name(),
             "--dry-run=server",
+            "--set",
+            "crds.enabled=false",
         ])
         .await
         .expect("run helm");
@@ -366,6 +449,7 @@ async fn default_values_render_a_safe_install_the_api_server_accepts() {
         "config/samples/baseline.yaml",
         "kubectl get productionpolicies",
         "set image.digest",
+        "delete secret/prodready-webhook-tls lease/prodready-leader",
     ] {
         assert!(notes.contains(want), "NOTES lack {want:?}:\n{notes}");
     }
@@ -385,6 +469,8 @@ async fn every_option_renders_and_the_api_server_accepts_it() {
         kinds(&docs),
         [
             "Certificate",
+            "ClusterRole",
+            "ClusterRole",
             "ClusterRole",
             "ClusterRoleBinding",
             "ConfigMap",
@@ -477,6 +563,86 @@ async fn every_option_renders_and_the_api_server_accepts_it() {
     assert_eq!(sm["spec"]["endpoints"][0]["port"], "metrics");
     let policy = find(&docs, "ProductionPolicy", "baseline");
     assert_eq!(policy["spec"]["enforcement"]["action"], "Enforce");
+
+    // The knobs of issue 16, each where the API server reads it.
+    assert_eq!(sm["metadata"]["namespace"], "monitoring");
+    assert_eq!(
+        sm["spec"]["namespaceSelector"]["matchNames"],
+        json!([ns.name()])
+    );
+    let endpoint = &sm["spec"]["endpoints"][0];
+    assert_eq!(endpoint["scrapeTimeout"], "10s");
+    assert_eq!(
+        endpoint["relabelings"],
+        json!([{"targetLabel": "cluster", "replacement": "prod"}])
+    );
+    assert_eq!(
+        endpoint["metricRelabelings"],
+        json!([{"action": "drop", "sourceLabels": ["__name__"], "regex": "go_.*"}])
+    );
+    let pod = &d["spec"]["template"]["spec"];
+    assert_eq!(
+        pod["nodeSelector"],
+        json!({"kubernetes.io/os": "linux", "pool": "system"})
+    );
+    assert_eq!(
+        pod.pointer("/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms/0/matchExpressions/0/values"),
+        Some(&json!(["amd64"]))
+    );
+    assert_eq!(pod["hostNetwork"], true);
+    assert_eq!(pod["dnsPolicy"], "ClusterFirstWithHostNet");
+    assert_eq!(d["metadata"]["annotations"]["owner"], "platform");
+    assert_eq!(
+        d["metadata"]["annotations"]["prodready.dev/single-runner"],
+        "true"
+    );
+    assert_eq!(d["spec"]["strategy"]["rollingUpdate"]["maxSurge"], 2);
+    assert_eq!(c["resources"]["limits"]["cpu"], 1);
+    assert_eq!(
+        c["volumeMounts"][1],
+        json!({"name": "corp-ca", "mountPath": "/etc/corp-ca", "readOnly": true})
+    );
+    assert_eq!(
+        pod["volumes"][1],
+        json!({"name": "corp-ca", "configMap": {"name": "corp-ca"}})
+    );
+    let hook = &vwc["webhooks"][0];
+    assert_eq!(
+        hook["namespaceSelector"]["matchExpressions"][1],
+        json!({"key": "tier", "operator": "In", "values": ["production"]})
+    );
+    assert_eq!(
+        hook["objectSelector"],
+        json!({"matchExpressions": [{"key": "prodready.dev/skip", "operator": "DoesNotExist"}]})
+    );
+    assert_eq!(
+        hook["matchConditions"],
+        json!([{"name": "not-node-users",
+                "expression": "!request.userInfo.username.startsWith('system:node:')"}])
+    );
+    for svc in ["prodready-webhook", "prodready-metrics"] {
+        assert_eq!(
+            find(&docs, "Service", svc)["metadata"]["annotations"]["team"],
+            "platform"
+        );
+    }
+    let pdb = find(&docs, "PodDisruptionBudget", "prodready");
+    assert_eq!(pdb["spec"]["minAvailable"], 1);
+    assert!(pdb["spec"].get("maxUnavailable").is_none());
+    let edit = find(&docs, "ClusterRole", "prodready-edit");
+    assert_eq!(
+        edit["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-edit"],
+        "true"
+    );
+    let crd = find(
+        &docs,
+        "CustomResourceDefinition",
+        "productionpolicies.prodready.dev",
+    );
+    assert!(
+        crd["metadata"].get("annotations").is_none(),
+        "crds.keep=false: no resource policy"
+    );
 }
 
 #[tokio::test]
@@ -484,7 +650,7 @@ async fn the_chart_and_kustomize_copies_of_the_crd_are_the_generated_one() {
     let root = repo_root();
     let top = std::fs::read(root.join(CRD_FILE)).expect("top-level CRD");
     for copy in [
-        "charts/prodready/crds/productionpolicies.prodready.dev.yaml",
+        "charts/prodready/files/productionpolicies.prodready.dev.yaml",
         "config/crd/productionpolicies.prodready.dev.yaml",
     ] {
         let bytes = std::fs::read(root.join(copy)).unwrap_or_else(|e| panic!("{copy}: {e}"));
@@ -493,6 +659,555 @@ async fn the_chart_and_kustomize_copies_of_the_crd_are_the_generated_one() {
             "{copy} differs from {CRD_FILE}: copy it again (`make crd` regenerates them)"
         );
     }
+}
+
+/// The chart's CRD is a template over `files/` (so `helm upgrade` applies a changed schema):
+/// what it renders is the generated CRD with only Helm's labels and, by default, the `keep`
+/// resource policy added; `crds.enabled=false` renders none.
+#[tokio::test]
+async fn the_chart_renders_the_generated_crd_with_only_metadata_added() {
+    let cp = plane().await;
+    let generated = std::fs::read_to_string(repo_root().join(CRD_FILE)).expect("CRD file");
+    let generated = documents(&generated).expect("CRD parses");
+    assert_eq!(generated.len(), 1);
+    let crd_of = |docs: &[Value]| -> Option<Value> {
+        docs.iter()
+            .find(|d| d["kind"] == "CustomResourceDefinition")
+            .cloned()
+    };
+    for (sets, keep) in [(vec![], true), (vec!["crds.keep=false"], false)] {
+        let yaml = helm_template(cp, "prodready", "prodready-system", &sets)
+            .await
+            .expect("render");
+        let mut crd = crd_of(&documents(&yaml).expect("parses")).expect("a CRD");
+        let meta = crd["metadata"].as_object_mut().expect("metadata");
+        let labels = meta.remove("labels").expect("labels");
+        assert_eq!(labels["app.kubernetes.io/managed-by"], "Helm");
+        let annotations = meta.remove("annotations");
+        assert_eq!(
+            annotations,
+            keep.then(|| json!({"helm.sh/resource-policy": "keep"})),
+            "{sets:?}"
+        );
+        assert_eq!(
+            crd, generated[0],
+            "{sets:?}: the CRD differs from {CRD_FILE}"
+        );
+    }
+    let yaml = helm_template(cp, "prodready", "prodready-system", &["crds.enabled=false"])
+        .await
+        .expect("render");
+    assert_eq!(crd_of(&documents(&yaml).expect("parses")), None);
+}
+
+/// `helm template` of the chart with `sets` (what `helm install` renders; `helm lint` only
+/// logs a template's `fail` as INFO): whether it rendered, and helm's error if not.
+async fn lint_with(cp: &ControlPlane, sets: &[&str]) -> (bool, String) {
+    match helm_template(cp, "prodready", "prodready-system", sets).await {
+        Ok(_) => (true, String::new()),
+        Err(e) => (false, format!("{e:#}")),
+    }
+}
+
+/// The schema traps of issue 16: a number where Kubernetes takes a quantity is fine; a
+/// duration cert-manager cannot parse, and a preStop sleep the grace period cannot hold,
+/// are refused before anything reaches the cluster, with a sentence that says why.
+#[tokio::test]
+async fn the_values_schema_accepts_numbers_and_refuses_what_the_cluster_would() {
+    let cp = plane().await;
+    for ok in [
+        "resources.limits.cpu=1",
+        "resources.requests.cpu=0.5",
+        "resources.limits.memory=268435456",
+        "certManager.duration=2160h30m",
+        "podDisruptionBudget.maxUnavailable=50%",
+        "preStopSleepSeconds=20",
+    ] {
+        let (passed, out) = lint_with(cp, &[ok]).await;
+        assert!(passed, "--set {ok} must be accepted:\n{out}");
+    }
+    for bad in [
+        "certManager.duration=90d",
+        "certManager.renewBefore=1 week",
+        "resources.limits.cpu=lots",
+        "podDisruptionBudget.minAvailable=half",
+        "webhook.objectSelector.matchExpressions[0].operator=Maybe",
+        "dnsPolicy=Sometimes",
+        "image.architectures={sparc}",
+    ] {
+        let (passed, out) = lint_with(cp, &[bad]).await;
+        assert!(!passed, "--set {bad} must be refused:\n{out}");
+    }
+    let (passed, out) = lint_with(cp, &["preStopSleepSeconds=40"]).await;
+    assert!(
+        !passed,
+        "a preStop sleep longer than the grace period:\n{out}"
+    );
+    assert!(
+        out.contains(
+            "preStopSleepSeconds (40) must be less than terminationGracePeriodSeconds (30)"
+        ),
+        "{out}"
+    );
+    let (passed, out) = lint_with(
+        cp,
+        &["preStopSleepSeconds=40", "terminationGracePeriodSeconds=60"],
+    )
+    .await;
+    assert!(passed, "raising the grace period fixes it:\n{out}");
+    let (passed, out) = lint_with(cp, &["podDisruptionBudget.minAvailable=2"]).await;
+    assert!(
+        !passed,
+        "minAvailable = replicas blocks every drain:\n{out}"
+    );
+    assert!(
+        out.contains("podDisruptionBudget.minAvailable (2) must be less than replicaCount (2)"),
+        "{out}"
+    );
+}
+
+/// Every leaf of values.yaml: its path, with `.` between keys. A map is a leaf when the
+/// schema gives it no `properties` (free-form: labels, resources, security contexts).
+fn value_paths(values: &Value, schema: &Value, prefix: &str, out: &mut Vec<String>) {
+    let props = schema.get("properties").and_then(Value::as_object);
+    match (values.as_object(), props) {
+        (Some(map), Some(props)) if !map.is_empty() => {
+            for (k, v) in map {
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                let sub = props.get(k).unwrap_or_else(|| {
+                    panic!("values.yaml has {path}, values.schema.json does not")
+                });
+                value_paths(v, sub, &path, out);
+            }
+        }
+        _ => out.push(prefix.to_owned()),
+    }
+}
+
+/// The value names of docs/install.md's Values table: the backquoted names of each row's
+/// first cell, where `.x` after `a.b` means `a.x`.
+fn documented_values(doc: &str) -> Vec<String> {
+    let start = doc
+        .find("### Values")
+        .expect("docs/install.md has ### Values");
+    let mut names = Vec::new();
+    for line in doc[start..].lines().skip(1) {
+        if line.starts_with("#") {
+            break;
+        }
+        let Some(cell) = line.strip_prefix("| `") else {
+            continue;
+        };
+        let cell = cell.split(" |").next().unwrap_or_default();
+        let mut parent = String::new();
+        for name in cell.split('`').step_by(2) {
+            let name = name.trim();
+            if name.is_empty() || name.contains(' ') {
+                continue;
+            }
+            let full = match name.strip_prefix('.') {
+                Some(rest) => format!("{parent}{rest}"),
+                None => name.to_owned(),
+            };
+            parent = full
+                .rfind('.')
+                .map_or(String::new(), |i| full[..=i].to_owned());
+            names.push(full);
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// Every value in values.yaml is typed by the schema and documented in docs/install.md, and
+/// the docs name no value the chart does not have.
+#[test]
+fn every_value_is_in_the_schema_and_in_docs_install() {
+    let chart = chart_dir();
+    let values = std::fs::read_to_string(chart.join("values.yaml")).expect("values.yaml");
+    let values: Value = serde_saphyr::from_str(&values).expect("values.yaml parses");
+    let schema = std::fs::read_to_string(chart.join("values.schema.json")).expect("schema");
+    let schema: Value = serde_json::from_str(&schema).expect("schema is JSON");
+    let mut paths = Vec::new();
+    value_paths(&values, &schema, "", &mut paths);
+    assert!(paths.len() > 60, "{paths:?}");
+    let doc = std::fs::read_to_string(repo_root().join("docs/install.md")).expect("install.md");
+    let documented = documented_values(&doc);
+    let missing: Vec<&String> = paths.iter().filter(|p| !documented.contains(p)).collect();
+    assert!(
+        missing.is_empty(),
+        "values.yaml has these, the Values table of docs/install.md does not: {missing:?}"
+    );
+    let unknown: Vec<&String> = documented.iter().filter(|d| !paths.contains(d)).collect();
+    assert!(
+        unknown.is_empty(),
+        "docs/install.md documents values the chart does not have: {unknown:?}"
+    );
+}
+
+/// `text` without the YAML block of the mapping key `key` (its line and every line indented
+/// deeper below it): a CRD one schema property older.
+fn without_yaml_block(text: &str, key: &str) -> String {
+    let mut out = String::new();
+    let mut skipping: Option<usize> = None;
+    for line in text.lines() {
+        let indent = line.len() - line.trim_start().len();
+        if let Some(level) = skipping {
+            if line.trim().is_empty() || indent > level {
+                continue;
+            }
+            skipping = None;
+        }
+        if line.trim_start() == format!("{key}:") {
+            skipping = Some(indent);
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+/// `kubectl get KIND NAME -n NAMESPACE -o json`, or `None` when it does not exist.
+async fn get_json(cp: &ControlPlane, kind: &str, name: &str, namespace: &str) -> Option<Value> {
+    let out = cp
+        .kubectl(["get", kind, name, "-n", namespace, "-o", "json"])
+        .await
+        .expect("run kubectl");
+    if !out.success() {
+        assert!(
+            out.stderr.contains("NotFound"),
+            "kubectl get {kind} {name}: {}",
+            out.stderr
+        );
+        return None;
+    }
+    Some(serde_json::from_str(&out.stdout).expect("kubectl JSON"))
+}
+
+/// The chart's lifecycle on a control plane of its own, as docs/install.md describes it:
+/// `helm install` of a previous chart version whose CRD lacks a property, then the released
+/// chart archive (no checkout needed) as the upgrade; the operator, run
+/// with the chart's own container arguments, takes the Lease and fills the webhook Secret the
+/// chart created empty; `helm upgrade` to this chart applies the new CRD schema and leaves
+/// what the operator wrote alone; `helm uninstall` removes the webhook configuration and the
+/// Secret (with the CA key), and leaves the CRD and the leader Lease, which the documented
+/// commands then remove.
+#[tokio::test]
+async fn helm_upgrade_applies_a_changed_crd_and_uninstall_leaves_what_the_docs_say() {
+    const NS: &str = "prodready-system";
+    const CRD: &str = "productionpolicies.prodready.dev";
+    const PROPERTY: &str = "allowAnnotationExemptions";
+    let plane = ControlPlane::start()
+        .await
+        .expect("a control plane of its own");
+    let cp = &plane;
+    let dir = tempfile::tempdir().expect("temp dir");
+
+    // The previous chart version: the same chart, version 0.0.9, one CRD property fewer.
+    let previous = dir.path().join("prodready");
+    let copied = run_program(
+        Path::new("cp"),
+        ["-R".as_ref(), chart_dir().as_os_str(), previous.as_os_str()],
+    )
+    .await
+    .and_then(Output::ok);
+    copied.expect("copy the chart");
+    let crd_file = previous.join("files/productionpolicies.prodready.dev.yaml");
+    let text = std::fs::read_to_string(&crd_file).expect("the chart's CRD");
+    let older = without_yaml_block(&text, PROPERTY);
+    assert!(older.len() < text.len(), "{PROPERTY} is in the CRD");
+    std::fs::write(&crd_file, older).expect("write the older CRD");
+    let chart_yaml = previous.join("Chart.yaml");
+    let meta = std::fs::read_to_string(&chart_yaml).expect("Chart.yaml");
+    let meta = meta.replace("\nversion: 0.1.0\n", "\nversion: 0.0.9\n");
+    assert!(meta.contains("\nversion: 0.0.9\n"), "{meta}");
+    std::fs::write(&chart_yaml, meta).expect("write Chart.yaml");
+
+    let helm = |args: Vec<String>| async move {
+        let out = cp.helm(&args).await.expect("run helm");
+        assert!(
+            out.success(),
+            "helm {}:\n{}\n{}",
+            args.join(" "),
+            out.stdout,
+            out.stderr
+        );
+        out.stdout
+    };
+    let args = |words: &[&str]| words.iter().map(|w| (*w).to_owned()).collect::<Vec<_>>();
+    let previous = previous.to_string_lossy().into_owned();
+    // This version: the chart as released (`hack/package.sh`'s .tgz, image by digest).
+    let current = released().await.chart.to_string_lossy().into_owned();
+    helm(args(&[
+        "install",
+        "prodready",
+        &previous,
+        "--namespace",
+        NS,
+        "--create-namespace",
+    ]))
+    .await;
+    let properties = |crd: &Value| -> Vec<String> {
+        crd.pointer("/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties")
+            .and_then(Value::as_object)
+            .map(|p| p.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    let crd = get_json(cp, "crd", CRD, NS)
+        .await
+        .expect("the CRD is installed");
+    assert!(
+        !properties(&crd).contains(&PROPERTY.to_owned()),
+        "{:?}",
+        properties(&crd)
+    );
+
+    // The operator, with the arguments the chart gives its container (on loopback ports).
+    let yaml = helm_template_chart(cp, Path::new(&current), "prodready", NS, &[])
+        .await
+        .expect("render");
+    let docs = documents(&yaml).expect("parses");
+    let deployment = find(&docs, "Deployment", "prodready");
+    let [admin, webhook] = [free_port().expect("port"), free_port().expect("port")];
+    let mut run: Vec<String> = deployment
+        .pointer("/spec/template/spec/containers/0/args")
+        .and_then(Value::as_array)
+        .expect("args")
+        .iter()
+        .filter_map(Value::as_str)
+        .filter(|a| !a.starts_with("--admin-addr=") && !a.starts_with("--webhook-addr="))
+        .map(str::to_owned)
+        .collect();
+    run.extend([
+        format!("--kubeconfig={}", cp.kubeconfig().display()),
+        format!("--admin-addr=127.0.0.1:{admin}"),
+        format!("--webhook-addr=127.0.0.1:{webhook}"),
+        "--identity=prodready-0".to_owned(),
+    ]);
+    let program = Path::new(env!("CARGO_BIN_EXE_prodready-operator"));
+    let operator = e2e::OperatorProcess::start(
+        program,
+        &run,
+        &[("POD_NAMESPACE", NS), ("POD_NAME", "prodready-0")],
+        &dir.path().join("operator.log"),
+    )
+    .expect("start the operator");
+    let filled = e2e::wait_for(
+        Duration::from_secs(60),
+        "the Lease held and the Secret filled",
+        || {
+            let cp = &cp;
+            let exited = operator.exited();
+            async move {
+                if let Some(status) = exited {
+                    return Err(format!("the operator exited: {status}"));
+                }
+                let lease = get_json(cp, "lease", "prodready-leader", NS).await;
+                let secret = get_json(cp, "secret", "prodready-webhook-tls", NS).await;
+                let holder = lease
+                    .as_ref()
+                    .and_then(|l| l.pointer("/spec/holderIdentity").cloned());
+                let has_key = secret
+                    .as_ref()
+                    .is_some_and(|s| s.pointer("/data/ca.key").is_some());
+                if holder == Some(json!("prodready-0")) && has_key {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "holder {holder:?}, ca.key in the Secret: {has_key}"
+                    ))
+                }
+            }
+        },
+    )
+    .await;
+    if let Err(e) = filled {
+        panic!("{e}\n--- operator log ---\n{}", operator.log_tail(40));
+    }
+    let ca_key = get_json(cp, "secret", "prodready-webhook-tls", NS)
+        .await
+        .and_then(|s| s.pointer("/data/ca.key").cloned());
+
+    // Upgrade: the new schema is applied; what the operator wrote is left alone.
+    helm(args(&["upgrade", "prodready", &current, "--namespace", NS])).await;
+    let crd = get_json(cp, "crd", CRD, NS).await.expect("the CRD");
+    assert!(
+        properties(&crd).contains(&PROPERTY.to_owned()),
+        "helm upgrade did not apply the new CRD schema: {:?}",
+        properties(&crd)
+    );
+    assert_eq!(
+        crd["metadata"]["labels"]["helm.sh/chart"],
+        "prodready-0.1.0"
+    );
+    let secret = get_json(cp, "secret", "prodready-webhook-tls", NS)
+        .await
+        .expect("Secret");
+    assert_eq!(
+        secret.pointer("/data/ca.key").cloned(),
+        ca_key,
+        "the upgrade kept the CA"
+    );
+    let lease = get_json(cp, "lease", "prodready-leader", NS)
+        .await
+        .expect("Lease");
+    assert!(lease.pointer("/spec/holderIdentity").is_some(), "{lease}");
+    drop(operator);
+
+    // Uninstall: what is left is exactly what docs/install.md#uninstall lists.
+    helm(args(&[
+        "uninstall",
+        "prodready",
+        "--namespace",
+        NS,
+        "--wait",
+    ]))
+    .await;
+    for (kind, name) in [
+        ("validatingwebhookconfiguration", "prodready"),
+        ("deployment", "prodready"),
+        ("clusterrole", "prodready"),
+        ("clusterrole", "prodready-view"),
+    ] {
+        assert_eq!(
+            get_json(cp, kind, name, NS).await,
+            None,
+            "{kind}/{name} is left after helm uninstall"
+        );
+    }
+    assert!(
+        get_json(cp, "crd", CRD, NS).await.is_some(),
+        "the CRD is kept"
+    );
+    for (kind, name) in [
+        ("lease", "prodready-leader"),
+        ("secret", "prodready-webhook-tls"),
+    ] {
+        assert!(
+            get_json(cp, kind, name, NS).await.is_some(),
+            "{kind}/{name}: docs/install.md says the operator's {kind} is left"
+        );
+    }
+    // docs/install.md#uninstall, verbatim.
+    for cmd in [
+        vec![
+            "-n",
+            NS,
+            "delete",
+            "secret/prodready-webhook-tls",
+            "lease/prodready-leader",
+        ],
+        vec!["delete", "crd", CRD],
+    ] {
+        let out = cp.kubectl(&cmd).await.expect("run kubectl");
+        assert!(out.success(), "kubectl {cmd:?}: {}", out.stderr);
+    }
+    assert_eq!(get_json(cp, "lease", "prodready-leader", NS).await, None);
+    assert_eq!(
+        get_json(cp, "secret", "prodready-webhook-tls", NS).await,
+        None
+    );
+    assert_eq!(get_json(cp, "crd", CRD, NS).await, None);
+}
+
+/// docs/install.md#upgrade, from a chart that still shipped the CRD in `crds/` (Helm created
+/// the CRD without its ownership metadata): a plain `helm upgrade` to the released chart is
+/// refused, `--take-ownership` adopts the CRD into the release, which then keeps it on
+/// uninstall.
+#[tokio::test]
+async fn upgrading_from_a_chart_with_crds_dir_takes_the_crd_over_with_take_ownership() {
+    const NS: &str = "prodready-system";
+    const CRD: &str = "productionpolicies.prodready.dev";
+    let plane = ControlPlane::start()
+        .await
+        .expect("a control plane of its own");
+    let cp = &plane;
+    let dir = tempfile::tempdir().expect("temp dir");
+    // The old layout: the CRD in crds/, no CRD template.
+    let old = dir.path().join("prodready");
+    run_program(
+        Path::new("cp"),
+        ["-R".as_ref(), chart_dir().as_os_str(), old.as_os_str()],
+    )
+    .await
+    .and_then(Output::ok)
+    .expect("copy the chart");
+    std::fs::remove_file(old.join("templates/crd.yaml")).expect("remove the CRD template");
+    std::fs::create_dir_all(old.join("crds")).expect("crds/");
+    std::fs::copy(
+        repo_root().join(CRD_FILE),
+        old.join("crds/productionpolicies.prodready.dev.yaml"),
+    )
+    .expect("copy the CRD into crds/");
+    let old = old.to_string_lossy().into_owned();
+    let released = released().await.chart.to_string_lossy().into_owned();
+    let helm = |args: &[&str]| {
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        async move { cp.helm(&args).await.expect("run helm") }
+    };
+    let off = "webhook.enabled=false";
+    let out = helm(&[
+        "install",
+        "prodready",
+        &old,
+        "-n",
+        NS,
+        "--create-namespace",
+        "--set",
+        off,
+    ])
+    .await;
+    assert!(out.success(), "install the old chart: {}", out.stderr);
+    let crd = get_json(cp, "crd", CRD, NS)
+        .await
+        .expect("crds/ installed the CRD");
+    assert!(crd["metadata"]["annotations"]["meta.helm.sh/release-name"].is_null());
+
+    let out = helm(&["upgrade", "prodready", &released, "-n", NS, "--set", off]).await;
+    assert!(
+        !out.success() && out.stderr.contains("invalid ownership metadata"),
+        "a plain upgrade must refuse to adopt the CRD:\n{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    // docs/install.md#upgrade, with the release archive in place of the OCI reference.
+    let out = helm(&[
+        "upgrade",
+        "prodready",
+        &released,
+        "-n",
+        NS,
+        "--take-ownership",
+        "--set",
+        off,
+    ])
+    .await;
+    assert!(
+        out.success(),
+        "helm upgrade --take-ownership: {}",
+        out.stderr
+    );
+    let crd = get_json(cp, "crd", CRD, NS).await.expect("the CRD");
+    assert_eq!(
+        crd["metadata"]["annotations"]["meta.helm.sh/release-name"],
+        "prodready"
+    );
+    assert_eq!(
+        crd["metadata"]["annotations"]["helm.sh/resource-policy"],
+        "keep"
+    );
+    let out = helm(&["uninstall", "prodready", "-n", NS, "--wait"]).await;
+    assert!(out.success(), "helm uninstall: {}", out.stderr);
+    assert!(
+        get_json(cp, "crd", CRD, NS).await.is_some(),
+        "the adopted CRD is kept"
+    );
 }
 
 /// An object with the labels only Helm adds removed, for comparing with kustomize.
@@ -735,6 +1450,41 @@ fn the_dashboard_is_valid_grafana_json_with_queries() {
 // The release: hack/package.sh
 // ---------------------------------------------------------------------------------------
 
+/// Runs a linux/arm64 binary with `args`: directly on arm64, else under qemu user-mode
+/// emulation ([`e2e::arm64_runner`]).
+async fn run_arm64(binary: &Path, args: &[&str]) -> anyhow::Result<Output> {
+    let runner = e2e::arm64_runner()?;
+    let (program, mut argv): (PathBuf, Vec<std::ffi::OsString>) = match runner.split_first() {
+        Some((qemu, rest)) => (
+            qemu.clone(),
+            rest.iter()
+                .map(|a| a.clone().into_os_string())
+                .chain([binary.as_os_str().to_owned()])
+                .collect(),
+        ),
+        None => (binary.to_path_buf(), Vec::new()),
+    };
+    argv.extend(args.iter().map(Into::into));
+    run_program(&program, &argv).await
+}
+
+/// `hack/package.sh`'s output, made once for every test of this binary that needs it.
+async fn released() -> &'static e2e::Package {
+    static RELEASED: OnceCell<(tempfile::TempDir, e2e::Package)> = OnceCell::const_new();
+    let (_, pkg) = RELEASED
+        .get_or_init(|| async {
+            let binary = e2e::release_binary().expect("the static release binary");
+            let arm64 = e2e::release_binary_arm64().expect("the static linux/arm64 release binary");
+            let dir = tempfile::tempdir().expect("temp dir");
+            let pkg = e2e::package(&binary, &arm64, &dir.path().join("dist"))
+                .await
+                .expect("hack/package.sh");
+            (dir, pkg)
+        })
+        .await;
+    pkg
+}
+
 /// The release step end to end. `hack/package.sh` builds the image (an OCI image layout) from
 /// the static release binary and packages the chart with the image's digest as its default.
 /// The image then goes through a real OCI registry with crane (push, digest, config, export),
@@ -745,17 +1495,16 @@ fn the_dashboard_is_valid_grafana_json_with_queries() {
 async fn the_released_image_audits_the_released_chart_strict_with_zero_failures() {
     let cp = plane().await;
     let binary = e2e::release_binary().expect("the static release binary");
+    let arm64 = e2e::release_binary_arm64().expect("the static linux/arm64 release binary");
     let dist = tempfile::tempdir().expect("temp dir");
-    let pkg = e2e::package(&binary, &dist.path().join("a"))
-        .await
-        .expect("hack/package.sh");
+    let pkg = released().await;
     let hex = pkg.digest.strip_prefix("sha256:").unwrap_or_default();
     assert!(
         hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()),
         "{pkg:?}"
     );
     // Reproducible: the same commit and binary give the same image, byte for byte.
-    let again = e2e::package(&binary, &dist.path().join("b"))
+    let again = e2e::package(&binary, &arm64, &dist.path().join("b"))
         .await
         .expect("hack/package.sh, again");
     assert_eq!(again.digest, pkg.digest, "the image is not reproducible");
@@ -776,8 +1525,81 @@ async fn the_released_image_audits_the_released_chart_strict_with_zero_failures(
     let served = crane_ok("digest", crane(["digest", &tag]).await);
     assert_eq!(served.stdout.trim(), pkg.digest);
 
+    // One OCI image index: linux/amd64 and linux/arm64.
+    let index = crane_ok("manifest", crane(["manifest", &by_digest]).await);
+    let index: Value = serde_json::from_str(&index.stdout).expect("index JSON");
+    assert_eq!(
+        index["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    let platforms: Vec<&Value> = index["manifests"]
+        .as_array()
+        .expect("manifests")
+        .iter()
+        .map(|m| &m["platform"])
+        .collect();
+    assert_eq!(
+        platforms,
+        [
+            &json!({"architecture": "amd64", "os": "linux"}),
+            &json!({"architecture": "arm64", "os": "linux", "variant": "v8"})
+        ],
+        "{index}"
+    );
+    let arm_config = crane_ok(
+        "config",
+        crane(["config", "--platform", "linux/arm64", &by_digest]).await,
+    );
+    let arm_config: Value = serde_json::from_str(&arm_config.stdout).expect("config JSON");
+    assert_eq!(
+        (&arm_config["os"], &arm_config["architecture"]),
+        (&json!("linux"), &json!("arm64"))
+    );
+    // The arm64 image's binary is an arm64 executable and runs (emulated here) as prodready.
+    let arm_fs = dist.path().join("arm64-fs.tar");
+    crane_ok(
+        "export",
+        crane([
+            "export".as_ref(),
+            "--platform".as_ref(),
+            "linux/arm64".as_ref(),
+            by_digest.as_ref(),
+            arm_fs.as_os_str(),
+        ])
+        .await,
+    );
+    let arm_root = dist.path().join("arm64-rootfs");
+    std::fs::create_dir_all(&arm_root).expect("dir");
+    run_program(
+        Path::new("tar"),
+        [
+            "-xf".as_ref(),
+            arm_fs.as_os_str(),
+            "-C".as_ref(),
+            arm_root.as_os_str(),
+        ],
+    )
+    .await
+    .and_then(Output::ok)
+    .expect("tar -x the arm64 image");
+    let arm_binary = arm_root.join("prodready");
+    let elf = std::fs::read(&arm_binary).expect("the arm64 image's binary");
+    assert_eq!(
+        (&elf[..4], u16::from_le_bytes([elf[18], elf[19]])),
+        (&b"\x7fELF"[..], 0xB7),
+        "an AArch64 ELF"
+    );
+    let version = run_arm64(&arm_binary, &["--version"])
+        .await
+        .and_then(Output::ok)
+        .expect("the arm64 binary runs");
+    assert_eq!(version.stdout.trim(), format!("prodready {}", pkg.version));
+
     // The image's configuration is the Dockerfile's runtime stage.
-    let config = crane_ok("config", crane(["config", &by_digest]).await);
+    let config = crane_ok(
+        "config",
+        crane(["config", "--platform", "linux/amd64", &by_digest]).await,
+    );
     let config: Value = serde_json::from_str(&config.stdout).expect("image config JSON");
     assert_eq!(
         (&config["os"], &config["architecture"]),
@@ -801,7 +1623,14 @@ async fn the_released_image_audits_the_released_chart_strict_with_zero_failures(
     let fs = dist.path().join("fs.tar");
     crane_ok(
         "export",
-        crane(["export".as_ref(), by_digest.as_ref(), fs.as_os_str()]).await,
+        crane([
+            "export".as_ref(),
+            "--platform".as_ref(),
+            "linux/amd64".as_ref(),
+            by_digest.as_ref(),
+            fs.as_os_str(),
+        ])
+        .await,
     );
     let tar = Path::new("tar");
     let list = run_program(tar, ["-tvf".as_ref(), fs.as_os_str()])
@@ -836,6 +1665,19 @@ async fn the_released_image_audits_the_released_chart_strict_with_zero_failures(
         .and_then(Output::ok)
         .expect("the image's binary runs");
     assert_eq!(version.stdout.trim(), format!("prodready {}", pkg.version));
+
+    // `docker run --rm -i IMAGE audit - < manifests`: the image's entrypoint with `audit -`.
+    let entrypoint = c["Entrypoint"][0].as_str().expect("an entrypoint");
+    let program = root.join(entrypoint.trim_start_matches('/'));
+    let (code, out, err) = sh(
+        &program,
+        &["audit", "-"],
+        dist.path(),
+        &[],
+        Some(BAD_DEPLOYMENT),
+    );
+    assert_eq!(code, 1, "audit - of a bad Deployment exits 1:\n{out}{err}");
+    assert!(out.contains("readiness-probe"), "{out}");
 
     // The image's binary is the operator: `prodready run` (static glibc, rustls on ring)
     // against the real API server becomes ready, takes the Lease, exports its metrics and
@@ -921,5 +1763,450 @@ async fn the_released_image_audits_the_released_chart_strict_with_zero_failures(
         "the released chart fails its strict profile with default values ({}, {failing:?}):\n{}",
         audit.status,
         serde_json::to_string_pretty(&report).unwrap_or_default()
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Adoption: the CLI tarballs, `docker run IMAGE audit -`, the CI action, the krew plugin and
+// the pre-commit hook, each run the way a user runs it, from the packaged release.
+// ---------------------------------------------------------------------------------------
+
+/// A Deployment with no probes, no resources and a `latest` image: fails the baseline.
+const BAD_DEPLOYMENT: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+        - name: app
+          image: nginx:latest
+";
+
+/// `program args…` in `cwd` with `env` added and `stdin` fed: (exit code, stdout, stderr).
+fn sh(
+    program: &Path,
+    args: &[&str],
+    cwd: &Path,
+    env: &[(&str, std::ffi::OsString)],
+    stdin: Option<&str>,
+) -> (i32, String, String) {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(program)
+        .args(args)
+        .current_dir(cwd)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {}: {e}", program.display()));
+    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(text.as_bytes()).expect("write stdin");
+    }
+    let out = child.wait_with_output().expect("wait");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Unpacks the CLI tarball for `arch` into `into`; returns the directory it holds.
+fn unpack_cli(pkg: &e2e::Package, arch: &str, into: &Path) -> PathBuf {
+    std::fs::create_dir_all(into).expect("dir");
+    let tarball = pkg.tarball(arch);
+    let (code, _, err) = sh(
+        Path::new("tar"),
+        &[
+            "-xzf",
+            &tarball.to_string_lossy(),
+            "-C",
+            &into.to_string_lossy(),
+        ],
+        into,
+        &[],
+        None,
+    );
+    assert_eq!(code, 0, "tar -xzf {}: {err}", tarball.display());
+    into.join(format!("prodready-{}-linux-{arch}", pkg.version))
+}
+
+/// PATH with `dirs` first.
+fn path_with(dirs: &[&Path]) -> std::ffi::OsString {
+    let old = std::env::var_os("PATH").unwrap_or_default();
+    let paths = dirs
+        .iter()
+        .map(|d| d.to_path_buf())
+        .chain(std::env::split_paths(&old));
+    std::env::join_paths(paths).expect("PATH")
+}
+
+#[tokio::test]
+async fn the_cli_tarballs_match_their_checksums_and_run_on_both_architectures() {
+    let pkg = released().await;
+    let (code, out, err) = sh(
+        Path::new("sha256sum"),
+        &["-c", "SHA256SUMS"],
+        &pkg.dir,
+        &[],
+        None,
+    );
+    assert_eq!(code, 0, "sha256sum -c SHA256SUMS:\n{out}{err}");
+    let v = &pkg.version;
+    for want in [
+        format!("prodready-{v}-linux-amd64.tar.gz: OK"),
+        format!("prodready-{v}-linux-arm64.tar.gz: OK"),
+        format!("prodready-{v}.tgz: OK"),
+        "image/index.json: OK".to_owned(),
+    ] {
+        assert!(out.lines().any(|l| l == want), "{want:?} not in:\n{out}");
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    for arch in ["amd64", "arm64"] {
+        let tarball = pkg.tarball(arch);
+        let (code, list, err) = sh(
+            Path::new("tar"),
+            &["-tzf", &tarball.to_string_lossy()],
+            dir.path(),
+            &[],
+            None,
+        );
+        assert_eq!(code, 0, "{err}");
+        let name = format!("prodready-{v}-linux-{arch}");
+        assert_eq!(
+            list.lines().collect::<Vec<_>>(),
+            [
+                format!("{name}/"),
+                format!("{name}/LICENSE"),
+                format!("{name}/README.md"),
+                format!("{name}/prodready"),
+            ],
+            "{arch} tarball"
+        );
+        let cli = unpack_cli(pkg, arch, &dir.path().join(arch)).join("prodready");
+        let version = if arch == "amd64" {
+            run_program(&cli, ["--version"]).await
+        } else {
+            run_arm64(&cli, &["--version"]).await
+        }
+        .and_then(Output::ok)
+        .unwrap_or_else(|e| panic!("the {arch} CLI: {e:#}"));
+        assert_eq!(version.stdout.trim(), format!("prodready {v}"), "{arch}");
+    }
+}
+
+/// The composite action's `run` steps, in order, executed by bash with the env each step
+/// declares (its `${{ inputs.x }}` expressions evaluated), as the GitHub runner does, against
+/// the packaged release served from a file:// URL laid out like GitHub's release downloads.
+#[tokio::test]
+async fn the_ci_action_installs_the_released_cli_audits_and_writes_sarif() {
+    let pkg = released().await;
+    let action = std::fs::read_to_string(repo_root().join("action.yml")).expect("action.yml");
+    let action: Value = serde_saphyr::from_str(&action).expect("action.yml parses");
+    assert_eq!(action["runs"]["using"], "composite");
+    let work = tempfile::tempdir().expect("temp dir");
+    // The release, as `RELEASE_URL/vVERSION/FILE`.
+    let release = work.path().join("releases");
+    let tag_dir = release.join(format!("v{}", pkg.version));
+    std::fs::create_dir_all(&tag_dir).expect("dir");
+    for f in [
+        "SHA256SUMS".to_owned(),
+        format!("prodready-{}-linux-amd64.tar.gz", pkg.version),
+    ] {
+        std::fs::copy(pkg.dir.join(&f), tag_dir.join(&f)).expect("copy release file");
+    }
+    let repo = work.path().join("repo");
+    std::fs::create_dir_all(repo.join("k8s")).expect("dir");
+    std::fs::write(repo.join("k8s/web.yaml"), BAD_DEPLOYMENT).expect("write manifest");
+    // Not a Kubernetes object: skipped, not an input error (exit 2).
+    std::fs::create_dir_all(repo.join(".github/workflows")).expect("dir");
+    std::fs::write(
+        repo.join(".github/workflows/ci.yml"),
+        "on: push\njobs: {audit: {runs-on: ubuntu-latest, steps: [{uses: prodready/prodready@v0.1.0}]}}\n",
+    )
+    .expect("write workflow");
+    let github_path = work.path().join("github_path");
+    std::fs::write(&github_path, "").expect("GITHUB_PATH");
+
+    let run_action = |inputs: &[(&str, &str)]| -> Vec<(String, i32, String)> {
+        let mut values: BTreeMap<String, String> = action["inputs"]
+            .as_object()
+            .expect("inputs")
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v["default"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        values.insert("version".into(), pkg.version.clone());
+        values.insert(
+            "release-url".into(),
+            format!("file://{}", release.display()),
+        );
+        for (k, v) in inputs {
+            assert!(values.contains_key(*k), "action.yml has no input {k}");
+            values.insert((*k).to_owned(), (*v).to_owned());
+        }
+        let expr = |text: &str| -> String {
+            let mut out = text.to_owned();
+            for (k, v) in &values {
+                out = out.replace(&format!("${{{{ inputs.{k} }}}}"), v);
+            }
+            assert!(
+                !out.contains("${{"),
+                "an expression the test cannot evaluate: {text}"
+            );
+            out
+        };
+        std::fs::write(&github_path, "").expect("reset GITHUB_PATH");
+        let mut results = Vec::new();
+        for step in action["runs"]["steps"].as_array().expect("steps") {
+            let Some(script) = step["run"].as_str() else {
+                // `uses:` steps (the SARIF upload) belong to GitHub.
+                assert_eq!(step["uses"], "github/codeql-action/upload-sarif@v3");
+                continue;
+            };
+            assert_eq!(step["shell"], "bash");
+            let added: Vec<PathBuf> = std::fs::read_to_string(&github_path)
+                .expect("GITHUB_PATH")
+                .lines()
+                .map(PathBuf::from)
+                .collect();
+            let added: Vec<&Path> = added.iter().map(PathBuf::as_path).collect();
+            let mut env: Vec<(String, std::ffi::OsString)> = vec![
+                ("GITHUB_PATH".into(), github_path.clone().into_os_string()),
+                ("GITHUB_ACTION_PATH".into(), repo_root().into_os_string()),
+                (
+                    "RUNNER_TEMP".into(),
+                    work.path().join("tmp").into_os_string(),
+                ),
+                ("PATH".into(), path_with(&added)),
+            ];
+            for (k, v) in step["env"].as_object().into_iter().flatten() {
+                env.push((k.clone(), expr(v.as_str().unwrap_or_default()).into()));
+            }
+            let env: Vec<(&str, std::ffi::OsString)> =
+                env.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+            let (code, out, err) = sh(Path::new("bash"), &["-e", "-c", script], &repo, &env, None);
+            let name = step["name"].as_str().unwrap_or_default().to_owned();
+            let stop = code != 0;
+            results.push((name, code, format!("{out}{err}")));
+            if stop {
+                break;
+            }
+        }
+        results
+    };
+
+    // The default: the baseline profile over the whole checkout. The step fails on the
+    // findings, and the SARIF report is written for the upload step (which runs `always()`).
+    let results = run_action(&[]);
+    assert_eq!(results.len(), 2, "{results:?}");
+    let (install, code, log) = &results[0];
+    assert_eq!((install.as_str(), *code), ("Install prodready", 0), "{log}");
+    assert!(log.contains(&format!("prodready {}", pkg.version)), "{log}");
+    let (audit, code, log) = &results[1];
+    assert_eq!((audit.as_str(), *code), ("Audit", 1), "{log}");
+    assert!(log.contains("readiness-probe"), "{log}");
+    let sarif: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo.join("prodready.sarif")).expect("the SARIF report"),
+    )
+    .expect("SARIF is JSON");
+    assert_eq!(sarif["version"], "2.1.0");
+    assert!(
+        sarif.to_string().contains("readiness-probe"),
+        "the SARIF report has the finding"
+    );
+    // Only critical findings fail: the same manifest passes (and the workflow file beside it
+    // was skipped, not an input error).
+    let results = run_action(&[("fail-on", "critical"), ("sarif-file", "out.sarif")]);
+    assert!(results.iter().all(|(_, code, _)| *code == 0), "{results:?}");
+    assert!(repo.join("out.sarif").is_file());
+    // A tampered tarball is refused by the checksum.
+    let tarball = tag_dir.join(format!("prodready-{}-linux-amd64.tar.gz", pkg.version));
+    let mut bytes = std::fs::read(&tarball).expect("tarball");
+    bytes.push(0);
+    std::fs::write(&tarball, bytes).expect("tamper");
+    let results = run_action(&[]);
+    assert_eq!(results.len(), 1, "{results:?}");
+    assert_ne!(
+        results[0].1, 0,
+        "a tampered tarball must fail the install: {results:?}"
+    );
+}
+
+/// The krew manifest as `kubectl krew install --manifest=… --archive=…` uses it: the
+/// platform for linux/amd64, the tarball's sha256, its `files` moved into the plugin
+/// directory, `kubectl-prodready` linked to `bin`; then the real kubectl finds the plugin
+/// and `kubectl prodready audit -` audits. (krew itself is not built here; these are the
+/// steps it documents.)
+#[tokio::test]
+async fn the_krew_plugin_runs_as_kubectl_prodready() {
+    let pkg = released().await;
+    let text = std::fs::read_to_string(pkg.dir.join("krew/prodready.yaml")).expect("manifest");
+    let manifest: Value = serde_saphyr::from_str(&text).expect("krew manifest parses");
+    assert_eq!(manifest["kind"], "Plugin");
+    assert_eq!(manifest["metadata"]["name"], "prodready");
+    assert_eq!(
+        manifest["spec"]["version"],
+        format!("v{}", pkg.version).as_str()
+    );
+    let platforms = manifest["spec"]["platforms"].as_array().expect("platforms");
+    assert_eq!(platforms.len(), 2);
+    let sha = |p: &Path| -> String {
+        let (code, out, err) = sh(
+            Path::new("sha256sum"),
+            &[&p.to_string_lossy()],
+            &pkg.dir,
+            &[],
+            None,
+        );
+        assert_eq!(code, 0, "{err}");
+        out.split_whitespace().next().unwrap_or_default().to_owned()
+    };
+    let work = tempfile::tempdir().expect("temp dir");
+    let mut amd64 = None;
+    for p in platforms {
+        let arch = p["selector"]["matchLabels"]["arch"].as_str().expect("arch");
+        assert_eq!(p["selector"]["matchLabels"]["os"], "linux");
+        let uri = p["uri"].as_str().expect("uri");
+        let file = pkg.tarball(arch);
+        let name = file.file_name().and_then(|n| n.to_str()).expect("name");
+        assert!(uri.ends_with(&format!("/v{}/{name}", pkg.version)), "{uri}");
+        assert_eq!(
+            p["sha256"].as_str(),
+            Some(sha(&file).as_str()),
+            "{arch} checksum"
+        );
+        if arch == "amd64" {
+            amd64 = Some(p.clone());
+        }
+    }
+    let p = amd64.expect("a linux/amd64 platform");
+    // Install: unpack, move `files`, link the bin.
+    let unpacked = work.path().join("download");
+    unpack_cli(pkg, "amd64", &unpacked);
+    let install = work.path().join("store/prodready");
+    std::fs::create_dir_all(&install).expect("dir");
+    for f in p["files"].as_array().expect("files") {
+        let from = unpacked.join(f["from"].as_str().expect("from"));
+        assert_eq!(f["to"], ".");
+        let to = install.join(from.file_name().expect("file name"));
+        std::fs::rename(&from, &to).unwrap_or_else(|e| panic!("{}: {e}", from.display()));
+    }
+    let bin_dir = work.path().join("bin");
+    std::fs::create_dir_all(&bin_dir).expect("dir");
+    let bin = install.join(p["bin"].as_str().expect("bin"));
+    std::os::unix::fs::symlink(&bin, bin_dir.join("kubectl-prodready")).expect("link");
+    // The real kubectl discovers and runs it.
+    let kubectl = e2e::Binaries::locate().expect("the e2e binaries").kubectl();
+    let env = [("PATH", path_with(&[&bin_dir]))];
+    let (code, out, err) = sh(&kubectl, &["plugin", "list"], work.path(), &env, None);
+    assert!(
+        code == 0 && out.contains("kubectl-prodready"),
+        "kubectl plugin list:\n{out}{err}"
+    );
+    let (code, out, err) = sh(
+        &kubectl,
+        &["prodready", "--version"],
+        work.path(),
+        &env,
+        None,
+    );
+    assert_eq!(
+        (code, out.trim()),
+        (0, format!("prodready {}", pkg.version).as_str()),
+        "{err}"
+    );
+    let (code, out, err) = sh(
+        &kubectl,
+        &["prodready", "audit", "-"],
+        work.path(),
+        &env,
+        Some(BAD_DEPLOYMENT),
+    );
+    assert_eq!(
+        code, 1,
+        "kubectl prodready audit - exits 1 on findings:\n{out}{err}"
+    );
+    assert!(out.contains("readiness-probe"), "{out}");
+}
+
+/// `.pre-commit-hooks.yaml` through the real pre-commit (PyPI, `make pre-commit-tool`), with
+/// the released CLI on PATH: `pre-commit try-repo` runs this repository's hook in a sample
+/// repository. A bad manifest fails the hook; a file that holds no Kubernetes object and a
+/// manifest that is fine pass.
+#[tokio::test]
+async fn the_pre_commit_hook_audits_the_changed_manifests() {
+    let pkg = released().await;
+    let pre_commit = std::env::var_os("PRODREADY_PRE_COMMIT")
+        .map(PathBuf::from)
+        .or_else(|| {
+            let home = std::env::var_os("HOME")?;
+            Some(PathBuf::from(home).join(".cache/prodready/pre-commit-4.7.0/bin/pre-commit"))
+        })
+        .filter(|p| p.is_file())
+        .expect("pre-commit: run `make pre-commit-tool` (or set PRODREADY_PRE_COMMIT)");
+    let work = tempfile::tempdir().expect("temp dir");
+    let cli = unpack_cli(pkg, "amd64", &work.path().join("cli"));
+    let repo = work.path().join("sample");
+    std::fs::create_dir_all(repo.join("k8s")).expect("dir");
+    let env = [
+        ("PATH", path_with(&[&cli])),
+        (
+            "PRE_COMMIT_HOME",
+            work.path().join("cache").into_os_string(),
+        ),
+        ("GIT_AUTHOR_NAME", "t".into()),
+        ("GIT_AUTHOR_EMAIL", "t@example.com".into()),
+        ("GIT_COMMITTER_NAME", "t".into()),
+        ("GIT_COMMITTER_EMAIL", "t@example.com".into()),
+    ];
+    let git = |args: &[&str]| {
+        let (code, out, err) = sh(Path::new("git"), args, &repo, &env, None);
+        assert_eq!(code, 0, "git {args:?}: {out}{err}");
+    };
+    git(&["init", "-q"]);
+    std::fs::write(repo.join("k8s/web.yaml"), BAD_DEPLOYMENT).expect("write");
+    std::fs::write(
+        repo.join("k8s/settings.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {mode: fast}\n",
+    )
+    .expect("write");
+    std::fs::write(repo.join("notes.yaml"), "owner: platform\nnotes: [a, b]\n").expect("write");
+    git(&["add", "-A"]);
+    let root = repo_root();
+    let try_repo = |files: &[&str]| {
+        let mut args = vec![
+            "try-repo",
+            root.to_str().expect("utf-8 path"),
+            "prodready-audit",
+            "--files",
+        ];
+        args.extend(files);
+        sh(&pre_commit, &args, &repo, &env, None)
+    };
+    let (code, out, err) = try_repo(&["k8s/settings.yaml", "notes.yaml"]);
+    assert_eq!(code, 0, "no workload, nothing to fail:\n{out}{err}");
+    assert!(
+        out.contains("prodready audit") && out.contains("Passed"),
+        "{out}"
+    );
+    let (code, out, err) = try_repo(&["k8s/web.yaml", "k8s/settings.yaml"]);
+    assert_eq!(code, 1, "the bad Deployment fails the hook:\n{out}{err}");
+    assert!(
+        out.contains("Failed") && out.contains("readiness-probe"),
+        "{out}"
     );
 }

@@ -71,8 +71,20 @@ impl Rendered {
         }
     }
 
+    /// The one object of `kind` the operator runs with (the `-view`/`-edit` ClusterRoles the
+    /// chart aggregates into the built-in roles are for people, not for the operator).
     fn one(&self, kind: &str) -> Value {
-        let found: Vec<&Value> = self.docs.iter().filter(|d| d["kind"] == kind).collect();
+        let aggregated = |d: &Value| {
+            d["metadata"]["labels"].as_object().is_some_and(|l| {
+                l.keys()
+                    .any(|k| k.starts_with("rbac.authorization.k8s.io/aggregate-to-"))
+            })
+        };
+        let found: Vec<&Value> = self
+            .docs
+            .iter()
+            .filter(|d| d["kind"] == kind && !aggregated(d))
+            .collect();
         assert_eq!(found.len(), 1, "one {kind} in the chart");
         found[0].clone()
     }

@@ -79,3 +79,35 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "prodready.issuerName" -}}
 {{- default (printf "%s-selfsigned" (include "prodready.fullname" .)) .Values.certManager.issuerRef.name }}
 {{- end }}
+
+{{/* The pod's affinity: the user's keys over the defaults (the image's architectures as a
+     required node affinity term, a preferred anti-affinity across nodes). */}}
+{{- define "prodready.affinity" -}}
+{{- $affinity := deepCopy (.Values.affinity | default dict) }}
+{{- if and .Values.image.architectures (not (hasKey $affinity "nodeAffinity")) }}
+{{- $arch := dict "key" "kubernetes.io/arch" "operator" "In" "values" .Values.image.architectures }}
+{{- $term := dict "matchExpressions" (list $arch) }}
+{{- $_ := set $affinity "nodeAffinity" (dict "requiredDuringSchedulingIgnoredDuringExecution" (dict "nodeSelectorTerms" (list $term))) }}
+{{- end }}
+{{- if not (hasKey $affinity "podAntiAffinity") }}
+{{- $selector := dict "matchLabels" (include "prodready.selectorLabels" . | fromYaml) }}
+{{- $term := dict "topologyKey" "kubernetes.io/hostname" "labelSelector" $selector }}
+{{- $_ := set $affinity "podAntiAffinity" (dict "preferredDuringSchedulingIgnoredDuringExecution" (list (dict "weight" 100 "podAffinityTerm" $term))) }}
+{{- end }}
+{{- toYaml $affinity }}
+{{- end }}
+
+{{/* Checks JSON schema cannot express (it cannot compare two values): fails the render
+     with a sentence that says what to change. */}}
+{{- define "prodready.validate" -}}
+{{- $sleep := int .Values.preStopSleepSeconds }}
+{{- $grace := int .Values.terminationGracePeriodSeconds }}
+{{- if ge $sleep $grace }}
+{{- fail (printf "preStopSleepSeconds (%d) must be less than terminationGracePeriodSeconds (%d): the kubelet kills the container when the grace period ends, so the operator would never get to release its Lease; lower preStopSleepSeconds or raise terminationGracePeriodSeconds" $sleep $grace) }}
+{{- end }}
+{{- if and .Values.podDisruptionBudget.enabled (not (kindIs "string" .Values.podDisruptionBudget.minAvailable)) }}
+{{- if ge (int .Values.podDisruptionBudget.minAvailable) (int .Values.replicaCount) }}
+{{- fail (printf "podDisruptionBudget.minAvailable (%d) must be less than replicaCount (%d): otherwise no pod may ever be evicted and every node drain blocks" (int .Values.podDisruptionBudget.minAvailable) (int .Values.replicaCount)) }}
+{{- end }}
+{{- end }}
+{{- end }}
