@@ -37,15 +37,11 @@ release:
 	  cargo build --release --locked --target $(RELEASE_TARGET) --bin prodready
 
 # The same binary for linux/arm64, cross-compiled and static: rustup's aarch64 std
-# (`rustup target add aarch64-unknown-linux-gnu`) and Debian's cross gcc and glibc
-# (gcc-aarch64-linux-gnu, libc6-dev-arm64-cross) for ring's C code and the link;
-# qemu-user-static runs it here. Lands in target/aarch64-unknown-linux-gnu/release/prodready.
+# and Debian's cross gcc and glibc for ring's C code and the link; qemu-user-static runs it
+# here. hack/arm64-toolchain.sh installs whichever of them is missing. Lands in target/aarch64-unknown-linux-gnu/release/prodready.
 ARM64_TARGET := aarch64-unknown-linux-gnu
 release-arm64:
-	@rustup target list --installed 2>/dev/null | grep -qx $(ARM64_TARGET) || { \
-	  echo "release-arm64: no $(ARM64_TARGET) std: rustup target add $(ARM64_TARGET)" >&2; exit 1; }
-	@command -v aarch64-linux-gnu-gcc >/dev/null || { \
-	  echo "release-arm64: no aarch64-linux-gnu-gcc: apt-get install gcc-aarch64-linux-gnu libc6-dev-arm64-cross" >&2; exit 1; }
+	bash hack/arm64-toolchain.sh
 	CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
 	CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C target-feature=+crt-static" \
 	  cargo build --release --locked --target $(ARM64_TARGET) --bin prodready
