@@ -9,6 +9,7 @@ use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, Instant};
 
+use crate::error::Categorized;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -94,7 +95,7 @@ pub enum ApiError {
         timeout: Duration,
     },
     /// The API server (or the connection to it) failed.
-    #[error("request {op} failed: {source}")]
+    #[error("request {op} failed: {}", describe(source))]
     Kube {
         /// The operation.
         op: &'static str,
@@ -104,12 +105,20 @@ pub enum ApiError {
     },
 }
 
-impl ApiError {
-    /// A bounded category for metric labels and log fields.
-    pub fn category(&self) -> &'static str {
+impl Categorized for ApiError {
+    fn category(&self) -> &'static str {
         match self {
             ApiError::Timeout { .. } => "timeout",
             ApiError::Kube { source, .. } => status_label(source),
+        }
+    }
+}
+
+impl ApiError {
+    /// The operation that failed (`create_webhook_secret`, `get_lease`, …).
+    pub fn op(&self) -> &'static str {
+        match self {
+            ApiError::Timeout { op, .. } | ApiError::Kube { op, .. } => op,
         }
     }
 
@@ -122,6 +131,21 @@ impl ApiError {
             } => Some(s.code),
             _ => None,
         }
+    }
+}
+
+/// One line for a person: the API server's own code, reason and message, never a Debug dump
+/// (kube's `Display` of an API error appends the whole `Status` structure).
+pub fn describe(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) if s.reason.is_empty() => {
+            format!("the API server answered {}: {}", s.code, s.message)
+        }
+        kube::Error::Api(s) => format!(
+            "the API server answered {} {}: {}",
+            s.code, s.reason, s.message
+        ),
+        other => other.to_string(),
     }
 }
 
@@ -209,6 +233,13 @@ impl RetryPolicy {
             .max(1);
         Duration::from_millis(jitter() % (ms + 1))
     }
+}
+
+/// A random number in `[0, 1)` for jittering waits elsewhere (e.g. the webhook's certificate
+/// retries).
+pub fn random_unit() -> f64 {
+    // The top 53 bits fill an f64 mantissa exactly.
+    (jitter() >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// A random number without a dependency: the std hasher is randomly keyed per instance.

@@ -13,6 +13,8 @@ pub mod controller;
 pub mod corpus;
 pub mod crd;
 pub mod engine;
+pub mod error;
+pub mod flags;
 pub mod kubeapi;
 pub mod leader;
 pub mod memory;

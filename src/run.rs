@@ -19,30 +19,13 @@ use tokio_util::sync::CancellationToken;
 use crate::admin::{self, Health};
 use crate::controller::metrics::ControllerMetrics;
 use crate::controller::{self, Controller, ControllerConfig, Stores};
+use crate::error::Categorized;
+use crate::flags::{self, parse_duration};
 use crate::kubeapi::{ApiCalls, DependencyMetrics, RetryPolicy};
 use crate::leader::{self, LeaderConfig, LeaderMetrics, Leadership};
 use crate::metrics::HttpMetrics;
 use crate::snapshot::SharedSnapshot;
 use crate::telemetry::{self, LogFormat};
-
-/// Parses `500ms`, `10s`, `5m`, `1h` (or plain seconds).
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (num, unit) = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .map_or((s, "s"), |i| s.split_at(i));
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration like 500ms, 10s, 5m, 1h"))?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return Err(format!("`{s}`: unit must be ms, s, m or h")),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|e| format!("`{s}`: {e}"))
-}
 
 /// Arguments of `prodready run`. Every flag can also be set by its environment variable.
 #[derive(Debug, Clone, clap::Args)]
@@ -147,9 +130,8 @@ pub enum RunError {
     },
 }
 
-impl RunError {
-    /// A bounded category for logs.
-    pub fn category(&self) -> &'static str {
+impl Categorized for RunError {
+    fn category(&self) -> &'static str {
         match self {
             RunError::Telemetry(_) => "telemetry",
             RunError::Config(_) => "config",
@@ -233,12 +215,18 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     run_until(args, shutdown).await
 }
 
-fn ended<T: std::fmt::Debug>(task: &'static str, r: Result<T, tokio::task::JoinError>) -> RunError {
+/// The error for a task that ended by itself: what it returned, as its message (never a
+/// Debug dump).
+fn ended<E: std::fmt::Display>(
+    task: &'static str,
+    r: Result<Result<(), E>, tokio::task::JoinError>,
+) -> RunError {
     RunError::TaskEnded {
         task,
         detail: match r {
-            Ok(v) => format!("{v:?}"),
-            Err(e) => e.to_string(),
+            Ok(Ok(())) => "it returned without an error".to_owned(),
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => format!("it panicked or was cancelled ({e})"),
         },
     }
 }
@@ -316,15 +304,7 @@ pub async fn run_until(args: RunArgs, shutdown: CancellationToken) -> Result<(),
             source,
         })?;
     let admin_addr = listener.local_addr().unwrap_or(args.admin_addr);
-    let lease_namespace = args
-        .lease_namespace
-        .clone()
-        .or_else(|| {
-            std::env::var("POD_NAMESPACE")
-                .ok()
-                .filter(|s| !s.is_empty())
-        })
-        .unwrap_or_else(|| "prodready-system".to_owned());
+    let lease_namespace = flags::namespace_from_env(args.lease_namespace.as_deref());
     tracing::info!(%admin_addr, %identity, lease = %args.lease_name, lease_namespace = %lease_namespace, version = env!("CARGO_PKG_VERSION"), otlp_export = telemetry.exporting(), "prodready started");
 
     let leadership = Leadership::default();
@@ -383,7 +363,7 @@ pub async fn run_until(args: RunArgs, shutdown: CancellationToken) -> Result<(),
         biased;
         () = shutdown.cancelled() => Ok(()),
         r = &mut leader_task => { leader_done = true; Err(ended("leader election", r)) }
-        r = &mut controller_task => { controller_done = true; Err(ended("controller", r)) }
+        r = &mut controller_task => { controller_done = true; Err(ended("controller", r.map(Ok::<(), std::convert::Infallible>))) }
         r = &mut admin_task => { admin_done = true; Err(ended("admin server", r)) }
         r = &mut webhook_task => { webhook_done = true; Err(ended("admission webhook", r)) }
     };
@@ -417,20 +397,4 @@ pub async fn run_until(args: RunArgs, shutdown: CancellationToken) -> Result<(),
         let _ = tokio::time::timeout(grace, flush).await;
     }
     result
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_durations() {
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
-        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
-        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
-        assert!(parse_duration("5 parsecs").is_err());
-        assert!(parse_duration("").is_err());
-    }
 }

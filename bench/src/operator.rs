@@ -270,7 +270,8 @@ pub async fn expected(client: &Client) -> anyhow::Result<(Expected, i64)> {
         .get(POLICY)
         .await?;
     let generation = policy.metadata.generation.unwrap_or_default();
-    let compiled = CompiledPolicy::compile(&policy).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let compiled = CompiledPolicy::compile(&policy, &prodready::rules::CATALOG)
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let mut ctx = Context::default();
     ctx.set_leases_known();
     ctx.set_service_monitors_unavailable("not installed");

@@ -45,7 +45,8 @@ struct Hook {
 impl Hook {
     fn set_policy(&self, name: &str, spec_yaml: &str) {
         let spec: ProductionPolicySpec = serde_saphyr::from_str(spec_yaml).expect("policy yaml");
-        let policy = CompiledPolicy::from_spec(name, spec).expect("valid policy");
+        let policy = CompiledPolicy::from_spec(name, spec, &prodready::rules::CATALOG)
+            .expect("valid policy");
         self.snapshot.store(Snapshot {
             policies: vec![Arc::new(policy)],
             synced: true,

@@ -77,6 +77,12 @@ pub struct Review {
 }
 
 impl Review {
+    /// The answer while the snapshot is not synced: admitted, unjudged, without warnings (a
+    /// half-filled context would give wrong cross-object verdicts).
+    pub fn not_synced(request: &AdmissionRequest<DynamicObject>) -> Self {
+        Review::new(AdmissionResponse::from(request), Decision::Allowed)
+    }
+
     fn new(response: AdmissionResponse, decision: Decision) -> Self {
         Review {
             response,
@@ -422,7 +428,9 @@ mod tests {
 
     fn policy(name: &str, spec_yaml: &str) -> Arc<CompiledPolicy> {
         let spec: ProductionPolicySpec = serde_saphyr::from_str(spec_yaml).expect("spec yaml");
-        Arc::new(CompiledPolicy::from_spec(name, spec).expect("valid policy"))
+        Arc::new(
+            CompiledPolicy::from_spec(name, spec, &crate::rules::CATALOG).expect("valid policy"),
+        )
     }
 
     /// A Deployment that passes every baseline rule except the ones `tweak` breaks.

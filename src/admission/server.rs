@@ -18,8 +18,8 @@ use k8s_openapi::jiff::Timestamp;
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
 
-use super::review::{Decision, review_detailed};
-use super::{AdmissionMetrics, WebhookMetrics, kind_label};
+use super::metrics::{AdmissionMetrics, WebhookMetrics, kind_label};
+use super::review::{Decision, Review, review_detailed};
 use crate::metrics::method_label;
 use crate::snapshot::SharedSnapshot;
 
@@ -218,15 +218,7 @@ fn respond(
         )
     } else {
         metrics.not_ready();
-        super::review::Review {
-            response: AdmissionResponse::from(request),
-            decision: Decision::Allowed,
-            workload: None,
-            denied: 0,
-            warned: 0,
-            unknown_rules: Vec::new(),
-            error: None,
-        }
+        Review::not_synced(request)
     };
     metrics.review(kind, operation, review.decision);
     metrics.unknown(&review.unknown_rules);
@@ -304,7 +296,8 @@ mod tests {
             http: HttpMetrics::register(&mut registry),
         };
         let spec: ProductionPolicySpec = serde_saphyr::from_str(spec).expect("spec");
-        let policy = CompiledPolicy::from_spec("baseline", spec).expect("policy");
+        let policy =
+            CompiledPolicy::from_spec("baseline", spec, &crate::rules::CATALOG).expect("policy");
         let snapshot = SharedSnapshot::default();
         snapshot.store(Snapshot {
             policies: vec![Arc::new(policy)],
@@ -580,7 +573,7 @@ mod tests {
                     "oldObject": value.clone(),
                 }
             });
-            let policies = [Arc::new(CompiledPolicy::builtin(crate::api::Profile::Strict))];
+            let policies = [Arc::new(CompiledPolicy::builtin(crate::api::Profile::Strict, &crate::rules::CATALOG))];
             for body in [serde_json::to_vec(&value).unwrap_or_default(), serde_json::to_vec(&wrapped).unwrap_or_default()] {
                 if let Ok(req) = decode(&body) {
                     let r = review_detailed(&req, &policies, &crate::engine::Context::default(), Timestamp::UNIX_EPOCH);
@@ -600,7 +593,7 @@ mod tests {
                 "metadata": {"name": "web", "namespace": "shop"},
                 "spec": {"selector": {}, "template": {"spec": {"containers": containers}}}});
             let req = decode(&review_body(obj)).expect("valid review");
-            let policies = [Arc::new(CompiledPolicy::builtin(crate::api::Profile::Strict))];
+            let policies = [Arc::new(CompiledPolicy::builtin(crate::api::Profile::Strict, &crate::rules::CATALOG))];
             let r = review_detailed(&req, &policies, &crate::engine::Context::default(), Timestamp::UNIX_EPOCH);
             let warnings = r.response.warnings.unwrap_or_default();
             prop_assert!(warnings.iter().all(|w| w.len() <= super::super::review::MAX_WARNING_BYTES));

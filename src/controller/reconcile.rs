@@ -23,6 +23,7 @@ use super::stores::Tracked;
 use crate::api::{ProductionPolicy, ProductionPolicyStatus, WorkloadKind};
 use crate::engine::context::LeaseLookup;
 use crate::engine::{CompiledPolicy, Context, Evaluation, Outcome, Workload, WorkloadVerdict};
+use crate::error::Categorized;
 use crate::kubeapi::{ApiCalls, ApiError};
 use crate::leader::Leadership;
 use crate::snapshot::{SharedSnapshot, Snapshot};
@@ -358,7 +359,7 @@ impl Controller {
         let mut policies = Vec::new();
         let mut invalid = Vec::new();
         for obj in &objects {
-            match CompiledPolicy::compile(obj) {
+            match CompiledPolicy::compile(obj, &crate::rules::CATALOG) {
                 Ok(p) => policies.push(Arc::new(p)),
                 Err(e) => invalid.push((Arc::clone(obj), e)),
             }
@@ -765,7 +766,7 @@ mod tests {
         lease.metadata.name = Some("lock".into());
         lease.metadata.namespace = Some("other".into());
         ctx.add_lease(Arc::new(lease));
-        let policy = CompiledPolicy::builtin(crate::api::Profile::Baseline);
+        let policy = CompiledPolicy::builtin(crate::api::Profile::Baseline, &crate::rules::CATALOG);
         let grace = i64::from(policy.params.lease_grace_seconds);
         let mut w =
             crate::engine::Workload::from(k8s_openapi::api::apps::v1::Deployment::default());

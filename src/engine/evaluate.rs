@@ -3,9 +3,9 @@
 use k8s_openapi::jiff::Timestamp;
 
 use super::exemption::WorkloadExemptions;
+use super::rule::{Check, RuleDef, Verdict, Violation};
 use super::{AppliedExemption, CompiledPolicy, Context, Workload};
 use crate::api::Severity;
-use crate::rules::{Check, RuleDef, Verdict, Violation};
 
 /// The result of one rule on one workload.
 #[derive(Clone, Debug, PartialEq, Eq)]
