@@ -2,6 +2,7 @@
 //! namespace a flag falls back to. A low module, so the operator shell and the webhook read
 //! their flags the same way without importing each other.
 
+use crate::error::Categorized;
 use std::time::Duration;
 
 /// The namespace used when neither a flag nor `$POD_NAMESPACE` names one.
@@ -51,6 +52,16 @@ pub fn namespace_or_default(flag: Option<&str>, pod_namespace: Option<String>) -
 /// [`namespace_or_default`] with this process's `$POD_NAMESPACE`.
 pub fn namespace_from_env(flag: Option<&str>) -> String {
     namespace_or_default(flag, std::env::var("POD_NAMESPACE").ok())
+}
+
+impl Categorized for DurationError {
+    fn category(&self) -> &'static str {
+        match self {
+            DurationError::Syntax(_) => "syntax",
+            DurationError::Unit(_) => "unit",
+            DurationError::Range(_) => "range",
+        }
+    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::error::Categorized;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -15,6 +15,8 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+
+use crate::metrics::Timer;
 
 /// The `dep` label of the API server.
 pub const KUBE_APISERVER: &str = "kube-apiserver";
@@ -66,7 +68,7 @@ impl DependencyMetrics {
         DependencyMetrics { requests, duration }
     }
 
-    fn observe(&self, op: &'static str, status: &'static str, elapsed: Duration) {
+    fn count(&self, op: &'static str, status: &'static str) {
         self.requests
             .get_or_create(&DependencyLabels {
                 dep: KUBE_APISERVER,
@@ -74,12 +76,17 @@ impl DependencyMetrics {
                 status,
             })
             .inc();
-        self.duration
-            .get_or_create(&DependencyOpLabels {
-                dep: KUBE_APISERVER,
-                op,
-            })
-            .observe(elapsed.as_secs_f64());
+    }
+
+    fn timer(&self, op: &'static str) -> Timer {
+        Timer::start(
+            self.duration
+                .get_or_create(&DependencyOpLabels {
+                    dep: KUBE_APISERVER,
+                    op,
+                })
+                .clone(),
+        )
     }
 }
 
@@ -279,7 +286,7 @@ impl ApiCalls {
     where
         Fut: Future<Output = Result<T, kube::Error>>,
     {
-        let start = Instant::now();
+        let _timer = self.metrics.timer(op);
         let result = match tokio::time::timeout(self.policy.timeout, fut).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(source)) => Err(ApiError::Kube { op, source }),
@@ -292,7 +299,7 @@ impl ApiCalls {
             Ok(_) => "ok",
             Err(e) => e.category(),
         };
-        self.metrics.observe(op, status, start.elapsed());
+        self.metrics.count(op, status);
         result
     }
 

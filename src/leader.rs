@@ -23,6 +23,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 
+use crate::error::Categorized;
 use crate::kubeapi::{ApiCalls, ApiError};
 
 /// The Lease and timings.
@@ -475,6 +476,14 @@ pub async fn run(
         }
     }
     Ok(())
+}
+
+impl Categorized for LeaderError {
+    fn category(&self) -> &'static str {
+        match self {
+            LeaderError::BadDuration => "lease_duration",
+        }
+    }
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kube::Client;
-use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
 use prometheus_client::registry::Registry;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
@@ -110,7 +110,7 @@ pub enum RunError {
     Telemetry(#[from] telemetry::TelemetryError),
     /// No usable kubeconfig or in-cluster configuration.
     #[error("cannot configure the Kubernetes client: {0}")]
-    Config(String),
+    Config(#[from] ConfigError),
     /// The admin address cannot be bound.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -141,6 +141,29 @@ impl Categorized for RunError {
     }
 }
 
+/// Why no Kubernetes client could be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// `--kubeconfig` names a file that cannot be read or parsed.
+    #[error("cannot read the kubeconfig {path}: {source}")]
+    Read {
+        /// The file given.
+        path: PathBuf,
+        /// What kube said.
+        #[source]
+        source: KubeconfigError,
+    },
+    /// The kubeconfig was read but names no usable context, cluster or credentials.
+    #[error("the kubeconfig cannot be used: {0}")]
+    Kubeconfig(#[source] KubeconfigError),
+    /// Neither $KUBECONFIG, ~/.kube/config nor an in-cluster service account is usable.
+    #[error("no usable kubeconfig and no in-cluster service account: {0}")]
+    Infer(#[source] kube::config::InferConfigError),
+    /// The configuration is complete but the client cannot be built from it (TLS, proxy).
+    #[error("the client cannot be built: {0}")]
+    Client(#[source] kube::Error),
+}
+
 /// Builds the client from the flags.
 pub async fn client(args: &RunArgs) -> Result<Client, RunError> {
     let options = KubeConfigOptions {
@@ -149,19 +172,20 @@ pub async fn client(args: &RunArgs) -> Result<Client, RunError> {
     };
     let config = match &args.kubeconfig {
         Some(path) => {
-            let kc = Kubeconfig::read_from(path).map_err(|e| RunError::Config(e.to_string()))?;
+            let kc = Kubeconfig::read_from(path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })?;
             kube::Config::from_custom_kubeconfig(kc, &options)
                 .await
-                .map_err(|e| RunError::Config(e.to_string()))?
+                .map_err(ConfigError::Kubeconfig)?
         }
         None if args.context.is_some() => kube::Config::from_kubeconfig(&options)
             .await
-            .map_err(|e| RunError::Config(e.to_string()))?,
-        None => kube::Config::infer()
-            .await
-            .map_err(|e| RunError::Config(e.to_string()))?,
+            .map_err(ConfigError::Kubeconfig)?,
+        None => kube::Config::infer().await.map_err(ConfigError::Infer)?,
     };
-    Client::try_from(config).map_err(|e| RunError::Config(e.to_string()))
+    Ok(Client::try_from(config).map_err(ConfigError::Client)?)
 }
 
 fn identity(args: &RunArgs) -> String {
@@ -397,4 +421,15 @@ pub async fn run_until(args: RunArgs, shutdown: CancellationToken) -> Result<(),
         let _ = tokio::time::timeout(grace, flush).await;
     }
     result
+}
+
+impl Categorized for ConfigError {
+    fn category(&self) -> &'static str {
+        match self {
+            ConfigError::Read { .. } => "kubeconfig_read",
+            ConfigError::Kubeconfig(_) => "kubeconfig",
+            ConfigError::Infer(_) => "no_config",
+            ConfigError::Client(_) => "client",
+        }
+    }
 }

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::error::Categorized;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
@@ -153,6 +154,15 @@ pub fn service_sans(service: &str, namespace: &str, extra: &[String]) -> Vec<Str
         }
     }
     sans
+}
+
+impl Categorized for CertError {
+    fn category(&self) -> &'static str {
+        match self {
+            CertError::Rcgen(_) => "rcgen",
+            CertError::Range(_) => "range",
+        }
+    }
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ use serde_json::{Map, Value};
 use crate::api::{EnforcementAction, Severity, WorkloadKind};
 use crate::engine::object::{self, Object};
 use crate::engine::{CompiledPolicy, Context, Outcome, Workload};
+use crate::error::Categorized;
 
 /// The API server's limit on one warning, in bytes (longer ones are truncated by it).
 pub const MAX_WARNING_BYTES: usize = 256;
@@ -155,7 +156,7 @@ pub fn review_detailed(
         Ok(None) => return Review::new(allowed, Decision::Allowed),
         Err(e) => {
             let mut r = Review::new(allowed, Decision::Error);
-            r.error = Some(e);
+            r.error = Some(e.to_string());
             return r;
         }
     };
@@ -274,11 +275,22 @@ pub fn review_detailed(
     }
 }
 
+/// Why the object under review cannot be read as a workload.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkloadError {
+    /// Its metadata does not serialize back to JSON.
+    #[error("the object's metadata cannot be read: {0}")]
+    Metadata(#[source] serde_json::Error),
+    /// It names a workload kind but does not decode as one.
+    #[error(transparent)]
+    Decode(#[from] object::DecodeError),
+}
+
 /// Turns the request's object into a workload, or `None` when it is not one.
 fn decode_workload(
     obj: &DynamicObject,
     request: &AdmissionRequest<DynamicObject>,
-) -> Result<Option<Workload>, String> {
+) -> Result<Option<Workload>, WorkloadError> {
     let mut map = match &obj.data {
         Value::Object(m) => m.clone(),
         _ => Map::new(),
@@ -295,7 +307,7 @@ fn decode_workload(
             (api_version, gvk.kind.clone())
         }
     };
-    let mut meta = serde_json::to_value(&obj.metadata).map_err(|e| e.to_string())?;
+    let mut meta = serde_json::to_value(&obj.metadata).map_err(WorkloadError::Metadata)?;
     if let Value::Object(m) = &mut meta {
         // Large and never read by a rule.
         m.remove("managedFields");
@@ -314,7 +326,7 @@ fn decode_workload(
     match object::decode(Value::Object(map)) {
         Ok(Object::Workload(w)) => Ok(Some(*w)),
         Ok(_) => Ok(None),
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -414,6 +426,15 @@ fn denial_message(denials: &[Finding<'_>], workload: &str) -> String {
         ));
     }
     msg
+}
+
+impl Categorized for WorkloadError {
+    fn category(&self) -> &'static str {
+        match self {
+            WorkloadError::Metadata(_) => "metadata",
+            WorkloadError::Decode(e) => e.category(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -399,8 +399,8 @@ impl Controller {
         let mut seen = HashSet::new();
         let mut queued = false;
         for p in plan.policies {
-            let started = Instant::now();
-            let mut result = "success";
+            let _timer = self.metrics.timer(p.took);
+            let mut result = ("success", None);
             if self.may_write() {
                 match sync_status(
                     &api,
@@ -417,7 +417,7 @@ impl Controller {
                     Ok(false) => {}
                     Err(e) if e.code() == Some(404) => {}
                     Err(e) => {
-                        result = "error";
+                        result = ("error", Some(e.category()));
                         tracing::error!(policy = %p.policy.name, error = %e, category = e.category(), "cannot write policy status");
                     }
                 }
@@ -457,11 +457,11 @@ impl Controller {
             } else if status::differs(p.old, &p.status) {
                 log_evaluated(p.policy, &p.status, false);
             }
-            self.metrics.reconciled(result, p.took + started.elapsed());
+            self.metrics.reconciled(result.0, result.1);
         }
 
         for inv in plan.invalid {
-            let started = Instant::now();
+            let _timer = self.metrics.timer(std::time::Duration::ZERO);
             let name = inv.object.metadata.name.clone().unwrap_or_default();
             if self.may_write() {
                 if let Err(e) = sync_status(
@@ -483,7 +483,7 @@ impl Controller {
                     }
                 }
             }
-            self.metrics.reconciled("invalid", started.elapsed());
+            self.metrics.reconciled("invalid", None);
         }
 
         self.metrics

@@ -14,6 +14,7 @@ use serde_json::Value;
 use super::monitoring::{PodMonitor, ServiceMonitor};
 use super::{Context, Workload};
 use crate::api::ProductionPolicy;
+use crate::error::Categorized;
 
 /// An object the engine knows what to do with.
 #[derive(Debug)]
@@ -211,5 +212,17 @@ impl Context {
             other => return Some(other),
         }
         None
+    }
+}
+
+impl Categorized for DecodeError {
+    fn category(&self) -> &'static str {
+        match self {
+            DecodeError::NotAnObject => "not_an_object",
+            DecodeError::MissingKind => "missing_kind",
+            DecodeError::MissingApiVersion { .. } => "missing_api_version",
+            DecodeError::UnsupportedApiVersion { .. } => "unsupported_api_version",
+            DecodeError::Invalid { .. } => "invalid",
+        }
     }
 }

@@ -11,6 +11,7 @@ use super::{Context, Workload, selector};
 use crate::api::{
     EnforcementAction, ProductionPolicy, ProductionPolicySpec, Profile, RuleToggle, Severity,
 };
+use crate::error::Categorized;
 
 /// A rule a policy enables, with the severity it reports at.
 #[derive(Clone, Copy, Debug)]
@@ -334,5 +335,11 @@ impl CompiledPolicy {
             .map(|t| t.0)
             .filter(|t| *t > now)
             .min()
+    }
+}
+
+impl Categorized for PolicyError {
+    fn category(&self) -> &'static str {
+        "invalid_policy"
     }
 }
