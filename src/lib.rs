@@ -23,3 +23,4 @@ pub mod rules;
 pub mod run;
 pub mod snapshot;
 pub mod telemetry;
+pub mod text;

@@ -22,6 +22,7 @@ use crate::api::{EnforcementAction, Severity, WorkloadKind};
 use crate::engine::object::{self, Object};
 use crate::engine::{CompiledPolicy, Context, Outcome, Workload};
 use crate::error::Categorized;
+use crate::text::truncate;
 
 /// The API server's limit on one warning, in bytes (longer ones are truncated by it).
 pub const MAX_WARNING_BYTES: usize = 256;
@@ -347,21 +348,6 @@ fn warning_line(f: &Finding<'_>, workload: &str) -> String {
         finding_text(f),
         f.remediation
     )
-}
-
-/// Cuts `s` to at most `max` bytes on a character boundary, marking the cut with `…`.
-pub fn truncate(mut s: String, max: usize) -> String {
-    if s.len() <= max {
-        return s;
-    }
-    let ellipsis = '…';
-    let mut end = max.saturating_sub(ellipsis.len_utf8());
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s.truncate(end);
-    s.push(ellipsis);
-    s
 }
 
 /// Applies the API server's limits: each warning at most [`MAX_WARNING_BYTES`], all together

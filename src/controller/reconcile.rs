@@ -21,12 +21,13 @@ use super::metrics::{ControllerMetrics, ViolationLabels, WorkloadLabels};
 use super::round;
 use super::status;
 use super::stores::Tracked;
-use crate::api::{ProductionPolicy, ProductionPolicyStatus, WorkloadKind};
+use crate::api::{ProductionPolicy, ProductionPolicyStatus};
 use crate::engine::CompiledPolicy;
 use crate::error::Categorized;
 use crate::kubeapi::{ApiCalls, ApiError};
 use crate::leader::Leadership;
 use crate::snapshot::SharedSnapshot;
+use crate::text::truncate;
 
 /// How often rounds give freed memory back to the system, at most.
 const TRIM_EVERY: Duration = Duration::from_secs(10);
@@ -151,17 +152,6 @@ struct Publisher {
     per_second: usize,
 }
 
-fn api_version(kind: WorkloadKind) -> &'static str {
-    match kind {
-        WorkloadKind::Deployment
-        | WorkloadKind::StatefulSet
-        | WorkloadKind::DaemonSet
-        | WorkloadKind::ReplicaSet => "apps/v1",
-        WorkloadKind::CronJob | WorkloadKind::Job => "batch/v1",
-        WorkloadKind::Pod => "v1",
-    }
-}
-
 fn wake_at(t: Timestamp, now: Timestamp) -> Instant {
     let ms = t
         .as_millisecond()
@@ -223,7 +213,7 @@ impl Publisher {
     ) -> Result<(), ApiError> {
         let w = t;
         let reference = ObjectReference {
-            api_version: Some(api_version(w.kind).to_owned()),
+            api_version: Some(w.kind.api_version().to_owned()),
             kind: Some(w.kind.as_str().to_owned()),
             namespace: Some(w.namespace.clone()),
             name: Some(w.name.clone()),
@@ -533,7 +523,7 @@ impl Controller {
                 let ev = Event {
                     type_: EventType::Warning,
                     reason: events::REASON_INVALID_POLICY.to_owned(),
-                    note: Some(truncate(&note, 1000)),
+                    note: Some(truncate(note.clone(), 1000)),
                     action: "Compile".to_owned(),
                     secondary: None,
                 };
@@ -543,17 +533,6 @@ impl Controller {
             })
             .await
     }
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_owned();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
 }
 
 fn log_evaluated(policy: &CompiledPolicy, s: &ProductionPolicyStatus, wrote: bool) {

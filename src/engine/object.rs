@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::monitoring::{PodMonitor, ServiceMonitor};
 use super::{Context, Workload};
-use crate::api::ProductionPolicy;
+use crate::api::{ProductionPolicy, WorkloadKind};
 use crate::error::Categorized;
 
 /// An object the engine knows what to do with.
@@ -141,16 +141,17 @@ pub fn decode<'de, M: Manifest<'de>>(doc: M) -> Result<Object, DecodeError> {
         Some(v) if !v.is_empty() => v.to_owned(),
         _ => return Err(DecodeError::MissingApiVersion { kind }),
     };
-    let expected: &'static str = match kind.as_str() {
-        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" => "apps/v1",
-        "Job" | "CronJob" => "batch/v1",
-        "Pod" | "Service" | "Namespace" => "v1",
-        "PodDisruptionBudget" => "policy/v1",
-        "NetworkPolicy" => "networking.k8s.io/v1",
-        "Lease" => "coordination.k8s.io/v1",
-        "ServiceMonitor" | "PodMonitor" => "monitoring.coreos.com/v1",
-        "ProductionPolicy" => "prodready.dev/v1alpha1",
-        _ => return Ok(Object::Other { api_version, kind }),
+    let expected: &'static str = match WorkloadKind::parse(&kind) {
+        Some(workload) => workload.api_version(),
+        None => match kind.as_str() {
+            "Service" | "Namespace" => "v1",
+            "PodDisruptionBudget" => "policy/v1",
+            "NetworkPolicy" => "networking.k8s.io/v1",
+            "Lease" => "coordination.k8s.io/v1",
+            "ServiceMonitor" | "PodMonitor" => "monitoring.coreos.com/v1",
+            "ProductionPolicy" => "prodready.dev/v1alpha1",
+            _ => return Ok(Object::Other { api_version, kind }),
+        },
     };
     if api_version != expected {
         // Some groups share kind names with unrelated APIs; only flag our own groups' kinds.

@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use crate::api::{ANNOTATION_PREFIX, WorkloadKind};
+use crate::api::{ANNOTATION_PREFIX, WorkloadKind, workload_key};
 
 /// Annotation that declares a workload runs scheduled work and must be single-runner.
 pub const ANNOTATION_SINGLE_RUNNER: &str = "prodready.dev/single-runner";
@@ -230,7 +230,7 @@ impl Workload {
 
     /// `Kind/namespace/name`, the way reports name a workload.
     pub fn display_name(&self) -> String {
-        format!("{}/{}/{}", self.kind, self.namespace, self.name)
+        workload_key(self.kind.as_str(), &self.namespace, &self.name)
     }
 }
 

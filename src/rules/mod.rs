@@ -7,6 +7,7 @@
 
 pub use crate::engine::rule::{Check, Params, RuleDef, Verdict, Violation};
 use crate::engine::workload::ContainerRef;
+use image_pinned::reference::{self, ImageRef};
 
 mod allowed_registries;
 mod cpu_limit;
@@ -48,6 +49,35 @@ pub(crate) fn each_container_lacking<'a>(
         containers
             .filter(|c| lacks(c))
             .map(|c| Violation::container(c.name(), message(c.name()), remediation))
+            .collect(),
+    )
+}
+
+/// One violation per container whose image is empty (fixed by `missing`) or that `judge`
+/// rejects (`judge` gets the container name, the trimmed image and its parsed reference, and
+/// returns the message; fixed by `remediation`): the loop the three image rules share, so they
+/// read a container's image the same way.
+pub(crate) fn each_image<'a>(
+    containers: impl Iterator<Item = ContainerRef<'a>>,
+    missing: &str,
+    remediation: &str,
+    judge: impl Fn(&str, &str, &ImageRef) -> Option<String>,
+) -> Verdict {
+    Verdict::from_violations(
+        containers
+            .filter_map(|cr| {
+                let name = cr.name();
+                let image = cr.container.image.as_deref().unwrap_or_default().trim();
+                if image.is_empty() {
+                    return Some(Violation::container(
+                        name,
+                        format!("container \"{name}\" has no image"),
+                        missing,
+                    ));
+                }
+                judge(name, image, &reference::parse(image))
+                    .map(|message| Violation::container(name, message, remediation))
+            })
             .collect(),
     )
 }
