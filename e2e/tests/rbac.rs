@@ -18,14 +18,13 @@ use std::time::{Duration, Instant};
 
 use e2e::{
     ControlPlane, OperatorProcess, apply_yaml, chart_dir, chart_plane, documents, free_port,
-    helm_template, tail_lines, wait_for,
+    helm_template, status_of, tail_lines, wait_for, wait_for_events,
 };
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Event, Secret};
+use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
-use kube::api::{Api, ListParams};
-use prodready::api::{ProductionPolicy, ProductionPolicyStatus};
+use kube::api::Api;
 use serde_json::{Value, json};
 
 const SETTLE: Duration = Duration::from_secs(45);
@@ -194,15 +193,6 @@ fn assert_no_forbidden(log: &str) {
         "the chart's RBAC is not enough:\n{}",
         bad.join("\n")
     );
-}
-
-async fn status_of(client: &Client, policy: &str) -> Option<ProductionPolicyStatus> {
-    let api: Api<ProductionPolicy> = Api::all(client.clone());
-    api.get_opt(policy)
-        .await
-        .ok()
-        .flatten()
-        .and_then(|p| p.status)
 }
 
 const DEPLOYMENT: &str = r#"apiVersion: apps/v1
@@ -452,17 +442,14 @@ async fn the_charts_rbac_is_enough_for_the_operator_and_the_webhook() {
     })
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", tail_lines(&op.logs(), 30)));
-    let events: Api<Event> = Api::namespaced(admin.clone(), work.name());
-    wait_for(SETTLE, "a Warning Event on the Deployment", || async {
-        let lp = ListParams::default()
-            .fields("involvedObject.name=web,reason=ProductionReadinessViolation");
-        let l = events.list(&lp).await.map_err(|e| e.to_string())?;
-        if l.items.is_empty() {
-            Err("none yet".to_owned())
-        } else {
-            Ok(())
-        }
-    })
+    wait_for_events(
+        &admin,
+        work.name(),
+        "web",
+        "ProductionReadinessViolation",
+        SETTLE,
+        |e| !e.is_empty(),
+    )
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", tail_lines(&op.logs(), 30)));
     let leases: Api<Lease> = Api::namespaced(admin.clone(), system.name());
