@@ -35,7 +35,7 @@ pub struct DependencyLabels {
 /// Labels of `dependency_request_duration_seconds`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DependencyOpLabels {
-    /// The dependency.
+    /// Always `kube-apiserver` today; a label so other dependencies can join the family.
     pub dep: &'static str,
     /// The operation.
     pub op: &'static str,
@@ -96,17 +96,17 @@ pub enum ApiError {
     /// The attempt did not finish within the timeout.
     #[error("request {op} timed out after {timeout:?}")]
     Timeout {
-        /// The operation.
+        /// The operation (`get_lease`, `patch_status`, …), a bounded metric label.
         op: &'static str,
-        /// The timeout.
+        /// The per-attempt timeout that ran out (`--api-timeout`).
         timeout: Duration,
     },
     /// The API server (or the connection to it) failed.
     #[error("request {op} failed: {}", describe(source))]
     Kube {
-        /// The operation.
+        /// The operation (`get_lease`, `patch_status`, …), a bounded metric label.
         op: &'static str,
-        /// The error.
+        /// kube's error; shown through [`describe`], never its Debug form.
         #[source]
         source: kube::Error,
     },
@@ -210,9 +210,9 @@ pub struct RetryPolicy {
     pub timeout: Duration,
     /// Attempts in all (1 = no retry).
     pub attempts: u32,
-    /// The first backoff.
+    /// The ceiling of the first backoff (each retry doubles it, full jitter below it).
     pub base: Duration,
-    /// The longest backoff.
+    /// The highest ceiling a backoff reaches.
     pub cap: Duration,
 }
 

@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::Categorized;
 use crate::kubeapi::{ApiCalls, ApiError};
 
-/// The Lease and timings.
+/// Which Lease this replica competes for, as whom, and how fast (from `--lease-*`).
 #[derive(Clone, Debug)]
 pub struct LeaderConfig {
     /// The Lease's name.

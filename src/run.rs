@@ -97,7 +97,7 @@ pub struct RunArgs {
     #[arg(long, env = "PRODREADY_API_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub api_timeout: Duration,
 
-    /// The admission webhook.
+    /// The admission webhook's flags (`--webhook-*`, `--tls-*`).
     #[command(flatten)]
     pub webhook: crate::admission::WebhookArgs,
 }
@@ -114,18 +114,18 @@ pub enum RunError {
     /// The admin address cannot be bound.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
-        /// The address.
+        /// The `--admin-addr` that could not be bound.
         addr: SocketAddr,
-        /// Why.
+        /// What the operating system said (in use, permission denied …).
         #[source]
         source: std::io::Error,
     },
     /// A task that must run for the whole process life ended.
     #[error("{task} stopped unexpectedly: {detail}")]
     TaskEnded {
-        /// Which task.
+        /// Which task: `leader election`, `controller`, `admin server`, `admission webhook`.
         task: &'static str,
-        /// How it ended.
+        /// Its error message, or how it ended without one (never a Debug dump).
         detail: String,
     },
 }

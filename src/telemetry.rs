@@ -32,7 +32,7 @@ pub enum TelemetryError {
     /// The level filter does not parse.
     #[error("invalid --log-level `{filter}`: {source}")]
     Filter {
-        /// The filter as given.
+        /// `--log-level` as given.
         filter: String,
         /// Why it does not parse.
         #[source]

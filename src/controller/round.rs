@@ -63,7 +63,7 @@ pub struct Inputs<'a> {
     pub invalid: &'a [(Arc<ProductionPolicy>, PolicyError)],
     /// Every stored workload.
     pub workloads: &'a [Arc<Tracked>],
-    /// The evaluation instant.
+    /// The evaluation instant (also stamped as `lastEvaluationTime`).
     pub now: Timestamp,
     /// Bound of `status.violations` (the counts stay exact).
     pub max_violations: usize,
@@ -74,7 +74,7 @@ pub struct Inputs<'a> {
 
 /// One valid policy's result.
 pub struct PolicyPlan<'a> {
-    /// The policy.
+    /// The compiled policy, from the snapshot.
     pub policy: &'a CompiledPolicy,
     /// Its status as stored.
     pub old: Option<&'a ProductionPolicyStatus>,
@@ -217,7 +217,7 @@ pub enum EventStep {
     Announce {
         /// `(policy, Kind/namespace/name)`.
         key: (String, String),
-        /// The workload.
+        /// The workload the Event is about (its uid goes into the reference).
         tracked: Arc<Tracked>,
         /// Warning or Normal.
         planned: Planned,

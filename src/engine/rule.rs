@@ -110,13 +110,14 @@ impl Default for Params {
 /// Everything a rule may read.
 #[derive(Clone, Copy, Debug)]
 pub struct Check<'a> {
-    /// The workload under check.
+    /// The workload, decoded once per round and shared by every rule.
     pub workload: &'a Workload,
-    /// The other objects.
+    /// What cross-object rules read (Services, PDBs, monitors, Leases, Namespaces); it may say
+    /// a kind is unavailable, and then the rule answers `Unknown`.
     pub context: &'a Context,
-    /// The rule parameters.
+    /// The policy's rule parameters, defaults filled in.
     pub params: &'a Params,
-    /// The evaluation instant.
+    /// The evaluation instant: rules compare against it and never read the clock.
     pub now: Timestamp,
 }
 
@@ -137,7 +138,7 @@ pub struct RuleDef {
     pub rationale: &'static str,
     /// An example fix, as a YAML fragment.
     pub example: &'static str,
-    /// The check itself.
+    /// The check: pure, never logs, never reads the clock, never does IO.
     pub check: fn(&Check<'_>) -> Verdict,
 }
 

@@ -31,11 +31,12 @@ const ANN_SANS: &str = "prodready.dev/serving-sans";
 /// What the Secret holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Bundle {
-    /// The current CA.
+    /// The CA that signs new serving certificates (`ca.crt`, `ca.key`).
     pub ca: Ca,
     /// The previous CA's certificate, still trusted after a CA rotation.
     pub previous_ca: Option<String>,
-    /// The serving certificate.
+    /// The certificate and key the webhook serves (`tls.crt`, `tls.key`), with the instants
+    /// renewal is planned from.
     pub serving: Serving,
     /// The SANs the serving certificate was issued for.
     pub sans: Vec<String>,

@@ -21,9 +21,9 @@ pub enum TlsError {
     /// A mounted file could not be read.
     #[error("cannot read {path}: {source}")]
     File {
-        /// The file.
+        /// `--tls-cert-file` or `--tls-key-file`.
         path: PathBuf,
-        /// The error.
+        /// What the operating system said.
         #[source]
         source: std::io::Error,
     },
