@@ -121,6 +121,24 @@ fn token_kubeconfig(cp: &ControlPlane, token: &str, path: &Path) {
 }
 
 /// Mints a token for the chart's ServiceAccount with the TokenRequest API.
+/// A kubeconfig in `dir` that authenticates as the chart's ServiceAccount (in `namespace`)
+/// with a TokenRequest token.
+async fn chart_account_kubeconfig(
+    cp: &ControlPlane,
+    rendered: &Rendered,
+    namespace: &str,
+    dir: &Path,
+) -> std::path::PathBuf {
+    let sa = rendered.one("ServiceAccount")["metadata"]["name"]
+        .as_str()
+        .expect("name")
+        .to_owned();
+    let token = mint_token(cp, namespace, &sa).await;
+    let kubeconfig = dir.join("kubeconfig");
+    token_kubeconfig(cp, &token, &kubeconfig);
+    kubeconfig
+}
+
 async fn mint_token(cp: &ControlPlane, namespace: &str, sa: &str) -> String {
     let out = cp
         .kubectl([
@@ -332,14 +350,8 @@ async fn the_charts_rbac_is_enough_for_the_operator_and_the_webhook() {
         {"key": "kubernetes.io/metadata.name", "operator": "In", "values": [work.name()]}]});
     apply_objects(&admin, &[vwc]).await;
 
-    let sa = rendered.one("ServiceAccount")["metadata"]["name"]
-        .as_str()
-        .expect("name")
-        .to_owned();
-    let token = mint_token(cp, system.name(), &sa).await;
     let dir = tempfile::tempdir().expect("temp dir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    token_kubeconfig(cp, &token, &kubeconfig);
+    let kubeconfig = chart_account_kubeconfig(cp, &rendered, system.name(), dir.path()).await;
     let mut args = operator_args(
         &rendered,
         &kubeconfig,
@@ -516,14 +528,8 @@ async fn a_missing_rule_is_reported_clearly_and_the_operator_keeps_running() {
     assert_ne!(crippled, full, "the apps rule was found and changed");
     apply_objects(&admin, &crippled).await;
 
-    let sa = rendered.one("ServiceAccount")["metadata"]["name"]
-        .as_str()
-        .expect("name")
-        .to_owned();
-    let token = mint_token(cp, system.name(), &sa).await;
     let dir = tempfile::tempdir().expect("temp dir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    token_kubeconfig(cp, &token, &kubeconfig);
+    let kubeconfig = chart_account_kubeconfig(cp, &rendered, system.name(), dir.path()).await;
     let args = operator_args(
         &rendered,
         &kubeconfig,
