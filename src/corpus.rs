@@ -44,7 +44,7 @@ pub struct Spec {
     pub workloads: usize,
     /// Number of namespaces they spread over.
     pub namespaces: usize,
-    /// The seed.
+    /// Seeds the pseudo-random choices: the same seed gives the same corpus, byte for byte.
     pub seed: u64,
 }
 

@@ -37,7 +37,7 @@ pub struct DependencyLabels {
 pub struct DependencyOpLabels {
     /// Always `kube-apiserver` today; a label so other dependencies can join the family.
     pub dep: &'static str,
-    /// The operation.
+    /// The operation (`get_lease`, `patch_status`, …).
     pub op: &'static str,
 }
 

@@ -353,8 +353,8 @@ impl Controller {
         self.snapshot.store(snapshot);
         let snap = self.snapshot.load();
         let workloads = self.stores.workloads();
-        if self.leadership.is_leader() && !lock_memory(&self.memory).is_for(self.leadership.epoch())
-        {
+        let leader = self.leadership.is_leader();
+        if leader && !lock_memory(&self.memory).is_for(self.leadership.epoch()) {
             self.seed_events().await;
         }
         let inputs = round::Inputs {
@@ -364,7 +364,7 @@ impl Controller {
             workloads: &workloads,
             now,
             max_violations: self.cfg.max_violations,
-            leader: self.leadership.is_leader(),
+            leader,
         };
         let plan = tracing::info_span!("evaluate", workloads = workloads.len())
             .in_scope(|| round::plan(&inputs, Instant::now));
@@ -376,10 +376,15 @@ impl Controller {
         wake
     }
 
-    /// Whether this replica may write now. Every write below asks right before it is made,
-    /// so a lost Lease stops writing at once.
-    fn may_write(&self) -> bool {
-        self.leadership.is_leader()
+    /// The one leader gate: runs `write` only while this replica holds the Lease, asked
+    /// right before the write starts, so a lost Lease stops writing at once. `None` when it
+    /// does not hold it (the write never starts).
+    async fn gated<T>(&self, write: impl std::future::Future<Output = T>) -> Option<T> {
+        if self.leadership.is_leader() {
+            Some(write.await)
+        } else {
+            None
+        }
     }
 
     /// Applies a round's plan: statuses and Events behind the leader claim, metrics on every
@@ -391,18 +396,21 @@ impl Controller {
         for p in plan.policies {
             let _timer = self.metrics.timer(p.took);
             let mut result = ("success", None);
-            if self.may_write() {
-                match sync_status(
-                    &api,
-                    &self.calls,
-                    &p.policy.name,
-                    p.old,
-                    &p.status,
-                    self.cfg.resync,
+            let written = self
+                .gated(
+                    sync_status(
+                        &api,
+                        &self.calls,
+                        &p.policy.name,
+                        p.old,
+                        &p.status,
+                        self.cfg.resync,
+                    )
+                    .instrument(tracing::info_span!("write_status", policy = %p.policy.name)),
                 )
-                .instrument(tracing::info_span!("write_status", policy = %p.policy.name))
-                .await
-                {
+                .await;
+            if let Some(written) = written {
+                match written {
                     Ok(true) => log_evaluated(p.policy, &p.status, true),
                     Ok(false) => {}
                     Err(e) if e.code() == Some(404) => {}
@@ -453,24 +461,26 @@ impl Controller {
         for inv in plan.invalid {
             let _timer = self.metrics.timer(std::time::Duration::ZERO);
             let name = inv.object.metadata.name.clone().unwrap_or_default();
-            if self.may_write() {
-                if let Err(e) = sync_status(
+            let written = self
+                .gated(sync_status(
                     &api,
                     &self.calls,
                     &name,
                     inv.object.status.as_ref(),
                     &inv.status,
                     self.cfg.resync,
-                )
-                .await
+                ))
+                .await;
+            if let Some(Err(e)) = &written {
+                tracing::error!(policy = %name, error = %e, category = e.category(), "cannot write policy status");
+            }
+            if written.is_some() && inv.changed {
+                tracing::warn!(policy = %name, error = %inv.error, "policy is invalid");
+                if let Some(Err(e)) = self
+                    .gated(self.publish_invalid(inv.object, inv.error))
+                    .await
                 {
-                    tracing::error!(policy = %name, error = %e, category = e.category(), "cannot write policy status");
-                }
-                if inv.changed && self.may_write() {
-                    tracing::warn!(policy = %name, error = %inv.error, "policy is invalid");
-                    if let Err(e) = self.publish_invalid(inv.object, inv.error).await {
-                        tracing::error!(policy = %name, error = %e, category = e.category(), "cannot publish Event");
-                    }
+                    tracing::error!(policy = %name, error = %e, category = e.category(), "cannot publish Event");
                 }
             }
             self.metrics.reconciled("invalid", None);
@@ -478,7 +488,9 @@ impl Controller {
 
         self.metrics
             .publish(&plan.violations, &plan.workloads, &mut self.series);
-        if self.may_write() {
+        // Forget pairs (and drop announcements) of workloads and policies that are gone; only
+        // the leader keeps Event state.
+        if self.gated(std::future::ready(())).await.is_some() {
             lock_memory(&self.memory).retain(&seen);
             self.publisher.outbox.lock().retain(|k, _| seen.contains(k));
         }

@@ -39,9 +39,9 @@ pub enum Object {
     Namespace(Box<Namespace>),
     /// Some other object (a ConfigMap, a Role…): not checked, not an error.
     Other {
-        /// Its apiVersion.
+        /// As written, so a report can name what it skipped.
         api_version: String,
-        /// Its kind.
+        /// As written.
         kind: String,
     },
 }
@@ -58,7 +58,7 @@ pub enum DecodeError {
     /// The document has no `apiVersion`.
     #[error("{kind} has no `apiVersion`")]
     MissingApiVersion {
-        /// The kind.
+        /// The document's `kind`, to name it in the message.
         kind: String,
     },
     /// A known kind with an apiVersion prodready does not understand.
@@ -67,17 +67,17 @@ pub enum DecodeError {
          convert it with `kubectl convert` or update the manifest"
     )]
     UnsupportedApiVersion {
-        /// The kind.
+        /// A kind prodready reads (a workload or a context object).
         kind: String,
-        /// The apiVersion found.
+        /// As written (e.g. a removed `apps/v1beta1`).
         api_version: String,
-        /// The apiVersion expected.
+        /// The one version prodready reads that kind at.
         expected: &'static str,
     },
     /// A field has the wrong type or shape.
     #[error("invalid {kind}: {message}")]
     Invalid {
-        /// The kind.
+        /// The document's `kind`, to name it in the message.
         kind: String,
         /// What serde said.
         message: String,

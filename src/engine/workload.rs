@@ -32,7 +32,7 @@ pub const DEFAULT_NAMESPACE: &str = "default";
 /// How a CronJob schedules its runs.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct CronSchedule {
-    /// The cron expression.
+    /// The cron expression as written (not parsed: no rule reads the times).
     pub schedule: String,
     /// `Allow`, `Forbid` or `Replace`; absent means Kubernetes' default, `Allow`.
     pub concurrency_policy: Option<String>,
@@ -98,9 +98,9 @@ pub enum ContainerRole {
 /// A container together with its role.
 #[derive(Clone, Copy, Debug)]
 pub struct ContainerRef<'a> {
-    /// The container.
+    /// Borrowed from the workload's pod template.
     pub container: &'a Container,
-    /// Its role.
+    /// Regular, init, or native sidecar (an init container with `restartPolicy: Always`).
     pub role: ContainerRole,
 }
 
