@@ -90,6 +90,17 @@ impl Leadership {
         until.is_some_and(|t| Instant::now() < t)
     }
 
+    /// The leader gate: runs `write` only while this replica holds the Lease, asked right
+    /// before the write starts (so a lost Lease stops writing at once); `None`, and the write
+    /// never starts, otherwise. Every status write and Event goes through it.
+    pub async fn gated<T>(&self, write: impl std::future::Future<Output = T>) -> Option<T> {
+        if self.is_leader() {
+            Some(write.await)
+        } else {
+            None
+        }
+    }
+
     /// Grows by one each time this replica becomes leader (so per-term state can be reset).
     pub fn epoch(&self) -> u64 {
         self.0.epoch.load(Ordering::SeqCst)
@@ -885,6 +896,22 @@ mod tests {
         assert_eq!(r.renew_time, Some(MicroTime(now)));
         assert_eq!(r.lease_transitions, Some(2));
         assert_eq!(released(&spec, "other", now), None);
+    }
+
+    #[tokio::test]
+    async fn the_gate_starts_a_write_only_while_the_claim_holds() {
+        let l = Leadership::default();
+        let started = std::sync::atomic::AtomicBool::new(false);
+        let write = async {
+            started.store(true, Ordering::SeqCst);
+            7
+        };
+        assert_eq!(l.gated(write).await, None);
+        assert!(
+            !started.load(Ordering::SeqCst),
+            "a follower's write never starts"
+        );
+        assert_eq!(Leadership::always().gated(async { 7 }).await, Some(7));
     }
 
     #[test]

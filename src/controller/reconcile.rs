@@ -225,11 +225,9 @@ impl Publisher {
             Planned::Ready => (EventType::Normal, events::REASON_READY),
         };
         let note = events::note(policy, failing);
-        if !self.leadership.is_leader() {
-            return Ok(());
-        }
-        self.calls
-            .call("create_event", || {
+        let published = self
+            .leadership
+            .gated(self.calls.call("create_event", || {
                 let ev = Event {
                     type_,
                     reason: reason.to_owned(),
@@ -240,8 +238,12 @@ impl Publisher {
                 let reference = reference.clone();
                 let recorder = &self.recorder;
                 async move { recorder.publish(&ev, &reference).await }
-            })
-            .await?;
+            }))
+            .await;
+        let Some(published) = published else {
+            return Ok(());
+        };
+        published?;
         let rules: Vec<&str> = failing.iter().map(String::as_str).collect();
         tracing::info!(
             policy,
@@ -376,15 +378,9 @@ impl Controller {
         wake
     }
 
-    /// The one leader gate: runs `write` only while this replica holds the Lease, asked
-    /// right before the write starts, so a lost Lease stops writing at once. `None` when it
-    /// does not hold it (the write never starts).
+    /// The leader gate ([`Leadership::gated`]) every write of a round goes through.
     async fn gated<T>(&self, write: impl std::future::Future<Output = T>) -> Option<T> {
-        if self.leadership.is_leader() {
-            Some(write.await)
-        } else {
-            None
-        }
+        self.leadership.gated(write).await
     }
 
     /// Applies a round's plan: statuses and Events behind the leader claim, metrics on every
