@@ -15,9 +15,9 @@ use prometheus_client::registry::Registry;
 pub struct HttpRequestLabels {
     /// The route template (e.g. `/validate`), never the raw path.
     pub route: &'static str,
-    /// The HTTP method.
+    /// The HTTP method, bounded by `method_label` (`OTHER` for the unusual ones).
     pub method: &'static str,
-    /// The response status code.
+    /// The response status code (413 for oversized reviews, 400 for malformed ones).
     pub status: u16,
 }
 

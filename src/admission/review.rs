@@ -47,7 +47,7 @@ pub enum Decision {
 }
 
 impl Decision {
-    /// The label value.
+    /// Its `decision` label value in `prodready_admission_reviews_total`.
     pub fn as_str(self) -> &'static str {
         match self {
             Decision::Allowed => "allowed",

@@ -36,11 +36,11 @@ impl EncodeLabelSet for ResultLabels {
 /// Labels of `prodready_violations`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ViolationLabels {
-    /// The policy.
+    /// The policy's name (admins create few: a bounded label).
     pub policy: String,
     /// The workloads' namespace.
     pub namespace: String,
-    /// The rule id.
+    /// The rule id (the catalog is fixed: bounded).
     pub rule: &'static str,
     /// The rule's severity under the policy.
     pub severity: &'static str,
@@ -49,7 +49,7 @@ pub struct ViolationLabels {
 /// Labels of `prodready_workloads`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct WorkloadLabels {
-    /// The policy.
+    /// The policy's name.
     pub policy: String,
     /// `compliant`, `violating`, `exempt` or `unknown`.
     pub result: &'static str,

@@ -75,7 +75,7 @@ fn condition(
 
 /// One evaluated workload.
 pub struct Evaluated<'a> {
-    /// The workload.
+    /// The workload as the engine saw it (decoded once per round).
     pub workload: &'a Workload,
     /// Its evaluation under the policy.
     pub evaluation: Evaluation,
