@@ -23,7 +23,7 @@ fn evaluate_one(c: &mut Criterion) {
     let mut g = c.benchmark_group("evaluate");
     g.throughput(Throughput::Elements(1));
     for profile in [Profile::Baseline, Profile::Strict] {
-        let policy = CompiledPolicy::builtin(profile);
+        let policy = CompiledPolicy::builtin(profile, &prodready::rules::CATALOG);
         g.bench_function(profile.as_str(), |b| {
             b.iter(|| policy.evaluate(&w, &loaded.context, now))
         });
@@ -34,7 +34,10 @@ fn evaluate_one(c: &mut Criterion) {
 fn audit_corpus(c: &mut Criterion) {
     let spec = Spec::default();
     let yaml = corpus::to_yaml(spec);
-    let policy = [CompiledPolicy::builtin(Profile::Baseline)];
+    let policy = [CompiledPolicy::builtin(
+        Profile::Baseline,
+        &prodready::rules::CATALOG,
+    )];
     let now = Timestamp::now();
     let mut g = c.benchmark_group("audit");
     g.sample_size(10);

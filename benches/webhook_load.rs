@@ -375,10 +375,10 @@ fn main() {
         std::fs::write(&key, &serving.key_pem).expect("write key");
 
         let snapshot = SharedSnapshot::default();
-        let mut strict = CompiledPolicy::builtin(Profile::Strict);
+        let mut strict = CompiledPolicy::builtin(Profile::Strict, &prodready::rules::CATALOG);
         strict.name = "strict".into();
         let policies = vec![
-            Arc::new(CompiledPolicy::builtin(Profile::Baseline)),
+            Arc::new(CompiledPolicy::builtin(Profile::Baseline, &prodready::rules::CATALOG)),
             Arc::new(strict),
         ];
         snapshot.store(Snapshot {

@@ -154,9 +154,9 @@ async fn observe(State(m): State<HttpMetrics>, req: Request, next: Next) -> Resp
         _ => "other",
     };
     let method = method_label(req.method().as_str());
-    let start = Instant::now();
+    let _timer = m.timer(route, method);
     let resp = next.run(req).await;
-    m.observe(route, method, resp.status().as_u16(), start.elapsed());
+    m.count(route, method, resp.status().as_u16());
     resp
 }
 

@@ -170,13 +170,13 @@ pub fn load_policies(args: &AuditArgs, errors: &mut Vec<InputError>) -> Vec<Comp
             ProfileArg::Baseline => Profile::Baseline,
             ProfileArg::Strict => Profile::Strict,
         };
-        return vec![CompiledPolicy::builtin(profile)];
+        return vec![CompiledPolicy::builtin(profile, &crate::rules::CATALOG)];
     }
     let loaded = Loaded::from_paths(&args.policy);
     errors.extend(loaded.errors);
     let mut policies = Vec::new();
     for (policy, source) in loaded.policies {
-        match CompiledPolicy::compile(&policy) {
+        match CompiledPolicy::compile(&policy, &crate::rules::CATALOG) {
             Ok(p) => policies.push(p),
             Err(e) => errors.push(InputError {
                 file: source.file,

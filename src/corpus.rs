@@ -44,7 +44,7 @@ pub struct Spec {
     pub workloads: usize,
     /// Number of namespaces they spread over.
     pub namespaces: usize,
-    /// The seed.
+    /// Seeds the pseudo-random choices: the same seed gives the same corpus, byte for byte.
     pub seed: u64,
 }
 
@@ -199,7 +199,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn deterministic_and_parseable() {
+    fn deterministic() {
         let spec = Spec {
             workloads: 50,
             namespaces: 5,
@@ -207,9 +207,6 @@ mod tests {
         };
         let a = to_yaml(spec);
         assert_eq!(a, to_yaml(spec));
-        let mut loaded = crate::audit::Loaded::default();
-        loaded.add_text("corpus.yaml", &a, false);
-        assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
-        assert_eq!(loaded.workloads.len(), 50);
+        // That it also parses is tested where parsing lives (`audit::load`).
     }
 }

@@ -7,13 +7,16 @@
 
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::error::Categorized;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+
+use crate::metrics::Timer;
 
 /// The `dep` label of the API server.
 pub const KUBE_APISERVER: &str = "kube-apiserver";
@@ -32,9 +35,9 @@ pub struct DependencyLabels {
 /// Labels of `dependency_request_duration_seconds`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DependencyOpLabels {
-    /// The dependency.
+    /// Always `kube-apiserver` today; a label so other dependencies can join the family.
     pub dep: &'static str,
-    /// The operation.
+    /// The operation (`get_lease`, `patch_status`, …).
     pub op: &'static str,
 }
 
@@ -65,7 +68,7 @@ impl DependencyMetrics {
         DependencyMetrics { requests, duration }
     }
 
-    fn observe(&self, op: &'static str, status: &'static str, elapsed: Duration) {
+    fn count(&self, op: &'static str, status: &'static str) {
         self.requests
             .get_or_create(&DependencyLabels {
                 dep: KUBE_APISERVER,
@@ -73,12 +76,17 @@ impl DependencyMetrics {
                 status,
             })
             .inc();
-        self.duration
-            .get_or_create(&DependencyOpLabels {
-                dep: KUBE_APISERVER,
-                op,
-            })
-            .observe(elapsed.as_secs_f64());
+    }
+
+    fn timer(&self, op: &'static str) -> Timer {
+        Timer::start(
+            self.duration
+                .get_or_create(&DependencyOpLabels {
+                    dep: KUBE_APISERVER,
+                    op,
+                })
+                .clone(),
+        )
     }
 }
 
@@ -88,28 +96,36 @@ pub enum ApiError {
     /// The attempt did not finish within the timeout.
     #[error("request {op} timed out after {timeout:?}")]
     Timeout {
-        /// The operation.
+        /// The operation (`get_lease`, `patch_status`, …), a bounded metric label.
         op: &'static str,
-        /// The timeout.
+        /// The per-attempt timeout that ran out (`--api-timeout`).
         timeout: Duration,
     },
     /// The API server (or the connection to it) failed.
-    #[error("request {op} failed: {source}")]
+    #[error("request {op} failed: {}", describe(source))]
     Kube {
-        /// The operation.
+        /// The operation (`get_lease`, `patch_status`, …), a bounded metric label.
         op: &'static str,
-        /// The error.
+        /// kube's error; shown through [`describe`], never its Debug form.
         #[source]
         source: kube::Error,
     },
 }
 
-impl ApiError {
-    /// A bounded category for metric labels and log fields.
-    pub fn category(&self) -> &'static str {
+impl Categorized for ApiError {
+    fn category(&self) -> &'static str {
         match self {
             ApiError::Timeout { .. } => "timeout",
             ApiError::Kube { source, .. } => status_label(source),
+        }
+    }
+}
+
+impl ApiError {
+    /// The operation that failed (`create_webhook_secret`, `get_lease`, …).
+    pub fn op(&self) -> &'static str {
+        match self {
+            ApiError::Timeout { op, .. } | ApiError::Kube { op, .. } => op,
         }
     }
 
@@ -122,6 +138,21 @@ impl ApiError {
             } => Some(s.code),
             _ => None,
         }
+    }
+}
+
+/// One line for a person: the API server's own code, reason and message, never a Debug dump
+/// (kube's `Display` of an API error appends the whole `Status` structure).
+pub fn describe(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) if s.reason.is_empty() => {
+            format!("the API server answered {}: {}", s.code, s.message)
+        }
+        kube::Error::Api(s) => format!(
+            "the API server answered {} {}: {}",
+            s.code, s.reason, s.message
+        ),
+        other => other.to_string(),
     }
 }
 
@@ -179,9 +210,9 @@ pub struct RetryPolicy {
     pub timeout: Duration,
     /// Attempts in all (1 = no retry).
     pub attempts: u32,
-    /// The first backoff.
+    /// The ceiling of the first backoff (each retry doubles it, full jitter below it).
     pub base: Duration,
-    /// The longest backoff.
+    /// The highest ceiling a backoff reaches.
     pub cap: Duration,
 }
 
@@ -209,6 +240,13 @@ impl RetryPolicy {
             .max(1);
         Duration::from_millis(jitter() % (ms + 1))
     }
+}
+
+/// A random number in `[0, 1)` for jittering waits elsewhere (e.g. the webhook's certificate
+/// retries).
+pub fn random_unit() -> f64 {
+    // The top 53 bits fill an f64 mantissa exactly.
+    (jitter() >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// A random number without a dependency: the std hasher is randomly keyed per instance.
@@ -248,7 +286,7 @@ impl ApiCalls {
     where
         Fut: Future<Output = Result<T, kube::Error>>,
     {
-        let start = Instant::now();
+        let _timer = self.metrics.timer(op);
         let result = match tokio::time::timeout(self.policy.timeout, fut).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(source)) => Err(ApiError::Kube { op, source }),
@@ -261,7 +299,7 @@ impl ApiCalls {
             Ok(_) => "ok",
             Err(e) => e.category(),
         };
-        self.metrics.observe(op, status, start.elapsed());
+        self.metrics.count(op, status);
         result
     }
 

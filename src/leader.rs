@@ -23,9 +23,10 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 
+use crate::error::Categorized;
 use crate::kubeapi::{ApiCalls, ApiError};
 
-/// The Lease and timings.
+/// Which Lease this replica competes for, as whom, and how fast (from `--lease-*`).
 #[derive(Clone, Debug)]
 pub struct LeaderConfig {
     /// The Lease's name.
@@ -89,6 +90,17 @@ impl Leadership {
         until.is_some_and(|t| Instant::now() < t)
     }
 
+    /// The leader gate: runs `write` only while this replica holds the Lease, asked right
+    /// before the write starts (so a lost Lease stops writing at once); `None`, and the write
+    /// never starts, otherwise. Every status write and Event goes through it.
+    pub async fn gated<T>(&self, write: impl std::future::Future<Output = T>) -> Option<T> {
+        if self.is_leader() {
+            Some(write.await)
+        } else {
+            None
+        }
+    }
+
     /// Grows by one each time this replica becomes leader (so per-term state can be reset).
     pub fn epoch(&self) -> u64 {
         self.0.epoch.load(Ordering::SeqCst)
@@ -124,15 +136,133 @@ pub enum LeaderError {
     BadDuration,
 }
 
-fn now_micro() -> MicroTime {
-    MicroTime(Timestamp::now())
+/// The two clocks a decision needs, read once per attempt by the elector: a monotonic one to
+/// time how long a foreign Lease has stayed unchanged, and the wall clock for the Lease's own
+/// timestamps.
+#[derive(Clone, Copy, Debug)]
+pub struct Now {
+    /// Monotonic time (never jumps).
+    pub mono: Instant,
+    /// Wall-clock time (written into the Lease, compared with its renewTime).
+    pub wall: Timestamp,
+}
+
+impl Now {
+    /// Reads both clocks.
+    pub fn read() -> Self {
+        Now {
+            mono: Instant::now(),
+            wall: Timestamp::now(),
+        }
+    }
 }
 
 /// What we last saw of someone else's Lease, to time its expiry on our own clock.
-#[derive(Debug, PartialEq)]
-struct Observed {
-    resource_version: Option<String>,
-    at: Instant,
+#[derive(Clone, Debug, PartialEq)]
+pub struct Observed {
+    /// The Lease's resourceVersion then; any write changes it.
+    pub resource_version: Option<String>,
+    /// When (our monotonic clock) we first saw that version.
+    pub at: Instant,
+}
+
+/// What to do with the Lease as read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// There is no Lease: create it with us as holder.
+    Create,
+    /// We hold it: write a fresh renewTime.
+    Renew,
+    /// It is free, or its holder's claim lapsed: claim it, counting one more transition.
+    TakeOver {
+        /// The `leaseTransitions` to write.
+        transitions: i32,
+    },
+    /// Someone else holds a live claim: write nothing, look again next period.
+    Wait,
+}
+
+/// An [`Action`] and what to remember of a foreign Lease for the next decision.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decision {
+    /// What to do.
+    pub action: Action,
+    /// The observation to keep (unchanged unless a foreign Lease was looked at).
+    pub observed: Option<Observed>,
+}
+
+/// Decides what to do with `lease` (as just read; `None` when it does not exist). Another
+/// holder's claim has lapsed when the Lease has not changed for a whole duration on our
+/// monotonic clock, or when its renewTime is more than two durations old on the wall clock
+/// (this tolerates skew, and spares a new replica the wait for a long-dead holder).
+/// `default_duration_secs` stands in for a Lease without `leaseDurationSeconds`.
+pub fn decide(
+    lease: Option<&Lease>,
+    observed: Option<&Observed>,
+    identity: &str,
+    now: Now,
+    default_duration_secs: i32,
+) -> Decision {
+    let keep = observed.cloned();
+    let Some(lease) = lease else {
+        return Decision {
+            action: Action::Create,
+            observed: keep,
+        };
+    };
+    let spec = lease.spec.clone().unwrap_or_default();
+    let holder = spec.holder_identity.as_deref().unwrap_or_default();
+    let take_over = Action::TakeOver {
+        transitions: spec.lease_transitions.unwrap_or(0).saturating_add(1),
+    };
+    if holder == identity {
+        return Decision {
+            action: Action::Renew,
+            observed: keep,
+        };
+    }
+    if holder.is_empty() {
+        return Decision {
+            action: take_over,
+            observed: keep,
+        };
+    }
+    let rv = lease.metadata.resource_version.clone();
+    let observed = match observed {
+        Some(o) if o.resource_version == rv => o.clone(),
+        _ => Observed {
+            resource_version: rv,
+            at: now.mono,
+        },
+    };
+    let duration = Duration::from_secs(
+        u64::try_from(spec.lease_duration_seconds.unwrap_or(default_duration_secs)).unwrap_or(1),
+    );
+    let unchanged_too_long = now.mono.saturating_duration_since(observed.at) > duration;
+    let stale_after = SignedDuration::try_from(duration * 2).unwrap_or(SignedDuration::MAX);
+    let renewed_too_long_ago = spec
+        .renew_time
+        .as_ref()
+        .is_some_and(|t| t.0.saturating_add(stale_after).is_ok_and(|t| t < now.wall));
+    Decision {
+        action: if unchanged_too_long || renewed_too_long_ago {
+            take_over
+        } else {
+            Action::Wait
+        },
+        observed: Some(observed),
+    }
+}
+
+/// The spec that gives the Lease up: no holder, a one-second duration, renewed at `now`, so
+/// another replica takes over at its next attempt. `None` when `identity` does not hold it.
+pub fn released(spec: &LeaseSpec, identity: &str, now: Timestamp) -> Option<LeaseSpec> {
+    (spec.holder_identity.as_deref() == Some(identity)).then(|| LeaseSpec {
+        holder_identity: None,
+        lease_duration_seconds: Some(1),
+        renew_time: Some(MicroTime(now)),
+        ..spec.clone()
+    })
 }
 
 struct Elector {
@@ -148,21 +278,23 @@ struct Elector {
 }
 
 impl Elector {
-    fn fresh_spec(&self, transitions: i32) -> LeaseSpec {
+    fn fresh_spec(&self, transitions: i32, now: Timestamp) -> LeaseSpec {
         LeaseSpec {
             holder_identity: Some(self.cfg.identity.clone()),
             lease_duration_seconds: Some(self.duration_secs),
-            acquire_time: Some(now_micro()),
-            renew_time: Some(now_micro()),
+            acquire_time: Some(MicroTime(now)),
+            renew_time: Some(MicroTime(now)),
             lease_transitions: Some(transitions),
             ..LeaseSpec::default()
         }
     }
 
-    /// Acquires or renews; `Ok(true)` when we hold the Lease after this call.
+    /// Acquires or renews; `Ok(true)` when we hold the Lease after this call. The clocks are
+    /// read once here; [`decide`] says what to write.
     async fn try_acquire_or_renew(&mut self) -> Result<bool, ApiError> {
+        let now = Now::read();
         if let Some(mut lease) = self.held.take() {
-            lease.spec = Some(self.renewed(lease.spec.clone().unwrap_or_default()));
+            lease.spec = Some(self.renewed(lease.spec.clone().unwrap_or_default(), now.wall));
             if self.replace(lease).await? {
                 return Ok(true);
             }
@@ -174,48 +306,60 @@ impl Elector {
             .calls
             .once("get_lease", async { api.get_opt(&name).await })
             .await?;
-        let Some(mut lease) = current else {
-            let lease = Lease {
-                metadata: ObjectMeta {
-                    name: Some(self.cfg.name.clone()),
-                    namespace: Some(self.cfg.namespace.clone()),
-                    ..ObjectMeta::default()
-                },
-                spec: Some(self.fresh_spec(0)),
-            };
-            return match self
-                .calls
-                .once(
-                    "create_lease",
-                    self.api.create(&PostParams::default(), &lease),
-                )
-                .await
-            {
-                Ok(written) => {
-                    self.held = Some(written);
-                    Ok(true)
-                }
-                Err(e) if e.code() == Some(409) => Ok(false),
-                Err(e) => Err(e),
-            };
+        let decision = decide(
+            current.as_ref(),
+            self.observed.as_ref(),
+            &self.cfg.identity,
+            now,
+            self.duration_secs,
+        );
+        self.observed = decision.observed;
+        let (mut lease, spec) = match (decision.action, current) {
+            (Action::Wait, _) => return Ok(false),
+            (Action::Create, _) | (_, None) => return self.create(now.wall).await,
+            (Action::Renew, Some(lease)) => {
+                let spec = self.renewed(lease.spec.clone().unwrap_or_default(), now.wall);
+                (lease, spec)
+            }
+            (Action::TakeOver { transitions }, Some(lease)) => {
+                (lease, self.fresh_spec(transitions, now.wall))
+            }
         };
-        let spec = lease.spec.clone().unwrap_or_default();
-        let holder = spec.holder_identity.clone().unwrap_or_default();
-        let new_spec = if holder == self.cfg.identity {
-            self.renewed(spec)
-        } else if holder.is_empty() || self.expired(&lease, &spec) {
-            self.fresh_spec(spec.lease_transitions.unwrap_or(0) + 1)
-        } else {
-            return Ok(false);
-        };
-        lease.spec = Some(new_spec);
+        lease.spec = Some(spec);
         self.replace(lease).await
     }
 
+    /// Creates the Lease with us as holder; `Ok(false)` when another replica created it first.
+    async fn create(&mut self, now: Timestamp) -> Result<bool, ApiError> {
+        let lease = Lease {
+            metadata: ObjectMeta {
+                name: Some(self.cfg.name.clone()),
+                namespace: Some(self.cfg.namespace.clone()),
+                ..ObjectMeta::default()
+            },
+            spec: Some(self.fresh_spec(0, now)),
+        };
+        match self
+            .calls
+            .once(
+                "create_lease",
+                self.api.create(&PostParams::default(), &lease),
+            )
+            .await
+        {
+            Ok(written) => {
+                self.held = Some(written);
+                Ok(true)
+            }
+            Err(e) if e.code() == Some(409) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Our claim renewed: a fresh renewTime and our lease duration.
-    fn renewed(&self, spec: LeaseSpec) -> LeaseSpec {
+    fn renewed(&self, spec: LeaseSpec, now: Timestamp) -> LeaseSpec {
         LeaseSpec {
-            renew_time: Some(now_micro()),
+            renew_time: Some(MicroTime(now)),
             lease_duration_seconds: Some(self.duration_secs),
             ..spec
         }
@@ -243,34 +387,6 @@ impl Elector {
         }
     }
 
-    /// Whether another holder's claim has lapsed: the Lease has not changed for a whole
-    /// duration on our clock, or its renewTime is more than two durations old on the wall
-    /// clock (tolerates skew, and spares a new replica the wait for a long-dead holder).
-    fn expired(&mut self, lease: &Lease, spec: &LeaseSpec) -> bool {
-        let rv = lease.metadata.resource_version.clone();
-        let duration = Duration::from_secs(
-            u64::try_from(spec.lease_duration_seconds.unwrap_or(self.duration_secs)).unwrap_or(1),
-        );
-        let observed_at = match &self.observed {
-            Some(o) if o.resource_version == rv => o.at,
-            _ => {
-                self.observed = Some(Observed {
-                    resource_version: rv,
-                    at: Instant::now(),
-                });
-                Instant::now()
-            }
-        };
-        if observed_at.elapsed() > duration {
-            return true;
-        }
-        let stale_after = SignedDuration::try_from(duration * 2).unwrap_or(SignedDuration::MAX);
-        spec.renew_time.as_ref().is_some_and(|t| {
-            t.0.saturating_add(stale_after)
-                .is_ok_and(|t| t < Timestamp::now())
-        })
-    }
-
     /// Gives the Lease up if we still hold it.
     async fn release(&self) -> Result<(), ApiError> {
         let name = self.cfg.name.clone();
@@ -282,13 +398,10 @@ impl Elector {
         else {
             return Ok(());
         };
-        let mut spec = lease.spec.clone().unwrap_or_default();
-        if spec.holder_identity.as_deref() != Some(self.cfg.identity.as_str()) {
+        let spec = lease.spec.clone().unwrap_or_default();
+        let Some(spec) = released(&spec, &self.cfg.identity, Timestamp::now()) else {
             return Ok(());
-        }
-        spec.holder_identity = None;
-        spec.lease_duration_seconds = Some(1);
-        spec.renew_time = Some(now_micro());
+        };
         lease.spec = Some(spec);
         lease.metadata.managed_fields = None;
         self.calls
@@ -374,6 +487,14 @@ pub async fn run(
         }
     }
     Ok(())
+}
+
+impl Categorized for LeaderError {
+    fn category(&self) -> &'static str {
+        match self {
+            LeaderError::BadDuration => "lease_duration",
+        }
+    }
 }
 
 #[cfg(test)]
@@ -628,6 +749,169 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{e}"))
         );
         server.await.unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    fn foreign(holder: &str, rv: &str, renewed: Option<Timestamp>, duration: Option<i32>) -> Lease {
+        Lease {
+            metadata: ObjectMeta {
+                name: Some("prodready-leader".into()),
+                resource_version: Some(rv.into()),
+                ..ObjectMeta::default()
+            },
+            spec: Some(LeaseSpec {
+                holder_identity: (!holder.is_empty()).then(|| holder.to_owned()),
+                lease_duration_seconds: duration,
+                renew_time: renewed.map(MicroTime),
+                lease_transitions: Some(2),
+                ..LeaseSpec::default()
+            }),
+        }
+    }
+
+    #[test]
+    fn decide_table() {
+        let base = Instant::now();
+        let wall: Timestamp = "2026-06-01T00:00:00Z"
+            .parse()
+            .unwrap_or(Timestamp::UNIX_EPOCH);
+        let at = |mono_secs: u64| Now {
+            mono: base + Duration::from_secs(mono_secs),
+            wall,
+        };
+        let secs_ago = |s: i64| wall.checked_sub(SignedDuration::from_secs(s)).ok();
+        let seen = |rv: &str, mono_secs: u64| Observed {
+            resource_version: Some(rv.into()),
+            at: base + Duration::from_secs(mono_secs),
+        };
+        let take = Action::TakeOver { transitions: 3 };
+        // (case, lease, observed before, now, action, observed after)
+        type Case = (
+            &'static str,
+            Option<Lease>,
+            Option<Observed>,
+            Now,
+            Action,
+            Option<Observed>,
+        );
+        let cases: Vec<Case> = vec![
+            ("no Lease: create", None, None, at(0), Action::Create, None),
+            (
+                "ours: renew",
+                Some(foreign("me", "7", secs_ago(1), Some(15))),
+                None,
+                at(0),
+                Action::Renew,
+                None,
+            ),
+            (
+                "released (no holder): take over",
+                Some(foreign("", "7", secs_ago(1), Some(1))),
+                None,
+                at(0),
+                take.clone(),
+                None,
+            ),
+            (
+                "a fresh foreign claim, first seen: wait and remember it",
+                Some(foreign("other", "7", secs_ago(1), Some(15))),
+                None,
+                at(5),
+                Action::Wait,
+                Some(seen("7", 5)),
+            ),
+            (
+                "unchanged for less than a duration: wait",
+                Some(foreign("other", "7", secs_ago(1), Some(15))),
+                Some(seen("7", 0)),
+                at(15),
+                Action::Wait,
+                Some(seen("7", 0)),
+            ),
+            (
+                "unchanged for more than a duration (a stopped holder): take over",
+                Some(foreign("other", "7", secs_ago(1), Some(15))),
+                Some(seen("7", 0)),
+                at(16),
+                take.clone(),
+                Some(seen("7", 0)),
+            ),
+            (
+                "renewed since (new version): wait, timing starts again",
+                Some(foreign("other", "8", secs_ago(1), Some(15))),
+                Some(seen("7", 0)),
+                at(16),
+                Action::Wait,
+                Some(seen("8", 16)),
+            ),
+            (
+                "renewTime older than two durations (a long-dead holder): take over at once",
+                Some(foreign("other", "7", secs_ago(31), Some(15))),
+                None,
+                at(0),
+                take.clone(),
+                Some(seen("7", 0)),
+            ),
+            (
+                "renewTime within two durations: wait",
+                Some(foreign("other", "7", secs_ago(29), Some(15))),
+                None,
+                at(0),
+                Action::Wait,
+                Some(seen("7", 0)),
+            ),
+            (
+                "no duration on the Lease: ours (15 s) applies",
+                Some(foreign("other", "7", secs_ago(31), None)),
+                None,
+                at(0),
+                take.clone(),
+                Some(seen("7", 0)),
+            ),
+        ];
+        for (case, lease, before, now, action, after) in cases {
+            let d = decide(lease.as_ref(), before.as_ref(), "me", now, 15);
+            assert_eq!(d.action, action, "{case}");
+            assert_eq!(d.observed, after, "{case}");
+        }
+        let mut first = foreign("", "1", None, None);
+        if let Some(spec) = first.spec.as_mut() {
+            spec.lease_transitions = None;
+        }
+        assert_eq!(
+            decide(Some(&first), None, "me", at(0), 15).action,
+            Action::TakeOver { transitions: 1 },
+            "a Lease without transitions counts from zero"
+        );
+    }
+
+    #[test]
+    fn only_the_holder_releases() {
+        let now: Timestamp = "2026-06-01T00:00:00Z"
+            .parse()
+            .unwrap_or(Timestamp::UNIX_EPOCH);
+        let spec = foreign("me", "7", None, Some(15)).spec.unwrap_or_default();
+        let r = released(&spec, "me", now).expect("ours");
+        assert_eq!(r.holder_identity, None);
+        assert_eq!(r.lease_duration_seconds, Some(1));
+        assert_eq!(r.renew_time, Some(MicroTime(now)));
+        assert_eq!(r.lease_transitions, Some(2));
+        assert_eq!(released(&spec, "other", now), None);
+    }
+
+    #[tokio::test]
+    async fn the_gate_starts_a_write_only_while_the_claim_holds() {
+        let l = Leadership::default();
+        let started = std::sync::atomic::AtomicBool::new(false);
+        let write = async {
+            started.store(true, Ordering::SeqCst);
+            7
+        };
+        assert_eq!(l.gated(write).await, None);
+        assert!(
+            !started.load(Ordering::SeqCst),
+            "a follower's write never starts"
+        );
+        assert_eq!(Leadership::always().gated(async { 7 }).await, Some(7));
     }
 
     #[test]

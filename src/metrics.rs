@@ -2,7 +2,7 @@
 //! the one [`Registry`] at start-up (`XMetrics::register(&mut registry)`); label values are
 //! bounded (`&'static str` categories, enums), never object names.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -15,9 +15,9 @@ use prometheus_client::registry::Registry;
 pub struct HttpRequestLabels {
     /// The route template (e.g. `/validate`), never the raw path.
     pub route: &'static str,
-    /// The HTTP method.
+    /// The HTTP method, bounded by `method_label` (`OTHER` for the unusual ones).
     pub method: &'static str,
-    /// The response status code.
+    /// The response status code (413 for oversized reviews, 400 for malformed ones).
     pub status: u16,
 }
 
@@ -62,14 +62,17 @@ impl HttpMetrics {
         HttpMetrics { requests, duration }
     }
 
-    /// Records one served request.
-    pub fn observe(
-        &self,
-        route: &'static str,
-        method: &'static str,
-        status: u16,
-        elapsed: Duration,
-    ) {
+    /// Times one request into `http_server_request_duration_seconds` until the guard drops.
+    pub fn timer(&self, route: &'static str, method: &'static str) -> Timer {
+        Timer::start(
+            self.duration
+                .get_or_create(&HttpRouteLabels { route, method })
+                .clone(),
+        )
+    }
+
+    /// Counts one served request.
+    pub fn count(&self, route: &'static str, method: &'static str, status: u16) {
         self.requests
             .get_or_create(&HttpRequestLabels {
                 route,
@@ -77,9 +80,40 @@ impl HttpMetrics {
                 status,
             })
             .inc();
-        self.duration
-            .get_or_create(&HttpRouteLabels { route, method })
-            .observe(elapsed.as_secs_f64());
+    }
+}
+
+/// A drop guard that observes, into its histogram, the time since it was started plus any
+/// time already spent before: durations are recorded on every path out of a scope, early
+/// returns and `?` included.
+#[must_use = "the duration is recorded when the timer is dropped"]
+#[derive(Debug)]
+pub struct Timer {
+    histogram: Histogram,
+    started: Instant,
+    already: Duration,
+}
+
+impl Timer {
+    /// Starts timing into `histogram` (a handle: histograms share their buckets on clone).
+    pub fn start(histogram: Histogram) -> Self {
+        Timer::after(histogram, Duration::ZERO)
+    }
+
+    /// Starts timing, counting `already` as spent (work measured elsewhere before this scope).
+    pub fn after(histogram: Histogram, already: Duration) -> Self {
+        Timer {
+            histogram,
+            started: Instant::now(),
+            already,
+        }
+    }
+}
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        self.histogram
+            .observe((self.already + self.started.elapsed()).as_secs_f64());
     }
 }
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kube::Client;
-use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
 use prometheus_client::registry::Registry;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
@@ -19,30 +19,13 @@ use tokio_util::sync::CancellationToken;
 use crate::admin::{self, Health};
 use crate::controller::metrics::ControllerMetrics;
 use crate::controller::{self, Controller, ControllerConfig, Stores};
+use crate::error::Categorized;
+use crate::flags::{self, parse_duration};
 use crate::kubeapi::{ApiCalls, DependencyMetrics, RetryPolicy};
 use crate::leader::{self, LeaderConfig, LeaderMetrics, Leadership};
 use crate::metrics::HttpMetrics;
 use crate::snapshot::SharedSnapshot;
 use crate::telemetry::{self, LogFormat};
-
-/// Parses `500ms`, `10s`, `5m`, `1h` (or plain seconds).
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (num, unit) = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .map_or((s, "s"), |i| s.split_at(i));
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration like 500ms, 10s, 5m, 1h"))?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return Err(format!("`{s}`: unit must be ms, s, m or h")),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|e| format!("`{s}`: {e}"))
-}
 
 /// Arguments of `prodready run`. Every flag can also be set by its environment variable.
 #[derive(Debug, Clone, clap::Args)]
@@ -114,7 +97,7 @@ pub struct RunArgs {
     #[arg(long, env = "PRODREADY_API_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub api_timeout: Duration,
 
-    /// The admission webhook.
+    /// The admission webhook's flags (`--webhook-*`, `--tls-*`).
     #[command(flatten)]
     pub webhook: crate::admission::WebhookArgs,
 }
@@ -127,29 +110,28 @@ pub enum RunError {
     Telemetry(#[from] telemetry::TelemetryError),
     /// No usable kubeconfig or in-cluster configuration.
     #[error("cannot configure the Kubernetes client: {0}")]
-    Config(String),
+    Config(#[from] ConfigError),
     /// The admin address cannot be bound.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
-        /// The address.
+        /// The `--admin-addr` that could not be bound.
         addr: SocketAddr,
-        /// Why.
+        /// What the operating system said (in use, permission denied …).
         #[source]
         source: std::io::Error,
     },
     /// A task that must run for the whole process life ended.
     #[error("{task} stopped unexpectedly: {detail}")]
     TaskEnded {
-        /// Which task.
+        /// Which task: `leader election`, `controller`, `admin server`, `admission webhook`.
         task: &'static str,
-        /// How it ended.
+        /// Its error message, or how it ended without one (never a Debug dump).
         detail: String,
     },
 }
 
-impl RunError {
-    /// A bounded category for logs.
-    pub fn category(&self) -> &'static str {
+impl Categorized for RunError {
+    fn category(&self) -> &'static str {
         match self {
             RunError::Telemetry(_) => "telemetry",
             RunError::Config(_) => "config",
@@ -157,6 +139,29 @@ impl RunError {
             RunError::TaskEnded { .. } => "task_ended",
         }
     }
+}
+
+/// Why no Kubernetes client could be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// `--kubeconfig` names a file that cannot be read or parsed.
+    #[error("cannot read the kubeconfig {path}: {source}")]
+    Read {
+        /// The file given.
+        path: PathBuf,
+        /// What kube said.
+        #[source]
+        source: KubeconfigError,
+    },
+    /// The kubeconfig was read but names no usable context, cluster or credentials.
+    #[error("the kubeconfig cannot be used: {0}")]
+    Kubeconfig(#[source] KubeconfigError),
+    /// Neither $KUBECONFIG, ~/.kube/config nor an in-cluster service account is usable.
+    #[error("no usable kubeconfig and no in-cluster service account: {0}")]
+    Infer(#[source] kube::config::InferConfigError),
+    /// The configuration is complete but the client cannot be built from it (TLS, proxy).
+    #[error("the client cannot be built: {0}")]
+    Client(#[source] kube::Error),
 }
 
 /// Builds the client from the flags.
@@ -167,19 +172,20 @@ pub async fn client(args: &RunArgs) -> Result<Client, RunError> {
     };
     let config = match &args.kubeconfig {
         Some(path) => {
-            let kc = Kubeconfig::read_from(path).map_err(|e| RunError::Config(e.to_string()))?;
+            let kc = Kubeconfig::read_from(path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })?;
             kube::Config::from_custom_kubeconfig(kc, &options)
                 .await
-                .map_err(|e| RunError::Config(e.to_string()))?
+                .map_err(ConfigError::Kubeconfig)?
         }
         None if args.context.is_some() => kube::Config::from_kubeconfig(&options)
             .await
-            .map_err(|e| RunError::Config(e.to_string()))?,
-        None => kube::Config::infer()
-            .await
-            .map_err(|e| RunError::Config(e.to_string()))?,
+            .map_err(ConfigError::Kubeconfig)?,
+        None => kube::Config::infer().await.map_err(ConfigError::Infer)?,
     };
-    Client::try_from(config).map_err(|e| RunError::Config(e.to_string()))
+    Ok(Client::try_from(config).map_err(ConfigError::Client)?)
 }
 
 fn identity(args: &RunArgs) -> String {
@@ -233,12 +239,18 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     run_until(args, shutdown).await
 }
 
-fn ended<T: std::fmt::Debug>(task: &'static str, r: Result<T, tokio::task::JoinError>) -> RunError {
+/// The error for a task that ended by itself: what it returned, as its message (never a
+/// Debug dump).
+fn ended<E: std::fmt::Display>(
+    task: &'static str,
+    r: Result<Result<(), E>, tokio::task::JoinError>,
+) -> RunError {
     RunError::TaskEnded {
         task,
         detail: match r {
-            Ok(v) => format!("{v:?}"),
-            Err(e) => e.to_string(),
+            Ok(Ok(())) => "it returned without an error".to_owned(),
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => format!("it panicked or was cancelled ({e})"),
         },
     }
 }
@@ -316,15 +328,7 @@ pub async fn run_until(args: RunArgs, shutdown: CancellationToken) -> Result<(),
             source,
         })?;
     let admin_addr = listener.local_addr().unwrap_or(args.admin_addr);
-    let lease_namespace = args
-        .lease_namespace
-        .clone()
-        .or_else(|| {
-            std::env::var("POD_NAMESPACE")
-                .ok()
-                .filter(|s| !s.is_empty())
-        })
-        .unwrap_or_else(|| "prodready-system".to_owned());
+    let lease_namespace = flags::namespace_from_env(args.lease_namespace.as_deref());
     tracing::info!(%admin_addr, %identity, lease = %args.lease_name, lease_namespace = %lease_namespace, version = env!("CARGO_PKG_VERSION"), otlp_export = telemetry.exporting(), "prodready started");
 
     let leadership = Leadership::default();
@@ -383,7 +387,7 @@ pub async fn run_until(args: RunArgs, shutdown: CancellationToken) -> Result<(),
         biased;
         () = shutdown.cancelled() => Ok(()),
         r = &mut leader_task => { leader_done = true; Err(ended("leader election", r)) }
-        r = &mut controller_task => { controller_done = true; Err(ended("controller", r)) }
+        r = &mut controller_task => { controller_done = true; Err(ended("controller", r.map(Ok::<(), std::convert::Infallible>))) }
         r = &mut admin_task => { admin_done = true; Err(ended("admin server", r)) }
         r = &mut webhook_task => { webhook_done = true; Err(ended("admission webhook", r)) }
     };
@@ -419,18 +423,13 @@ pub async fn run_until(args: RunArgs, shutdown: CancellationToken) -> Result<(),
     result
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_durations() {
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
-        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
-        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
-        assert!(parse_duration("5 parsecs").is_err());
-        assert!(parse_duration("").is_err());
+impl Categorized for ConfigError {
+    fn category(&self) -> &'static str {
+        match self {
+            ConfigError::Read { .. } => "kubeconfig_read",
+            ConfigError::Kubeconfig(_) => "kubeconfig",
+            ConfigError::Infer(_) => "no_config",
+            ConfigError::Client(_) => "client",
+        }
     }
 }

@@ -32,7 +32,7 @@ pub struct Snapshot {
 pub struct SharedSnapshot(Arc<RwLock<Arc<Snapshot>>>);
 
 impl SharedSnapshot {
-    /// The latest snapshot.
+    /// The latest snapshot (an `Arc` clone: readers keep theirs while a new one is stored).
     pub fn load(&self) -> Arc<Snapshot> {
         match self.0.read() {
             Ok(guard) => Arc::clone(&guard),

@@ -7,6 +7,7 @@
 //! (plain HTTP, e.g. `http://otel-collector:4318`), batched on a background thread. The
 //! standard `OTEL_*` variables (service name, headers, timeouts) apply.
 
+use crate::error::Categorized;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::Level;
@@ -29,16 +30,17 @@ pub enum LogFormat {
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
     /// The level filter does not parse.
-    #[error("invalid --log-level `{filter}`: {message}")]
+    #[error("invalid --log-level `{filter}`: {source}")]
     Filter {
-        /// The filter as given.
+        /// `--log-level` as given.
         filter: String,
         /// Why it does not parse.
-        message: String,
+        #[source]
+        source: tracing_subscriber::filter::ParseError,
     },
     /// The OTLP exporter cannot be built from the `OTEL_*` settings.
     #[error("cannot set up OpenTelemetry export: {0}")]
-    Otlp(String),
+    Otlp(#[source] opentelemetry_otlp::ExporterBuildError),
 }
 
 /// Keeps the trace exporter alive; [`Telemetry::shutdown`] flushes it.
@@ -78,7 +80,7 @@ fn otlp_provider() -> Result<SdkTracerProvider, TelemetryError> {
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .build()
-        .map_err(|e| TelemetryError::Otlp(e.to_string()))?;
+        .map_err(TelemetryError::Otlp)?;
     let service = std::env::var("OTEL_SERVICE_NAME")
         .ok()
         .filter(|s| !s.is_empty())
@@ -97,9 +99,9 @@ fn otlp_provider() -> Result<SdkTracerProvider, TelemetryError> {
 /// process) keeps the first subscriber. Builds the OTLP exporter when asked to; it uses a
 /// blocking HTTP client, so call this before the async runtime or from a blocking task.
 pub fn init(format: LogFormat, level: &str) -> Result<Telemetry, TelemetryError> {
-    let filter = EnvFilter::try_new(level).map_err(|e| TelemetryError::Filter {
+    let filter = EnvFilter::try_new(level).map_err(|source| TelemetryError::Filter {
         filter: level.to_owned(),
-        message: e.to_string(),
+        source,
     })?;
     let provider = if otlp_requested() {
         Some(otlp_provider()?)
@@ -127,4 +129,13 @@ pub fn init(format: LogFormat, level: &str) -> Result<Telemetry, TelemetryError>
         .with(otel)
         .try_init();
     Ok(Telemetry { provider })
+}
+
+impl Categorized for TelemetryError {
+    fn category(&self) -> &'static str {
+        match self {
+            TelemetryError::Filter { .. } => "log_filter",
+            TelemetryError::Otlp(_) => "otlp",
+        }
+    }
 }

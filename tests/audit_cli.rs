@@ -443,9 +443,12 @@ fn sarif_is_valid_for_code_scanning() {
 fn junit_has_one_testcase_per_workload_and_rule() {
     let out = run(&["audit", "examples/", "-o", "junit"]);
     let xml = String::from_utf8_lossy(&out.stdout);
-    let enabled = prodready::engine::CompiledPolicy::builtin(prodready::api::Profile::Baseline)
-        .rules
-        .len();
+    let enabled = prodready::engine::CompiledPolicy::builtin(
+        prodready::api::Profile::Baseline,
+        &prodready::rules::CATALOG,
+    )
+    .rules
+    .len();
     assert_eq!(xml.matches("<testcase ").count(), 4 * enabled, "{xml}");
     assert!(xml.contains("<failure message="));
     assert!(xml.starts_with("<?xml"));

@@ -15,7 +15,7 @@ fn every_sample_policy_compiles() {
         "expected baseline, strict and a ramp sample"
     );
     for (policy, source) in &loaded.policies {
-        if let Err(e) = CompiledPolicy::compile(policy) {
+        if let Err(e) = CompiledPolicy::compile(policy, &prodready::rules::CATALOG) {
             panic!("{}: {e}", source.file);
         }
     }

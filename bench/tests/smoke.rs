@@ -38,7 +38,10 @@ fn hundred_workloads_both_layouts_audit_the_same() {
     );
 
     let now: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
-    let policies = [CompiledPolicy::builtin(Profile::Baseline)];
+    let policies = [CompiledPolicy::builtin(
+        Profile::Baseline,
+        &prodready::rules::CATALOG,
+    )];
     let run = |path: PathBuf| {
         let loaded = Loaded::from_paths(&[path]);
         let files = loaded.files;

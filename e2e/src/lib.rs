@@ -29,14 +29,18 @@ mod cluster;
 mod control_plane;
 mod error;
 mod http;
+mod manifests;
 mod namespace;
 mod netns;
 mod oci;
 mod operator_bin;
 mod operator_process;
+mod otlp;
 mod pki;
 mod process;
 mod release;
+mod status;
+mod suite_operator;
 mod tools;
 mod wait;
 
@@ -53,12 +57,18 @@ pub use cluster::{
 pub use control_plane::{ControlPlane, KUBECONFIG_ENV, until_signalled};
 pub use error::Error;
 pub use http::http_get;
+pub use manifests::{cronjob, deployment, policy_yaml};
 pub use namespace::TempNamespace;
 pub use operator_bin::run_operator_until_stdin_closes;
-pub use operator_process::{OperatorProcess, tail_lines};
+pub use operator_process::{OperatorProcess, metric_value, tail_lines};
+pub use otlp::otlp_sink;
 pub use process::{Daemon, free_port};
 pub use release::{
     Package, Registry, arm64_runner, crane, package, release_binary, release_binary_arm64,
 };
+pub use status::{
+    condition, counts, expect_counts, status_of, wait_for_events, wait_status, workload_events,
+};
+pub use suite_operator::Operator;
 pub use tools::{Output, run_program};
 pub use wait::wait_for;

@@ -25,7 +25,8 @@ pub struct OperatorProcess {
 impl OperatorProcess {
     /// Starts `program args…` with `env` added (and `KUBECONFIG` removed: the arguments name
     /// the kubeconfig), stderr to `log`, stdin a pipe held open until drop. The admin address
-    /// comes from the `--admin-addr` argument (`--admin-addr=ADDR` or `--admin-addr ADDR`).
+    /// comes from the `--admin-addr` argument (`--admin-addr=ADDR` or `--admin-addr ADDR`), else
+    /// from `PRODREADY_ADMIN_ADDR` in `env` (a documented command line run verbatim).
     pub fn start(
         program: &Path,
         args: &[String],
@@ -40,7 +41,14 @@ impl OperatorProcess {
                 Some(rest) => rest.strip_prefix('='),
                 None => None,
             })
-            .context("no --admin-addr in the operator's arguments")?
+            .or_else(|| {
+                env.iter()
+                    .find(|(k, _)| *k == "PRODREADY_ADMIN_ADDR")
+                    .map(|(_, v)| *v)
+            })
+            .context(
+                "no --admin-addr in the operator's arguments or PRODREADY_ADMIN_ADDR in its env",
+            )?
             .parse()
             .context("--admin-addr is not an address")?;
         let file =
@@ -133,4 +141,12 @@ impl Drop for OperatorProcess {
 pub fn tail_lines(s: &str, n: usize) -> String {
     let lines: Vec<&str> = s.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// The value of the first sample whose line starts with `series` (name plus labels).
+pub fn metric_value(text: &str, series: &str) -> Option<f64> {
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        let (name, value) = l.rsplit_once(' ')?;
+        (name == series).then(|| value.parse().ok()).flatten()
+    })
 }

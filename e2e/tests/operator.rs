@@ -9,28 +9,31 @@
 //! missing CRD, two operators competing for a Lease, a stopped API server) start a private
 //! control plane.
 
-use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::Mutex;
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use e2e::{
-    CRD_FILE, ControlPlane, OperatorProcess, apply_yaml, free_port, install_crd_file,
-    pinned_version, repo_root, tail_lines, wait_for,
+    CRD_FILE, ControlPlane, Operator, OperatorProcess, apply_yaml, condition, counts, cronjob,
+    deployment, expect_counts, free_port, install_crd_file, install_monitoring_crds, metric_value,
+    otlp_sink, policy_yaml, repo_root, status_of, tail_lines, wait_for, wait_for_events,
+    wait_status, workload_events,
 };
 use futures::{StreamExt as _, TryStreamExt as _};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::Event;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::Client;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
-use prodready::api::{ProductionPolicy, ProductionPolicyStatus};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use prodready::api::ProductionPolicy;
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
+
+/// The suite's operator binary (`prodready run` that stops when its stdin closes).
+fn program() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_prodready-operator"))
+}
 
 /// How long a status may take to reflect a change (debounce 200 ms + evaluation + write).
 const SETTLE: Duration = Duration::from_secs(30);
@@ -39,146 +42,9 @@ const SETTLE: Duration = Duration::from_secs(30);
 // The operator process
 // ---------------------------------------------------------------------------------------
 
-/// A running `prodready run`. Killed on drop; exits by itself when the test binary dies
-/// (its stdin closes).
-struct Operator {
-    process: OperatorProcess,
-    identity: String,
-    _dir: tempfile::TempDir,
-}
-
-impl std::ops::Deref for Operator {
-    type Target = OperatorProcess;
-    fn deref(&self) -> &OperatorProcess {
-        &self.process
-    }
-}
-
-impl Operator {
-    fn start(kubeconfig: &Path, identity: &str, lease: &str, extra: &[&str]) -> Operator {
-        Operator::start_with_env(kubeconfig, identity, lease, extra, &[])
-    }
-
-    fn start_with_env(
-        kubeconfig: &Path,
-        identity: &str,
-        lease: &str,
-        extra: &[&str],
-        env: &[(&str, &str)],
-    ) -> Operator {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let log = dir.path().join("operator.log");
-        let port = free_port().expect("a free port");
-        let admin: SocketAddr = format!("127.0.0.1:{port}").parse().expect("address");
-        let mut args: Vec<String> = [
-            "run",
-            "--kubeconfig",
-            &kubeconfig.display().to_string(),
-            "--admin-addr",
-            &admin.to_string(),
-            "--identity",
-            identity,
-            "--lease-name",
-            lease,
-            "--lease-namespace",
-            "default",
-            "--lease-duration",
-            "4s",
-            "--lease-retry-period",
-            "500ms",
-            "--debounce",
-            "200ms",
-            "--resync-interval",
-            "4s",
-            "--discovery-interval",
-            "2s",
-            "--api-timeout",
-            "3s",
-            "--log-format",
-            "json",
-            "--log-level",
-            "info",
-            // The webhook has its own suite (tests/webhook.rs); several operators run at once here.
-            "--webhook-enabled",
-            "false",
-        ]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
-        args.extend(extra.iter().map(|s| (*s).to_owned()));
-        let program = Path::new(env!("CARGO_BIN_EXE_prodready-operator"));
-        let process =
-            OperatorProcess::start(program, &args, env, &log).expect("start prodready-operator");
-        Operator {
-            process,
-            identity: identity.to_owned(),
-            _dir: dir,
-        }
-    }
-
-    async fn wait_ready(&self, timeout: Duration) {
-        if let Err(e) = self.process.wait_ready(timeout).await {
-            panic!("{e}");
-        }
-    }
-
-    fn is_leader(&self) -> bool {
-        metric_value(&self.metrics(), "prodready_leader") == Some(1.0)
-    }
-}
-
-/// The value of the first sample whose line starts with `series` (name plus labels).
-fn metric_value(text: &str, series: &str) -> Option<f64> {
-    text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
-        let (name, value) = l.rsplit_once(' ')?;
-        (name == series).then(|| value.parse().ok()).flatten()
-    })
-}
-
 // ---------------------------------------------------------------------------------------
 // Shared control plane and operator
 // ---------------------------------------------------------------------------------------
-
-/// The Prometheus Operator CRDs, read from the Go module cache (`e2e/k8s-binaries.sh`
-/// downloads the pinned module).
-fn monitoring_crd(file: &str) -> PathBuf {
-    let version =
-        pinned_version("PROMETHEUS_OPERATOR_VERSION").expect("PROMETHEUS_OPERATOR_VERSION pinned");
-    let module = format!("github.com/prometheus-operator/prometheus-operator@{version}");
-    let modcache = Command::new("go")
-        .args(["env", "GOMODCACHE"])
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .map(PathBuf::from)
-        // Without Go on PATH: where `go env GOMODCACHE` would point.
-        .or_else(|| std::env::var_os("GOMODCACHE").map(PathBuf::from))
-        .or_else(|| std::env::var_os("GOPATH").map(|p| PathBuf::from(p).join("pkg/mod")))
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join("go/pkg/mod")))
-        .expect("a Go module cache");
-    let path = modcache
-        .join(&module)
-        .join("example/prometheus-operator-crd")
-        .join(file);
-    assert!(
-        path.is_file(),
-        "{} is missing: run `bash e2e/k8s-binaries.sh` (it downloads {module})",
-        path.display()
-    );
-    path
-}
-
-async fn install_monitoring_crds(client: &Client) {
-    for f in [
-        "monitoring.coreos.com_servicemonitors.yaml",
-        "monitoring.coreos.com_podmonitors.yaml",
-    ] {
-        install_crd_file(client, monitoring_crd(f))
-            .await
-            .unwrap_or_else(|e| panic!("install {f}: {e:#}"));
-    }
-}
 
 struct Shared {
     cp: &'static ControlPlane,
@@ -196,8 +62,16 @@ async fn shared() -> &'static Shared {
             install_crd_file(&client, repo_root().join(CRD_FILE))
                 .await
                 .expect("install the ProductionPolicy CRD");
-            install_monitoring_crds(&client).await;
-            let operator = Operator::start(cp.kubeconfig(), "shared-operator", "e2e-shared", &[]);
+            install_monitoring_crds(&client)
+                .await
+                .expect("install the monitoring CRDs");
+            let operator = Operator::start(
+                program(),
+                cp.kubeconfig(),
+                "shared-operator",
+                "e2e-shared",
+                &[],
+            );
             operator.wait_ready(Duration::from_secs(60)).await;
             Shared { cp, operator }
         })
@@ -208,161 +82,10 @@ async fn shared() -> &'static Shared {
 // Objects
 // ---------------------------------------------------------------------------------------
 
-/// Every baseline rule off except those named (camelCase ids) — so counts are exact.
-fn policy_yaml(name: &str, matching: &str, rules: &[&str], extra: &str) -> String {
-    const ALL: [&str; 21] = [
-        "livenessProbe",
-        "readinessProbe",
-        "distinctProbes",
-        "startupProbe",
-        "resourceRequests",
-        "memoryLimit",
-        "cpuLimit",
-        "imagePinned",
-        "imageDigest",
-        "allowedRegistries",
-        "cronjobSingleRunner",
-        "leaderLease",
-        "serviceMonitor",
-        "gracefulShutdown",
-        "replicasHa",
-        "disruptionBudget",
-        "topologySpread",
-        "rolloutHistory",
-        "secretLiteralEnv",
-        "securityContext",
-        "networkPolicy",
-    ];
-    let mut lines = String::new();
-    for r in ALL {
-        let on = rules.contains(&r);
-        lines.push_str(&format!("    {r}: {{enabled: {on}}}\n"));
-    }
-    format!(
-        "apiVersion: prodready.dev/v1alpha1\nkind: ProductionPolicy\nmetadata: {{name: {name}}}\nspec:\n  match: {matching}\n  enforcement: {{action: Audit}}\n  rules:\n{lines}{extra}"
-    )
-}
-
-fn deployment(name: &str, replicas: i32, probes: bool, annotations: &str) -> String {
-    let probes = if probes {
-        "\n          livenessProbe: {httpGet: {path: /live, port: 8080}}\n          readinessProbe: {httpGet: {path: /ready, port: 8080}}"
-    } else {
-        ""
-    };
-    format!(
-        r#"apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {name}
-  annotations: {{{annotations}}}
-spec:
-  replicas: {replicas}
-  selector: {{matchLabels: {{app: {name}}}}}
-  template:
-    metadata: {{labels: {{app: {name}}}}}
-    spec:
-      containers:
-        - name: app
-          image: example.org/app:1.0
-          ports: [{{name: metrics, containerPort: 9090}}]{probes}
-"#
-    )
-}
-
-fn cronjob(name: &str, single_runner: bool) -> String {
-    let policy = if single_runner {
-        "concurrencyPolicy: Forbid\n  startingDeadlineSeconds: 60\n  "
-    } else {
-        ""
-    };
-    format!(
-        r#"apiVersion: batch/v1
-kind: CronJob
-metadata: {{name: {name}}}
-spec:
-  schedule: "*/5 * * * *"
-  {policy}jobTemplate:
-    spec:
-      template:
-        spec:
-          restartPolicy: OnFailure
-          containers: [{{name: job, image: "example.org/job:1.0"}}]
-"#
-    )
-}
-
 async fn apply(client: &Client, ns: &str, yaml: &str) {
     apply_yaml(client, Some(ns), yaml)
         .await
         .unwrap_or_else(|e| panic!("apply: {e:#}\n{yaml}"));
-}
-
-async fn status_of(client: &Client, policy: &str) -> Option<ProductionPolicyStatus> {
-    let api: Api<ProductionPolicy> = Api::all(client.clone());
-    api.get_opt(policy)
-        .await
-        .ok()
-        .flatten()
-        .and_then(|p| p.status)
-}
-
-fn condition<'a>(s: &'a ProductionPolicyStatus, t: &str) -> Option<(&'a str, &'a str)> {
-    s.conditions
-        .iter()
-        .find(|c| c.type_ == t)
-        .map(|c| (c.status.as_str(), c.reason.as_str()))
-}
-
-/// Waits until the policy's status satisfies `check` (which says what it saw otherwise).
-async fn wait_status<F>(
-    client: &Client,
-    policy: &str,
-    timeout: Duration,
-    what: &str,
-    check: F,
-) -> ProductionPolicyStatus
-where
-    F: Fn(&ProductionPolicyStatus) -> Result<(), String>,
-{
-    let r = wait_for(timeout, what, || async {
-        let s = status_of(client, policy)
-            .await
-            .ok_or("no status yet".to_owned())?;
-        check(&s).map(|()| s.clone()).map_err(|e| {
-            format!(
-                "{e}; status: {}",
-                serde_json::to_string(&s).unwrap_or_default()
-            )
-        })
-    })
-    .await;
-    r.unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn counts(s: &ProductionPolicyStatus) -> (u32, u32, u32, u32, u32) {
-    let x = s.summary.clone().unwrap_or_default();
-    (x.matched, x.compliant, x.violating, x.exempt, x.unknown)
-}
-
-fn expect_counts(
-    want: (u32, u32, u32, u32, u32),
-) -> impl Fn(&ProductionPolicyStatus) -> Result<(), String> {
-    move |s| {
-        if counts(s) == want {
-            Ok(())
-        } else {
-            Err(format!(
-                "counts (matched, compliant, violating, exempt, unknown) = {:?}, want {want:?}",
-                counts(s)
-            ))
-        }
-    }
-}
-
-async fn workload_events(client: &Client, ns: &str, name: &str, reason: &str) -> Vec<Event> {
-    let api: Api<Event> = Api::namespaced(client.clone(), ns);
-    let lp = ListParams::default().fields(&format!("involvedObject.name={name},reason={reason}"));
-    api.list(&lp).await.map(|l| l.items).unwrap_or_default()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -792,14 +515,14 @@ async fn a_violating_deployment_gets_one_warning_event_and_resyncs_add_none() {
         ),
     )
     .await;
-    let events = wait_for(SETTLE, "a Warning Event", || async {
-        let e = workload_events(&client, &name, "noisy", "ProductionReadinessViolation").await;
-        if e.is_empty() {
-            Err("none yet".to_owned())
-        } else {
-            Ok(e)
-        }
-    })
+    let events = wait_for_events(
+        &client,
+        &name,
+        "noisy",
+        "ProductionReadinessViolation",
+        SETTLE,
+        |e| !e.is_empty(),
+    )
     .await
     .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(events.len(), 1);
@@ -837,13 +560,8 @@ async fn a_violating_deployment_gets_one_warning_event_and_resyncs_add_none() {
 
     // Fixed: one Normal Event.
     apply(&client, &name, &deployment("noisy", 1, true, "")).await;
-    wait_for(SETTLE, "a Normal ProductionReady Event", || async {
-        let e = workload_events(&client, &name, "noisy", "ProductionReady").await;
-        if e.len() == 1 {
-            Ok(())
-        } else {
-            Err(format!("{} events", e.len()))
-        }
+    wait_for_events(&client, &name, "noisy", "ProductionReady", SETTLE, |e| {
+        e.len() == 1
     })
     .await
     .unwrap_or_else(|e| panic!("{e}"));
@@ -1145,73 +863,6 @@ async fn a_thousand_deployments_in_fifty_namespaces_converge() {
     );
 }
 
-/// A minimal OTLP/HTTP sink: answers 200 to every POST and records `path content-type`.
-fn otlp_sink() -> (SocketAddr, std::sync::Arc<Mutex<Vec<String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the OTLP sink");
-    let addr = listener.local_addr().expect("address");
-    let seen = std::sync::Arc::new(Mutex::new(Vec::new()));
-    let record = std::sync::Arc::clone(&seen);
-    std::thread::spawn(move || {
-        for conn in listener.incoming().flatten() {
-            let record = std::sync::Arc::clone(&record);
-            std::thread::spawn(move || serve_otlp(conn, &record));
-        }
-    });
-    (addr, seen)
-}
-
-fn serve_otlp(mut conn: TcpStream, record: &Mutex<Vec<String>>) {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    loop {
-        // One request: headers, then Content-Length bytes of body.
-        let head_end = loop {
-            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
-            }
-            match conn.read(&mut chunk) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            }
-        };
-        let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-        let header = |name: &str| {
-            head.lines()
-                .find_map(|l| {
-                    l.split_once(':')
-                        .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-                })
-                .map(|(_, v)| v.trim().to_owned())
-        };
-        let len: usize = header("content-length")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        while buf.len() < head_end + len {
-            match conn.read(&mut chunk) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            }
-        }
-        let path = head
-            .split_whitespace()
-            .nth(1)
-            .unwrap_or_default()
-            .to_owned();
-        let ctype = header("content-type").unwrap_or_default();
-        record
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(format!("{path} {ctype} {len}"));
-        buf.drain(..head_end + len);
-        if conn
-            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
-            .is_err()
-        {
-            return;
-        }
-    }
-}
-
 #[tokio::test]
 async fn spans_are_exported_over_otlp_when_an_endpoint_is_set() {
     let sh = shared().await;
@@ -1219,6 +870,7 @@ async fn spans_are_exported_over_otlp_when_an_endpoint_is_set() {
     let endpoint = format!("http://{sink}");
     // A follower of the shared operator's Lease: it evaluates (and traces) but never writes.
     let op = Operator::start_with_env(
+        program(),
         sh.cp.kubeconfig(),
         "otel-follower",
         "e2e-shared",
@@ -1277,7 +929,7 @@ async fn private() -> (ControlPlane, Client) {
 #[tokio::test]
 async fn service_monitor_is_unknown_until_its_crd_is_installed() {
     let (cp, client) = private().await;
-    let op = Operator::start(cp.kubeconfig(), "crd-operator", "crd", &[]);
+    let op = Operator::start(program(), cp.kubeconfig(), "crd-operator", "crd", &[]);
     op.wait_ready(Duration::from_secs(60)).await;
     apply(&client, "default", &deployment("web", 2, true, "")).await;
     apply(
@@ -1317,7 +969,9 @@ async fn service_monitor_is_unknown_until_its_crd_is_installed() {
         .unwrap_or_default();
     assert!(msg.contains("ServiceMonitor CRD"), "{msg}");
 
-    install_monitoring_crds(&client).await;
+    install_monitoring_crds(&client)
+        .await
+        .expect("install the monitoring CRDs");
     let installed = Instant::now();
     // Evaluated within the discovery interval (2 s) plus a watch list and a debounce.
     let s = wait_status(
@@ -1355,8 +1009,8 @@ async fn service_monitor_is_unknown_until_its_crd_is_installed() {
 #[tokio::test]
 async fn one_leader_writes_and_another_takes_over_on_kill_and_on_sigterm() {
     let (cp, client) = private().await;
-    let a = Operator::start(cp.kubeconfig(), "replica-a", "race", &[]);
-    let b = Operator::start(cp.kubeconfig(), "replica-b", "race", &[]);
+    let a = Operator::start(program(), cp.kubeconfig(), "replica-a", "race", &[]);
+    let b = Operator::start(program(), cp.kubeconfig(), "replica-b", "race", &[]);
     a.wait_ready(Duration::from_secs(60)).await;
     b.wait_ready(Duration::from_secs(60)).await;
     let (leader, follower) = wait_for(Duration::from_secs(20), "exactly one leader", || async {
@@ -1392,10 +1046,14 @@ async fn one_leader_writes_and_another_takes_over_on_kill_and_on_sigterm() {
         expect_counts((1, 0, 1, 0, 0)),
     )
     .await;
-    let events = wait_for(SETTLE, "the leader's Event", || async {
-        let e = workload_events(&client, "default", "one", "ProductionReadinessViolation").await;
-        if e.is_empty() { Err("none yet") } else { Ok(e) }
-    })
+    let events = wait_for_events(
+        &client,
+        "default",
+        "one",
+        "ProductionReadinessViolation",
+        SETTLE,
+        |e| !e.is_empty(),
+    )
     .await
     .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(events.len(), 1, "only the leader publishes");
@@ -1430,15 +1088,16 @@ async fn one_leader_writes_and_another_takes_over_on_kill_and_on_sigterm() {
         killed.elapsed()
     );
     // The new leader announces the new violation, and not the one the old leader announced.
-    wait_for(SETTLE, "the new leader's Event", || async {
-        let e = workload_events(&client, "default", "two", "ProductionReadinessViolation").await;
-        match e.as_slice() {
-            [one] if one.reporting_instance.as_deref() == Some(follower.identity.as_str()) => {
-                Ok(())
-            }
-            other => Err(format!("{} events", other.len())),
-        }
-    })
+    wait_for_events(
+        &client,
+        "default",
+        "two",
+        "ProductionReadinessViolation",
+        SETTLE,
+        |e| {
+            matches!(e, [one] if one.reporting_instance.as_deref() == Some(follower.identity.as_str()))
+        },
+    )
     .await
     .unwrap_or_else(|e| panic!("{e}"));
     let first = workload_events(&client, "default", "one", "ProductionReadinessViolation").await;
@@ -1449,7 +1108,7 @@ async fn one_leader_writes_and_another_takes_over_on_kill_and_on_sigterm() {
     );
 
     // Bring a new replica up, then SIGTERM the current leader: takeover within 3 s.
-    let c = Operator::start(cp.kubeconfig(), "replica-c", "race", &[]);
+    let c = Operator::start(program(), cp.kubeconfig(), "replica-c", "race", &[]);
     c.wait_ready(Duration::from_secs(60)).await;
     assert!(!c.is_leader());
     follower.signal(libc::SIGTERM).expect("send the signal");
@@ -1495,7 +1154,7 @@ async fn one_leader_writes_and_another_takes_over_on_kill_and_on_sigterm() {
 #[tokio::test]
 async fn an_api_server_outage_makes_it_unready_then_it_recovers() {
     let (cp, client) = private().await;
-    let op = Operator::start(cp.kubeconfig(), "outage-operator", "outage", &[]);
+    let op = Operator::start(program(), cp.kubeconfig(), "outage-operator", "outage", &[]);
     op.wait_ready(Duration::from_secs(60)).await;
     apply(
         &client,
@@ -1512,14 +1171,14 @@ async fn an_api_server_outage_makes_it_unready_then_it_recovers() {
         expect_counts((1, 0, 1, 0, 0)),
     )
     .await;
-    wait_for(SETTLE, "the Warning Event", || async {
-        let e = workload_events(&client, "default", "before", "ProductionReadinessViolation").await;
-        if e.len() == 1 {
-            Ok(())
-        } else {
-            Err(format!("{} events", e.len()))
-        }
-    })
+    wait_for_events(
+        &client,
+        "default",
+        "before",
+        "ProductionReadinessViolation",
+        SETTLE,
+        |e| e.len() == 1,
+    )
     .await
     .unwrap_or_else(|e| panic!("{e}"));
 
@@ -1554,18 +1213,156 @@ async fn an_api_server_outage_makes_it_unready_then_it_recovers() {
         expect_counts((2, 0, 2, 0, 0)),
     )
     .await;
-    wait_for(SETTLE, "an Event for the new Deployment", || async {
-        let e = workload_events(&client, "default", "after", "ProductionReadinessViolation").await;
-        if e.len() == 1 {
-            Ok(())
-        } else {
-            Err(format!("{} events", e.len()))
-        }
-    })
+    wait_for_events(
+        &client,
+        "default",
+        "after",
+        "ProductionReadinessViolation",
+        SETTLE,
+        |e| e.len() == 1,
+    )
     .await
     .unwrap_or_else(|e| panic!("{e}"));
     let before =
         workload_events(&client, "default", "before", "ProductionReadinessViolation").await;
     assert_eq!(before.len(), 1, "no duplicate Event after the outage");
     assert_eq!(before[0].count.unwrap_or(1), 1);
+}
+
+/// The local `prodready run` line of README.md and docs/operator.md (they must agree).
+fn documented_run_line() -> String {
+    let find = |file: &str| {
+        let text = std::fs::read_to_string(repo_root().join(file))
+            .unwrap_or_else(|e| panic!("read {file}: {e}"));
+        text.lines()
+            .find(|l| l.starts_with("prodready run --kubeconfig ~/.kube/config"))
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("{file} has no local `prodready run` example"))
+    };
+    let readme = find("README.md");
+    assert_eq!(readme, find("docs/operator.md"), "the two examples differ");
+    readme
+}
+
+/// The documented local example, run verbatim against a fresh control plane that has no
+/// `prodready-system` (only the kubeconfig path is substituted; the admin and webhook ports
+/// are moved through their environment variables so parallel suites cannot collide): the
+/// process stays up and reconciles, says in one sentence why the webhook has no certificate,
+/// and once the namespace exists the webhook serves without a restart.
+#[tokio::test]
+async fn the_documented_local_run_reconciles_and_the_webhook_waits_for_its_namespace() {
+    let line = documented_run_line();
+    let (cp, client) = private().await;
+    let sample = std::fs::read_to_string(repo_root().join("config/samples/baseline.yaml"))
+        .expect("read the baseline sample");
+    apply_yaml(&client, None, &sample)
+        .await
+        .unwrap_or_else(|e| panic!("apply the baseline sample: {e:#}"));
+    apply(&client, "default", &deployment("web", 2, false, "")).await;
+
+    let kubeconfig = cp.kubeconfig().display().to_string();
+    let args: Vec<String> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|a| {
+            if a == "~/.kube/config" {
+                kubeconfig.clone()
+            } else {
+                a.to_owned()
+            }
+        })
+        .collect();
+    let admin = format!("127.0.0.1:{}", free_port().expect("a free port"));
+    let webhook: SocketAddr = format!("127.0.0.1:{}", free_port().expect("a free port"))
+        .parse()
+        .expect("address");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let program = Path::new(env!("CARGO_BIN_EXE_prodready-operator"));
+    let op = OperatorProcess::start(
+        program,
+        &args,
+        &[
+            ("PRODREADY_ADMIN_ADDR", admin.as_str()),
+            ("PRODREADY_WEBHOOK_ADDR", &webhook.to_string()),
+        ],
+        &dir.path().join("operator.log"),
+    )
+    .expect("start the documented command");
+    if let Err(e) = op.wait_ready(Duration::from_secs(60)).await {
+        panic!("{e}");
+    }
+
+    wait_status(
+        &client,
+        "baseline",
+        SETTLE,
+        "the baseline policy reconciled",
+        |s| match s.summary.as_ref().map(|x| x.matched) {
+            Some(n) if n >= 1 => Ok(()),
+            other => Err(format!("matched {other:?}")),
+        },
+    )
+    .await;
+
+    let sentence = wait_for(
+        SETTLE,
+        "a log line about the webhook certificate",
+        || async {
+            op.logs()
+                .lines()
+                .find(|l| l.contains("The admission webhook cannot store its certificate"))
+                .map(str::to_owned)
+                .ok_or_else(|| format!("none yet:\n{}", op.log_tail(20)))
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        sentence.contains("namespace \"prodready-system\" does not exist")
+            && sentence.contains("kubectl create namespace prodready-system"),
+        "{sentence}"
+    );
+    for dump in ["Status {", "Kube {", "Err(", "Api("] {
+        assert!(!sentence.contains(dump), "a Debug dump in: {sentence}");
+    }
+    assert!(op.exited().is_none(), "exited:\n{}", op.log_tail(20));
+    assert_eq!(
+        metric_value(&op.metrics(), "prodready_webhook_ready"),
+        Some(0.0)
+    );
+
+    let pid = op.pid();
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    namespaces
+        .create(
+            &kube::api::PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "prodready-system"}}))
+                .expect("namespace"),
+        )
+        .await
+        .expect("create prodready-system");
+    wait_for(Duration::from_secs(60), "the webhook serving", || async {
+        if let Some(status) = op.exited() {
+            return Err(format!("exited with {status}"));
+        }
+        match metric_value(&op.metrics(), "prodready_webhook_ready") {
+            Some(1.0) => Ok(()),
+            other => Err(format!("prodready_webhook_ready = {other:?}")),
+        }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", op.log_tail(20)));
+    assert_eq!(op.pid(), pid, "no restart");
+    TcpStream::connect_timeout(&webhook, Duration::from_secs(5))
+        .expect("the webhook port accepts connections");
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(client.clone(), "prodready-system");
+    assert!(
+        secrets
+            .get_opt("prodready-webhook-tls")
+            .await
+            .expect("get the Secret")
+            .is_some(),
+        "the certificate Secret was created"
+    );
 }

@@ -18,14 +18,13 @@ use std::time::{Duration, Instant};
 
 use e2e::{
     ControlPlane, OperatorProcess, apply_yaml, chart_dir, chart_plane, documents, free_port,
-    helm_template, tail_lines, wait_for,
+    helm_template, status_of, tail_lines, wait_for, wait_for_events,
 };
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Event, Secret};
+use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
-use kube::api::{Api, ListParams};
-use prodready::api::{ProductionPolicy, ProductionPolicyStatus};
+use kube::api::Api;
 use serde_json::{Value, json};
 
 const SETTLE: Duration = Duration::from_secs(45);
@@ -134,6 +133,24 @@ fn token_kubeconfig(cp: &ControlPlane, token: &str, path: &Path) {
 }
 
 /// Mints a token for the chart's ServiceAccount with the TokenRequest API.
+/// A kubeconfig in `dir` that authenticates as the chart's ServiceAccount (in `namespace`)
+/// with a TokenRequest token.
+async fn chart_account_kubeconfig(
+    cp: &ControlPlane,
+    rendered: &Rendered,
+    namespace: &str,
+    dir: &Path,
+) -> std::path::PathBuf {
+    let sa = rendered.one("ServiceAccount")["metadata"]["name"]
+        .as_str()
+        .expect("name")
+        .to_owned();
+    let token = mint_token(cp, namespace, &sa).await;
+    let kubeconfig = dir.join("kubeconfig");
+    token_kubeconfig(cp, &token, &kubeconfig);
+    kubeconfig
+}
+
 async fn mint_token(cp: &ControlPlane, namespace: &str, sa: &str) -> String {
     let out = cp
         .kubectl([
@@ -206,15 +223,6 @@ fn assert_no_forbidden(log: &str) {
         "the chart's RBAC is not enough:\n{}",
         bad.join("\n")
     );
-}
-
-async fn status_of(client: &Client, policy: &str) -> Option<ProductionPolicyStatus> {
-    let api: Api<ProductionPolicy> = Api::all(client.clone());
-    api.get_opt(policy)
-        .await
-        .ok()
-        .flatten()
-        .and_then(|p| p.status)
 }
 
 const DEPLOYMENT: &str = r#"apiVersion: apps/v1
@@ -354,14 +362,8 @@ async fn the_charts_rbac_is_enough_for_the_operator_and_the_webhook() {
         {"key": "kubernetes.io/metadata.name", "operator": "In", "values": [work.name()]}]});
     apply_objects(&admin, &[vwc]).await;
 
-    let sa = rendered.one("ServiceAccount")["metadata"]["name"]
-        .as_str()
-        .expect("name")
-        .to_owned();
-    let token = mint_token(cp, system.name(), &sa).await;
     let dir = tempfile::tempdir().expect("temp dir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    token_kubeconfig(cp, &token, &kubeconfig);
+    let kubeconfig = chart_account_kubeconfig(cp, &rendered, system.name(), dir.path()).await;
     let mut args = operator_args(
         &rendered,
         &kubeconfig,
@@ -464,17 +466,14 @@ async fn the_charts_rbac_is_enough_for_the_operator_and_the_webhook() {
     })
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", tail_lines(&op.logs(), 30)));
-    let events: Api<Event> = Api::namespaced(admin.clone(), work.name());
-    wait_for(SETTLE, "a Warning Event on the Deployment", || async {
-        let lp = ListParams::default()
-            .fields("involvedObject.name=web,reason=ProductionReadinessViolation");
-        let l = events.list(&lp).await.map_err(|e| e.to_string())?;
-        if l.items.is_empty() {
-            Err("none yet".to_owned())
-        } else {
-            Ok(())
-        }
-    })
+    wait_for_events(
+        &admin,
+        work.name(),
+        "web",
+        "ProductionReadinessViolation",
+        SETTLE,
+        |e| !e.is_empty(),
+    )
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", tail_lines(&op.logs(), 30)));
     let leases: Api<Lease> = Api::namespaced(admin.clone(), system.name());
@@ -541,14 +540,8 @@ async fn a_missing_rule_is_reported_clearly_and_the_operator_keeps_running() {
     assert_ne!(crippled, full, "the apps rule was found and changed");
     apply_objects(&admin, &crippled).await;
 
-    let sa = rendered.one("ServiceAccount")["metadata"]["name"]
-        .as_str()
-        .expect("name")
-        .to_owned();
-    let token = mint_token(cp, system.name(), &sa).await;
     let dir = tempfile::tempdir().expect("temp dir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    token_kubeconfig(cp, &token, &kubeconfig);
+    let kubeconfig = chart_account_kubeconfig(cp, &rendered, system.name(), dir.path()).await;
     let args = operator_args(
         &rendered,
         &kubeconfig,

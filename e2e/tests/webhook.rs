@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use e2e::{ControlPlane, apply_yaml, wait_for};
+use e2e::{ControlPlane, OperatorProcess, apply_yaml, wait_for};
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
@@ -45,7 +45,8 @@ struct Hook {
 impl Hook {
     fn set_policy(&self, name: &str, spec_yaml: &str) {
         let spec: ProductionPolicySpec = serde_saphyr::from_str(spec_yaml).expect("policy yaml");
-        let policy = CompiledPolicy::from_spec(name, spec).expect("valid policy");
+        let policy = CompiledPolicy::from_spec(name, spec, &prodready::rules::CATALOG)
+            .expect("valid policy");
         self.snapshot.store(Snapshot {
             policies: vec![Arc::new(policy)],
             synced: true,
@@ -841,16 +842,6 @@ async fn two_replicas_starting_at_once_serve_the_same_certificate() {
     hook_b.stop().await;
 }
 
-/// Kills the child on drop (it also exits by itself when its stdin closes).
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test]
 async fn prodready_run_serves_the_webhook_from_the_policies_it_watches() {
     let cp = shared().await;
@@ -879,42 +870,41 @@ async fn prodready_run_serves_the_webhook_from_the_policies_it_watches() {
 
     let dir = tempfile::tempdir().expect("temp dir");
     let log = dir.path().join("operator.log");
-    let port_s = format!("127.0.0.1:{port}");
-    let admin_s = admin.to_string();
-    let kubeconfig = cp.kubeconfig().display().to_string();
-    let _operator = Child(
-        std::process::Command::new(env!("CARGO_BIN_EXE_prodready-operator"))
-            .args([
-                "run",
-                "--kubeconfig",
-                &kubeconfig,
-                "--admin-addr",
-                &admin_s,
-                "--identity",
-                "webhook-e2e",
-                "--lease-name",
-                "webhook-e2e",
-                "--lease-namespace",
-                ns.name(),
-                "--debounce",
-                "200ms",
-                "--log-format",
-                "json",
-                "--webhook-addr",
-                &port_s,
-                "--webhook-namespace",
-                ns.name(),
-                "--webhook-extra-san",
-                "127.0.0.1",
-                "--webhook-configuration-name",
-                &configuration,
-            ])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("start prodready run"),
-    );
+    let args: Vec<String> = [
+        "run",
+        "--kubeconfig",
+        &cp.kubeconfig().display().to_string(),
+        "--admin-addr",
+        &admin.to_string(),
+        "--identity",
+        "webhook-e2e",
+        "--lease-name",
+        "webhook-e2e",
+        "--lease-namespace",
+        ns.name(),
+        "--debounce",
+        "200ms",
+        "--log-format",
+        "json",
+        "--webhook-addr",
+        &format!("127.0.0.1:{port}"),
+        "--webhook-namespace",
+        ns.name(),
+        "--webhook-extra-san",
+        "127.0.0.1",
+        "--webhook-configuration-name",
+        &configuration,
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    let operator = OperatorProcess::start(
+        std::path::Path::new(env!("CARGO_BIN_EXE_prodready-operator")),
+        &args,
+        &[],
+        &log,
+    )
+    .expect("start prodready run");
 
     // The controller publishes the policy, the webhook judges with it: the deployer sees
     // the warning under the policy's name.
@@ -932,7 +922,7 @@ async fn prodready_run_serves_the_webhook_from_the_policies_it_watches() {
             Err(format!(
                 "not yet: {}\n--- operator log ---\n{}",
                 out.stderr,
-                std::fs::read_to_string(&log).unwrap_or_default()
+                operator.logs()
             ))
         }
     })
@@ -940,7 +930,7 @@ async fn prodready_run_serves_the_webhook_from_the_policies_it_watches() {
     .expect("webhook wired into prodready run");
     assert!(out.success(), "{}", out.stderr);
 
-    let metrics = http_get(admin, "/metrics").await;
+    let metrics = operator.metrics();
     assert!(
         metrics.contains(r#"prodready_admission_reviews_total{kind="Deployment",operation="CREATE",decision="warned"}"#),
         "{metrics}"
@@ -948,18 +938,4 @@ async fn prodready_run_serves_the_webhook_from_the_policies_it_watches() {
     let api: Api<prodready::api::ProductionPolicy> = Api::all(client.clone());
     let _ = api.delete(&policy_name, &DeleteParams::default()).await;
     unregister(&client, &configuration).await;
-}
-
-/// A plain-HTTP GET on the admin port.
-async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let mut s = tokio::net::TcpStream::connect(addr)
-        .await
-        .expect("connect admin");
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
-        .await
-        .expect("write");
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.expect("read");
-    out
 }

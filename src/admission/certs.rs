@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::error::Categorized;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
@@ -32,7 +33,7 @@ pub enum CertError {
 pub struct Ca {
     /// The certificate (what goes into the webhook configuration's `caBundle`).
     pub cert_pem: String,
-    /// The private key.
+    /// The private key that signs serving certificates; stored only in the Secret.
     pub key_pem: String,
     /// When the CA expires.
     pub not_after: Timestamp,
@@ -41,9 +42,9 @@ pub struct Ca {
 /// A serving certificate and key, PEM, with the instants rotation is computed from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Serving {
-    /// The certificate.
+    /// The leaf certificate, for the webhook Service's names (and `--webhook-extra-san`).
     pub cert_pem: String,
-    /// The private key.
+    /// Its private key, generated anew with every issue (rcgen's default algorithm).
     pub key_pem: String,
     /// When it was issued (its `notBefore` is [`SKEW`] earlier).
     pub issued_at: Timestamp,
@@ -153,6 +154,15 @@ pub fn service_sans(service: &str, namespace: &str, extra: &[String]) -> Vec<Str
         }
     }
     sans
+}
+
+impl Categorized for CertError {
+    fn category(&self) -> &'static str {
+        match self {
+            CertError::Rcgen(_) => "rcgen",
+            CertError::Range(_) => "range",
+        }
+    }
 }
 
 #[cfg(test)]

@@ -21,6 +21,8 @@ use serde_json::{Map, Value};
 use crate::api::{EnforcementAction, Severity, WorkloadKind};
 use crate::engine::object::{self, Object};
 use crate::engine::{CompiledPolicy, Context, Outcome, Workload};
+use crate::error::Categorized;
+use crate::text::truncate;
 
 /// The API server's limit on one warning, in bytes (longer ones are truncated by it).
 pub const MAX_WARNING_BYTES: usize = 256;
@@ -45,7 +47,7 @@ pub enum Decision {
 }
 
 impl Decision {
-    /// The label value.
+    /// Its `decision` label value in `prodready_admission_reviews_total`.
     pub fn as_str(self) -> &'static str {
         match self {
             Decision::Allowed => "allowed",
@@ -77,6 +79,12 @@ pub struct Review {
 }
 
 impl Review {
+    /// The answer while the snapshot is not synced: admitted, unjudged, without warnings (a
+    /// half-filled context would give wrong cross-object verdicts).
+    pub fn not_synced(request: &AdmissionRequest<DynamicObject>) -> Self {
+        Review::new(AdmissionResponse::from(request), Decision::Allowed)
+    }
+
     fn new(response: AdmissionResponse, decision: Decision) -> Self {
         Review {
             response,
@@ -149,7 +157,7 @@ pub fn review_detailed(
         Ok(None) => return Review::new(allowed, Decision::Allowed),
         Err(e) => {
             let mut r = Review::new(allowed, Decision::Error);
-            r.error = Some(e);
+            r.error = Some(e.to_string());
             return r;
         }
     };
@@ -268,11 +276,22 @@ pub fn review_detailed(
     }
 }
 
+/// Why the object under review cannot be read as a workload.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkloadError {
+    /// Its metadata does not serialize back to JSON.
+    #[error("the object's metadata cannot be read: {0}")]
+    Metadata(#[source] serde_json::Error),
+    /// It names a workload kind but does not decode as one.
+    #[error(transparent)]
+    Decode(#[from] object::DecodeError),
+}
+
 /// Turns the request's object into a workload, or `None` when it is not one.
 fn decode_workload(
     obj: &DynamicObject,
     request: &AdmissionRequest<DynamicObject>,
-) -> Result<Option<Workload>, String> {
+) -> Result<Option<Workload>, WorkloadError> {
     let mut map = match &obj.data {
         Value::Object(m) => m.clone(),
         _ => Map::new(),
@@ -289,7 +308,7 @@ fn decode_workload(
             (api_version, gvk.kind.clone())
         }
     };
-    let mut meta = serde_json::to_value(&obj.metadata).map_err(|e| e.to_string())?;
+    let mut meta = serde_json::to_value(&obj.metadata).map_err(WorkloadError::Metadata)?;
     if let Value::Object(m) = &mut meta {
         // Large and never read by a rule.
         m.remove("managedFields");
@@ -308,7 +327,7 @@ fn decode_workload(
     match object::decode(Value::Object(map)) {
         Ok(Object::Workload(w)) => Ok(Some(*w)),
         Ok(_) => Ok(None),
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -329,21 +348,6 @@ fn warning_line(f: &Finding<'_>, workload: &str) -> String {
         finding_text(f),
         f.remediation
     )
-}
-
-/// Cuts `s` to at most `max` bytes on a character boundary, marking the cut with `…`.
-pub fn truncate(mut s: String, max: usize) -> String {
-    if s.len() <= max {
-        return s;
-    }
-    let ellipsis = '…';
-    let mut end = max.saturating_sub(ellipsis.len_utf8());
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s.truncate(end);
-    s.push(ellipsis);
-    s
 }
 
 /// Applies the API server's limits: each warning at most [`MAX_WARNING_BYTES`], all together
@@ -410,6 +414,15 @@ fn denial_message(denials: &[Finding<'_>], workload: &str) -> String {
     msg
 }
 
+impl Categorized for WorkloadError {
+    fn category(&self) -> &'static str {
+        match self {
+            WorkloadError::Metadata(_) => "metadata",
+            WorkloadError::Decode(e) => e.category(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -422,7 +435,9 @@ mod tests {
 
     fn policy(name: &str, spec_yaml: &str) -> Arc<CompiledPolicy> {
         let spec: ProductionPolicySpec = serde_saphyr::from_str(spec_yaml).expect("spec yaml");
-        Arc::new(CompiledPolicy::from_spec(name, spec).expect("valid policy"))
+        Arc::new(
+            CompiledPolicy::from_spec(name, spec, &crate::rules::CATALOG).expect("valid policy"),
+        )
     }
 
     /// A Deployment that passes every baseline rule except the ones `tweak` breaks.

@@ -6,7 +6,6 @@
 //! and every judged review in `prodready_admission_reviews_total`.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -18,8 +17,9 @@ use k8s_openapi::jiff::Timestamp;
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
 
-use super::review::{Decision, review_detailed};
-use super::{AdmissionMetrics, WebhookMetrics, kind_label};
+use super::metrics::{AdmissionMetrics, WebhookMetrics, kind_label};
+use super::review::{Decision, Review, review_detailed};
+use crate::error::Categorized;
 use crate::metrics::method_label;
 use crate::snapshot::SharedSnapshot;
 
@@ -81,8 +81,8 @@ fn invalid(status: StatusCode, message: &str) -> Response {
 }
 
 async fn not_found(State(state): State<Arc<WebhookState>>, req: Request) -> Response {
-    let start = Instant::now();
     let method = method_label(req.method().as_str());
+    let _timer = state.metrics.http.timer("other", method);
     let r = (
         StatusCode::NOT_FOUND,
         "not found: the admission webhook serves POST /validate\n",
@@ -91,18 +91,18 @@ async fn not_found(State(state): State<Arc<WebhookState>>, req: Request) -> Resp
     state
         .metrics
         .http
-        .observe("other", method, r.status().as_u16(), start.elapsed());
+        .count("other", method, r.status().as_u16());
     r
 }
 
 async fn validate(State(state): State<Arc<WebhookState>>, req: Request) -> Response {
-    let start = Instant::now();
     let method = method_label(req.method().as_str());
+    let _timer = state.metrics.http.timer(ROUTE, method);
     let response = handle(&state, req).await;
     state
         .metrics
         .http
-        .observe(ROUTE, method, response.status().as_u16(), start.elapsed());
+        .count(ROUTE, method, response.status().as_u16());
     response
 }
 
@@ -169,36 +169,56 @@ async fn handle(state: &WebhookState, req: Request) -> Response {
             let (status, body) = respond(state, &request);
             json_response(status, body)
         }
-        Err(message) => {
+        Err(e) => {
             state
                 .metrics
                 .admission
                 .review("other", "unknown", Decision::Error);
-            tracing::warn!(error = %message, "malformed admission review");
-            invalid(StatusCode::BAD_REQUEST, &message)
+            tracing::warn!(error = %e, category = e.category(), "malformed admission review");
+            invalid(StatusCode::BAD_REQUEST, &e.to_string())
+        }
+    }
+}
+
+/// Why a request body is not an AdmissionReview the webhook can judge.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// Not JSON of the AdmissionReview shape.
+    #[error("body is not an admission.k8s.io/v1 AdmissionReview: {0}")]
+    Json(#[source] serde_json::Error),
+    /// Another kind.
+    #[error("expected kind AdmissionReview, got `{0}`")]
+    Kind(String),
+    /// Another API group or version.
+    #[error("expected apiVersion admission.k8s.io/v1, got `{0}`")]
+    ApiVersion(String),
+    /// A review without a request (a response, or an empty review).
+    #[error("the AdmissionReview has no `request`")]
+    NoRequest,
+}
+
+impl Categorized for DecodeError {
+    fn category(&self) -> &'static str {
+        match self {
+            DecodeError::Json(_) => "json",
+            DecodeError::Kind(_) => "kind",
+            DecodeError::ApiVersion(_) => "api_version",
+            DecodeError::NoRequest => "no_request",
         }
     }
 }
 
 /// Decodes an AdmissionReview body into its request, or says what is wrong with it.
-pub fn decode(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>, String> {
-    let review: AdmissionReview<DynamicObject> = serde_json::from_slice(body)
-        .map_err(|e| format!("body is not an admission.k8s.io/v1 AdmissionReview: {e}"))?;
+pub fn decode(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>, DecodeError> {
+    let review: AdmissionReview<DynamicObject> =
+        serde_json::from_slice(body).map_err(DecodeError::Json)?;
     if review.types.kind != "AdmissionReview" {
-        return Err(format!(
-            "expected kind AdmissionReview, got `{}`",
-            review.types.kind
-        ));
+        return Err(DecodeError::Kind(review.types.kind));
     }
     if !review.types.api_version.starts_with("admission.k8s.io/") {
-        return Err(format!(
-            "expected apiVersion admission.k8s.io/v1, got `{}`",
-            review.types.api_version
-        ));
+        return Err(DecodeError::ApiVersion(review.types.api_version));
     }
-    review
-        .try_into()
-        .map_err(|_| "the AdmissionReview has no `request`".to_owned())
+    review.try_into().map_err(|_| DecodeError::NoRequest)
 }
 
 fn respond(
@@ -218,15 +238,7 @@ fn respond(
         )
     } else {
         metrics.not_ready();
-        super::review::Review {
-            response: AdmissionResponse::from(request),
-            decision: Decision::Allowed,
-            workload: None,
-            denied: 0,
-            warned: 0,
-            unknown_rules: Vec::new(),
-            error: None,
-        }
+        Review::not_synced(request)
     };
     metrics.review(kind, operation, review.decision);
     metrics.unknown(&review.unknown_rules);
@@ -304,7 +316,8 @@ mod tests {
             http: HttpMetrics::register(&mut registry),
         };
         let spec: ProductionPolicySpec = serde_saphyr::from_str(spec).expect("spec");
-        let policy = CompiledPolicy::from_spec("baseline", spec).expect("policy");
+        let policy =
+            CompiledPolicy::from_spec("baseline", spec, &crate::rules::CATALOG).expect("policy");
         let snapshot = SharedSnapshot::default();
         snapshot.store(Snapshot {
             policies: vec![Arc::new(policy)],
@@ -580,7 +593,7 @@ mod tests {
                     "oldObject": value.clone(),
                 }
             });
-            let policies = [Arc::new(CompiledPolicy::builtin(crate::api::Profile::Strict))];
+            let policies = [Arc::new(CompiledPolicy::builtin(crate::api::Profile::Strict, &crate::rules::CATALOG))];
             for body in [serde_json::to_vec(&value).unwrap_or_default(), serde_json::to_vec(&wrapped).unwrap_or_default()] {
                 if let Ok(req) = decode(&body) {
                     let r = review_detailed(&req, &policies, &crate::engine::Context::default(), Timestamp::UNIX_EPOCH);
@@ -600,7 +613,7 @@ mod tests {
                 "metadata": {"name": "web", "namespace": "shop"},
                 "spec": {"selector": {}, "template": {"spec": {"containers": containers}}}});
             let req = decode(&review_body(obj)).expect("valid review");
-            let policies = [Arc::new(CompiledPolicy::builtin(crate::api::Profile::Strict))];
+            let policies = [Arc::new(CompiledPolicy::builtin(crate::api::Profile::Strict, &crate::rules::CATALOG))];
             let r = review_detailed(&req, &policies, &crate::engine::Context::default(), Timestamp::UNIX_EPOCH);
             let warnings = r.response.warnings.unwrap_or_default();
             prop_assert!(warnings.iter().all(|w| w.len() <= super::super::review::MAX_WARNING_BYTES));

@@ -161,6 +161,18 @@ impl WorkloadKind {
         }
     }
 
+    /// The apiVersion the workload kinds are served at (and Events refer to them by).
+    pub fn api_version(self) -> &'static str {
+        match self {
+            WorkloadKind::Deployment
+            | WorkloadKind::StatefulSet
+            | WorkloadKind::DaemonSet
+            | WorkloadKind::ReplicaSet => "apps/v1",
+            WorkloadKind::Job | WorkloadKind::CronJob => "batch/v1",
+            WorkloadKind::Pod => "v1",
+        }
+    }
+
     /// Parses a kind name as Kubernetes spells it.
     pub fn parse(kind: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_str() == kind)
@@ -170,6 +182,13 @@ impl WorkloadKind {
     pub fn is_long_running(self) -> bool {
         !matches!(self, WorkloadKind::Job | WorkloadKind::CronJob)
     }
+}
+
+/// `Kind/namespace/name`: how reports, Event deduplication and the webhook's warnings name a
+/// workload. One builder, so the key the controller remembers an Event under and the key it
+/// reads back from the Event's involvedObject always agree.
+pub fn workload_key(kind: &str, namespace: &str, name: &str) -> String {
+    format!("{kind}/{namespace}/{name}")
 }
 
 impl fmt::Display for WorkloadKind {

@@ -369,6 +369,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_generated_corpus_loads_without_errors() {
+        let text = crate::corpus::to_yaml(crate::corpus::Spec {
+            workloads: 50,
+            namespaces: 5,
+            seed: 7,
+        });
+        let mut loaded = crate::audit::Loaded::default();
+        loaded.add_text("corpus.yaml", &text, false);
+        assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+        assert_eq!(loaded.workloads.len(), 50);
+    }
+
+    #[test]
     fn splits_and_numbers_documents() {
         let text = "a: 1\n---\n# Source: chart/templates/d.yaml\nkind: X\n---\n\n---\nb: 2\n";
         let docs = split_documents(text);

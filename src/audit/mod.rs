@@ -59,9 +59,9 @@ pub struct ExemptionInfo {
 /// One reported result.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Finding {
-    /// The rule id.
+    /// The stable, kebab-case rule id.
     pub rule: &'static str,
-    /// The result.
+    /// `fail`, `unknown`, `exempt` or (with `--show-passed`) `pass`.
     pub result: ResultKind,
     /// The severity the rule carries under the policy.
     pub severity: Severity,
@@ -93,9 +93,9 @@ pub struct Finding {
 pub struct WorkloadSummary {
     /// The workload's kind.
     pub kind: WorkloadKind,
-    /// The namespace.
+    /// `default` when the manifest names none.
     pub namespace: String,
-    /// The name.
+    /// `metadata.name` (or `generateName`).
     pub name: String,
     /// Where it came from.
     pub source: Source,
@@ -162,7 +162,7 @@ pub struct Report {
     pub errors: Vec<InputError>,
     /// Totals.
     pub summary: Summary,
-    /// The policies applied.
+    /// The names of the policies applied (a profile's name for a built-in one).
     pub policies: Vec<String>,
     /// Every workload with its verdict.
     #[serde(skip)]

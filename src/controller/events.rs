@@ -86,11 +86,10 @@ impl EventMemory {
                 continue;
             };
             let o = &e.involved_object;
-            let workload = format!(
-                "{}/{}/{}",
+            let workload = crate::api::workload_key(
                 o.kind.as_deref().unwrap_or_default(),
                 o.namespace.as_deref().unwrap_or_default(),
-                o.name.as_deref().unwrap_or_default()
+                o.name.as_deref().unwrap_or_default(),
             );
             let when = e
                 .series

@@ -4,28 +4,43 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{EncodeLabelSet, LabelSetEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-/// Labels of `prodready_reconcile_total`.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+use crate::metrics::Timer;
+
+/// Labels of `prodready_reconcile_total`: `result`, and for errors their `category`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
 pub struct ResultLabels {
     /// `success`, `invalid` (policy does not compile) or `error` (status write failed).
     pub result: &'static str,
+    /// The error's [`Categorized::category`](crate::error::Categorized) (`timeout`, `403` …);
+    /// only errors have one, and the label is left out otherwise.
+    pub category: Option<&'static str>,
+}
+
+impl EncodeLabelSet for ResultLabels {
+    fn encode(&self, encoder: &mut LabelSetEncoder) -> Result<(), std::fmt::Error> {
+        let mut labels = vec![("result", self.result)];
+        if let Some(category) = self.category {
+            labels.push(("category", category));
+        }
+        labels.encode(encoder)
+    }
 }
 
 /// Labels of `prodready_violations`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ViolationLabels {
-    /// The policy.
+    /// The policy's name (admins create few: a bounded label).
     pub policy: String,
     /// The workloads' namespace.
     pub namespace: String,
-    /// The rule id.
+    /// The rule id (the catalog is fixed: bounded).
     pub rule: &'static str,
     /// The rule's severity under the policy.
     pub severity: &'static str,
@@ -34,7 +49,7 @@ pub struct ViolationLabels {
 /// Labels of `prodready_workloads`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct WorkloadLabels {
-    /// The policy.
+    /// The policy's name.
     pub policy: String,
     /// `compliant`, `violating`, `exempt` or `unknown`.
     pub result: &'static str,
@@ -81,12 +96,17 @@ impl ControllerMetrics {
         m
     }
 
-    /// Records one policy evaluation.
-    pub fn reconciled(&self, result: &'static str, elapsed: Duration) {
+    /// Counts one policy evaluation; `category` names an error's kind.
+    pub fn reconciled(&self, result: &'static str, category: Option<&'static str>) {
         self.reconciles
-            .get_or_create(&ResultLabels { result })
+            .get_or_create(&ResultLabels { result, category })
             .inc();
-        self.duration.observe(elapsed.as_secs_f64());
+    }
+
+    /// Times one policy's evaluation and write into `prodready_reconcile_duration_seconds`
+    /// until the guard drops; `evaluated` is the evaluation time measured before.
+    pub fn timer(&self, evaluated: Duration) -> Timer {
+        Timer::after(self.duration.clone(), evaluated)
     }
 
     /// Replaces every violation and workload gauge with this round's values, removing the
@@ -114,5 +134,41 @@ impl ControllerMetrics {
             self.workloads.remove(gone);
         }
         *previous = (now_v, now_w);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_carry_their_category_and_successes_do_not() {
+        let mut registry = Registry::default();
+        let m = ControllerMetrics::register(&mut registry);
+        m.reconciled("success", None);
+        m.reconciled("error", Some("timeout"));
+        {
+            let _timer = m.timer(Duration::from_secs(2));
+        }
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap_or_default();
+        assert!(
+            text.contains("prodready_reconcile_total{result=\"success\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("prodready_reconcile_total{result=\"error\",category=\"timeout\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("prodready_reconcile_duration_seconds_count 1"),
+            "{text}"
+        );
+        // The time measured before the guard counts: the one observation is ≥ 2 s.
+        let sum = text
+            .lines()
+            .find_map(|l| l.strip_prefix("prodready_reconcile_duration_seconds_sum "))
+            .and_then(|v| v.parse::<f64>().ok());
+        assert!(sum.is_some_and(|s| s >= 2.0), "{text}");
     }
 }

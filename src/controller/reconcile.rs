@@ -1,8 +1,8 @@
-//! One evaluation round and its writes. The decisions (status, which Events) are pure
-//! functions in `status` and `events`; this module only gathers inputs, asks the leader
-//! claim, and writes.
+//! The controller's IO shell: waits for changes (debounced), gathers a round's inputs from
+//! the stores, and applies the plan [`round`] computes — status writes and Events behind the
+//! leader claim, metrics on every replica — plus the Event publisher beside the rounds.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -18,14 +18,16 @@ use tracing::Instrument as _;
 use super::Stores;
 use super::events::{self, EventMemory, Planned};
 use super::metrics::{ControllerMetrics, ViolationLabels, WorkloadLabels};
-use super::status::{self, StatusBuilder};
+use super::round;
+use super::status;
 use super::stores::Tracked;
-use crate::api::{ProductionPolicy, ProductionPolicyStatus, WorkloadKind};
-use crate::engine::context::LeaseLookup;
-use crate::engine::{CompiledPolicy, Context, Evaluation, Outcome, Workload, WorkloadVerdict};
+use crate::api::{ProductionPolicy, ProductionPolicyStatus};
+use crate::engine::CompiledPolicy;
+use crate::error::Categorized;
 use crate::kubeapi::{ApiCalls, ApiError};
 use crate::leader::Leadership;
-use crate::snapshot::{SharedSnapshot, Snapshot};
+use crate::snapshot::SharedSnapshot;
+use crate::text::truncate;
 
 /// How often rounds give freed memory back to the system, at most.
 const TRIM_EVERY: Duration = Duration::from_secs(10);
@@ -150,17 +152,6 @@ struct Publisher {
     per_second: usize,
 }
 
-fn api_version(kind: WorkloadKind) -> &'static str {
-    match kind {
-        WorkloadKind::Deployment
-        | WorkloadKind::StatefulSet
-        | WorkloadKind::DaemonSet
-        | WorkloadKind::ReplicaSet => "apps/v1",
-        WorkloadKind::CronJob | WorkloadKind::Job => "batch/v1",
-        WorkloadKind::Pod => "v1",
-    }
-}
-
 fn wake_at(t: Timestamp, now: Timestamp) -> Instant {
     let ms = t
         .as_millisecond()
@@ -222,7 +213,7 @@ impl Publisher {
     ) -> Result<(), ApiError> {
         let w = t;
         let reference = ObjectReference {
-            api_version: Some(api_version(w.kind).to_owned()),
+            api_version: Some(w.kind.api_version().to_owned()),
             kind: Some(w.kind.as_str().to_owned()),
             namespace: Some(w.namespace.clone()),
             name: Some(w.name.clone()),
@@ -234,11 +225,9 @@ impl Publisher {
             Planned::Ready => (EventType::Normal, events::REASON_READY),
         };
         let note = events::note(policy, failing);
-        if !self.leadership.is_leader() {
-            return Ok(());
-        }
-        self.calls
-            .call("create_event", || {
+        let published = self
+            .leadership
+            .gated(self.calls.call("create_event", || {
                 let ev = Event {
                     type_,
                     reason: reason.to_owned(),
@@ -249,8 +238,12 @@ impl Publisher {
                 let reference = reference.clone();
                 let recorder = &self.recorder;
                 async move { recorder.publish(&ev, &reference).await }
-            })
-            .await?;
+            }))
+            .await;
+        let Some(published) = published else {
+            return Ok(());
+        };
+        published?;
         let rules: Vec<&str> = failing.iter().map(String::as_str).collect();
         tracing::info!(
             policy,
@@ -351,173 +344,155 @@ impl Controller {
         }
     }
 
-    /// Evaluates everything once; returns when the next time-driven round is due.
+    /// Evaluates everything once ([`round::plan`]) and applies the plan; returns when the
+    /// next time-driven round is due.
     async fn round(&mut self) -> Option<Instant> {
         let now = Timestamp::now();
         let objects = self.stores.policies.all();
-        let mut policies = Vec::new();
-        let mut invalid = Vec::new();
-        for obj in &objects {
-            match CompiledPolicy::compile(obj) {
-                Ok(p) => policies.push(Arc::new(p)),
-                Err(e) => invalid.push((Arc::clone(obj), e)),
-            }
-        }
-        policies.sort_by(|a, b| a.name.cmp(&b.name));
-        self.snapshot.store(Snapshot {
-            policies,
-            invalid: invalid.iter().map(|(_, e)| e.clone()).collect(),
-            context: self.stores.context(),
-            synced: true,
-            built_at: Some(now),
-        });
+        let (snapshot, invalid) =
+            round::snapshot(&objects, self.stores.context(), now, &crate::rules::CATALOG);
+        // The webhook judges from the new snapshot while this round still evaluates.
+        self.snapshot.store(snapshot);
         let snap = self.snapshot.load();
         let workloads = self.stores.workloads();
-        let by_name: HashMap<&str, &ProductionPolicy> = objects
-            .iter()
-            .filter_map(|o| o.metadata.name.as_deref().map(|n| (n, o.as_ref())))
-            .collect();
-        let api: Api<ProductionPolicy> = Api::all(self.client.clone());
-
-        if self.leadership.is_leader() && !lock_memory(&self.memory).is_for(self.leadership.epoch())
-        {
+        let leader = self.leadership.is_leader();
+        if leader && !lock_memory(&self.memory).is_for(self.leadership.epoch()) {
             self.seed_events().await;
         }
+        let inputs = round::Inputs {
+            snapshot: &snap,
+            objects: &objects,
+            invalid: &invalid,
+            workloads: &workloads,
+            now,
+            max_violations: self.cfg.max_violations,
+            leader,
+        };
+        let plan = tracing::info_span!("evaluate", workloads = workloads.len())
+            .in_scope(|| round::plan(&inputs, Instant::now));
+        for (t, e) in &plan.undecodable {
+            tracing::error!(kind = t.kind.as_str(), namespace = %t.namespace, workload = %t.name, error = %e, "cannot decode the stored workload; left out of this round");
+        }
+        let wake = plan.wake.map(|t| wake_at(t, now));
+        self.apply(plan).await;
+        wake
+    }
 
-        let mut wake: Option<Instant> = None;
-        let mut earliest = |t: Instant| wake = Some(wake.map_or(t, |w: Instant| w.min(t)));
-        let mut v_series = Vec::new();
-        let mut w_series = Vec::new();
+    /// The leader gate ([`Leadership::gated`]) every write of a round goes through.
+    async fn gated<T>(&self, write: impl std::future::Future<Output = T>) -> Option<T> {
+        self.leadership.gated(write).await
+    }
+
+    /// Applies a round's plan: statuses and Events behind the leader claim, metrics on every
+    /// replica.
+    async fn apply(&mut self, plan: round::Plan<'_>) {
+        let api: Api<ProductionPolicy> = Api::all(self.client.clone());
         let mut seen = HashSet::new();
         let mut queued = false;
-        let leader = self.leadership.is_leader();
-
-        // One pass over the workloads, decoding each once and evaluating it under every
-        // policy: nothing per workload outlives its turn but counts, the bounded violation
-        // list and (leader only) its failing rule set for Events.
-        let mut per_policy: Vec<PolicyRound<'_>> = snap
-            .policies
-            .iter()
-            .map(|p| PolicyRound::new(p, now, self.cfg.max_violations))
-            .collect();
-        for policy in &snap.policies {
-            if let Some(t) = policy.next_transition(now) {
-                earliest(wake_at(t, now));
-            }
-        }
-        tracing::info_span!("evaluate", workloads = workloads.len()).in_scope(|| {
-            for t in &workloads {
-                let w = match t.workload() {
-                    Ok(w) => w,
-                    Err(e) => {
-                        tracing::error!(kind = t.kind.as_str(), namespace = %t.namespace, workload = %t.name, error = %e, "cannot decode the stored workload; left out of this round");
-                        continue;
-                    }
-                };
-                for (policy, acc) in snap.policies.iter().zip(per_policy.iter_mut()) {
-                    let started = Instant::now();
-                    if policy.matches(&w, &snap.context) {
-                        let evaluation = policy.evaluate(&w, &snap.context, now);
-                        if let Some(x) = evaluation.next_expiry.filter(|x| *x > now) {
-                            earliest(wake_at(x, now));
-                        }
-                        if let Some(x) = lease_stale_at(&snap.context, &w, policy)
-                            && x > now
-                        {
-                            earliest(wake_at(x, now));
-                        }
-                        acc.add(t, &w, &evaluation, leader);
-                    }
-                    acc.took += started.elapsed();
-                }
-            }
-        });
-
-        for (policy, acc) in snap.policies.iter().zip(per_policy) {
-            let started = Instant::now();
-            let old = by_name
-                .get(policy.name.as_str())
-                .and_then(|o| o.status.as_ref());
-            let new = acc.status.finish(old);
-            acc.series.record(policy, &mut v_series, &mut w_series);
-
-            let mut result = "success";
-            if self.leadership.is_leader() {
-                match sync_status(&api, &self.calls, &policy.name, old, &new, self.cfg.resync)
-                    .instrument(tracing::info_span!("write_status", policy = %policy.name))
-                    .await
-                {
-                    Ok(true) => log_evaluated(policy, &new, true),
+        for p in plan.policies {
+            let _timer = self.metrics.timer(p.took);
+            let mut result = ("success", None);
+            let written = self
+                .gated(
+                    sync_status(
+                        &api,
+                        &self.calls,
+                        &p.policy.name,
+                        p.old,
+                        &p.status,
+                        self.cfg.resync,
+                    )
+                    .instrument(tracing::info_span!("write_status", policy = %p.policy.name)),
+                )
+                .await;
+            if let Some(written) = written {
+                match written {
+                    Ok(true) => log_evaluated(p.policy, &p.status, true),
                     Ok(false) => {}
                     Err(e) if e.code() == Some(404) => {}
                     Err(e) => {
-                        result = "error";
-                        tracing::error!(policy = %policy.name, error = %e, category = e.category(), "cannot write policy status");
+                        result = ("error", Some(e.category()));
+                        tracing::error!(policy = %p.policy.name, error = %e, category = e.category(), "cannot write policy status");
                     }
                 }
                 // Events: queue what changed; the publisher sends them without holding up
                 // the next round.
                 let mut memory = lock_memory(&self.memory);
+                let steps = round::event_steps(&memory, &p.policy.name, p.failing);
                 let mut outbox = self.publisher.outbox.lock();
-                for (t, failing) in acc.failing {
-                    let key = (policy.name.clone(), t.key());
-                    let Some(plan) = memory.plan(&key.0, &key.1, &failing) else {
-                        if failing.is_empty() {
-                            memory.record(&key.0, &key.1, failing);
-                        }
-                        outbox.remove(&key);
-                        seen.insert(key);
-                        continue;
-                    };
-                    outbox.insert(
-                        key.clone(),
-                        Announcement {
-                            tracked: t,
-                            plan,
+                for step in steps {
+                    seen.insert(step.key().clone());
+                    match step {
+                        round::EventStep::Announce {
+                            key,
+                            tracked,
+                            planned,
                             failing,
-                        },
-                    );
-                    seen.insert(key);
-                    queued = true;
-                }
-            } else if status::differs(old, &new) {
-                log_evaluated(policy, &new, false);
-            }
-            self.metrics
-                .reconciled(result, acc.took + started.elapsed());
-        }
-
-        for (obj, err) in &invalid {
-            let started = Instant::now();
-            let name = obj.metadata.name.clone().unwrap_or_default();
-            let old = obj.status.as_ref();
-            let new = status::invalid_status(obj.metadata.generation, err, now, old);
-            if self.leadership.is_leader() {
-                let changed = status::differs(old, &new);
-                if let Err(e) =
-                    sync_status(&api, &self.calls, &name, old, &new, self.cfg.resync).await
-                {
-                    tracing::error!(policy = %name, error = %e, "cannot write policy status");
-                }
-                if changed && self.leadership.is_leader() {
-                    tracing::warn!(policy = %name, error = %err, "policy is invalid");
-                    if let Err(e) = self.publish_invalid(obj, err).await {
-                        tracing::error!(policy = %name, error = %e, "cannot publish Event");
+                        } => {
+                            outbox.insert(
+                                key,
+                                Announcement {
+                                    tracked,
+                                    plan: planned,
+                                    failing,
+                                },
+                            );
+                            queued = true;
+                        }
+                        round::EventStep::Settle { key } => {
+                            memory.record(&key.0, &key.1, BTreeSet::new());
+                            outbox.remove(&key);
+                        }
+                        round::EventStep::Unchanged { key } => {
+                            outbox.remove(&key);
+                        }
                     }
                 }
+            } else if status::differs(p.old, &p.status) {
+                log_evaluated(p.policy, &p.status, false);
             }
-            self.metrics.reconciled("invalid", started.elapsed());
+            self.metrics.reconciled(result.0, result.1);
         }
 
-        self.metrics.publish(&v_series, &w_series, &mut self.series);
-        if self.leadership.is_leader() {
+        for inv in plan.invalid {
+            let _timer = self.metrics.timer(std::time::Duration::ZERO);
+            let name = inv.object.metadata.name.clone().unwrap_or_default();
+            let written = self
+                .gated(sync_status(
+                    &api,
+                    &self.calls,
+                    &name,
+                    inv.object.status.as_ref(),
+                    &inv.status,
+                    self.cfg.resync,
+                ))
+                .await;
+            if let Some(Err(e)) = &written {
+                tracing::error!(policy = %name, error = %e, category = e.category(), "cannot write policy status");
+            }
+            if written.is_some() && inv.changed {
+                tracing::warn!(policy = %name, error = %inv.error, "policy is invalid");
+                if let Some(Err(e)) = self
+                    .gated(self.publish_invalid(inv.object, inv.error))
+                    .await
+                {
+                    tracing::error!(policy = %name, error = %e, category = e.category(), "cannot publish Event");
+                }
+            }
+            self.metrics.reconciled("invalid", None);
+        }
+
+        self.metrics
+            .publish(&plan.violations, &plan.workloads, &mut self.series);
+        // Forget pairs (and drop announcements) of workloads and policies that are gone; only
+        // the leader keeps Event state.
+        if self.gated(std::future::ready(())).await.is_some() {
             lock_memory(&self.memory).retain(&seen);
             self.publisher.outbox.lock().retain(|k, _| seen.contains(k));
         }
         if queued {
             self.publisher.outbox.ready.notify_one();
         }
-        wake
     }
 
     async fn seed_events(&mut self) {
@@ -556,7 +531,7 @@ impl Controller {
                 let ev = Event {
                     type_: EventType::Warning,
                     reason: events::REASON_INVALID_POLICY.to_owned(),
-                    note: Some(truncate(&note, 1000)),
+                    note: Some(truncate(note.clone(), 1000)),
                     action: "Compile".to_owned(),
                     secondary: None,
                 };
@@ -566,41 +541,6 @@ impl Controller {
             })
             .await
     }
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_owned();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
-}
-
-/// When the Lease a workload names goes stale for the leader-lease rule.
-fn lease_stale_at(
-    ctx: &Context,
-    w: &crate::engine::Workload,
-    policy: &CompiledPolicy,
-) -> Option<Timestamp> {
-    // `NAME` or `NAMESPACE/NAME`, as the leader-lease rule reads it.
-    let (namespace, name) = w
-        .lease_name()?
-        .split_once('/')
-        .unwrap_or((w.namespace.as_str(), w.lease_name()?));
-    let LeaseLookup::Found(lease) = ctx.lease(namespace, name) else {
-        return None;
-    };
-    let spec = lease.spec.as_ref()?;
-    let renewed = spec.renew_time.as_ref()?.0.as_second();
-    let duration = spec
-        .lease_duration_seconds
-        .filter(|d| *d > 0)
-        .map_or(15, i64::from);
-    let grace = i64::from(policy.params.lease_grace_seconds.max(0));
-    Timestamp::from_second(renewed + duration + grace + 1).ok()
 }
 
 fn log_evaluated(policy: &CompiledPolicy, s: &ProductionPolicyStatus, wrote: bool) {
@@ -615,98 +555,6 @@ fn log_evaluated(policy: &CompiledPolicy, s: &ProductionPolicyStatus, wrote: boo
         status_written = wrote,
         "policy evaluated"
     );
-}
-
-/// One policy's share of a round: its status so far, its metric counts, and (leader only)
-/// each matched workload's failing rules for Events.
-struct PolicyRound<'p> {
-    status: StatusBuilder<'p>,
-    series: SeriesCounts,
-    failing: Vec<(Arc<Tracked>, BTreeSet<String>)>,
-    took: Duration,
-}
-
-impl<'p> PolicyRound<'p> {
-    fn new(policy: &'p CompiledPolicy, now: Timestamp, max_violations: usize) -> Self {
-        PolicyRound {
-            status: StatusBuilder::new(policy, now, max_violations),
-            series: SeriesCounts::default(),
-            failing: Vec::new(),
-            took: Duration::ZERO,
-        }
-    }
-
-    fn add(&mut self, t: &Arc<Tracked>, w: &Workload, evaluation: &Evaluation, leader: bool) {
-        self.status.add(w, evaluation);
-        self.series.add(w, evaluation);
-        if leader {
-            let failing: BTreeSet<String> = evaluation
-                .results
-                .iter()
-                .filter(|r| matches!(r.outcome, Outcome::Fail(_)))
-                .map(|r| r.rule.id.to_owned())
-                .collect();
-            self.failing.push((Arc::clone(t), failing));
-        }
-    }
-}
-
-/// A policy's metric counts: failing workloads per (namespace, rule, severity), workloads
-/// per verdict.
-#[derive(Default)]
-struct SeriesCounts {
-    per: HashMap<(String, &'static str, &'static str), i64>,
-    verdicts: [i64; 4],
-}
-
-const VERDICTS: [WorkloadVerdict; 4] = [
-    WorkloadVerdict::Compliant,
-    WorkloadVerdict::Violating,
-    WorkloadVerdict::Exempt,
-    WorkloadVerdict::Unknown,
-];
-
-impl SeriesCounts {
-    fn add(&mut self, w: &Workload, evaluation: &Evaluation) {
-        let verdict = evaluation.verdict();
-        if let Some(i) = VERDICTS.iter().position(|v| *v == verdict) {
-            self.verdicts[i] += 1;
-        }
-        for r in &evaluation.results {
-            if matches!(r.outcome, Outcome::Fail(_)) {
-                let key = (w.namespace.clone(), r.rule.id, r.severity.as_str());
-                *self.per.entry(key).or_insert(0) += 1;
-            }
-        }
-    }
-
-    fn record(
-        self,
-        policy: &CompiledPolicy,
-        v: &mut Vec<(ViolationLabels, i64)>,
-        w: &mut Vec<(WorkloadLabels, i64)>,
-    ) {
-        for ((namespace, rule, severity), n) in self.per {
-            v.push((
-                ViolationLabels {
-                    policy: policy.name.clone(),
-                    namespace,
-                    rule,
-                    severity,
-                },
-                n,
-            ));
-        }
-        for (verdict, n) in VERDICTS.iter().zip(self.verdicts) {
-            w.push((
-                WorkloadLabels {
-                    policy: policy.name.clone(),
-                    result: verdict.as_str(),
-                },
-                n,
-            ));
-        }
-    }
 }
 
 #[cfg(test)]
@@ -745,43 +593,6 @@ mod tests {
         let mut registry = Registry::default();
         let calls = ApiCalls::new(DependencyMetrics::register(&mut registry));
         (Api::all(client), calls, handle)
-    }
-
-    #[test]
-    fn a_named_lease_schedules_a_wake_up_when_it_goes_stale() {
-        use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
-        use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
-        let renewed = Timestamp::from_second(1_000).unwrap_or_default();
-        let mut ctx = Context::default();
-        let mut lease = Lease {
-            spec: Some(LeaseSpec {
-                holder_identity: Some("a".into()),
-                lease_duration_seconds: Some(10),
-                renew_time: Some(MicroTime(renewed)),
-                ..LeaseSpec::default()
-            }),
-            ..Lease::default()
-        };
-        lease.metadata.name = Some("lock".into());
-        lease.metadata.namespace = Some("other".into());
-        ctx.add_lease(Arc::new(lease));
-        let policy = CompiledPolicy::builtin(crate::api::Profile::Baseline);
-        let grace = i64::from(policy.params.lease_grace_seconds);
-        let mut w =
-            crate::engine::Workload::from(k8s_openapi::api::apps::v1::Deployment::default());
-        w.namespace = "mine".into();
-        for (annotation, want) in [("other/lock", Some(1_000 + 10 + grace + 1)), ("lock", None)] {
-            w.annotations = [(
-                crate::engine::workload::ANNOTATION_LEASE.to_owned(),
-                annotation.to_owned(),
-            )]
-            .into();
-            assert_eq!(
-                lease_stale_at(&ctx, &w, &policy).map(|t| t.as_second()),
-                want,
-                "{annotation}"
-            );
-        }
     }
 
     #[tokio::test]

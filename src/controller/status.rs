@@ -75,7 +75,7 @@ fn condition(
 
 /// One evaluated workload.
 pub struct Evaluated<'a> {
-    /// The workload.
+    /// The workload as the engine saw it (decoded once per round).
     pub workload: &'a Workload,
     /// Its evaluation under the policy.
     pub evaluation: Evaluation,
@@ -454,7 +454,8 @@ spec:
 
     fn policy(spec_yaml: &str) -> CompiledPolicy {
         let spec: ProductionPolicySpec = serde_saphyr::from_str(spec_yaml).unwrap_or_default();
-        let mut p = CompiledPolicy::from_spec("p", spec).unwrap_or_else(|e| panic!("{e}"));
+        let mut p = CompiledPolicy::from_spec("p", spec, &crate::rules::CATALOG)
+            .unwrap_or_else(|e| panic!("{e}"));
         p.generation = Some(3);
         p
     }

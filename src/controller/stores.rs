@@ -74,7 +74,7 @@ impl Tracked {
 
     /// `Kind/namespace/name`, the key Events are deduplicated by.
     pub fn key(&self) -> String {
-        format!("{}/{}/{}", self.kind.as_str(), self.namespace, self.name)
+        crate::api::workload_key(self.kind.as_str(), &self.namespace, &self.name)
     }
 
     /// Bytes held for the encoded object.

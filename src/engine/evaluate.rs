@@ -3,9 +3,9 @@
 use k8s_openapi::jiff::Timestamp;
 
 use super::exemption::WorkloadExemptions;
+use super::rule::{Check, RuleDef, Verdict, Violation};
 use super::{AppliedExemption, CompiledPolicy, Context, Workload};
 use crate::api::Severity;
-use crate::rules::{Check, RuleDef, Verdict, Violation};
 
 /// The result of one rule on one workload.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,7 +20,7 @@ pub enum Outcome {
     Fail(Vec<Violation>),
     /// The rule would fail (or could not decide) but an exemption applies.
     Exempt {
-        /// The exemption.
+        /// Which exemption applied (policy or annotation), with its reason and expiry.
         exemption: AppliedExemption,
         /// What it exempts from (empty when the rule could not decide).
         violations: Vec<Violation>,
@@ -30,11 +30,11 @@ pub enum Outcome {
 /// One rule's result with the severity it carries under the policy.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RuleResult {
-    /// The rule.
+    /// The catalog entry (its id is the stable rule id).
     pub rule: &'static RuleDef,
     /// Its severity under this policy.
     pub severity: Severity,
-    /// The outcome.
+    /// Pass, fail, exempt, unknown or not applicable, with the details of each.
     pub outcome: Outcome,
 }
 

@@ -3,6 +3,10 @@
 //! Nothing here talks to the API server, reads the clock, or logs. The `audit` command, the
 //! controller and the admission webhook all call the same [`CompiledPolicy::evaluate`], so
 //! their verdicts cannot disagree.
+//!
+//! The rule interface ([`rule`]) lives here; the rules themselves (`crate::rules`) sit one
+//! layer up and hand their catalog to [`CompiledPolicy::compile`], so nothing in the engine
+//! imports them.
 
 pub mod context;
 mod evaluate;
@@ -10,6 +14,7 @@ mod exemption;
 pub mod monitoring;
 pub mod object;
 mod policy;
+pub mod rule;
 pub mod selector;
 pub mod workload;
 
@@ -17,4 +22,5 @@ pub use context::Context;
 pub use evaluate::{Evaluation, Outcome, RuleResult, WorkloadVerdict};
 pub use exemption::{AppliedExemption, ExemptionSource};
 pub use policy::{ActiveRule, CompiledPolicy, PolicyError};
+pub use rule::{Check, Params, RuleDef, Verdict, Violation};
 pub use workload::Workload;

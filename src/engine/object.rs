@@ -13,7 +13,8 @@ use serde_json::Value;
 
 use super::monitoring::{PodMonitor, ServiceMonitor};
 use super::{Context, Workload};
-use crate::api::ProductionPolicy;
+use crate::api::{ProductionPolicy, WorkloadKind};
+use crate::error::Categorized;
 
 /// An object the engine knows what to do with.
 #[derive(Debug)]
@@ -38,9 +39,9 @@ pub enum Object {
     Namespace(Box<Namespace>),
     /// Some other object (a ConfigMap, a Role…): not checked, not an error.
     Other {
-        /// Its apiVersion.
+        /// As written, so a report can name what it skipped.
         api_version: String,
-        /// Its kind.
+        /// As written.
         kind: String,
     },
 }
@@ -57,7 +58,7 @@ pub enum DecodeError {
     /// The document has no `apiVersion`.
     #[error("{kind} has no `apiVersion`")]
     MissingApiVersion {
-        /// The kind.
+        /// The document's `kind`, to name it in the message.
         kind: String,
     },
     /// A known kind with an apiVersion prodready does not understand.
@@ -66,17 +67,17 @@ pub enum DecodeError {
          convert it with `kubectl convert` or update the manifest"
     )]
     UnsupportedApiVersion {
-        /// The kind.
+        /// A kind prodready reads (a workload or a context object).
         kind: String,
-        /// The apiVersion found.
+        /// As written (e.g. a removed `apps/v1beta1`).
         api_version: String,
-        /// The apiVersion expected.
+        /// The one version prodready reads that kind at.
         expected: &'static str,
     },
     /// A field has the wrong type or shape.
     #[error("invalid {kind}: {message}")]
     Invalid {
-        /// The kind.
+        /// The document's `kind`, to name it in the message.
         kind: String,
         /// What serde said.
         message: String,
@@ -140,16 +141,17 @@ pub fn decode<'de, M: Manifest<'de>>(doc: M) -> Result<Object, DecodeError> {
         Some(v) if !v.is_empty() => v.to_owned(),
         _ => return Err(DecodeError::MissingApiVersion { kind }),
     };
-    let expected: &'static str = match kind.as_str() {
-        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" => "apps/v1",
-        "Job" | "CronJob" => "batch/v1",
-        "Pod" | "Service" | "Namespace" => "v1",
-        "PodDisruptionBudget" => "policy/v1",
-        "NetworkPolicy" => "networking.k8s.io/v1",
-        "Lease" => "coordination.k8s.io/v1",
-        "ServiceMonitor" | "PodMonitor" => "monitoring.coreos.com/v1",
-        "ProductionPolicy" => "prodready.dev/v1alpha1",
-        _ => return Ok(Object::Other { api_version, kind }),
+    let expected: &'static str = match WorkloadKind::parse(&kind) {
+        Some(workload) => workload.api_version(),
+        None => match kind.as_str() {
+            "Service" | "Namespace" => "v1",
+            "PodDisruptionBudget" => "policy/v1",
+            "NetworkPolicy" => "networking.k8s.io/v1",
+            "Lease" => "coordination.k8s.io/v1",
+            "ServiceMonitor" | "PodMonitor" => "monitoring.coreos.com/v1",
+            "ProductionPolicy" => "prodready.dev/v1alpha1",
+            _ => return Ok(Object::Other { api_version, kind }),
+        },
     };
     if api_version != expected {
         // Some groups share kind names with unrelated APIs; only flag our own groups' kinds.
@@ -211,5 +213,17 @@ impl Context {
             other => return Some(other),
         }
         None
+    }
+}
+
+impl Categorized for DecodeError {
+    fn category(&self) -> &'static str {
+        match self {
+            DecodeError::NotAnObject => "not_an_object",
+            DecodeError::MissingKind => "missing_kind",
+            DecodeError::MissingApiVersion { .. } => "missing_api_version",
+            DecodeError::UnsupportedApiVersion { .. } => "unsupported_api_version",
+            DecodeError::Invalid { .. } => "invalid",
+        }
     }
 }

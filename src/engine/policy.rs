@@ -6,11 +6,12 @@ use std::collections::BTreeMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::jiff::Timestamp;
 
+use super::rule::{Params, RuleDef};
 use super::{Context, Workload, selector};
 use crate::api::{
     EnforcementAction, ProductionPolicy, ProductionPolicySpec, Profile, RuleToggle, Severity,
 };
-use crate::rules::{self, CATALOG, Params, RuleDef};
+use crate::error::Categorized;
 
 /// A rule a policy enables, with the severity it reports at.
 #[derive(Clone, Copy, Debug)]
@@ -76,14 +77,14 @@ fn check_selector(what: &str, sel: Option<&LabelSelector>, problems: &mut Vec<St
 }
 
 impl CompiledPolicy {
-    /// The built-in policy of a profile, named after it, in Warn mode.
-    pub fn builtin(profile: Profile) -> Self {
+    /// The built-in policy of a profile over `catalog`, named after it, in Warn mode.
+    pub fn builtin(profile: Profile, catalog: &[&'static RuleDef]) -> Self {
         let spec = ProductionPolicySpec {
             profile: Some(profile),
             ..Default::default()
         };
         // A default spec is always valid.
-        Self::from_spec(profile.as_str(), spec).unwrap_or_else(|_| Self {
+        Self::from_spec(profile.as_str(), spec, catalog).unwrap_or_else(|_| Self {
             name: profile.as_str().to_owned(),
             generation: None,
             spec: ProductionPolicySpec::default(),
@@ -92,21 +93,28 @@ impl CompiledPolicy {
         })
     }
 
-    /// Compiles a policy object.
-    pub fn compile(policy: &ProductionPolicy) -> Result<Self, PolicyError> {
+    /// Compiles a policy object over `catalog` (the rules it may enable and exempt).
+    pub fn compile(
+        policy: &ProductionPolicy,
+        catalog: &[&'static RuleDef],
+    ) -> Result<Self, PolicyError> {
         let name = policy.metadata.name.clone().unwrap_or_default();
-        let mut compiled = Self::from_spec(&name, policy.spec.clone())?;
+        let mut compiled = Self::from_spec(&name, policy.spec.clone(), catalog)?;
         compiled.generation = policy.metadata.generation;
         Ok(compiled)
     }
 
     /// Compiles a spec. Checks what the CRD schema cannot (or what a policy file read by
     /// `audit` never went through): rule ids, selectors, parameter ranges.
-    pub fn from_spec(name: &str, spec: ProductionPolicySpec) -> Result<Self, PolicyError> {
+    pub fn from_spec(
+        name: &str,
+        spec: ProductionPolicySpec,
+        catalog: &[&'static RuleDef],
+    ) -> Result<Self, PolicyError> {
         let mut problems = Vec::new();
         let profile = spec.profile.unwrap_or_default();
         let mut rules = Vec::new();
-        for def in CATALOG {
+        for &def in catalog {
             let toggle = spec.rules.toggle(def.id);
             let enabled = toggle
                 .and_then(RuleToggle::enabled)
@@ -228,7 +236,7 @@ impl CompiledPolicy {
                 ));
             }
             for id in &ex.rules {
-                if id != "*" && rules::find(id).is_none() {
+                if id != "*" && !catalog.iter().any(|r| r.id == id) {
                     problems.push(format!(
                         "exemptions[{i}]: unknown rule id `{id}` (see `prodready rules`)"
                     ));
@@ -330,100 +338,8 @@ impl CompiledPolicy {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::api::{AllowedRegistriesSettings, Exemption};
-
-    fn ids(p: &CompiledPolicy) -> Vec<&'static str> {
-        p.rules.iter().map(|r| r.def.id).collect()
-    }
-
-    #[test]
-    fn builtin_profiles() {
-        let baseline = CompiledPolicy::builtin(Profile::Baseline);
-        let expected: Vec<_> = CATALOG
-            .iter()
-            .filter(|r| r.default_enabled)
-            .map(|r| r.id)
-            .collect();
-        assert_eq!(ids(&baseline), expected);
-        let strict = CompiledPolicy::builtin(Profile::Strict);
-        // Every rule but allowed-registries, which needs the organisation's registry list.
-        assert_eq!(strict.rules.len(), CATALOG.len() - 1);
-        assert!(!ids(&strict).contains(&"allowed-registries"));
-    }
-
-    #[test]
-    fn allowed_registries_runs_once_configured_and_rejects_an_empty_explicit_list() {
-        let mut spec = ProductionPolicySpec {
-            profile: Some(Profile::Strict),
-            ..Default::default()
-        };
-        spec.rules.allowed_registries = Some(AllowedRegistriesSettings {
-            registries: Some(vec!["ghcr.io/acme/".into()]),
-            ..Default::default()
-        });
-        let p = CompiledPolicy::from_spec("s", spec.clone()).expect("valid");
-        assert_eq!(p.rules.len(), CATALOG.len());
-        assert_eq!(p.params.allowed_registries, vec!["ghcr.io/acme"]);
-        spec.rules.allowed_registries = Some(AllowedRegistriesSettings {
-            enabled: Some(true),
-            ..Default::default()
-        });
-        let e = CompiledPolicy::from_spec("s", spec).expect_err("invalid");
-        assert!(e.to_string().contains("lists no registries"), "{e}");
-    }
-
-    #[test]
-    fn overrides_and_severities() {
-        let mut spec = ProductionPolicySpec::default();
-        spec.rules.cpu_limit = Some(crate::api::RuleSettings {
-            enabled: Some(true),
-            severity: Some(Severity::Critical),
-        });
-        spec.rules.liveness_probe = Some(crate::api::RuleSettings {
-            enabled: Some(false),
-            severity: None,
-        });
-        let p = CompiledPolicy::from_spec("p", spec).expect("valid");
-        assert!(!ids(&p).contains(&"liveness-probe"));
-        let cpu = p
-            .rules
-            .iter()
-            .find(|r| r.def.id == "cpu-limit")
-            .expect("cpu-limit on");
-        assert_eq!(cpu.severity, Severity::Critical);
-    }
-
-    #[test]
-    fn invalid_specs_list_every_problem() {
-        let mut spec = ProductionPolicySpec::default();
-        spec.exemptions.push(Exemption {
-            rules: vec!["nope".into()],
-            reason: " ".into(),
-            ..Default::default()
-        });
-        spec.enforcement.action = EnforcementAction::Audit;
-        spec.enforcement.enforce_after = Some(
-            k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(Timestamp::UNIX_EPOCH),
-        );
-        let e = CompiledPolicy::from_spec("bad", spec).expect_err("invalid");
-        assert_eq!(e.problems.len(), 3, "{e}");
-    }
-
-    #[test]
-    fn enforce_after_ramps_warn_to_enforce() {
-        let mut spec = ProductionPolicySpec::default();
-        spec.enforcement.action = EnforcementAction::Enforce;
-        let t = Timestamp::from_second(2_000_000_000).unwrap_or(Timestamp::UNIX_EPOCH);
-        spec.enforcement.enforce_after =
-            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(t));
-        let p = CompiledPolicy::from_spec("r", spec).expect("valid");
-        let before = Timestamp::from_second(1_999_999_999).unwrap_or(Timestamp::UNIX_EPOCH);
-        assert_eq!(p.action_at(before), EnforcementAction::Warn);
-        assert_eq!(p.action_at(t), EnforcementAction::Enforce);
-        assert_eq!(p.next_transition(before), Some(t));
-        assert_eq!(p.next_transition(t), None);
+impl Categorized for PolicyError {
+    fn category(&self) -> &'static str {
+        "invalid_policy"
     }
 }

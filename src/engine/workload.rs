@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use crate::api::{ANNOTATION_PREFIX, WorkloadKind};
+use crate::api::{ANNOTATION_PREFIX, WorkloadKind, workload_key};
 
 /// Annotation that declares a workload runs scheduled work and must be single-runner.
 pub const ANNOTATION_SINGLE_RUNNER: &str = "prodready.dev/single-runner";
@@ -32,7 +32,7 @@ pub const DEFAULT_NAMESPACE: &str = "default";
 /// How a CronJob schedules its runs.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct CronSchedule {
-    /// The cron expression.
+    /// The cron expression as written (not parsed: no rule reads the times).
     pub schedule: String,
     /// `Allow`, `Forbid` or `Replace`; absent means Kubernetes' default, `Allow`.
     pub concurrency_policy: Option<String>,
@@ -98,9 +98,9 @@ pub enum ContainerRole {
 /// A container together with its role.
 #[derive(Clone, Copy, Debug)]
 pub struct ContainerRef<'a> {
-    /// The container.
+    /// Borrowed from the workload's pod template.
     pub container: &'a Container,
-    /// Its role.
+    /// Regular, init, or native sidecar (an init container with `restartPolicy: Always`).
     pub role: ContainerRole,
 }
 
@@ -230,7 +230,7 @@ impl Workload {
 
     /// `Kind/namespace/name`, the way reports name a workload.
     pub fn display_name(&self) -> String {
-        format!("{}/{}/{}", self.kind, self.namespace, self.name)
+        workload_key(self.kind.as_str(), &self.namespace, &self.name)
     }
 }
 

@@ -2,7 +2,7 @@
 //! policy allows.
 
 use super::image_pinned::reference;
-use super::{Check, RuleDef, Verdict, Violation};
+use super::{Check, RuleDef, Verdict};
 use crate::api::Severity;
 
 /// The rule.
@@ -75,20 +75,12 @@ fn check(c: &Check<'_>) -> Verdict {
         }
         format!("use an image from {listed}")
     };
-    let violations = c
-        .workload
-        .containers()
-        .filter_map(|cr| {
-            let name = cr.name();
-            let image = cr.container.image.as_deref().unwrap_or_default().trim();
-            if image.is_empty() {
-                return Some(Violation::container(
-                    name,
-                    format!("container \"{name}\" has no image"),
-                    remediation.clone(),
-                ));
-            }
-            let full = reference::parse(image).name().to_ascii_lowercase();
+    super::each_image(
+        c.workload.containers(),
+        &remediation,
+        &remediation,
+        |name, image, r| {
+            let full = r.name().to_ascii_lowercase();
             if allowed.iter().any(|entry| is_under(&full, entry)) {
                 return None;
             }
@@ -97,14 +89,11 @@ fn check(c: &Check<'_>) -> Verdict {
             } else {
                 "not an allowed registry"
             };
-            Some(Violation::container(
-                name,
-                format!("container \"{name}\" image \"{image}\" comes from {full}: {why}"),
-                remediation.clone(),
+            Some(format!(
+                "container \"{name}\" image \"{image}\" comes from {full}: {why}"
             ))
-        })
-        .collect();
-    Verdict::from_violations(violations)
+        },
+    )
 }
 
 #[cfg(test)]

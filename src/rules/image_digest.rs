@@ -1,7 +1,6 @@
 //! `image-digest`: every container image is pinned by a `@sha256:` digest.
 
-use super::image_pinned::reference;
-use super::{Check, RuleDef, Verdict, Violation};
+use super::{Check, RuleDef, Verdict};
 use crate::api::Severity;
 
 /// The rule.
@@ -30,37 +29,20 @@ fn is_sha256_digest(digest: &str) -> bool {
 }
 
 fn check(c: &Check<'_>) -> Verdict {
-    let violations = c
-        .workload
-        .containers()
-        .filter_map(|cr| {
-            let name = cr.name();
-            let image = cr.container.image.as_deref().unwrap_or_default().trim();
-            if image.is_empty() {
-                return Some(Violation::container(
-                    name,
-                    format!("container \"{name}\" has no image"),
-                    REMEDIATION,
-                ));
-            }
-            match reference::parse(image).digest {
-                Some(d) if is_sha256_digest(&d) => None,
-                Some(_) => Some(Violation::container(
-                    name,
-                    format!(
-                        "container \"{name}\" image \"{image}\" has a digest that is not sha256 with 64 hex digits"
-                    ),
-                    REMEDIATION,
-                )),
-                None => Some(Violation::container(
-                    name,
-                    format!("container \"{name}\" image \"{image}\" is not pinned by digest"),
-                    REMEDIATION,
-                )),
-            }
-        })
-        .collect();
-    Verdict::from_violations(violations)
+    super::each_image(
+        c.workload.containers(),
+        REMEDIATION,
+        REMEDIATION,
+        |name, image, r| match &r.digest {
+            Some(d) if is_sha256_digest(d) => None,
+            Some(_) => Some(format!(
+                "container \"{name}\" image \"{image}\" has a digest that is not sha256 with 64 hex digits"
+            )),
+            None => Some(format!(
+                "container \"{name}\" image \"{image}\" is not pinned by digest"
+            )),
+        },
+    )
 }
 
 #[cfg(test)]

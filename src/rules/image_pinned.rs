@@ -3,7 +3,7 @@
 //! This file also holds [`reference`], the image-reference parser that `image-digest` and
 //! `allowed-registries` share, so the three rules always agree on what an image names.
 
-use super::{Check, RuleDef, Verdict, Violation};
+use super::{Check, RuleDef, Verdict};
 use crate::api::Severity;
 
 /// The rule.
@@ -93,43 +93,29 @@ pub(crate) mod reference {
     }
 }
 
+const REMEDIATION: &str = "pin a version tag (e.g. app:1.4.2) or a @sha256: digest";
+
 fn check(c: &Check<'_>) -> Verdict {
-    let violations = c
-        .workload
-        .containers()
-        .filter_map(|cr| {
-            let name = cr.name();
-            let image = cr.container.image.as_deref().unwrap_or_default().trim();
-            if image.is_empty() {
-                return Some(Violation::container(
-                    name,
-                    format!("container \"{name}\" has no image"),
-                    "set an image with a version tag or a @sha256: digest",
-                ));
-            }
-            let r = reference::parse(image);
+    super::each_image(
+        c.workload.containers(),
+        "set an image with a version tag or a @sha256: digest",
+        REMEDIATION,
+        |name, image, r| {
             if r.digest.is_some() {
                 return None;
             }
             match r.tag.as_deref() {
-                None => Some(Violation::container(
-                    name,
-                    format!(
-                        "container \"{name}\" image \"{image}\" has no tag, so it means the mutable \"latest\""
-                    ),
-                    "pin a version tag (e.g. app:1.4.2) or a @sha256: digest",
+                None => Some(format!(
+                    "container \"{name}\" image \"{image}\" has no tag, so it means the mutable \"latest\""
                 )),
                 // Tags are case-sensitive, but `Latest` is as mutable in intent as `latest`.
-                Some(tag) if tag.eq_ignore_ascii_case("latest") => Some(Violation::container(
-                    name,
-                    format!("container \"{name}\" image \"{image}\" uses the mutable tag \"{tag}\""),
-                    "pin a version tag (e.g. app:1.4.2) or a @sha256: digest",
+                Some(tag) if tag.eq_ignore_ascii_case("latest") => Some(format!(
+                    "container \"{name}\" image \"{image}\" uses the mutable tag \"{tag}\""
                 )),
                 Some(_) => None,
             }
-        })
-        .collect();
-    Verdict::from_violations(violations)
+        },
+    )
 }
 
 #[cfg(test)]

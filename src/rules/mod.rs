@@ -5,17 +5,17 @@
 //! comes in through [`Check`]. Severity, exemptions and enablement are applied by the engine,
 //! not by the rule, so a rule only says what is wrong and how to fix it.
 
-use k8s_openapi::jiff::Timestamp;
-
-use crate::api::Severity;
+pub use crate::engine::rule::{Check, Params, RuleDef, Verdict, Violation};
 use crate::engine::workload::ContainerRef;
-use crate::engine::{Context, Workload};
+use image_pinned::reference::{self, ImageRef};
 
 mod allowed_registries;
 mod cpu_limit;
 mod cronjob_single_runner;
 mod disruption_budget;
 mod distinct_probes;
+#[cfg(test)]
+mod exemption_tests;
 mod graceful_shutdown;
 mod image_digest;
 mod image_pinned;
@@ -23,6 +23,8 @@ mod leader_lease;
 mod liveness_probe;
 mod memory_limit;
 mod network_policy;
+#[cfg(test)]
+mod policy_tests;
 mod readiness_probe;
 mod replicas_ha;
 mod resource_requests;
@@ -34,65 +36,6 @@ mod startup_probe;
 #[cfg(test)]
 pub(crate) mod testing;
 mod topology_spread;
-
-/// One thing wrong with a workload.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Violation {
-    /// The container concerned, for per-container rules.
-    pub container: Option<String>,
-    /// What is wrong, in one line.
-    pub message: String,
-    /// How to fix it, in a few words.
-    pub remediation: String,
-}
-
-impl Violation {
-    /// A violation of the whole workload.
-    pub fn workload(message: impl Into<String>, remediation: impl Into<String>) -> Self {
-        Violation {
-            container: None,
-            message: message.into(),
-            remediation: remediation.into(),
-        }
-    }
-
-    /// A violation of one container.
-    pub fn container(
-        container: &str,
-        message: impl Into<String>,
-        remediation: impl Into<String>,
-    ) -> Self {
-        Violation {
-            container: Some(container.to_owned()),
-            message: message.into(),
-            remediation: remediation.into(),
-        }
-    }
-}
-
-/// What a rule concluded about one workload.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Verdict {
-    /// The rule holds.
-    Pass,
-    /// The rule does not concern this workload (e.g. probes on a Job).
-    NotApplicable,
-    /// The rule cannot decide; the reason says why (never a silent pass).
-    Unknown(String),
-    /// The rule fails, once per violation (e.g. once per container).
-    Fail(Vec<Violation>),
-}
-
-impl Verdict {
-    /// `Pass` when no violations were found, else `Fail` with them.
-    pub fn from_violations(violations: Vec<Violation>) -> Self {
-        if violations.is_empty() {
-            Verdict::Pass
-        } else {
-            Verdict::Fail(violations)
-        }
-    }
-}
 
 /// One violation per container for which `lacks` holds: the shape shared by the rules that
 /// require a field on every container (probes, limits).
@@ -110,77 +53,33 @@ pub(crate) fn each_container_lacking<'a>(
     )
 }
 
-/// The rules' own parameters, resolved from a policy (defaults filled in).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Params {
-    /// `startup-probe`: liveness `initialDelaySeconds` above which a startupProbe is needed.
-    pub startup_initial_delay_threshold_seconds: i32,
-    /// `allowed-registries`: allowed registry prefixes.
-    pub allowed_registries: Vec<String>,
-    /// `cronjob-single-runner`: accept `concurrencyPolicy: Replace`.
-    pub cronjob_allow_replace: bool,
-    /// `cronjob-single-runner`: require `startingDeadlineSeconds`.
-    pub cronjob_require_starting_deadline: bool,
-    /// `leader-lease`: seconds of tolerance beyond the Lease duration.
-    pub lease_grace_seconds: i32,
-    /// `replicas-ha`: minimum replicas.
-    pub min_replicas: i32,
-    /// `secret-literal-env`: extra secret-like name substrings (lowercase).
-    pub secret_additional_name_patterns: Vec<String>,
-    /// `secret-literal-env`: env var names never treated as secrets.
-    pub secret_ignored_names: Vec<String>,
-    /// `security-context`: require `readOnlyRootFilesystem: true`.
-    pub require_read_only_root_filesystem: bool,
-}
-
-impl Default for Params {
-    fn default() -> Self {
-        Params {
-            startup_initial_delay_threshold_seconds: 30,
-            allowed_registries: Vec::new(),
-            cronjob_allow_replace: false,
-            cronjob_require_starting_deadline: true,
-            lease_grace_seconds: 5,
-            min_replicas: 2,
-            secret_additional_name_patterns: Vec::new(),
-            secret_ignored_names: Vec::new(),
-            require_read_only_root_filesystem: true,
-        }
-    }
-}
-
-/// Everything a rule may read.
-#[derive(Clone, Copy, Debug)]
-pub struct Check<'a> {
-    /// The workload under check.
-    pub workload: &'a Workload,
-    /// The other objects.
-    pub context: &'a Context,
-    /// The rule parameters.
-    pub params: &'a Params,
-    /// The evaluation instant.
-    pub now: Timestamp,
-}
-
-/// A rule of the catalog.
-#[derive(Debug)]
-pub struct RuleDef {
-    /// The stable, kebab-case id (an API: never renamed).
-    pub id: &'static str,
-    /// What the rule checks, in one line.
-    pub summary: &'static str,
-    /// The production-engineering rubric items the rule comes from (e.g. `F7`).
-    pub rubric: &'static str,
-    /// Whether the baseline profile enables it.
-    pub default_enabled: bool,
-    /// Its severity unless a policy overrides it.
-    pub default_severity: Severity,
-    /// Why it matters, in a short paragraph.
-    pub rationale: &'static str,
-    /// An example fix, as a YAML fragment.
-    pub example: &'static str,
-    /// The check itself.
-    pub check: fn(&Check<'_>) -> Verdict,
+/// One violation per container whose image is empty (fixed by `missing`) or that `judge`
+/// rejects (`judge` gets the container name, the trimmed image and its parsed reference, and
+/// returns the message; fixed by `remediation`): the loop the three image rules share, so they
+/// read a container's image the same way.
+pub(crate) fn each_image<'a>(
+    containers: impl Iterator<Item = ContainerRef<'a>>,
+    missing: &str,
+    remediation: &str,
+    judge: impl Fn(&str, &str, &ImageRef) -> Option<String>,
+) -> Verdict {
+    Verdict::from_violations(
+        containers
+            .filter_map(|cr| {
+                let name = cr.name();
+                let image = cr.container.image.as_deref().unwrap_or_default().trim();
+                if image.is_empty() {
+                    return Some(Violation::container(
+                        name,
+                        format!("container \"{name}\" has no image"),
+                        missing,
+                    ));
+                }
+                judge(name, image, &reference::parse(image))
+                    .map(|message| Violation::container(name, message, remediation))
+            })
+            .collect(),
+    )
 }
 
 /// Every rule, in catalog order.
@@ -212,12 +111,3 @@ pub static CATALOG: [&RuleDef; 21] = [
 pub fn find(id: &str) -> Option<&'static RuleDef> {
     CATALOG.iter().copied().find(|r| r.id == id)
 }
-
-impl PartialEq for RuleDef {
-    /// Rules are identified by their id.
-    fn eq(&self, other: &Self) -> bool {
-        self.id == other.id
-    }
-}
-
-impl Eq for RuleDef {}

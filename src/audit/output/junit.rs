@@ -7,6 +7,7 @@ use std::io::{self, Write};
 
 use quick_xml::escape::escape;
 
+use crate::api::workload_key;
 use crate::audit::{Finding, Report, ResultKind};
 
 pub(super) fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
@@ -14,7 +15,7 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     let mut by_case: HashMap<(String, &str, &str), Vec<&Finding>> = HashMap::new();
     for f in &report.findings {
         let key = (
-            format!("{}/{}/{}", f.kind, f.namespace, f.name),
+            workload_key(f.kind.as_str(), &f.namespace, &f.name),
             f.policy.as_str(),
             f.rule,
         );
@@ -26,7 +27,7 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         let mut cases = String::new();
         let (mut tests, mut failures, mut skipped) = (0usize, 0usize, 0usize);
         for w in &report.workloads {
-            let class = format!("{}/{}/{}", w.kind, w.namespace, w.name);
+            let class = workload_key(w.kind.as_str(), &w.namespace, &w.name);
             for (p, rule) in w.evaluated.iter().filter(|(p, _)| p == policy) {
                 tests += 1;
                 let key = (class.clone(), p.as_str(), *rule);

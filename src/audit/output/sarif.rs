@@ -109,7 +109,7 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                     },
                     "logicalLocations": [{
                         "name": f.name,
-                        "fullyQualifiedName": format!("{}/{}/{}", f.kind, f.namespace, f.name),
+                        "fullyQualifiedName": crate::api::workload_key(f.kind.as_str(), &f.namespace, &f.name),
                         "kind": "resource",
                     }],
                 }],

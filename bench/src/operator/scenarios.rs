@@ -1,326 +1,29 @@
-//! The operator scenarios of issue 7 (2: cold start at scale, 3: policy edit to status,
-//! 4: churn, 6: memory growth) against a real control plane (the `e2e` crate's etcd +
-//! kube-apiserver), with the operator as a subprocess.
-//!
-//! Every figure is checked against the truth: the expected `summary` is computed with the
-//! prodready engine over the very objects the API server returns (listed back after creation,
-//! so server-side defaults are included), in the context the operator builds (leases known,
-//! ServiceMonitor/PodMonitor CRDs absent).
+//! The cluster, the operator process, the policy status as watched, and the scenarios
+//! (2: cold start, 3: policy edit, 4: churn, 6: memory) that measure them.
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use e2e::{Binaries, ControlPlane, apply_yaml, install_crd_file, repo_root};
-use futures::{StreamExt as _, TryStreamExt as _};
+use e2e::{
+    Binaries, ControlPlane, OperatorProcess, apply_yaml, free_port, install_crd_file, repo_root,
+};
+use futures::StreamExt as _;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::batch::v1::CronJob;
-use k8s_openapi::api::core::v1::{Namespace, Service, ServiceAccount};
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
-use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::Client;
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::watcher;
-use kube::{Client, Resource};
 use prodready::api::ProductionPolicy;
-use prodready::engine::{CompiledPolicy, Context, Workload, WorkloadVerdict};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
-/// The policy every scenario uses (`config/samples/baseline.yaml`).
-pub const POLICY_FILE: &str = "config/samples/baseline.yaml";
-/// Its name.
-pub const POLICY: &str = "baseline";
-const CRD_FILE: &str = "crds/productionpolicies.prodready.dev.yaml";
-/// The rule the churn scenario breaks, one Deployment at a time (every generated workload
-/// passes it, so its count rises by exactly one per change).
-pub const CHURN_RULE: &str = "liveness-probe";
-/// The user the operator authenticates as (a token of its own, so nothing else is it).
-pub const OPERATOR_USER: &str = "system:serviceaccount:kube-system:default";
-
-// ---------------------------------------------------------------------------------------
-// The workloads
-// ---------------------------------------------------------------------------------------
-
-/// How many objects to create.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Size {
-    /// Deployments.
-    pub deployments: usize,
-    /// CronJobs.
-    pub cronjobs: usize,
-    /// Namespaces they spread over.
-    pub namespaces: usize,
-}
-
-impl Size {
-    /// Issue 7's cluster (10,000 Deployments, 2,000 CronJobs, 500 namespaces) times `scale`.
-    pub fn scaled(scale: f64) -> Size {
-        let n = |base: f64| ((base * scale).round() as usize).max(1);
-        Size {
-            deployments: n(10_000.0),
-            cronjobs: n(2_000.0),
-            namespaces: n(500.0),
-        }
-    }
-
-    /// `workloads` in all, five Deployments per CronJob, 24 workloads per namespace.
-    pub fn workloads(workloads: usize) -> Size {
-        let cronjobs = workloads / 6;
-        Size {
-            deployments: workloads - cronjobs,
-            cronjobs,
-            namespaces: workloads.div_ceil(24).max(1),
-        }
-    }
-
-    /// Deployments + CronJobs.
-    pub fn total(&self) -> usize {
-        self.deployments + self.cronjobs
-    }
-}
-
-fn namespace_of(i: usize, size: Size) -> String {
-    format!("bench-{:03}", i % size.namespaces.max(1))
-}
-
-/// The name of the `i`-th Deployment and its namespace.
-pub fn deployment_name(i: usize, size: Size) -> (String, String) {
-    (namespace_of(i, size), format!("web-{i:05}"))
-}
-
-/// The generated objects: namespaces, then Deployments (with a Service and, when replicated,
-/// a PodDisruptionBudget for every third), then CronJobs. Deterministic: a mix of compliant
-/// and violating settings drawn from a fixed seed; every workload has its liveness probe.
-pub fn generate(size: Size) -> (Vec<Value>, Vec<Value>) {
-    let mut rng = prodready::corpus::Rng::new(7);
-    let namespaces = (0..size.namespaces)
-        .map(|n| json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": format!("bench-{n:03}")}}))
-        .collect();
-    let mut objects = Vec::with_capacity(size.total() * 2);
-    for i in 0..size.deployments {
-        let (ns, name) = deployment_name(i, size);
-        let good = rng.chance(60);
-        let defect = |rng: &mut prodready::corpus::Rng, p| !good && rng.chance(p);
-        let replicas = if defect(&mut rng, 25) { 1 } else { 2 + i % 2 };
-        let tag = if defect(&mut rng, 25) {
-            "latest".to_owned()
-        } else {
-            format!("1.{}.{}", i % 30, i % 7)
-        };
-        let mut container = json!({
-            "name": "app",
-            "image": format!("registry.example.com/team/app:{tag}"),
-            "ports": [{"name": "http", "containerPort": 8080}],
-            "livenessProbe": {"httpGet": {"path": "/health/live", "port": "http"}, "periodSeconds": 10},
-        });
-        if !defect(&mut rng, 30) {
-            container["readinessProbe"] =
-                json!({"httpGet": {"path": "/health/ready", "port": "http"}});
-        }
-        if !defect(&mut rng, 30) {
-            let mut resources = json!({"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}});
-            if i % 4 == 0 {
-                resources["limits"]["cpu"] = json!("500m");
-            }
-            container["resources"] = resources;
-        }
-        if !defect(&mut rng, 30) {
-            container["lifecycle"] = json!({"preStop": {"sleep": {"seconds": 5}}});
-        }
-        objects.push(json!({
-            "apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": name, "namespace": ns, "labels": {"app": name, "team": format!("t{}", i % 17)}},
-            "spec": {
-                "replicas": replicas,
-                "selector": {"matchLabels": {"app": name}},
-                "template": {
-                    "metadata": {"labels": {"app": name}},
-                    "spec": {"terminationGracePeriodSeconds": 30, "containers": [container]},
-                },
-            },
-        }));
-        if i % 3 == 0 {
-            objects.push(json!({
-                "apiVersion": "v1", "kind": "Service",
-                "metadata": {"name": name, "namespace": ns},
-                // Headless: the test control plane's service range is a /24.
-                "spec": {"clusterIP": "None", "selector": {"app": name}, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]},
-            }));
-            if replicas > 1 {
-                objects.push(json!({
-                    "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
-                    "metadata": {"name": name, "namespace": ns},
-                    "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": name}}},
-                }));
-            }
-        }
-    }
-    for j in 0..size.cronjobs {
-        let ns = namespace_of(j, size);
-        let name = format!("job-{j:05}");
-        let policy = if rng.chance(70) { "Forbid" } else { "Allow" };
-        let mut container = json!({
-            "name": "job",
-            "image": format!("registry.example.com/team/job:2.{}.0", j % 13),
-            "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}},
-        });
-        if rng.chance(10) {
-            container["image"] = json!("registry.example.com/team/job:latest");
-        }
-        objects.push(json!({
-            "apiVersion": "batch/v1", "kind": "CronJob",
-            "metadata": {"name": name, "namespace": ns},
-            "spec": {
-                "schedule": format!("{} 3 * * *", j % 60),
-                "concurrencyPolicy": policy,
-                "startingDeadlineSeconds": 300,
-                "jobTemplate": {"spec": {"template": {"spec": {"restartPolicy": "OnFailure", "containers": [container]}}}},
-            },
-        }));
-    }
-    (namespaces, objects)
-}
-
-fn resource_of(kind: &str) -> anyhow::Result<ApiResource> {
-    Ok(match kind {
-        "Namespace" => ApiResource::erase::<Namespace>(&()),
-        "Deployment" => ApiResource::erase::<Deployment>(&()),
-        "CronJob" => ApiResource::erase::<CronJob>(&()),
-        "Service" => ApiResource::erase::<Service>(&()),
-        "PodDisruptionBudget" => ApiResource::erase::<PodDisruptionBudget>(&()),
-        other => bail!("no resource for kind {other}"),
-    })
-}
-
-/// Creates the objects with `concurrency` requests in flight; returns how many were created.
-pub async fn create_all(
-    client: &Client,
-    objects: Vec<Value>,
-    concurrency: usize,
-) -> anyhow::Result<usize> {
-    let n = objects.len();
-    futures::stream::iter(objects.into_iter().map(|v| {
-        let client = client.clone();
-        async move {
-            let kind = v["kind"].as_str().unwrap_or_default().to_owned();
-            let ar = resource_of(&kind)?;
-            let obj: DynamicObject = serde_json::from_value(v)?;
-            let api: Api<DynamicObject> = match obj.metadata.namespace.as_deref() {
-                Some(ns) => Api::namespaced_with(client, ns, &ar),
-                None => Api::all_with(client, &ar),
-            };
-            let name = obj.metadata.name.clone().unwrap_or_default();
-            api.create(&PostParams::default(), &obj)
-                .await
-                .with_context(|| format!("creating {kind} {name}"))?;
-            anyhow::Ok(())
-        }
-    }))
-    .buffer_unordered(concurrency.max(1))
-    .try_collect::<Vec<()>>()
-    .await?;
-    Ok(n)
-}
-
-async fn list_all<K>(client: &Client) -> anyhow::Result<Vec<K>>
-where
-    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + k8s_openapi::serde::de::DeserializeOwned
-        + std::fmt::Debug,
-    K::DynamicType: Default,
-{
-    let api: Api<K> = Api::all(client.clone());
-    let mut out = Vec::new();
-    let mut lp = ListParams::default().limit(500);
-    loop {
-        let page = api.list(&lp).await?;
-        out.extend(page.items);
-        match page.metadata.continue_ {
-            Some(c) if !c.is_empty() => lp = lp.continue_token(&c),
-            _ => return Ok(out),
-        }
-    }
-}
-
-/// The summary the status must show.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Expected {
-    /// `summary.matched`.
-    pub matched: u32,
-    /// `summary.violating`.
-    pub violating: u32,
-    /// `summary.compliant`.
-    pub compliant: u32,
-    /// `summary.unknown`.
-    pub unknown: u32,
-    /// `rules[CHURN_RULE].violations`.
-    pub churn_rule: u32,
-}
-
-/// Evaluates the policy as it is in the API server over the workloads as they are there, in
-/// the operator's context (leases known; ServiceMonitor/PodMonitor CRDs not installed).
-pub async fn expected(client: &Client) -> anyhow::Result<(Expected, i64)> {
-    let policy = Api::<ProductionPolicy>::all(client.clone())
-        .get(POLICY)
-        .await?;
-    let generation = policy.metadata.generation.unwrap_or_default();
-    let compiled = CompiledPolicy::compile(&policy).map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    let mut ctx = Context::default();
-    ctx.set_leases_known();
-    ctx.set_service_monitors_unavailable("not installed");
-    ctx.set_pod_monitors_unavailable("not installed");
-    for ns in Api::<Namespace>::all(client.clone())
-        .list(&ListParams::default())
-        .await?
-    {
-        let labels = ns.metadata.labels.clone().unwrap_or_default();
-        ctx.add_namespace(ns.metadata.name.unwrap_or_default(), labels);
-    }
-    for s in list_all::<Service>(client).await? {
-        ctx.add_service(Arc::new(s));
-    }
-    for p in list_all::<PodDisruptionBudget>(client).await? {
-        ctx.add_pdb(Arc::new(p));
-    }
-    let mut workloads: Vec<Workload> = list_all::<Deployment>(client)
-        .await?
-        .into_iter()
-        .map(Workload::from)
-        .collect();
-    workloads.extend(
-        list_all::<CronJob>(client)
-            .await?
-            .into_iter()
-            .map(Workload::from),
-    );
-    let now = Timestamp::now();
-    let mut e = Expected::default();
-    for w in &workloads {
-        if !compiled.matches(w, &ctx) {
-            continue;
-        }
-        e.matched += 1;
-        let eval = compiled.evaluate(w, &ctx, now);
-        match eval.verdict() {
-            WorkloadVerdict::Violating => e.violating += 1,
-            WorkloadVerdict::Compliant => e.compliant += 1,
-            WorkloadVerdict::Unknown => e.unknown += 1,
-            WorkloadVerdict::Exempt => {}
-        }
-        if eval.results.iter().any(|r| {
-            r.rule.id == CHURN_RULE && matches!(r.outcome, prodready::engine::Outcome::Fail(_))
-        }) {
-            e.churn_rule += 1;
-        }
-    }
-    Ok((e, generation))
-}
+use super::*;
 
 // ---------------------------------------------------------------------------------------
 // The cluster
@@ -584,9 +287,9 @@ impl OperatorCmd {
     }
 }
 
-/// A running `prodready run`; killed on drop.
+/// A running `prodready run` (an [`e2e::OperatorProcess`]: killed on drop, stdin held open).
 pub struct Operator {
-    child: Child,
+    process: OperatorProcess,
     /// Its admin address (`/metrics`, `/health/ready`).
     pub admin: SocketAddr,
     /// When it was spawned.
@@ -599,30 +302,30 @@ impl Operator {
     /// Starts `prodready run` with the production defaults (webhook off: it is measured
     /// on its own in scenario 5).
     pub fn start(cmd: &OperatorCmd, kubeconfig: &Path, dir: &Path) -> anyhow::Result<Operator> {
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let admin: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+        let admin: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
         let log = dir.join("operator.log");
-        let file = std::fs::File::create(&log)?;
+        let args: Vec<String> = [
+            "run",
+            "--kubeconfig",
+            &kubeconfig.display().to_string(),
+            "--admin-addr",
+            &admin.to_string(),
+            "--identity",
+            "bench",
+            "--lease-namespace",
+            "default",
+            "--webhook-enabled",
+            "false",
+            "--log-format",
+            "json",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
         let started = Instant::now();
-        let child = Command::new(&cmd.program)
-            .args(["run", "--kubeconfig"])
-            .arg(kubeconfig)
-            .args([
-                "--admin-addr",
-                &admin.to_string(),
-                "--identity",
-                "bench",
-                "--lease-namespace",
-                "default",
-            ])
-            .args(["--webhook-enabled", "false", "--log-format", "json"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(file))
-            .spawn()
-            .with_context(|| format!("starting {}", cmd.program.display()))?;
+        let process = OperatorProcess::start(&cmd.program, &args, &[], &log)?;
         Ok(Operator {
-            child,
+            process,
             admin,
             started,
             log,
@@ -631,17 +334,15 @@ impl Operator {
 
     /// Its pid.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        u32::try_from(self.process.pid()).unwrap_or(0)
     }
 
     /// Fails if it has exited.
     pub fn check_alive(&mut self) -> anyhow::Result<()> {
-        if let Some(status) = self.child.try_wait()? {
-            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(20).collect();
+        if let Some(status) = self.process.exited() {
             bail!(
                 "the operator exited with {status}; log tail:\n{}",
-                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                self.process.log_tail(20)
             );
         }
         Ok(())
@@ -667,24 +368,18 @@ impl Operator {
 
     /// The sum of a metric's series from the operator's `/metrics`.
     pub fn metric_sum(&self, name: &str) -> anyhow::Result<f64> {
-        use std::io::{Read as _, Write as _};
-        let mut s = std::net::TcpStream::connect(self.admin)?;
-        s.set_read_timeout(Some(Duration::from_secs(5)))?;
-        write!(s, "GET /metrics HTTP/1.0\r\nHost: bench\r\n\r\n")?;
-        let mut body = String::new();
-        s.read_to_string(&mut body)?;
+        let (code, body) = self
+            .process
+            .get("/metrics")
+            .map_err(|e| anyhow::anyhow!("GET /metrics: {e}"))?;
+        if code != 200 {
+            bail!("GET /metrics answered {code}");
+        }
         Ok(body
             .lines()
             .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum())
-    }
-}
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -699,13 +394,6 @@ pub fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     Ok(ticks / if hz > 0 { hz as f64 } else { 100.0 })
-}
-
-/// The 1-, 5- and 15-minute load averages.
-pub fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -747,13 +435,6 @@ pub struct ColdStart {
     pub startup_requests: f64,
     /// Load average before and after.
     pub load: (String, String),
-}
-
-/// Median of a slice (0 when empty).
-pub fn median(v: &[f64]) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    if s.is_empty() { 0.0 } else { s[s.len() / 2] }
 }
 
 /// Scenario 2 on a filled cluster: LIST floor, then the operator's cold start, RSS and idle
@@ -910,15 +591,6 @@ pub struct Churn {
     pub load: (String, String),
 }
 
-/// Percentile (0..=100) of sorted values.
-pub fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
 /// Scenario 4: `rate` Deployment updates per second for `duration`, each removing one
 /// Deployment's liveness probe (so `rules[liveness-probe]` rises by one per change).
 pub async fn churn(
@@ -1052,25 +724,4 @@ pub async fn memory_point(
         hwm_kib,
         load: loadavg(),
     })
-}
-
-// ---------------------------------------------------------------------------------------
-// RESULTS.md
-// ---------------------------------------------------------------------------------------
-
-/// Replaces the text between `<!-- {marker}:begin -->` and `<!-- {marker}:end -->` in
-/// `path` (appending the section when the markers are absent).
-pub fn update_section(path: &Path, marker: &str, body: &str) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let (begin, end) = (
-        format!("<!-- {marker}:begin -->"),
-        format!("<!-- {marker}:end -->"),
-    );
-    let section = format!("{begin}\n{}\n{end}", body.trim_end());
-    let new = match (text.find(&begin), text.find(&end)) {
-        (Some(b), Some(e)) if e > b => format!("{}{section}{}", &text[..b], &text[e + end.len()..]),
-        _ => format!("{}\n{section}\n", text.trim_end()),
-    };
-    std::fs::write(path, new)?;
-    Ok(())
 }

@@ -1,0 +1,702 @@
+//! One evaluation round as a plan. Pure functions from what the stores hold (policies,
+//! workloads, context), the Event memory and `now` to what the round should publish: the
+//! snapshot for the webhook ([`snapshot`]), each policy's status, the metric series and the
+//! instant of the next time-driven round ([`plan`]), and the Events to announce
+//! ([`event_steps`]). The controller (`reconcile.rs`) gathers the inputs, applies the plan
+//! behind the leader claim, and never decides anything itself.
+//!
+//! Because a round is a function of the stores' current contents, cross-object verdicts do not
+//! depend on the order objects were created in: a PDB created after its Deployment is simply
+//! in the next round's context.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::jiff::Timestamp;
+
+use super::events::{EventMemory, Planned};
+use super::metrics::{ViolationLabels, WorkloadLabels};
+use super::status::{self, StatusBuilder};
+use super::stores::Tracked;
+use crate::api::{ProductionPolicy, ProductionPolicyStatus};
+use crate::engine::context::LeaseLookup;
+use crate::engine::{
+    CompiledPolicy, Context, Evaluation, Outcome, PolicyError, RuleDef, Workload, WorkloadVerdict,
+};
+use crate::snapshot::Snapshot;
+
+/// Compiles the policies over `catalog` (sorted by name) into the snapshot the webhook judges
+/// from, and returns the policies that do not compile beside it.
+pub fn snapshot(
+    objects: &[Arc<ProductionPolicy>],
+    context: Context,
+    now: Timestamp,
+    catalog: &[&'static RuleDef],
+) -> (Snapshot, Vec<(Arc<ProductionPolicy>, PolicyError)>) {
+    let mut policies = Vec::new();
+    let mut invalid = Vec::new();
+    for obj in objects {
+        match CompiledPolicy::compile(obj, catalog) {
+            Ok(p) => policies.push(Arc::new(p)),
+            Err(e) => invalid.push((Arc::clone(obj), e)),
+        }
+    }
+    policies.sort_by(|a, b| a.name.cmp(&b.name));
+    let snapshot = Snapshot {
+        policies,
+        invalid: invalid.iter().map(|(_, e)| e.clone()).collect(),
+        context,
+        synced: true,
+        built_at: Some(now),
+    };
+    (snapshot, invalid)
+}
+
+/// What a round reads.
+pub struct Inputs<'a> {
+    /// The compiled policies and the context (from [`snapshot`]).
+    pub snapshot: &'a Snapshot,
+    /// The policy objects as stored: their current status is the "old" one.
+    pub objects: &'a [Arc<ProductionPolicy>],
+    /// The policies that do not compile (from [`snapshot`]).
+    pub invalid: &'a [(Arc<ProductionPolicy>, PolicyError)],
+    /// Every stored workload.
+    pub workloads: &'a [Arc<Tracked>],
+    /// The evaluation instant (also stamped as `lastEvaluationTime`).
+    pub now: Timestamp,
+    /// Bound of `status.violations` (the counts stay exact).
+    pub max_violations: usize,
+    /// Whether this replica leads: only then are failing sets kept for Events (followers
+    /// never publish, so they do not hold them).
+    pub leader: bool,
+}
+
+/// One valid policy's result.
+pub struct PolicyPlan<'a> {
+    /// The compiled policy, from the snapshot.
+    pub policy: &'a CompiledPolicy,
+    /// Its status as stored.
+    pub old: Option<&'a ProductionPolicyStatus>,
+    /// Its status as this round computed it.
+    pub status: ProductionPolicyStatus,
+    /// Leader only: each matched workload with the rules it fails (empty: compliant).
+    pub failing: Vec<(Arc<Tracked>, BTreeSet<String>)>,
+    /// Time spent evaluating it (measured with the caller's clock).
+    pub took: Duration,
+}
+
+/// One invalid policy's result.
+pub struct InvalidPlan<'a> {
+    /// The policy object.
+    pub object: &'a ProductionPolicy,
+    /// Why it does not compile.
+    pub error: &'a PolicyError,
+    /// Its `Ready=False` status.
+    pub status: ProductionPolicyStatus,
+    /// Whether the status differs from the stored one (then a Warning Event is due).
+    pub changed: bool,
+}
+
+/// Everything a round publishes.
+pub struct Plan<'a> {
+    /// Valid policies, in snapshot order.
+    pub policies: Vec<PolicyPlan<'a>>,
+    /// Invalid policies.
+    pub invalid: Vec<InvalidPlan<'a>>,
+    /// `prodready_violations` series.
+    pub violations: Vec<(ViolationLabels, i64)>,
+    /// `prodready_workloads` series.
+    pub workloads: Vec<(WorkloadLabels, i64)>,
+    /// When the next round must run even if nothing changes: an `enforceAfter`, an exemption
+    /// expiry or a named Lease going stale, whichever comes first.
+    pub wake: Option<Timestamp>,
+    /// Stored workloads that could not be decoded (left out of this round), with the reason.
+    pub undecodable: Vec<(Arc<Tracked>, String)>,
+}
+
+/// Evaluates every workload under every policy once. `clock` only measures how long each
+/// policy took (for the duration histogram); no decision reads it.
+pub fn plan<'a>(inputs: &Inputs<'a>, clock: fn() -> Instant) -> Plan<'a> {
+    let now = inputs.now;
+    let snap = inputs.snapshot;
+    let by_name: HashMap<&str, &ProductionPolicy> = inputs
+        .objects
+        .iter()
+        .filter_map(|o| o.metadata.name.as_deref().map(|n| (n, o.as_ref())))
+        .collect();
+    let mut wake: Option<Timestamp> = None;
+    let mut earliest = |t: Timestamp| wake = Some(wake.map_or(t, |w| w.min(t)));
+    for policy in &snap.policies {
+        if let Some(t) = policy.next_transition(now) {
+            earliest(t);
+        }
+    }
+
+    // One pass over the workloads, decoding each once and evaluating it under every policy:
+    // nothing per workload outlives its turn but counts, the bounded violation list and
+    // (leader only) its failing rule set.
+    let mut per_policy: Vec<Accumulator<'_>> = snap
+        .policies
+        .iter()
+        .map(|p| Accumulator::new(p, now, inputs.max_violations))
+        .collect();
+    let mut undecodable = Vec::new();
+    for t in inputs.workloads {
+        let w = match t.workload() {
+            Ok(w) => w,
+            Err(e) => {
+                undecodable.push((Arc::clone(t), e.to_string()));
+                continue;
+            }
+        };
+        for (policy, acc) in snap.policies.iter().zip(per_policy.iter_mut()) {
+            let started = clock();
+            if policy.matches(&w, &snap.context) {
+                let evaluation = policy.evaluate(&w, &snap.context, now);
+                if let Some(x) = evaluation.next_expiry.filter(|x| *x > now) {
+                    earliest(x);
+                }
+                if let Some(x) = lease_stale_at(&snap.context, &w, policy).filter(|x| *x > now) {
+                    earliest(x);
+                }
+                acc.add(t, &w, &evaluation, inputs.leader);
+            }
+            acc.took += clock().saturating_duration_since(started);
+        }
+    }
+
+    let mut violations = Vec::new();
+    let mut workloads = Vec::new();
+    let policies = snap
+        .policies
+        .iter()
+        .zip(per_policy)
+        .map(|(policy, acc)| {
+            let old = by_name
+                .get(policy.name.as_str())
+                .and_then(|o| o.status.as_ref());
+            acc.series.record(policy, &mut violations, &mut workloads);
+            PolicyPlan {
+                policy,
+                old,
+                status: acc.status.finish(old),
+                failing: acc.failing,
+                took: acc.took,
+            }
+        })
+        .collect();
+    let invalid = inputs
+        .invalid
+        .iter()
+        .map(|(obj, error)| {
+            let old = obj.status.as_ref();
+            let status = status::invalid_status(obj.metadata.generation, error, now, old);
+            InvalidPlan {
+                object: obj,
+                error,
+                changed: status::differs(old, &status),
+                status,
+            }
+        })
+        .collect();
+    Plan {
+        policies,
+        invalid,
+        violations,
+        workloads,
+        wake,
+        undecodable,
+    }
+}
+
+/// What to do about one (policy, workload) pair's Event.
+#[derive(Debug, PartialEq)]
+pub enum EventStep {
+    /// Announce this state (replacing any announcement still pending for the pair).
+    Announce {
+        /// `(policy, Kind/namespace/name)`.
+        key: (String, String),
+        /// The workload the Event is about (its uid goes into the reference).
+        tracked: Arc<Tracked>,
+        /// Warning or Normal.
+        planned: Planned,
+        /// The rules it fails (empty for a Normal "ready" Event).
+        failing: BTreeSet<String>,
+    },
+    /// Compliant and nothing to announce: remember it as compliant, drop anything pending.
+    Settle {
+        /// `(policy, Kind/namespace/name)`.
+        key: (String, String),
+    },
+    /// Unchanged since its last Event: drop anything pending.
+    Unchanged {
+        /// `(policy, Kind/namespace/name)`.
+        key: (String, String),
+    },
+}
+
+impl EventStep {
+    /// The pair it is about.
+    pub fn key(&self) -> &(String, String) {
+        match self {
+            EventStep::Announce { key, .. }
+            | EventStep::Settle { key }
+            | EventStep::Unchanged { key } => key,
+        }
+    }
+}
+
+/// The Event steps for one policy's failing sets, against what `memory` says was announced:
+/// one Warning when a workload's failing set changes, one Normal when it becomes compliant,
+/// nothing otherwise.
+pub fn event_steps(
+    memory: &EventMemory,
+    policy: &str,
+    failing: Vec<(Arc<Tracked>, BTreeSet<String>)>,
+) -> Vec<EventStep> {
+    failing
+        .into_iter()
+        .map(|(tracked, failing)| {
+            let key = (policy.to_owned(), tracked.key());
+            match memory.plan(&key.0, &key.1, &failing) {
+                Some(planned) => EventStep::Announce {
+                    key,
+                    tracked,
+                    planned,
+                    failing,
+                },
+                None if failing.is_empty() => EventStep::Settle { key },
+                None => EventStep::Unchanged { key },
+            }
+        })
+        .collect()
+}
+
+/// When the Lease a workload names goes stale for the leader-lease rule.
+pub fn lease_stale_at(ctx: &Context, w: &Workload, policy: &CompiledPolicy) -> Option<Timestamp> {
+    // `NAME` or `NAMESPACE/NAME`, as the leader-lease rule reads it.
+    let (namespace, name) = w
+        .lease_name()?
+        .split_once('/')
+        .unwrap_or((w.namespace.as_str(), w.lease_name()?));
+    let LeaseLookup::Found(lease) = ctx.lease(namespace, name) else {
+        return None;
+    };
+    let spec = lease.spec.as_ref()?;
+    let renewed = spec.renew_time.as_ref()?.0.as_second();
+    let duration = spec
+        .lease_duration_seconds
+        .filter(|d| *d > 0)
+        .map_or(15, i64::from);
+    let grace = i64::from(policy.params.lease_grace_seconds.max(0));
+    Timestamp::from_second(renewed + duration + grace + 1).ok()
+}
+
+/// One policy's share of a round: its status so far, its metric counts, and (leader only)
+/// each matched workload's failing rules for Events.
+struct Accumulator<'p> {
+    status: StatusBuilder<'p>,
+    series: SeriesCounts,
+    failing: Vec<(Arc<Tracked>, BTreeSet<String>)>,
+    took: Duration,
+}
+
+impl<'p> Accumulator<'p> {
+    fn new(policy: &'p CompiledPolicy, now: Timestamp, max_violations: usize) -> Self {
+        Accumulator {
+            status: StatusBuilder::new(policy, now, max_violations),
+            series: SeriesCounts::default(),
+            failing: Vec::new(),
+            took: Duration::ZERO,
+        }
+    }
+
+    fn add(&mut self, t: &Arc<Tracked>, w: &Workload, evaluation: &Evaluation, leader: bool) {
+        self.status.add(w, evaluation);
+        self.series.add(w, evaluation);
+        if leader {
+            let failing: BTreeSet<String> = evaluation
+                .results
+                .iter()
+                .filter(|r| matches!(r.outcome, Outcome::Fail(_)))
+                .map(|r| r.rule.id.to_owned())
+                .collect();
+            self.failing.push((Arc::clone(t), failing));
+        }
+    }
+}
+
+/// A policy's metric counts: failing workloads per (namespace, rule, severity), workloads
+/// per verdict.
+#[derive(Default)]
+struct SeriesCounts {
+    per: HashMap<(String, &'static str, &'static str), i64>,
+    verdicts: [i64; 4],
+}
+
+const VERDICTS: [WorkloadVerdict; 4] = [
+    WorkloadVerdict::Compliant,
+    WorkloadVerdict::Violating,
+    WorkloadVerdict::Exempt,
+    WorkloadVerdict::Unknown,
+];
+
+impl SeriesCounts {
+    fn add(&mut self, w: &Workload, evaluation: &Evaluation) {
+        let verdict = evaluation.verdict();
+        if let Some(i) = VERDICTS.iter().position(|v| *v == verdict) {
+            self.verdicts[i] += 1;
+        }
+        for r in &evaluation.results {
+            if matches!(r.outcome, Outcome::Fail(_)) {
+                let key = (w.namespace.clone(), r.rule.id, r.severity.as_str());
+                *self.per.entry(key).or_insert(0) += 1;
+            }
+        }
+    }
+
+    fn record(
+        self,
+        policy: &CompiledPolicy,
+        v: &mut Vec<(ViolationLabels, i64)>,
+        w: &mut Vec<(WorkloadLabels, i64)>,
+    ) {
+        for ((namespace, rule, severity), n) in self.per {
+            v.push((
+                ViolationLabels {
+                    policy: policy.name.clone(),
+                    namespace,
+                    rule,
+                    severity,
+                },
+                n,
+            ));
+        }
+        for (verdict, n) in VERDICTS.iter().zip(self.verdicts) {
+            w.push((
+                WorkloadLabels {
+                    policy: policy.name.clone(),
+                    result: verdict.as_str(),
+                },
+                n,
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::jiff::SignedDuration;
+
+    use super::*;
+    use crate::controller::stores::Slim as _;
+    use crate::rules::CATALOG;
+    use crate::rules::testing::{context, now};
+
+    /// A policy over namespace `shop` with only `rules` (kebab-case ids) enabled.
+    fn policy(name: &str, rules: &[&str], extra: &str) -> Arc<ProductionPolicy> {
+        let toggles: Vec<String> = CATALOG
+            .iter()
+            .map(|r| {
+                let camel: String =
+                    r.id.split('-')
+                        .enumerate()
+                        .map(|(i, part)| {
+                            if i == 0 {
+                                part.to_owned()
+                            } else {
+                                part[..1].to_uppercase() + &part[1..]
+                            }
+                        })
+                        .collect();
+                format!("{camel}: {{enabled: {}}}", rules.contains(&r.id))
+            })
+            .collect();
+        let yaml = format!(
+            "apiVersion: prodready.dev/v1alpha1\nkind: ProductionPolicy\nmetadata: {{name: {name}, generation: 1}}\nspec:\n  match: {{namespaces: [shop]}}\n  rules: {{{}}}\n{extra}",
+            toggles.join(", ")
+        );
+        Arc::new(serde_saphyr::from_str(&yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}")))
+    }
+
+    fn deployment(name: &str, annotations: &str) -> Arc<Tracked> {
+        let yaml = format!(
+            r#"apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: {name}, namespace: shop, annotations: {{{annotations}}}}}
+spec:
+  replicas: 2
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      containers: [{{name: app, image: "shop:1.0", ports: [{{name: metrics, containerPort: 9090}}]}}]
+"#
+        );
+        let d: Deployment = serde_saphyr::from_str(&yaml).unwrap_or_else(|e| panic!("{e}"));
+        Arc::new(d.slim())
+    }
+
+    const PDB: &str = "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: web, namespace: shop}\nspec: {maxUnavailable: 1, selector: {matchLabels: {app: web}}}\n";
+    const SERVICE: &str = "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\nspec: {selector: {app: web}, ports: [{name: metrics, port: 9090}]}\n";
+    const MONITOR: &str = "apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata: {name: web, namespace: shop}\nspec: {selector: {}, endpoints: [{port: metrics}]}\n";
+
+    /// What a round concluded, owned: each policy's status, the wake-up instant, and the
+    /// failing set of every (policy, workload key).
+    struct Outcome {
+        statuses: Vec<(String, ProductionPolicyStatus)>,
+        wake: Option<Timestamp>,
+        failing: Vec<(String, String, BTreeSet<String>)>,
+    }
+
+    fn run(
+        policies: &[Arc<ProductionPolicy>],
+        workloads: &[Arc<Tracked>],
+        ctx: Context,
+        at: Timestamp,
+        max_violations: usize,
+    ) -> Outcome {
+        let (snap, invalid) = snapshot(policies, ctx, at, &CATALOG);
+        let plan = plan(
+            &Inputs {
+                snapshot: &snap,
+                objects: policies,
+                invalid: &invalid,
+                workloads,
+                now: at,
+                max_violations,
+                leader: true,
+            },
+            Instant::now,
+        );
+        let mut statuses: Vec<(String, ProductionPolicyStatus)> = plan
+            .policies
+            .iter()
+            .map(|p| (p.policy.name.clone(), p.status.clone()))
+            .collect();
+        statuses.extend(plan.invalid.iter().map(|i| {
+            (
+                i.object.metadata.name.clone().unwrap_or_default(),
+                i.status.clone(),
+            )
+        }));
+        let failing = plan
+            .policies
+            .iter()
+            .flat_map(|p| {
+                p.failing
+                    .iter()
+                    .map(|(t, f)| (p.policy.name.clone(), t.key(), f.clone()))
+            })
+            .collect();
+        Outcome {
+            statuses,
+            wake: plan.wake,
+            failing,
+        }
+    }
+
+    /// (matched, compliant, violating, exempt, unknown) of the first policy.
+    fn counts(o: &Outcome) -> (u32, u32, u32, u32, u32) {
+        let s = o.statuses[0].1.summary.clone().unwrap_or_default();
+        (s.matched, s.compliant, s.violating, s.exempt, s.unknown)
+    }
+
+    fn later(secs: i64) -> Timestamp {
+        now()
+            .checked_add(SignedDuration::from_secs(secs))
+            .unwrap_or(now())
+    }
+
+    #[test]
+    fn a_pdb_created_after_its_deployment_flips_the_verdict() {
+        let policies = [policy("pdb", &["disruption-budget"], "")];
+        let web = [deployment("web", "")];
+        let before = run(&policies, &web, Context::default(), now(), 100);
+        assert_eq!(counts(&before), (1, 0, 1, 0, 0));
+        assert_eq!(
+            before.failing,
+            vec![(
+                "pdb".to_owned(),
+                "Deployment/shop/web".to_owned(),
+                BTreeSet::from(["disruption-budget".to_owned()])
+            )]
+        );
+        let after = run(&policies, &web, context(PDB), now(), 100);
+        assert_eq!(counts(&after), (1, 1, 0, 0, 0));
+    }
+
+    #[test]
+    fn a_deleted_service_monitor_flips_the_verdict_back() {
+        let policies = [policy("mon", &["service-monitor"], "")];
+        let web = [deployment("web", "")];
+        let with = run(
+            &policies,
+            &web,
+            context(&format!("{SERVICE}---\n{MONITOR}")),
+            now(),
+            100,
+        );
+        assert_eq!(counts(&with), (1, 1, 0, 0, 0));
+        let without = run(&policies, &web, context(SERVICE), now(), 100);
+        assert_eq!(counts(&without), (1, 0, 1, 0, 0));
+    }
+
+    #[test]
+    fn an_exemption_applies_until_its_expiry_and_the_round_wakes_then() {
+        let expires = later(60);
+        let policies = [policy(
+            "ex",
+            &["disruption-budget"],
+            &format!(
+                "  exemptions: [{{rules: [disruption-budget], names: [web], reason: migration, expires: \"{expires}\"}}]\n"
+            ),
+        )];
+        let web = [deployment("web", "")];
+        let during = run(&policies, &web, Context::default(), now(), 100);
+        assert_eq!(counts(&during), (1, 0, 0, 1, 0));
+        assert_eq!(during.wake, Some(expires));
+        let after = run(&policies, &web, Context::default(), later(61), 100);
+        assert_eq!(counts(&after), (1, 0, 1, 0, 0));
+        assert_eq!(after.wake, None);
+    }
+
+    #[test]
+    fn enforce_after_schedules_a_round_at_the_ramp() {
+        let at = later(3600);
+        let policies = [policy(
+            "ramp",
+            &["disruption-budget"],
+            &format!("  enforcement: {{action: Enforce, enforceAfter: \"{at}\"}}\n"),
+        )];
+        let o = run(&policies, &[], Context::default(), now(), 100);
+        assert_eq!(o.wake, Some(at));
+        assert_eq!(run(&policies, &[], Context::default(), at, 100).wake, None);
+    }
+
+    #[test]
+    fn a_named_lease_is_judged_live_until_stale_and_the_round_wakes_then() {
+        let renewed = later(-5);
+        let lease = format!(
+            "apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata: {{name: lock, namespace: shop}}\nspec: {{holderIdentity: a, leaseDurationSeconds: 10, renewTime: \"{}\"}}\n",
+            renewed.strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
+        );
+        let policies = [policy("lease", &["leader-lease"], "")];
+        let worker = [deployment(
+            "worker",
+            r#"prodready.dev/single-runner: "true", prodready.dev/lease: lock"#,
+        )];
+        let live = run(&policies, &worker, context(&lease), now(), 100);
+        assert_eq!(counts(&live), (1, 1, 0, 0, 0));
+        // Stale after renewTime + duration (10 s) + the rule's grace (5 s), plus one second.
+        let stale_at = renewed
+            .checked_add(SignedDuration::from_secs(16))
+            .unwrap_or(now());
+        assert_eq!(live.wake, Some(stale_at));
+        let stale = run(&policies, &worker, context(&lease), stale_at, 100);
+        assert_eq!(counts(&stale), (1, 0, 1, 0, 0));
+    }
+
+    #[test]
+    fn the_violation_list_is_bounded_and_the_counts_stay_exact() {
+        let policies = [policy("bound", &["disruption-budget"], "")];
+        let many: Vec<Arc<Tracked>> = (0..5).map(|i| deployment(&format!("w{i}"), "")).collect();
+        let o = run(&policies, &many, Context::default(), now(), 2);
+        assert_eq!(counts(&o), (5, 0, 5, 0, 0));
+        assert_eq!(o.statuses[0].1.violations.len(), 2);
+    }
+
+    #[test]
+    fn an_invalid_policy_gets_a_not_ready_status_and_no_evaluation() {
+        let bad = policy(
+            "bad",
+            &[],
+            "  exemptions: [{rules: [no-such-rule], reason: x}]\n",
+        );
+        let o = run(
+            &[bad],
+            &[deployment("web", "")],
+            Context::default(),
+            now(),
+            100,
+        );
+        assert_eq!(o.statuses.len(), 1);
+        let ready = o.statuses[0]
+            .1
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Ready")
+            .map(|c| c.status.clone());
+        assert_eq!(ready.as_deref(), Some("False"));
+        assert!(o.failing.is_empty());
+    }
+
+    #[test]
+    fn events_follow_changes_of_the_failing_set_only() {
+        let web = deployment("web", "");
+        let key = ("p".to_owned(), "Deployment/shop/web".to_owned());
+        let fails = BTreeSet::from(["disruption-budget".to_owned()]);
+        let mut memory = EventMemory::default();
+        let steps = event_steps(&memory, "p", vec![(Arc::clone(&web), fails.clone())]);
+        assert!(matches!(
+            steps.as_slice(),
+            [EventStep::Announce {
+                planned: Planned::Violation,
+                ..
+            }]
+        ));
+        memory.record(&key.0, &key.1, fails.clone());
+        let steps = event_steps(&memory, "p", vec![(Arc::clone(&web), fails)]);
+        assert_eq!(steps, vec![EventStep::Unchanged { key: key.clone() }]);
+        let steps = event_steps(&memory, "p", vec![(Arc::clone(&web), BTreeSet::new())]);
+        assert!(matches!(
+            steps.as_slice(),
+            [EventStep::Announce {
+                planned: Planned::Ready,
+                ..
+            }]
+        ));
+        let fresh = EventMemory::default();
+        let steps = event_steps(&fresh, "p", vec![(web, BTreeSet::new())]);
+        assert_eq!(steps, vec![EventStep::Settle { key }]);
+    }
+
+    #[test]
+    fn a_named_lease_schedules_a_wake_up_when_it_goes_stale() {
+        use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+        let renewed = Timestamp::from_second(1_000).unwrap_or_default();
+        let mut ctx = Context::default();
+        let mut lease = Lease {
+            spec: Some(LeaseSpec {
+                holder_identity: Some("a".into()),
+                lease_duration_seconds: Some(10),
+                renew_time: Some(MicroTime(renewed)),
+                ..LeaseSpec::default()
+            }),
+            ..Lease::default()
+        };
+        lease.metadata.name = Some("lock".into());
+        lease.metadata.namespace = Some("other".into());
+        ctx.add_lease(Arc::new(lease));
+        let policy = CompiledPolicy::builtin(crate::api::Profile::Baseline, &CATALOG);
+        let grace = i64::from(policy.params.lease_grace_seconds);
+        let mut w =
+            crate::engine::Workload::from(k8s_openapi::api::apps::v1::Deployment::default());
+        w.namespace = "mine".into();
+        for (annotation, want) in [("other/lock", Some(1_000 + 10 + grace + 1)), ("lock", None)] {
+            w.annotations = [(
+                crate::engine::workload::ANNOTATION_LEASE.to_owned(),
+                annotation.to_owned(),
+            )]
+            .into();
+            assert_eq!(
+                lease_stale_at(&ctx, &w, &policy).map(|t| t.as_second()),
+                want,
+                "{annotation}"
+            );
+        }
+    }
+}
