@@ -78,6 +78,9 @@ async fn prodready_runs_in_a_real_cluster() -> anyhow::Result<()> {
     kustomize(plane, &client)
         .await
         .context("phase: kustomize install")?;
+    quick_start(plane, &client)
+        .await
+        .context("phase: the README's quick start")?;
     figure("suite_s", format!("{:.0}", suite.elapsed().as_secs_f64()));
     let down = Instant::now();
     drop(cluster);
@@ -91,7 +94,12 @@ async fn prodready_runs_in_a_real_cluster() -> anyhow::Result<()> {
 async fn install(cluster: &Cluster) -> anyhow::Result<(Package, tempfile::TempDir)> {
     let plane = cluster.plane();
     let out = tempfile::tempdir()?;
-    let package = e2e::package(&e2e::release_binary()?, out.path()).await?;
+    let package = e2e::package(
+        &e2e::release_binary()?,
+        &e2e::release_binary_arm64()?,
+        out.path(),
+    )
+    .await?;
     // The chart names the image by digest; containerd must know it by that name.
     cluster
         .import_layout(
@@ -108,20 +116,42 @@ async fn install(cluster: &Cluster) -> anyhow::Result<(Package, tempfile::TempDi
     );
     e2e::install_monitoring_crds(&plane.client().await?).await?;
 
+    // docs/install.md's "From a release" commands, as written, on the packaged archive.
     let began = Instant::now();
-    let chart = package.chart.display().to_string();
-    plane
-        .helm([
-            "install",
-            RELEASE,
-            &chart,
-            "--namespace",
-            NS,
-            "--create-namespace",
-        ])
-        .await?
-        .ok()?;
-    rollout_status(plane).await?;
+    let dist = package
+        .chart
+        .parent()
+        .context("the chart has no directory")?;
+    for command in doc_commands("## From a release (no checkout)")? {
+        let first = command.first().map(String::as_str);
+        let args = |skip: usize| -> Vec<String> {
+            command[skip..]
+                .iter()
+                .map(|a| {
+                    // A file the release ships is found in the release directory.
+                    if dist.join(a).is_file() {
+                        dist.join(a).display().to_string()
+                    } else {
+                        a.clone()
+                    }
+                })
+                .collect()
+        };
+        match first {
+            Some("helm")
+                if command.get(1).is_some_and(|a| a == "install")
+                    && command.iter().any(|a| a.ends_with(".tgz")) =>
+            {
+                plane.helm(args(1)).await?.ok()?;
+            }
+            Some("kubectl") => {
+                plane.kubectl(args(1)).await?.ok()?;
+            }
+            // The OCI-registry install, checksum and download lines need a registry or the
+            // internet; the release test covers the checksums.
+            _ => {}
+        }
+    }
     figure(
         "helm_install_to_ready_s",
         format!("{:.1}", began.elapsed().as_secs_f64()),
@@ -144,13 +174,12 @@ async fn install(cluster: &Cluster) -> anyhow::Result<(Package, tempfile::TempDi
             .and_then(|s| s.service_account_name.clone());
         ensure!(sa.as_deref() == Some("prodready"), "service account {sa:?}");
     }
-    // The samples as docs/install.md applies them; `kubectl get` shows the policy.
-    let root = e2e::repo_root();
-    let baseline = root.join("config/samples/baseline.yaml");
-    plane
-        .kubectl(["apply", "-f", &baseline.display().to_string()])
-        .await?
-        .ok()?;
+    // The first policy as docs/install.md applies it.
+    for command in doc_commands("## Helm from the source tree")? {
+        if command.iter().any(|a| a.contains("config/samples/")) {
+            plane.kubectl(repo_paths(&command[1..])).await?.ok()?;
+        }
+    }
     Ok((package, out))
 }
 
@@ -974,9 +1003,14 @@ async fn kustomize(plane: &ControlPlane, client: &Client) -> anyhow::Result<()> 
         },
     )
     .await?;
-    let tree = e2e::repo_root().join("config/default");
-    let tree = tree.display().to_string();
-    plane.kubectl(["apply", "-k", &tree]).await?.ok()?;
+    // docs/install.md's kustomize commands, as written (paths from the repository root).
+    for command in doc_commands("## kustomize")? {
+        ensure!(
+            command.first().is_some_and(|c| c == "kubectl"),
+            "not a kubectl command: {command:?}"
+        );
+        plane.kubectl(repo_paths(&command[1..])).await?.ok()?;
+    }
     rollout_status(plane).await?;
     let pods = operator_pods(client).await?;
     ensure!(
@@ -1000,11 +1034,51 @@ async fn kustomize(plane: &ControlPlane, client: &Client) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// `kubectl delete -k config/default`, then the README's quick start as written: step 1
+/// (`helm install` of the chart in the source tree, `rollout status`) and step 2 (the Warn-only
+/// samples, `kubectl get` and `describe`).
+async fn quick_start(plane: &ControlPlane, client: &Client) -> anyhow::Result<()> {
+    let tree = e2e::repo_root()
+        .join("config/default")
+        .display()
+        .to_string();
+    plane
+        .kubectl(["delete", "-k", &tree, "--wait=true", "--timeout=120s"])
+        .await?
+        .ok()?;
+    let mut commands = commands_in("README.md", "**1. Install the operator**")?;
+    commands.extend(commands_in("README.md", "**2. Your first policy.**")?);
+    for command in &commands {
+        match command.first().map(String::as_str) {
+            Some("helm") => plane.helm(repo_paths(&command[1..])).await?.ok()?,
+            Some("kubectl") => plane.kubectl(repo_paths(&command[1..])).await?.ok()?,
+            _ => bail!("the quick start has a command the suite does not know: {command:?}"),
+        };
+    }
+    let pods = operator_pods(client).await?;
+    ensure!(
+        pods.len() == 2 && pods.iter().all(ready),
+        "quick start install: {} pods",
+        pods.len()
+    );
+    let table = plane
+        .kubectl(["get", "productionpolicies", "baseline"])
+        .await?
+        .ok()?;
+    ensure!(
+        table.stdout.contains("Warn"),
+        "baseline is not Warn: {}",
+        table.stdout
+    );
+    Ok(())
+}
+
 fn serde_saphyr_value(yaml: &str) -> anyhow::Result<serde_json::Value> {
     serde_saphyr::from_str(yaml).context("parsing YAML")
 }
 
-/// Nothing of the cluster is left: no network namespace, no cgroup, no process.
+/// Nothing of the cluster is left: no network namespace, cgroup, mount, bridge or process
+/// (veths and iptables rules lived in the deleted namespace).
 fn leftovers() -> anyhow::Result<()> {
     let pid = std::process::id();
     ensure!(
@@ -1015,6 +1089,22 @@ fn leftovers() -> anyhow::Result<()> {
         let dir = format!("/sys/fs/cgroup/{hierarchy}/prodready-e2e-{pid}");
         ensure!(!std::path::Path::new(&dir).exists(), "{dir} is still there");
     }
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo")?;
+    let ours = format!("/cluster-{pid}-");
+    ensure!(
+        !mounts.lines().any(|l| l.contains(&ours)),
+        "mounts of the cluster's run directory are left"
+    );
+    let links = std::process::Command::new("ip")
+        .args(["-o", "link"])
+        .output()?;
+    let links = String::from_utf8_lossy(&links.stdout);
+    ensure!(
+        !links
+            .lines()
+            .any(|l| l.contains("cni0") || l.contains("node0") || l.contains("svc0")),
+        "cluster links in the root namespace: {links}"
+    );
     let out = std::process::Command::new("pgrep")
         .args(["-f", "containerd-shim-runc-v2|kubelet --config"])
         .output()?;
@@ -1039,6 +1129,52 @@ async fn rollout_status(plane: &ControlPlane) -> anyhow::Result<()> {
         .await?
         .ok()
         .map(drop)
+}
+
+/// The commands of the first `sh` block after `heading` in docs/install.md.
+fn doc_commands(heading: &str) -> anyhow::Result<Vec<Vec<String>>> {
+    commands_in("docs/install.md", heading)
+}
+
+/// The commands of the first `sh` block after `heading` in the repository file `file`:
+/// comments dropped, `\` continuations joined, split on whitespace (the docs quote nothing).
+fn commands_in(file: &str, heading: &str) -> anyhow::Result<Vec<Vec<String>>> {
+    let path = e2e::repo_root().join(file);
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let after = text
+        .split_once(heading)
+        .with_context(|| format!("{file} has no section {heading:?}"))?
+        .1;
+    let block = after
+        .split_once("```sh\n")
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .with_context(|| format!("no sh block under {heading:?}"))?
+        .0;
+    let joined = block.replace("\\\n", " ");
+    let commands: Vec<Vec<String>> = joined
+        .lines()
+        .map(|l| l.split_once(" #").map_or(l, |(c, _)| c).trim())
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| l.split_whitespace().map(str::to_string).collect())
+        .collect();
+    ensure!(!commands.is_empty(), "no commands under {heading:?}");
+    Ok(commands)
+}
+
+/// Arguments with repository-relative paths (`config/…`) made absolute: the suite does not
+/// run from the repository root.
+fn repo_paths(args: &[String]) -> Vec<String> {
+    let root = e2e::repo_root();
+    args.iter()
+        .map(|a| {
+            if root.join(a).exists() && !a.starts_with('-') {
+                root.join(a).display().to_string()
+            } else {
+                a.clone()
+            }
+        })
+        .collect()
 }
 
 // --- small readers -----------------------------------------------------------------------
