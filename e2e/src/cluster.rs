@@ -41,7 +41,7 @@ use crate::control_plane::{ControlPlane, readyz, write_kubeconfig_files};
 use crate::netns::{NetNs, Relay};
 use crate::oci;
 use crate::pki::{self, ClusterPki};
-use crate::process::{Managed, tail, temp_base};
+use crate::process::{Managed, pid_alive, tail, temp_base};
 use crate::wait::{Probe, poll_until};
 
 /// The node's name.
@@ -272,6 +272,9 @@ impl Cluster {
         // etcd and the API server.
         self.etcd_args = etcd_args(&self.run);
         self.start_etcd().await?;
+        let policy = self.run.path("audit-policy.yaml");
+        std::fs::write(&policy, AUDIT_POLICY)
+            .with_context(|| format!("writing {}", policy.display()))?;
         self.apiserver_args = apiserver_args(&self.run, &pki);
         let relay = Relay::start(
             &self.netns,
@@ -397,37 +400,37 @@ impl Cluster {
             "etcd",
             |p| &mut p.etcd,
             move || {
-                ns.connect(
+                connected(ns.connect(
                     SocketAddr::from(([127, 0, 0, 1], ETCD_PORT)),
                     Duration::from_secs(1),
-                )
-                .map(drop)
-                .map_err(|e| e.to_string())
+                ))
             },
         )
         .await
     }
 
-    /// Waits until `ready` answers, failing early (with the log tail) if the process exits.
-    async fn wait_up(
+    /// Waits until `probe` says ready, failing early (with the log tail) if the process exits.
+    async fn wait_up<Fut>(
         &self,
         name: &'static str,
         slot: fn(&mut Processes) -> &mut Option<Managed>,
-        ready: impl Fn() -> Result<(), String>,
-    ) -> anyhow::Result<()> {
+        probe: impl Fn() -> Fut,
+    ) -> anyhow::Result<()>
+    where
+        Fut: std::future::Future<Output = Probe<()>>,
+    {
         let log = self.run.path(&format!("{name}.log"));
         let result = poll_until(START_TIMEOUT, name, || {
             let exited = slot(&mut lock(&self.processes))
                 .as_mut()
                 .and_then(Managed::exited);
-            let probe = match exited {
-                Some(status) => Probe::Fatal(format!("{name} exited with {status}")),
-                None => match ready() {
-                    Ok(()) => Probe::Ready(()),
-                    Err(e) => Probe::NotYet(e),
-                },
-            };
-            async move { probe }
+            let probe = probe();
+            async move {
+                match exited {
+                    Some(status) => Probe::Fatal(format!("{name} exited with {status}")),
+                    None => probe.await,
+                }
+            }
         })
         .await;
         result.map_err(|e| {
@@ -469,28 +472,8 @@ impl Cluster {
         )?;
         lock(&self.processes).apiserver = Some(apiserver);
         let client = self.plane.client().await?;
-        let log = self.run.path("kube-apiserver.log");
-        let result = poll_until(START_TIMEOUT, "kube-apiserver /readyz", || {
-            let client = client.clone();
-            let exited = lock(&self.processes)
-                .apiserver
-                .as_mut()
-                .and_then(Managed::exited);
-            async move {
-                match exited {
-                    Some(status) => Probe::Fatal(format!("kube-apiserver exited with {status}")),
-                    None => readyz(&client).await,
-                }
-            }
-        })
-        .await;
-        result.map_err(|e| {
-            anyhow::anyhow!(
-                "kube-apiserver did not come up: {e}\n--- last lines of {} ---\n{}",
-                log.display(),
-                tail(&log, LOG_TAIL_LINES)
-            )
-        })
+        self.wait_up("kube-apiserver", |p| &mut p.apiserver, || readyz(&client))
+            .await
     }
 
     async fn start_containerd(&self) -> anyhow::Result<()> {
@@ -518,51 +501,28 @@ impl Cluster {
         self.wait_up(
             "containerd",
             |p| &mut p.containerd,
-            move || {
-                std::os::unix::net::UnixStream::connect(&socket)
-                    .map(drop)
-                    .map_err(|e| format!("{}: {e}", socket.display()))
-            },
+            move || connected(std::os::unix::net::UnixStream::connect(&socket)),
         )
         .await
     }
 
-    /// Runs `ctr` against this cluster's containerd, in its `k8s.io` namespace.
+    /// Runs `ctr` against this cluster's containerd, in its `k8s.io` namespace; its stdout.
     pub async fn ctr<I, S>(&self, args: I, stdin: Option<&[u8]>) -> anyhow::Result<String>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<std::ffi::OsStr>,
     {
-        use tokio::io::AsyncWriteExt as _;
-        let mut cmd = tokio::process::Command::new(self.binaries.get("ctr"));
-        cmd.arg("--address")
-            .arg(self.run.containerd_socket())
-            .args(["--namespace", "k8s.io"])
-            .args(args)
-            .stdin(if stdin.is_some() {
-                std::process::Stdio::piped()
-            } else {
-                std::process::Stdio::null()
-            })
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = cmd.spawn().context("running ctr")?;
-        if let (Some(data), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            pipe.write_all(data).await.context("writing to ctr")?;
-            drop(pipe);
-        }
-        let out = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
-            .await
-            .context("ctr did not finish within 120 s")??;
-        if !out.status.success() {
-            bail!(
-                "ctr failed ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        let mut all: Vec<std::ffi::OsString> = vec![
+            "--address".into(),
+            self.run.containerd_socket().into_os_string(),
+            "--namespace".into(),
+            "k8s.io".into(),
+        ];
+        all.extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        let out = crate::tools::run(&self.binaries.get("ctr"), all, &[], stdin)
+            .await?
+            .ok()?;
+        Ok(out.stdout)
     }
 
     /// Imports an OCI archive into containerd's `k8s.io` namespace (where the kubelet looks).
@@ -768,6 +728,14 @@ impl Drop for Cluster {
             eprintln!("cluster teardown: removing the run directory failed: {e}");
         }
     }
+}
+
+/// A connection attempt as a start-up probe: ready once it connects.
+fn connected<T>(attempt: std::io::Result<T>) -> std::future::Ready<Probe<()>> {
+    std::future::ready(match attempt {
+        Ok(_) => Probe::Ready(()),
+        Err(e) => Probe::NotYet(e.to_string()),
+    })
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -976,13 +944,7 @@ fn reap_stale() {
         else {
             continue;
         };
-        let Ok(pid_t) = libc::pid_t::try_from(pid) else {
-            continue;
-        };
-        // SAFETY: signal 0 only checks for existence.
-        let alive = unsafe { libc::kill(pid_t, 0) } == 0
-            || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH);
-        if alive {
+        if libc::pid_t::try_from(pid).map_or(true, pid_alive) {
             continue;
         }
         let run = RunDir {
@@ -1032,8 +994,6 @@ rules:
 fn apiserver_args(run: &RunDir, pki: &ClusterPki) -> Vec<String> {
     let p = |path: &Path| path.display().to_string();
     let policy = run.path("audit-policy.yaml");
-    // Written here so the args and the file cannot disagree; a failure shows at start.
-    let _ = std::fs::write(&policy, AUDIT_POLICY);
     vec![
         format!("--advertise-address={NODE_IP}"),
         "--bind-address=0.0.0.0".into(),

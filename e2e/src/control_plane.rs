@@ -187,7 +187,7 @@ impl ControlPlane {
             ("KUBECONFIG", self.kubeconfig.as_os_str()),
             ("KUBECACHEDIR", cache.as_os_str()),
         ];
-        tools::run(&kubectl, args, &envs, stdin).await
+        tools::run(&kubectl, args, &envs, stdin.map(str::as_bytes)).await
     }
 
     /// Runs the real `helm` with this control plane's kubeconfig and private helm directories.

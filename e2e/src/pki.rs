@@ -155,6 +155,17 @@ pub(crate) struct ClientFiles {
     pub key: PathBuf,
 }
 
+/// Writes `pem` to `<dir>/<name>.crt` and `<dir>/<name>.key`.
+fn write_pem(dir: &Path, name: &str, pem: &Pem) -> anyhow::Result<ClientFiles> {
+    let files = ClientFiles {
+        cert: dir.join(format!("{name}.crt")),
+        key: dir.join(format!("{name}.key")),
+    };
+    write_file(&files.cert, &pem.cert)?;
+    write_file(&files.key, &pem.key)?;
+    Ok(files)
+}
+
 /// The real cluster's PKI: [`PkiFiles`] plus one client certificate per component and the
 /// front-proxy (request-header) CA and client the API server and the controllers expect.
 #[derive(Debug, Clone)]
@@ -174,16 +185,7 @@ pub(crate) struct ClusterPki {
 /// names (the node address, the `kubernetes` Service IP); `node` is the node's name.
 pub(crate) fn write_cluster(dir: &Path, names: &[&str], node: &str) -> anyhow::Result<ClusterPki> {
     let (base, ca) = write_with(dir, names)?;
-    let client = |file: &str, cn: &str, orgs: &[&str]| -> anyhow::Result<ClientFiles> {
-        let pem = ca.client(cn, orgs)?;
-        let files = ClientFiles {
-            cert: dir.join(format!("{file}.crt")),
-            key: dir.join(format!("{file}.key")),
-        };
-        write_file(&files.cert, &pem.cert)?;
-        write_file(&files.key, &pem.key)?;
-        Ok(files)
-    };
+    let client = |file: &str, cn: &str, orgs: &[&str]| write_pem(dir, file, &ca.client(cn, orgs)?);
     let controller_manager = client("controller-manager", "system:kube-controller-manager", &[])?;
     let scheduler = client("scheduler", "system:kube-scheduler", &[])?;
     let kubelet = client("kubelet", &format!("system:node:{node}"), &["system:nodes"])?;
@@ -197,13 +199,11 @@ pub(crate) fn write_cluster(dir: &Path, names: &[&str], node: &str) -> anyhow::R
     let front = Ca::new("prodready-e2e-front-proxy-ca")?;
     let front_proxy_ca = dir.join("front-proxy-ca.crt");
     write_file(&front_proxy_ca, front.cert())?;
-    let pem = front.client("front-proxy-client", &[])?;
-    let front_proxy_client = ClientFiles {
-        cert: dir.join("front-proxy-client.crt"),
-        key: dir.join("front-proxy-client.key"),
-    };
-    write_file(&front_proxy_client.cert, &pem.cert)?;
-    write_file(&front_proxy_client.key, &pem.key)?;
+    let front_proxy_client = write_pem(
+        dir,
+        "front-proxy-client",
+        &front.client("front-proxy-client", &[])?,
+    )?;
     Ok(ClusterPki {
         base,
         controller_manager,

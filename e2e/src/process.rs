@@ -234,13 +234,17 @@ fn reap_stale(base: &Path) {
         else {
             continue;
         };
-        // SAFETY: signal 0 only checks for existence.
-        let alive = unsafe { libc::kill(pid, 0) } == 0
-            || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH);
-        if !alive {
+        if !pid_alive(pid) {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
+}
+
+/// Whether a process with this pid exists (signal 0; only "no such process" counts as gone).
+pub(crate) fn pid_alive(pid: libc::pid_t) -> bool {
+    // SAFETY: signal 0 only checks for existence.
+    let found = unsafe { libc::kill(pid, 0) } == 0;
+    found || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
 }
 
 /// A free loopback TCP port (for an address a test gives a process it starts).

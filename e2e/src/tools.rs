@@ -46,7 +46,7 @@ pub(crate) async fn run<I, S>(
     program: &Path,
     args: I,
     envs: &[(&str, &OsStr)],
-    stdin: Option<&str>,
+    stdin: Option<&[u8]>,
 ) -> anyhow::Result<Output>
 where
     I: IntoIterator<Item = S>,
@@ -74,7 +74,7 @@ where
         .kill_on_drop(true);
     let mut child = cmd.spawn().with_context(|| format!("spawning {shown}"))?;
     if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(input.as_bytes())
+        pipe.write_all(input)
             .await
             .with_context(|| format!("writing stdin of {shown}"))?;
         drop(pipe);
