@@ -23,7 +23,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
 use kube::api::{Api, ListParams, PostParams};
-use prodready::api::{ProductionPolicy, ProductionPolicyStatus};
+use prodready::api::ProductionPolicyStatus;
 
 const NS: &str = "prodready-system";
 const RELEASE: &str = "prodready";
@@ -124,19 +124,8 @@ async fn install(cluster: &Cluster) -> anyhow::Result<(Package, tempfile::TempDi
         .context("the chart has no directory")?;
     for command in doc_commands("## From a release (no checkout)")? {
         let first = command.first().map(String::as_str);
-        let args = |skip: usize| -> Vec<String> {
-            command[skip..]
-                .iter()
-                .map(|a| {
-                    // A file the release ships is found in the release directory.
-                    if dist.join(a).is_file() {
-                        dist.join(a).display().to_string()
-                    } else {
-                        a.clone()
-                    }
-                })
-                .collect()
-        };
+        // A file the release ships is found in the release directory.
+        let args = |skip: usize| paths_in(dist, &command[skip..]);
         match first {
             Some("helm")
                 if command.get(1).is_some_and(|a| a == "install")
@@ -207,18 +196,24 @@ async fn apps(cluster: &Cluster, client: &Client) -> anyhow::Result<()> {
     )
     .await?;
     // web is compliant, legacy violates: exact counts, and `kubectl get` shows them.
-    let status = wait_status(client, Duration::from_secs(60), |s| {
-        let sum = s.summary.as_ref().ok_or("no summary")?;
-        if (sum.matched, sum.compliant, sum.violating) == (3, 2, 1) {
-            Ok(())
-        } else {
-            Err(format!(
-                "matched/compliant/violating {}/{}/{}",
-                sum.matched, sum.compliant, sum.violating
-            ))
-        }
-    })
-    .await?;
+    let status = e2e::wait_status(
+        client,
+        POLICY,
+        Duration::from_secs(60),
+        "web compliant, legacy violating",
+        |s| {
+            let sum = s.summary.as_ref().ok_or("no summary")?;
+            if (sum.matched, sum.compliant, sum.violating) == (3, 2, 1) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "matched/compliant/violating {}/{}/{}",
+                    sum.matched, sum.compliant, sum.violating
+                ))
+            }
+        },
+    )
+    .await;
     ensure!(
         status.violations.iter().all(|v| v.name == "legacy"),
         "only legacy may violate: {:?}",
@@ -561,15 +556,21 @@ async fn status_follows(plane: &ControlPlane, client: &Client, name: &str) -> an
         )
         .await?
         .ok()?;
-    wait_status(client, Duration::from_secs(30), |s| {
-        let v = s.summary.as_ref().map(|s| s.violating).unwrap_or(0);
-        if v == before + 1 {
-            Ok(())
-        } else {
-            Err(format!("violating {v}, want {}", before + 1))
-        }
-    })
-    .await?;
+    e2e::wait_status(
+        client,
+        POLICY,
+        Duration::from_secs(30),
+        "one more violating workload",
+        |s| {
+            let v = s.summary.as_ref().map(|s| s.violating).unwrap_or(0);
+            if v == before + 1 {
+                Ok(())
+            } else {
+                Err(format!("violating {v}, want {}", before + 1))
+            }
+        },
+    )
+    .await;
     Ok(())
 }
 
@@ -842,14 +843,20 @@ spec:
         .await?
         .ok()?;
     let began = Instant::now();
-    wait_status(client, Duration::from_secs(40), |s| {
-        if lease_rule(s) {
-            Ok(())
-        } else {
-            Err("leader-lease still passes".into())
-        }
-    })
-    .await?;
+    e2e::wait_status(
+        client,
+        POLICY,
+        Duration::from_secs(40),
+        "leader-lease failing for the runner",
+        |s| {
+            if lease_rule(s) {
+                Ok(())
+            } else {
+                Err("leader-lease still passes".into())
+            }
+        },
+    )
+    .await;
     figure(
         "leader_lease_fail_after_scale_to_zero_s",
         format!("{:.1}", began.elapsed().as_secs_f64()),
@@ -906,24 +913,40 @@ async fn faults(cluster: &Cluster, client: &Client) -> anyhow::Result<()> {
         saw_unready,
         "readiness never dropped while the API server was down"
     );
-    wait_for(
+    let recovered = wait_for(
         Duration::from_secs(60),
         "both operator pods ready again",
         || async {
-            let mut ok = 0;
-            for addr in &addrs {
-                if matches!(cluster.http_get(*addr, "/health/ready"), Ok((200, _))) {
-                    ok += 1;
-                }
-            }
-            if ok == 2 {
+            let answers: Vec<_> = addrs
+                .iter()
+                .map(|addr| cluster.http_get(*addr, "/health/ready"))
+                .collect();
+            if answers.iter().all(|a| matches!(a, Ok((200, _)))) {
                 Ok(())
             } else {
-                Err(format!("{ok}/2 ready"))
+                // What each pod says about why it is not ready.
+                Err(format!("/health/ready answers: {answers:?}"))
             }
         },
     )
-    .await?;
+    .await;
+    if let Err(e) = recovered {
+        let logs = cluster
+            .plane()
+            .kubectl([
+                "-n",
+                NS,
+                "logs",
+                "-l",
+                OPERATOR_SELECTOR,
+                "--tail=40",
+                "--prefix",
+            ])
+            .await
+            .map(|o| o.stdout + &o.stderr)
+            .unwrap_or_else(|e| format!("(kubectl logs failed: {e:#})"));
+        bail!("{e}\n--- the operator pods' logs ---\n{logs}");
+    }
     let pods = operator_pods(client).await?;
     for pod in &pods {
         let before = restarts_before.get(&name_of(pod)).copied();
@@ -941,9 +964,8 @@ async fn faults(cluster: &Cluster, client: &Client) -> anyhow::Result<()> {
 /// p50/p99 of a server-side dry-run create (what `kubectl apply --dry-run=server` sends for
 /// a new object), 500 each with prodready's webhook registered and without.
 async fn latency(plane: &ControlPlane, client: &Client) -> anyhow::Result<()> {
-    let deployment: Deployment = serde_json::from_value(serde_json::to_value(
-        serde_saphyr_value(&violating_deployment("latency", APPS))?,
-    )?)?;
+    let deployment: Deployment =
+        serde_saphyr::from_str(&violating_deployment("latency", APPS)).context("parsing YAML")?;
     let api: Api<Deployment> = Api::namespaced(client.clone(), APPS);
     let params = PostParams {
         dry_run: true,
@@ -1018,19 +1040,27 @@ async fn kustomize(plane: &ControlPlane, client: &Client) -> anyhow::Result<()> 
         "kustomize install: {} pods",
         pods.len()
     );
-    // The webhook answers through its Service here too.
-    let out = plane
-        .kubectl_with_stdin(
-            ["apply", "--dry-run=server", "-f", "-"],
-            Some(&violating_deployment("kustomized", APPS)),
-        )
-        .await?
-        .ok()?;
-    ensure!(
-        out.stderr.contains("Warning: prodready["),
-        "no warning: {}",
-        out.stderr
-    );
+    // The webhook answers through its Service here too, once the operator has injected its CA
+    // into the freshly applied (empty) caBundle; until then failurePolicy Ignore admits silently.
+    wait_for(
+        Duration::from_secs(30),
+        "a prodready warning from the kustomize install",
+        || async {
+            let out = plane
+                .kubectl_with_stdin(
+                    ["apply", "--dry-run=server", "-f", "-"],
+                    Some(&violating_deployment("kustomized", APPS)),
+                )
+                .await
+                .map_err(|e| format!("{e:#}"))?;
+            if out.success() && out.stderr.contains("Warning: prodready[") {
+                Ok(())
+            } else {
+                Err(format!("exit {}, stderr {}", out.status, out.stderr))
+            }
+        },
+    )
+    .await?;
     Ok(())
 }
 
@@ -1071,10 +1101,6 @@ async fn quick_start(plane: &ControlPlane, client: &Client) -> anyhow::Result<()
         table.stdout
     );
     Ok(())
-}
-
-fn serde_saphyr_value(yaml: &str) -> anyhow::Result<serde_json::Value> {
-    serde_saphyr::from_str(yaml).context("parsing YAML")
 }
 
 /// Nothing of the cluster is left: no network namespace, cgroup, mount, bridge or process
@@ -1165,11 +1191,16 @@ fn commands_in(file: &str, heading: &str) -> anyhow::Result<Vec<Vec<String>>> {
 /// Arguments with repository-relative paths (`config/…`) made absolute: the suite does not
 /// run from the repository root.
 fn repo_paths(args: &[String]) -> Vec<String> {
-    let root = e2e::repo_root();
+    paths_in(&e2e::repo_root(), args)
+}
+
+/// Arguments that name a file or directory under `dir` made absolute; flags and other
+/// arguments as they are.
+fn paths_in(dir: &std::path::Path, args: &[String]) -> Vec<String> {
     args.iter()
         .map(|a| {
-            if root.join(a).exists() && !a.starts_with('-') {
-                root.join(a).display().to_string()
+            if !a.starts_with('-') && dir.join(a).exists() {
+                dir.join(a).display().to_string()
             } else {
                 a.clone()
             }
@@ -1179,26 +1210,11 @@ fn repo_paths(args: &[String]) -> Vec<String> {
 
 // --- small readers -----------------------------------------------------------------------
 
+/// The in-cluster policy's status (the e2e kit's reader, with this suite's policy).
 async fn status(client: &Client) -> anyhow::Result<ProductionPolicyStatus> {
-    let api: Api<ProductionPolicy> = Api::all(client.clone());
-    api.get(POLICY)
-        .await?
-        .status
+    e2e::status_of(client, POLICY)
+        .await
         .context("the policy has no status yet")
-}
-
-async fn wait_status(
-    client: &Client,
-    timeout: Duration,
-    check: impl Fn(&ProductionPolicyStatus) -> Result<(), String>,
-) -> anyhow::Result<ProductionPolicyStatus> {
-    Ok(
-        wait_for(timeout, "the in-cluster policy's status", || async {
-            let s = status(client).await.map_err(|e| e.to_string())?;
-            check(&s).map(|()| s)
-        })
-        .await?,
-    )
 }
 
 async fn operator_pods(client: &Client) -> anyhow::Result<Vec<Pod>> {
