@@ -449,7 +449,7 @@ async fn default_values_render_a_safe_install_the_api_server_accepts() {
         "config/samples/baseline.yaml",
         "kubectl get productionpolicies",
         "set image.digest",
-        "delete secret/prodready-webhook-tls lease/prodready-leader",
+        "garbage collected with it",
     ] {
         assert!(notes.contains(want), "NOTES lack {want:?}:\n{notes}");
     }
@@ -892,12 +892,13 @@ async fn get_json(cp: &ControlPlane, kind: &str, name: &str, namespace: &str) ->
 
 /// The chart's lifecycle on a control plane of its own, as docs/install.md describes it:
 /// `helm install` of a previous chart version whose CRD lacks a property, then the released
-/// chart archive (no checkout needed) as the upgrade; the operator, run
-/// with the chart's own container arguments, takes the Lease and fills the webhook Secret the
-/// chart created empty; `helm upgrade` to this chart applies the new CRD schema and leaves
-/// what the operator wrote alone; `helm uninstall` removes the webhook configuration and the
-/// Secret (with the CA key), and leaves the CRD and the leader Lease, which the documented
-/// commands then remove.
+/// chart archive (no checkout needed) as the upgrade. The operator, run with the chart's own
+/// container arguments but without `--owner-deployment` (as a version before it), takes the
+/// Lease and fills the webhook Secret; run again with them, it gives both an owner reference
+/// to the chart's Deployment. `helm upgrade` to this chart applies the new CRD schema and
+/// leaves what the operator wrote alone; `helm uninstall` removes the chart's objects and
+/// keeps the CRD; with no garbage collector here, the Lease and the Secret stay, naming the
+/// gone Deployment, and docs/install.md's by-hand command removes them.
 #[tokio::test]
 async fn helm_upgrade_applies_a_changed_crd_and_uninstall_leaves_what_the_docs_say() {
     const NS: &str = "prodready-system";
@@ -991,13 +992,33 @@ async fn helm_upgrade_applies_a_changed_crd_and_uninstall_leaves_what_the_docs_s
         "--identity=prodready-0".to_owned(),
     ]);
     let program = Path::new(env!("CARGO_BIN_EXE_prodready-operator"));
-    let operator = e2e::OperatorProcess::start(
-        program,
-        &run,
-        &[("POD_NAMESPACE", NS), ("POD_NAME", "prodready-0")],
-        &dir.path().join("operator.log"),
-    )
-    .expect("start the operator");
+    let start = |args: &[String], log: &str| {
+        e2e::OperatorProcess::start(
+            program,
+            args,
+            &[("POD_NAMESPACE", NS), ("POD_NAME", "prodready-0")],
+            &dir.path().join(log),
+        )
+        .expect("start the operator")
+    };
+    let owners = |obj: &Option<Value>| -> Vec<Value> {
+        obj.as_ref()
+            .and_then(|o| o.pointer("/metadata/ownerReferences"))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    // First as a version before `--owner-deployment` wrote them: Lease and Secret unowned.
+    assert!(
+        run.iter().any(|a| a == "--owner-deployment=prodready"),
+        "the chart names the owner: {run:?}"
+    );
+    let older: Vec<String> = run
+        .iter()
+        .filter(|a| !a.starts_with("--owner-deployment"))
+        .cloned()
+        .collect();
+    let operator = start(&older, "older.log");
     let filled = e2e::wait_for(
         Duration::from_secs(60),
         "the Lease held and the Secret filled",
@@ -1028,6 +1049,51 @@ async fn helm_upgrade_applies_a_changed_crd_and_uninstall_leaves_what_the_docs_s
     )
     .await;
     if let Err(e) = filled {
+        panic!("{e}\n--- operator log ---\n{}", operator.log_tail(40));
+    }
+    for kind in ["lease", "secret"] {
+        let name = if kind == "lease" {
+            "prodready-leader"
+        } else {
+            "prodready-webhook-tls"
+        };
+        assert_eq!(
+            owners(&get_json(cp, kind, name, NS).await),
+            Vec::<Value>::new()
+        );
+    }
+    drop(operator);
+    // Then as the chart runs it: both are adopted by the Deployment (uninstall removes them).
+    let uid = get_json(cp, "deployment", "prodready", NS)
+        .await
+        .and_then(|d| d.pointer("/metadata/uid").cloned())
+        .expect("the chart's Deployment has a uid");
+    let want = vec![
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "prodready", "uid": uid}),
+    ];
+    let operator = start(&run, "operator.log");
+    let adopted = e2e::wait_for(
+        Duration::from_secs(60),
+        "the Lease and the Secret owned by the Deployment",
+        || {
+            let (cp, want, owners) = (&cp, &want, &owners);
+            let exited = operator.exited();
+            async move {
+                if let Some(status) = exited {
+                    return Err(format!("the operator exited: {status}"));
+                }
+                let lease = owners(&get_json(cp, "lease", "prodready-leader", NS).await);
+                let secret = owners(&get_json(cp, "secret", "prodready-webhook-tls", NS).await);
+                if &lease == want && &secret == want {
+                    Ok(())
+                } else {
+                    Err(format!("Lease owners {lease:?}, Secret owners {secret:?}"))
+                }
+            }
+        },
+    )
+    .await;
+    if let Err(e) = adopted {
         panic!("{e}\n--- operator log ---\n{}", operator.log_tail(40));
     }
     let ca_key = get_json(cp, "secret", "prodready-webhook-tls", NS)
@@ -1085,26 +1151,30 @@ async fn helm_upgrade_applies_a_changed_crd_and_uninstall_leaves_what_the_docs_s
         get_json(cp, "crd", CRD, NS).await.is_some(),
         "the CRD is kept"
     );
+    // No garbage collector on a bare API server: the Secret and the Lease are still there,
+    // naming the gone Deployment (a real cluster's collector removes them: the in-cluster
+    // suite checks that). docs/install.md's by-hand command, verbatim, removes them.
     for (kind, name) in [
         ("lease", "prodready-leader"),
         ("secret", "prodready-webhook-tls"),
     ] {
-        assert!(
-            get_json(cp, kind, name, NS).await.is_some(),
-            "{kind}/{name}: docs/install.md says the operator's {kind} is left"
+        assert_eq!(
+            owners(&get_json(cp, kind, name, NS).await),
+            want,
+            "{kind}/{name} is owned by the uninstalled Deployment"
         );
     }
-    // docs/install.md#uninstall, verbatim.
-    for cmd in [
-        vec![
-            "-n",
-            NS,
-            "delete",
-            "secret/prodready-webhook-tls",
-            "lease/prodready-leader",
-        ],
-        vec!["delete", "crd", CRD],
-    ] {
+    let install_md =
+        std::fs::read_to_string(e2e::repo_root().join("docs/install.md")).expect("docs/install.md");
+    let by_hand = install_md
+        .split_once("delete them by hand:")
+        .and_then(|(_, rest)| rest.split_once("```sh\n"))
+        .and_then(|(_, rest)| rest.split_once("\n```"))
+        .map(|(block, _)| block.to_owned())
+        .expect("docs/install.md's by-hand delete command");
+    let words: Vec<&str> = by_hand.split_whitespace().collect();
+    assert_eq!(words.first(), Some(&"kubectl"), "{by_hand}");
+    for cmd in [words[1..].to_vec(), vec!["delete", "crd", CRD]] {
         let out = cp.kubectl(&cmd).await.expect("run kubectl");
         assert!(out.success(), "kubectl {cmd:?}: {}", out.stderr);
     }
