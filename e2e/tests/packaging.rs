@@ -2280,3 +2280,210 @@ async fn the_pre_commit_hook_audits_the_changed_manifests() {
         "{out}"
     );
 }
+
+/// The first `sh` block after `anchor` in docs/install.md, `\` continuations joined, one
+/// command per line (comments kept: bash drops them).
+fn install_md_block(anchor: &str) -> Vec<String> {
+    let text =
+        std::fs::read_to_string(repo_root().join("docs/install.md")).expect("docs/install.md");
+    let block = text
+        .split_once(anchor)
+        .and_then(|(_, rest)| rest.split_once("```sh\n"))
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .map(|(block, _)| block.replace("\\\n", " "))
+        .unwrap_or_else(|| panic!("docs/install.md has no sh block after {anchor:?}"));
+    block
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// docs/install.md's release commands as a user runs them, with the public hosts replaced
+/// by local stand-ins (no internet here): the "Releasing" block's `crane push` and `helm
+/// push` into a throwaway OCI registry (`ghcr.io` → `127.0.0.1:<port>`, `--plain-http` for
+/// helm); "From a release"'s `helm install oci://…` from it, its checksum line and its
+/// archive install; "Upgrade"'s `helm upgrade oci://…`; and the CLI block's `curl`
+/// downloads from a local copy of the GitHub release (`https://github.com/…/releases/download`
+/// → `file://…`), checksum, unpack, `install` into a temporary bin directory (instead of
+/// `sudo install` into /usr/local/bin) and `prodready audit k8s/`. Each line runs in bash as
+/// written apart from those substitutions. `kubectl rollout status` needs a kubelet: the
+/// in-cluster suite runs it.
+#[tokio::test]
+async fn the_documented_registry_and_download_commands_install_the_release() {
+    const NS: &str = "prodready-system";
+    let pkg = released().await;
+    let plane = ControlPlane::start()
+        .await
+        .expect("a control plane of its own");
+    let registry = Registry::start().await.expect("OCI registry");
+    let bins = e2e::Binaries::locate().expect("the e2e binaries");
+    let work = tempfile::tempdir().expect("temp dir");
+    let helm_home = work.path().join("helm");
+    let bin = work.path().join("bin");
+    std::fs::create_dir_all(&bin).expect("dir");
+    let env: Vec<(&str, std::ffi::OsString)> = vec![
+        ("KUBECONFIG", plane.kubeconfig().as_os_str().to_owned()),
+        ("HELM_CACHE_HOME", helm_home.join("cache").into_os_string()),
+        (
+            "HELM_CONFIG_HOME",
+            helm_home.join("config").into_os_string(),
+        ),
+        ("HELM_DATA_HOME", helm_home.join("data").into_os_string()),
+        ("PATH", path_with(&[&bin, bins.dir()])),
+    ];
+    let host = registry.host();
+    let local = |line: &str| -> String {
+        let line = line.replace("ghcr.io/", &format!("{host}/"));
+        if line.starts_with("helm ") && line.contains("oci://") {
+            // Helm speaks HTTPS to a registry unless told otherwise; the local one is plain.
+            match line.split_once(" #") {
+                Some((cmd, _)) => format!("{} --plain-http", cmd.trim_end()),
+                None => format!("{line} --plain-http"),
+            }
+        } else {
+            line
+        }
+    };
+    let bash = |line: &str, cwd: &Path| -> (i32, String, String) {
+        sh(Path::new("bash"), &["-e", "-c", line], cwd, &env, None)
+    };
+    let must = |line: &str, cwd: &Path| -> String {
+        let (code, out, err) = bash(line, cwd);
+        assert_eq!(
+            code,
+            0,
+            "`{line}` (in {}):\n{out}\n{err}\nregistry log:\n{}",
+            cwd.display(),
+            registry.log()
+        );
+        out
+    };
+
+    // Releasing: publish the image, then the chart, from the directory holding `dist/`.
+    let release_root = pkg.dir.parent().expect("dist has a parent");
+    assert!(pkg.dir.ends_with("dist"), "{}", pkg.dir.display());
+    let publish = install_md_block("Publish the image first, then the chart");
+    assert_eq!(publish.len(), 2, "{publish:?}");
+    for line in &publish {
+        must(&local(line), release_root);
+    }
+    let served = crane([
+        "digest",
+        &format!("{host}/prodready/prodready:{}", pkg.version),
+    ])
+    .await
+    .and_then(Output::ok)
+    .expect("crane digest");
+    assert_eq!(
+        served.stdout.trim(),
+        pkg.digest,
+        "the registry serves the stamped digest"
+    );
+
+    // From a release: the OCI install, the checksum check, then (after an uninstall) the
+    // archive install; `kubectl get productionpolicies` answers.
+    let downloads = work.path().join("downloads");
+    std::fs::create_dir_all(&downloads).expect("dir");
+    for f in [
+        "SHA256SUMS".to_owned(),
+        format!("prodready-{}.tgz", pkg.version),
+    ] {
+        std::fs::copy(pkg.dir.join(&f), downloads.join(&f)).expect("copy a release file");
+    }
+    let install = install_md_block("## From a release (no checkout)");
+    let mut ran = Vec::new();
+    for line in &install {
+        let line = local(line);
+        if line.starts_with("kubectl -n prodready-system rollout status") {
+            continue;
+        }
+        if line.starts_with("helm install prodready prodready-") {
+            must(
+                &format!("helm uninstall prodready -n {NS} --wait"),
+                &downloads,
+            );
+        }
+        let out = must(&line, &downloads);
+        ran.push(
+            line.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+        if line.starts_with("helm install prodready oci://") {
+            let image = must(
+                &format!(
+                    "kubectl -n {NS} get deployment prodready -o jsonpath={{.spec.template.spec.containers[0].image}}"
+                ),
+                &downloads,
+            );
+            assert_eq!(image, format!("ghcr.io/prodready/prodready@{}", pkg.digest));
+        }
+        if line.starts_with("sha256sum") {
+            assert!(
+                out.contains(&format!("prodready-{}.tgz: OK", pkg.version)),
+                "{out}"
+            );
+        }
+    }
+    assert_eq!(
+        ran,
+        [
+            "helm install prodready",
+            "sha256sum -c SHA256SUMS",
+            "helm install prodready",
+            "kubectl get productionpolicies"
+        ],
+        "docs/install.md's From a release block changed: update this test"
+    );
+
+    // Upgrade from the registry.
+    let upgrade = install_md_block("## Upgrade");
+    assert_eq!(upgrade.len(), 1, "{upgrade:?}");
+    let out = must(&local(&upgrade[0]), work.path());
+    assert!(out.contains("has been upgraded"), "{out}");
+    let revision = must(
+        &format!("helm -n {NS} history prodready -o json"),
+        work.path(),
+    );
+    let history: Value = serde_json::from_str(&revision).expect("helm history JSON");
+    assert_eq!(history.as_array().map(Vec::len), Some(2), "{history}");
+
+    // The CLI: downloaded from the release, verified, unpacked, installed, run.
+    let release = work.path().join("github");
+    let tag_dir = release.join(format!("releases/download/v{}", pkg.version));
+    std::fs::create_dir_all(&tag_dir).expect("dir");
+    for f in [
+        "SHA256SUMS".to_owned(),
+        format!("prodready-{}-linux-amd64.tar.gz", pkg.version),
+    ] {
+        std::fs::copy(pkg.dir.join(&f), tag_dir.join(&f)).expect("copy a release file");
+    }
+    let laptop = work.path().join("laptop");
+    std::fs::create_dir_all(laptop.join("k8s")).expect("dir");
+    std::fs::write(laptop.join("k8s/web.yaml"), BAD_DEPLOYMENT).expect("write a manifest");
+    let cli = install_md_block("The CLI, for CI and laptops");
+    assert_eq!(cli.len(), 6, "{cli:?}");
+    let github = "https://github.com/prodready/prodready";
+    let mut outputs = Vec::new();
+    for line in &cli {
+        let line = line
+            .replace(github, &format!("file://{}", release.display()))
+            .replace("sudo install", "install")
+            .replace("/usr/local/bin/", &format!("{}/", bin.display()));
+        assert!(!line.contains("https://"), "{line}");
+        outputs.push(bash(&line, &laptop));
+    }
+    for (line, (code, out, err)) in cli.iter().zip(&outputs).take(5) {
+        assert_eq!(*code, 0, "`{line}`:\n{out}\n{err}");
+    }
+    assert!(bin.join("prodready").is_file(), "the CLI is installed");
+    let (code, out, err) = &outputs[5];
+    assert_eq!(
+        *code, 1,
+        "the audit finds the violating Deployment:\n{out}\n{err}"
+    );
+    assert!(out.contains("web"), "{out}");
+}
