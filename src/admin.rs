@@ -142,9 +142,7 @@ async fn ready(State(s): State<AdminState>) -> Response {
 }
 
 async fn metrics(State(s): State<AdminState>) -> Response {
-    s.health
-        .ready
-        .set(i64::from(s.health.readiness().is_ok()));
+    s.health.ready.set(i64::from(s.health.readiness().is_ok()));
     let mut body = String::new();
     match prometheus_client::encoding::text::encode(&mut body, &s.registry) {
         Ok(()) => (
@@ -236,6 +234,11 @@ mod tests {
         );
         // The API answering is not enough while the caches are unsynced.
         health.set_api(Ok(()));
-        assert!(get(&router, "/metrics").await.1.contains("\nprodready_ready 0\n"));
+        assert!(
+            get(&router, "/metrics")
+                .await
+                .1
+                .contains("\nprodready_ready 0\n")
+        );
     }
 }
