@@ -7,7 +7,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use e2e::{Binaries, ControlPlane, chart_dir, documents, helm_template, repo_root, run_program};
+use e2e::{
+    Binaries, ControlPlane, apply_yaml, chart_dir, documents, helm_template,
+    install_monitoring_crds, repo_root, run_program,
+};
 use serde_json::Value;
 
 const RULES: &str = "charts/prodready/files/prometheus-rules.yaml";
@@ -187,6 +190,10 @@ async fn chart_rule(cp: &ControlPlane, release: &str, sets: &[&str]) -> Value {
 #[tokio::test]
 async fn the_chart_and_config_prometheus_ship_the_same_rules() {
     let cp = ControlPlane::shared().await.expect("control plane");
+    let client = cp.client().await.expect("client");
+    install_monitoring_crds(&client)
+        .await
+        .expect("install the Prometheus Operator CRDs");
 
     // Off by default.
     let default = helm_template(cp, "prodready", "prodready-system", &[])
@@ -240,6 +247,15 @@ async fn the_chart_and_config_prometheus_ship_the_same_rules() {
         "kube-prometheus-stack"
     );
     assert!(chart_dir().join("files/prometheus-rules.yaml").is_file());
+
+    // The Prometheus Operator's own CRD accepts the object.
+    let ns = cp.temp_namespace("rules").await.expect("namespace");
+    let mut object = chart;
+    object["metadata"]["namespace"] = Value::from(ns.name());
+    let applied = apply_yaml(&client, Some(ns.name()), &object.to_string())
+        .await
+        .expect("the API server accepts the PrometheusRule");
+    assert_eq!(applied.len(), 1);
 }
 
 /// Metric names a PromQL expression reads: identifiers followed by a label matcher.
