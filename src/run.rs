@@ -304,7 +304,6 @@ pub async fn run_until(args: RunArgs, shutdown: CancellationToken) -> Result<(),
         http: http.clone(),
     };
     let webhook_calls = calls.clone();
-    let registry = Arc::new(registry);
 
     let stores = Arc::new(Stores::default());
     let trigger = Arc::new(Notify::new());
@@ -319,6 +318,8 @@ pub async fn run_until(args: RunArgs, shutdown: CancellationToken) -> Result<(),
         shutdown.clone(),
     ));
     let health = Health::new(Arc::clone(&stores));
+    health.register(&mut registry);
+    let registry = Arc::new(registry);
     background.spawn(admin::probe_api(
         client.clone(),
         probe_calls,

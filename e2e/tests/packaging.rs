@@ -86,6 +86,10 @@ fn every_option() -> Vec<String> {
         "metrics.serviceMonitor.metricRelabelings[0].sourceLabels={__name__}",
         "metrics.serviceMonitor.metricRelabelings[0].regex=go_.*",
         "resources.limits.cpu=1",
+        "prometheusRule.enabled=true",
+        "prometheusRule.namespace=monitoring",
+        "prometheusRule.labels.release=kube-prometheus",
+        "prometheusRule.job=prodready",
     ]
     .iter()
     .map(|s| (*s).to_owned())
@@ -480,6 +484,7 @@ async fn every_option_renders_and_the_api_server_accepts_it() {
             "NetworkPolicy",
             "PodDisruptionBudget",
             "ProductionPolicy",
+            "PrometheusRule",
             "Role",
             "RoleBinding",
             "Service",
@@ -490,6 +495,10 @@ async fn every_option_renders_and_the_api_server_accepts_it() {
         ]
     );
     server_dry_run(cp, &yaml).await;
+    let rule = find(&docs, "PrometheusRule", "prodready");
+    assert_eq!(rule["metadata"]["namespace"], "monitoring");
+    assert_eq!(rule["metadata"]["labels"]["release"], "kube-prometheus");
+    assert!(rule["spec"].to_string().contains(r#"job=\"prodready\""#));
 
     let d = find(&docs, "Deployment", "prodready");
     let c = &d["spec"]["template"]["spec"]["containers"][0];
