@@ -12,7 +12,8 @@ use k8s_openapi::jiff::Timestamp;
 use serde::Serialize;
 
 use crate::api::{Severity, WorkloadKind};
-use crate::engine::{CompiledPolicy, ExemptionSource, Outcome, WorkloadVerdict};
+use crate::engine::{CompiledPolicy, Evaluation, ExemptionSource, Outcome, WorkloadVerdict};
+use crate::reports::{ReportOptions, Subject};
 pub use load::{InputError, Loaded, Source};
 
 /// The result of one rule on one workload, as reported.
@@ -167,6 +168,10 @@ pub struct Report {
     /// Every workload with its verdict.
     #[serde(skip)]
     pub workloads: Vec<WorkloadSummary>,
+    /// One policy report per workload a policy matched, in input order (only when asked for,
+    /// see [`audit_with_reports`]).
+    #[serde(skip)]
+    pub reports: Vec<crate::reports::Report>,
 }
 
 impl Report {
@@ -196,6 +201,18 @@ pub fn audit(
     now: Timestamp,
     show_passed: bool,
 ) -> Report {
+    audit_with_reports(loaded, policies, now, show_passed, None)
+}
+
+/// [`audit`], also building each matched workload's policy report ([`crate::reports::build`],
+/// the function the controller's report writer uses) when `reports` is given.
+pub fn audit_with_reports(
+    loaded: impl std::borrow::Borrow<Loaded>,
+    policies: &[CompiledPolicy],
+    now: Timestamp,
+    show_passed: bool,
+    reports: Option<ReportOptions>,
+) -> Report {
     let Loaded {
         workloads,
         context,
@@ -214,6 +231,7 @@ pub fn audit(
         let mut evaluated = Vec::new();
         let mut notes = Vec::new();
         let first = report.findings.len();
+        let mut evaluations = Vec::new();
         for policy in policies {
             if !policy.matches(w, context) {
                 continue;
@@ -300,6 +318,22 @@ pub fn audit(
                     Outcome::Pass | Outcome::NotApplicable => {}
                 }
             }
+            if reports.is_some() {
+                evaluations.push((policy.name.as_str(), eval));
+            }
+        }
+        if let Some(options) = reports {
+            let subject = Subject {
+                kind: w.kind,
+                namespace: &w.namespace,
+                name: &w.name,
+                uid: None,
+            };
+            let pairs: Vec<(&str, &Evaluation)> =
+                evaluations.iter().map(|(p, e)| (*p, e)).collect();
+            report
+                .reports
+                .extend(crate::reports::build(&subject, &pairs, options));
         }
         // Most severe first within the workload, failures before the rest.
         report.findings[first..]
