@@ -204,6 +204,7 @@ impl ReportSink {
         if !installed {
             s.synced = false;
             s.stored.clear();
+            self.metrics.reports.set(0);
         }
         self.metrics
             .installed
