@@ -451,3 +451,90 @@ async fn policyreports_are_accepted_by_the_wgpolicyk8s_crd() {
     // With passes on, good's report lists its three passing rules.
     assert_eq!(got[1]["summary"]["pass"], 3, "{}", got[1]);
 }
+
+#[tokio::test]
+async fn a_namespace_being_deleted_is_not_a_crash_loop_or_an_error() {
+    let cp = ControlPlane::start().await.expect("private control plane");
+    let client = cp.client().await.expect("client");
+    install_crd_file(&client, repo_root().join(CRD_FILE))
+        .await
+        .expect("install the ProductionPolicy CRD");
+    install_openreports_crds(&client)
+        .await
+        .expect("install the OpenReports CRDs");
+    let op = Operator::start(program(), cp.kubeconfig(), "ns-operator", "ns-reports", &[]);
+    op.wait_ready(Duration::from_secs(60)).await;
+    apply_yaml(
+        &client,
+        None,
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: doomed}\n",
+    )
+    .await
+    .expect("namespace");
+    apply_yaml(&client, Some("doomed"), &deployment("bad", 1, false, ""))
+        .await
+        .expect("workload");
+    apply_yaml(
+        &client,
+        None,
+        &policy_yaml("doomed", "{namespaces: [doomed]}", &["livenessProbe"], ""),
+    )
+    .await
+    .expect("policy");
+    let api: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "doomed",
+        &api_resource(ReportApi::OpenReports),
+    );
+    wait_for(SETTLE, "the report", || {
+        let api = api.clone();
+        async move {
+            api.get_opt("prodready-deployment-bad")
+                .await
+                .map_err(|e| e.to_string())?
+                .map(|_| ())
+                .ok_or_else(|| "not yet".to_owned())
+        }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", op.log_tail(30)));
+    // The bare control plane has no namespace controller: the namespace stays Terminating,
+    // and the API server refuses to create anything in it. The report deleted meanwhile
+    // cannot be recreated: counted as `gone`, logged at info, no error, no crash.
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    namespaces
+        .delete("doomed", &DeleteParams::default())
+        .await
+        .expect("delete the namespace");
+    api.delete("prodready-deployment-bad", &DeleteParams::default())
+        .await
+        .expect("delete the report");
+    let gone = "prodready_report_writes_total{op=\"apply\",result=\"gone\"}";
+    wait_for(SETTLE, "a write refused as gone", || async {
+        match metric_value(&op.metrics(), gone) {
+            Some(n) if n >= 1.0 => Ok(()),
+            other => Err(format!("{gone} = {other:?}")),
+        }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", op.log_tail(30)));
+    let errors = "prodready_report_writes_total{op=\"apply\",result=\"error\"}";
+    assert_eq!(
+        metric_value(&op.metrics(), errors),
+        None,
+        "{}",
+        op.log_tail(30)
+    );
+    assert!(
+        op.logs()
+            .contains("report not written: its namespace or workload is going away"),
+        "{}",
+        op.log_tail(30)
+    );
+    assert!(
+        op.exited().is_none(),
+        "the operator crashed:\n{}",
+        op.log_tail(30)
+    );
+    op.wait_ready(Duration::from_secs(10)).await;
+}
