@@ -450,6 +450,48 @@ async fn policyreports_are_accepted_by_the_wgpolicyk8s_crd() {
     assert_eq!(got[0]["summary"]["fail"], 2);
     // With passes on, good's report lists its three passing rules.
     assert_eq!(got[1]["summary"]["pass"], 3, "{}", got[1]);
+
+    // A restart (a new leader): it lists the reports, finds them right, writes nothing, and
+    // there are no duplicates.
+    let args = ["--reports", "policyreport", "--reports-include-passes"];
+    drop(op);
+    let next = Operator::start(
+        program(),
+        cp.kubeconfig(),
+        "policyreport-next",
+        "policyreports",
+        &args,
+    );
+    next.wait_ready(Duration::from_secs(60)).await;
+    wait_for(SETTLE, "the new operator leads", || async {
+        if next.is_leader() {
+            Ok(())
+        } else {
+            Err("not yet")
+        }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", next.log_tail(30)));
+    // Two resyncs (4 s each) as leader.
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    let after = reports(&client, ReportApi::PolicyReport).await;
+    assert_eq!(after.len(), 2, "no duplicates after a restart");
+    assert_eq!(results(&after[0]), results(&got[0]));
+    let applied = metric_value(
+        &next.metrics(),
+        "prodready_report_writes_total{op=\"apply\",result=\"success\"}",
+    );
+    assert_eq!(
+        applied,
+        None,
+        "the new leader rewrote reports that were right:\n{}",
+        next.log_tail(30)
+    );
+    assert!(
+        next.logs().contains("policy reports listed"),
+        "{}",
+        next.log_tail(30)
+    );
 }
 
 #[tokio::test]
