@@ -184,8 +184,11 @@ impl ReportSink {
 
     /// The state a round reports in the `Reported` condition.
     pub fn state(&self) -> ReportsState {
-        if self.lock().installed {
+        let s = self.lock();
+        if s.installed && s.synced {
             ReportsState::Installed(self.options.api.api_version())
+        } else if s.installed {
+            ReportsState::Pending(self.options.api.api_version())
         } else {
             ReportsState::CrdMissing(self.options.api.api_version(), self.options.api.plural())
         }
@@ -539,7 +542,7 @@ mod tests {
         sink.set_installed(true);
         assert_eq!(
             sink.state(),
-            ReportsState::Installed("openreports.io/v1alpha1")
+            ReportsState::Pending("openreports.io/v1alpha1")
         );
         assert_eq!(
             sink.ready(),
@@ -547,6 +550,10 @@ mod tests {
             "not before the stored reports are listed"
         );
         sink.lock().synced = true;
+        assert_eq!(
+            sink.state(),
+            ReportsState::Installed("openreports.io/v1alpha1")
+        );
         assert!(sink.ready().is_some());
         sink.lock().stored = stored(&[report("a", true)]);
         sink.set_installed(false);

@@ -46,6 +46,8 @@ pub const REPORTED: &str = "Reported";
 pub const REASON_REPORTS_WRITTEN: &str = "ReportsWritten";
 /// Reported=False: the report CRD is not installed.
 pub const REASON_REPORT_CRD_MISSING: &str = "ReportCRDMissing";
+/// Reported=Unknown: the CRD is installed but the existing reports are not listed yet.
+pub const REASON_REPORTS_PENDING: &str = "ReportsPending";
 
 /// Whether reports can be written, as the round sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,7 +56,10 @@ pub enum ReportsState {
     Disabled,
     /// The CRD of this API (`group/version`, resource) is not installed.
     CrdMissing(&'static str, &'static str),
-    /// The CRD is installed.
+    /// The CRD of this API (`group/version`) is installed, but prodready's existing reports
+    /// are not listed yet (no write before that; a lasting state means the watch fails).
+    Pending(&'static str),
+    /// The CRD is installed and the existing reports are listed: reports are written.
     Installed(&'static str),
 }
 
@@ -73,6 +78,17 @@ pub fn reports_condition(
             REASON_REPORT_CRD_MISSING,
             format!(
                 "results are not written as policy reports: the {resource} CRD ({api}) is not installed; install it (or set --reports none) and reports start without a restart"
+            ),
+            generation,
+            now,
+            old,
+        )),
+        ReportsState::Pending(api) => Some(condition(
+            REPORTED,
+            "Unknown",
+            REASON_REPORTS_PENDING,
+            format!(
+                "the {api} report CRD is installed; reports are written once prodready's existing reports are listed (if this lasts, the operator's log says why the watch fails, e.g. missing RBAC)"
             ),
             generation,
             now,
