@@ -247,6 +247,21 @@ fetch_prometheus_operator() {
     die "cannot download $m@$v"
 }
 
+# --- OpenReports CRDs (openreports.io) and the PolicyReport CRD (wgpolicyk8s.io) ----------
+# Read from the module cache too: config/crd/ of github.com/openreports/reports-api and
+# config/crds/policyreport/ of github.com/kyverno/kyverno.
+fetch_module_dir() {
+  local m="$1" v="$2" dir="$3"
+  local modcache="${GOMODCACHE:-${GOPATH:-$HOME/go}/pkg/mod}"
+  if command -v go >/dev/null 2>&1; then modcache="$(go env GOMODCACHE)"; fi
+  if [[ -d "$modcache/$m@$v/$dir" ]]; then return; fi
+  need_go "$m@$v"
+  log "downloading $m@$v into the Go module cache"
+  (cd "$base/src" && go mod download -json "$m@$v" >/dev/null) ||
+    (cd "$base/src" && GOSUMDB=off go mod download -json "$m@$v" >/dev/null) ||
+    die "cannot download $m@$v"
+}
+
 build_kubernetes
 build_etcd
 build_helm
@@ -256,6 +271,8 @@ build_testapp
 build_prometheus
 ensure_debian_packages
 fetch_prometheus_operator
+fetch_module_dir github.com/openreports/reports-api "$OPENREPORTS_VERSION" config/crd
+fetch_module_dir github.com/kyverno/kyverno "$KYVERNO_VERSION" config/crds/policyreport
 
 for b in "${K8S_COMMANDS[@]}" etcd helm crane containerd containerd-shim-runc-v2 ctr testapp promtool prometheus; do
   [[ -x "$bin/$b" ]] || die "missing $bin/$b after build"

@@ -243,7 +243,14 @@ pub fn run_audit_retaining(args: &AuditArgs, out: &mut dyn Write) -> io::Result<
     let mut loaded = Loaded::from_paths_jobs(&args.paths, jobs);
     loaded.errors.splice(0..0, policy_errors);
     let now = args.now.unwrap_or_else(Timestamp::now);
-    let report = audit::audit_jobs(&loaded, &policies, now, args.show_passed, jobs);
+    let reports = args
+        .output
+        .report_api()
+        .map(|api| crate::reports::ReportOptions {
+            api,
+            include_passes: args.show_passed,
+        });
+    let report = audit::audit_jobs(&loaded, &policies, now, args.show_passed, jobs, reports);
     let color = match args.color {
         ColorArg::Always => true,
         ColorArg::Never => false,

@@ -20,6 +20,7 @@ pub mod leader;
 pub mod memory;
 pub mod metrics;
 pub mod owner;
+pub mod reports;
 pub mod rules;
 pub mod run;
 pub mod snapshot;

@@ -92,7 +92,8 @@ pub struct RunArgs {
     #[arg(long, env = "PRODREADY_DEBOUNCE", default_value = "500ms", value_parser = parse_duration)]
     pub debounce: Duration,
 
-    /// How often to look for the ServiceMonitor/PodMonitor CRDs (monitoring.coreos.com/v1).
+    /// How often to look for the ServiceMonitor/PodMonitor CRDs (monitoring.coreos.com/v1)
+    /// and the policy report CRD of --reports.
     #[arg(long, env = "PRODREADY_DISCOVERY_INTERVAL", default_value = "30s", value_parser = parse_duration)]
     pub discovery_interval: Duration,
 
@@ -105,9 +106,42 @@ pub struct RunArgs {
     #[arg(long, env = "PRODREADY_API_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub api_timeout: Duration,
 
+    /// Write each matched workload's results as a policy report in its namespace:
+    /// `openreports` (openreports.io/v1alpha1 Report), `policyreport` (wgpolicyk8s.io/v1alpha2
+    /// PolicyReport) or `none`. While the CRD is not installed the policies say so in their
+    /// `Reported` condition; reports start when it appears, without a restart.
+    #[arg(long, env = "PRODREADY_REPORTS", value_enum, default_value_t = ReportsArg::Openreports)]
+    pub reports: ReportsArg,
+
+    /// Also give passing rules a `pass` result in the reports (they dominate the volume).
+    #[arg(long, env = "PRODREADY_REPORTS_INCLUDE_PASSES")]
+    pub reports_include_passes: bool,
+
     /// The admission webhook's flags (`--webhook-*`, `--tls-*`).
     #[command(flatten)]
     pub webhook: crate::admission::WebhookArgs,
+}
+
+/// The `--reports` choice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportsArg {
+    /// openreports.io/v1alpha1 `Report`.
+    Openreports,
+    /// wgpolicyk8s.io/v1alpha2 `PolicyReport`.
+    Policyreport,
+    /// No reports.
+    None,
+}
+
+impl ReportsArg {
+    /// The report API, unless `none`.
+    pub fn api(self) -> Option<crate::reports::ReportApi> {
+        match self {
+            ReportsArg::Openreports => Some(crate::reports::ReportApi::OpenReports),
+            ReportsArg::Policyreport => Some(crate::reports::ReportApi::PolicyReport),
+            ReportsArg::None => None,
+        }
+    }
 }
 
 /// Why the operator stopped with an error.
@@ -295,6 +329,15 @@ pub async fn run_until(args: RunArgs, shutdown: CancellationToken) -> Result<(),
     );
     let http = HttpMetrics::register(&mut registry);
     let controller_metrics = ControllerMetrics::register(&mut registry);
+    let report_sink = args.reports.api().map(|api| {
+        Arc::new(controller::reports::ReportSink::new(
+            crate::reports::ReportOptions {
+                api,
+                include_passes: args.reports_include_passes,
+            },
+            controller::reports::ReportMetrics::register(&mut registry),
+        ))
+    });
     let leader_metrics = LeaderMetrics::register(&mut registry);
     let snapshot = SharedSnapshot::default();
     // The admission webhook reads `snapshot` (published by the controller), serves on every
@@ -317,6 +360,16 @@ pub async fn run_until(args: RunArgs, shutdown: CancellationToken) -> Result<(),
         args.discovery_interval,
         shutdown.clone(),
     ));
+    if let Some(sink) = &report_sink {
+        background.spawn(controller::reports::discover(
+            client.clone(),
+            probe_calls.clone(),
+            Arc::clone(sink),
+            Arc::clone(&trigger),
+            args.discovery_interval,
+            shutdown.clone(),
+        ));
+    }
     let health = Health::new(Arc::clone(&stores));
     health.register(&mut registry);
     let registry = Arc::new(registry);
@@ -381,6 +434,7 @@ pub async fn run_until(args: RunArgs, shutdown: CancellationToken) -> Result<(),
             max_violations: args.max_violations,
             max_events: args.max_events_per_second,
             identity,
+            reports: report_sink,
         },
     );
     let mut controller_task = tokio::spawn(controller.run(shutdown.clone()));

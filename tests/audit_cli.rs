@@ -589,3 +589,138 @@ fn jobs_must_be_a_positive_number() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--jobs"), "{err}");
 }
+
+/// The YAML documents of a report stream, as JSON values.
+fn reports_of(out: &Output) -> Vec<Value> {
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_saphyr::from_multiple::<Value>(&text)
+        .unwrap_or_else(|e| panic!("stdout is not a YAML stream ({e}):\n{text}"))
+}
+
+#[test]
+fn openreports_has_one_report_per_workload_with_the_json_verdicts() {
+    let out = run(&["audit", "examples/", "-o", "openreports"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "same exit code as the other formats"
+    );
+    let reports = reports_of(&out);
+    assert_eq!(reports.len(), 4, "one per workload");
+    let json = json_of(&run(&["audit", "examples/", "-o", "json"]));
+    // Every (workload, policy, rule, result) of the JSON findings, with OpenReports' names.
+    let mut want: Vec<(String, String, String, String)> = json["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| {
+            let result = match f["result"].as_str().unwrap_or_default() {
+                "unknown" => "error",
+                "exempt" => "skip",
+                other => other,
+            };
+            (
+                format!(
+                    "{}/{}/{}",
+                    f["kind"].as_str().unwrap_or_default(),
+                    f["namespace"].as_str().unwrap_or_default(),
+                    f["name"].as_str().unwrap_or_default()
+                ),
+                f["policy"].as_str().unwrap_or_default().to_owned(),
+                f["rule"].as_str().unwrap_or_default().to_owned(),
+                result.to_owned(),
+            )
+        })
+        .collect();
+    want.sort();
+    want.dedup(); // JSON has one finding per container, a report one result per rule
+    let mut got = Vec::new();
+    for r in &reports {
+        assert_eq!(r["apiVersion"], "openreports.io/v1alpha1");
+        assert_eq!(r["kind"], "Report");
+        assert_eq!(r["source"], "prodready");
+        assert_eq!(
+            r["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+            "prodready"
+        );
+        assert!(
+            r["metadata"].get("ownerReferences").is_none(),
+            "no uid offline"
+        );
+        let scope = &r["scope"];
+        assert_eq!(r["metadata"]["namespace"], scope["namespace"]);
+        let key = format!(
+            "{}/{}/{}",
+            scope["kind"].as_str().unwrap_or_default(),
+            scope["namespace"].as_str().unwrap_or_default(),
+            scope["name"].as_str().unwrap_or_default()
+        );
+        let results = r["results"].as_array().cloned().unwrap_or_default();
+        for (field, name) in [
+            ("fail", "fail"),
+            ("error", "error"),
+            ("skip", "skip"),
+            ("pass", "pass"),
+        ] {
+            let n = results.iter().filter(|x| x["result"] == name).count();
+            assert_eq!(
+                r["summary"][field].as_u64(),
+                Some(n as u64),
+                "{key} {field}"
+            );
+        }
+        for x in results {
+            assert_eq!(x["source"], "prodready");
+            assert!(x["category"].as_str().is_some_and(|c| !c.is_empty()));
+            got.push((
+                key.clone(),
+                x["policy"].as_str().unwrap_or_default().to_owned(),
+                x["rule"].as_str().unwrap_or_default().to_owned(),
+                x["result"].as_str().unwrap_or_default().to_owned(),
+            ));
+        }
+    }
+    got.sort();
+    assert_eq!(got, want);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !stdout.contains("sk_live_do_not_commit_me"),
+        "a secret value leaked"
+    );
+}
+
+#[test]
+fn openreports_passes_on_request_and_policyreport_maps_critical() {
+    let plain = reports_of(&run(&["audit", "examples/", "-o", "openreports"]));
+    let passed = reports_of(&run(&[
+        "audit",
+        "examples/",
+        "-o",
+        "openreports",
+        "--show-passed",
+    ]));
+    let passes = |rs: &[Value]| {
+        rs.iter()
+            .map(|r| r["summary"]["pass"].as_u64().unwrap_or(0))
+            .sum::<u64>()
+    };
+    assert_eq!(passes(&plain), 0);
+    assert!(passes(&passed) > 0);
+    let old = reports_of(&run(&["audit", "examples/", "-o", "policyreport"]));
+    assert_eq!(old.len(), 4);
+    let results: Vec<&Value> = old
+        .iter()
+        .flat_map(|r| r["results"].as_array().into_iter().flatten())
+        .collect();
+    assert!(
+        old.iter()
+            .all(|r| r["apiVersion"] == "wgpolicyk8s.io/v1alpha2" && r["kind"] == "PolicyReport")
+    );
+    let secret = results
+        .iter()
+        .find(|x| x["rule"] == "secret-literal-env")
+        .expect("the checkout Deployment has a literal secret");
+    assert_eq!(secret["severity"], "high");
+    assert_eq!(secret["properties"]["severity"], "critical");
+    assert!(results.iter().all(|x| x["severity"] != "critical"));
+}

@@ -12,7 +12,7 @@ fn layer(module: &str) -> Option<u8> {
         "api" | "error" | "flags" | "text" | "corpus" | "memory" | "telemetry" | "metrics"
         | "kubeapi" | "leader" | "owner" => 0,
         "engine" | "crd" => 1,
-        "rules" | "snapshot" => 2,
+        "rules" | "snapshot" | "reports" => 2,
         "controller" | "admission" | "audit" => 3,
         "admin" | "run" | "cli" => 4,
         _ => return None,

@@ -114,6 +114,39 @@ async fn cold_start_policy_edit_and_churn() {
         "every generated workload had its liveness probe"
     );
     assert!(churn.cpu_s > 0.0);
+
+    // Issue 15: the OpenReports CRDs appear; every matched workload gets exactly the report
+    // the engine computes, and idle stays idle.
+    let mut op = op;
+    let rep = operator::reports(
+        &cluster,
+        &mut op,
+        Duration::from_secs(12),
+        Duration::from_secs(60),
+    )
+    .await
+    .expect("the reports converge to the engine's");
+    eprintln!(
+        "reports: {} in {:.2} s, {} writes, {} objects, {} bytes; idle {} requests in {:.1} s, {} writes",
+        rep.reports,
+        rep.converged_s,
+        rep.writes,
+        rep.objects,
+        rep.bytes,
+        rep.idle_requests_self,
+        rep.idle_s,
+        rep.idle_writes
+    );
+    assert_eq!(rep.reports, 120, "one per matched workload");
+    assert_eq!(rep.objects, 120);
+    assert_eq!(rep.writes, 120.0, "one write per report, no rewrites");
+    assert_eq!(rep.idle_writes, 0.0);
+    assert!(
+        rep.idle_requests_self / rep.idle_s <= 1.0,
+        "idle API requests with reports on: {} in {:.1} s",
+        rep.idle_requests_self,
+        rep.idle_s
+    );
     drop(op);
     eprintln!(
         "scenarios 2, 3, 4 at 1/100 scale: {:.1} s",

@@ -99,12 +99,17 @@ pub fn object_key(v: &Value) -> String {
     )
 }
 
-/// The file of a Prometheus Operator CRD (`monitoring.coreos.com_servicemonitors.yaml`, …)
-/// at the pinned `PROMETHEUS_OPERATOR_VERSION`, from the Go module cache.
-pub fn monitoring_crd_file(file: &str) -> anyhow::Result<PathBuf> {
-    let version = pinned_version("PROMETHEUS_OPERATOR_VERSION")
-        .context("PROMETHEUS_OPERATOR_VERSION is not pinned in e2e/versions.env")?;
-    let module = format!("github.com/prometheus-operator/prometheus-operator@{version}");
+/// `dir/file` inside the Go module `module` at the version pinned as `version_key` in
+/// e2e/versions.env, from the Go module cache (`bash e2e/k8s-binaries.sh` downloads it).
+pub fn go_module_file(
+    module: &str,
+    version_key: &str,
+    dir: &str,
+    file: &str,
+) -> anyhow::Result<PathBuf> {
+    let version = pinned_version(version_key)
+        .with_context(|| format!("{version_key} is not pinned in e2e/versions.env"))?;
+    let module = format!("{module}@{version}");
     let modcache = Command::new("go")
         .args(["env", "GOMODCACHE"])
         .output()
@@ -116,10 +121,7 @@ pub fn monitoring_crd_file(file: &str) -> anyhow::Result<PathBuf> {
         .or_else(|| std::env::var_os("GOPATH").map(|p| PathBuf::from(p).join("pkg/mod")))
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join("go/pkg/mod")))
         .context("no Go module cache")?;
-    let path = modcache
-        .join(&module)
-        .join("example/prometheus-operator-crd")
-        .join(file);
+    let path = modcache.join(&module).join(dir).join(file);
     if !path.is_file() {
         bail!(
             "{} is missing: run `bash e2e/k8s-binaries.sh` (it downloads {module})",
@@ -127,6 +129,51 @@ pub fn monitoring_crd_file(file: &str) -> anyhow::Result<PathBuf> {
         );
     }
     Ok(path)
+}
+
+/// The file of a Prometheus Operator CRD (`monitoring.coreos.com_servicemonitors.yaml`, …)
+/// at the pinned `PROMETHEUS_OPERATOR_VERSION`, from the Go module cache.
+pub fn monitoring_crd_file(file: &str) -> anyhow::Result<PathBuf> {
+    go_module_file(
+        "github.com/prometheus-operator/prometheus-operator",
+        "PROMETHEUS_OPERATOR_VERSION",
+        "example/prometheus-operator-crd",
+        file,
+    )
+}
+
+/// Installs the official OpenReports CRDs (`Report`, `ClusterReport`) of the pinned
+/// `github.com/openreports/reports-api` module and waits until they are served.
+pub async fn install_openreports_crds(client: &Client) -> anyhow::Result<()> {
+    for f in [
+        "openreports.io_reports.yaml",
+        "openreports.io_clusterreports.yaml",
+    ] {
+        let path = go_module_file(
+            "github.com/openreports/reports-api",
+            "OPENREPORTS_VERSION",
+            "config/crd",
+            f,
+        )?;
+        install_crd_file(client, path)
+            .await
+            .with_context(|| format!("installing {f}"))?;
+    }
+    Ok(())
+}
+
+/// Installs the `wgpolicyk8s.io/v1alpha2` PolicyReport CRD as Kyverno's pinned module ships it.
+pub async fn install_policyreport_crd(client: &Client) -> anyhow::Result<()> {
+    let path = go_module_file(
+        "github.com/kyverno/kyverno",
+        "KYVERNO_VERSION",
+        "config/crds/policyreport",
+        "wgpolicyk8s.io_policyreports.yaml",
+    )?;
+    install_crd_file(client, path)
+        .await
+        .context("installing the PolicyReport CRD")?;
+    Ok(())
 }
 
 /// Installs the ServiceMonitor and PodMonitor CRDs and waits until they are served.

@@ -47,8 +47,9 @@ mod wait;
 pub use apply::{apply_yaml, install_crd, install_crd_file};
 pub use binaries::{Binaries, pinned_version, repo_root};
 pub use chart::{
-    CRD_FILE, chart_dir, chart_plane, documents, helm_template, helm_template_chart,
-    install_monitoring_crds, monitoring_crd_file, object_key,
+    CRD_FILE, chart_dir, chart_plane, documents, go_module_file, helm_template,
+    helm_template_chart, install_monitoring_crds, install_openreports_crds,
+    install_policyreport_crd, monitoring_crd_file, object_key,
 };
 pub use cluster::{
     AUDIT_POLICY, Cluster, NODE_IP, NODE_NAME, PAUSE_IMAGE, POD_CIDR, SERVICE_CIDR, StartTimings,

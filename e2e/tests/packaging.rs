@@ -78,6 +78,8 @@ fn every_option() -> Vec<String> {
         "webhook.matchConditions[0].expression=!request.userInfo.username.startsWith('system:node:')",
         "hostNetwork=true",
         "podDisruptionBudget.minAvailable=1",
+        "reports.api=policyreport",
+        "reports.includePasses=true",
         "metrics.serviceMonitor.scrapeTimeout=10s",
         "metrics.serviceMonitor.namespace=monitoring",
         "metrics.serviceMonitor.relabelings[0].targetLabel=cluster",

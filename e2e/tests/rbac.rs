@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use e2e::{
     ControlPlane, OperatorProcess, apply_yaml, chart_dir, chart_plane, documents, free_port,
-    helm_template, status_of, tail_lines, wait_for, wait_for_events,
+    helm_template, install_openreports_crds, status_of, tail_lines, wait_for, wait_for_events,
 };
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use k8s_openapi::api::coordination::v1::Lease;
@@ -350,6 +350,11 @@ async fn the_charts_rbac_is_enough_for_the_operator_and_the_webhook() {
     let release = "prodready-rbac";
     let rendered = Rendered::new(cp, release, system.name(), &[]).await;
     apply_objects(&admin, &rendered.rbac()).await;
+    // The chart writes OpenReports reports by default: with their CRD installed, its RBAC must
+    // cover creating, listing, watching and patching them.
+    install_openreports_crds(&admin)
+        .await
+        .expect("install the OpenReports CRDs");
 
     // The chart's webhook configuration, but called by URL (no Service routing here) and for
     // the test's namespace only; no caBundle: the operator must inject it.
@@ -474,6 +479,22 @@ async fn the_charts_rbac_is_enough_for_the_operator_and_the_webhook() {
         SETTLE,
         |e| !e.is_empty(),
     )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", tail_lines(&op.logs(), 30)));
+    // The workload's policy report (openreports.io reports: create/patch, list, watch).
+    let reports: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        admin.clone(),
+        work.name(),
+        &prodready::controller::reports::api_resource(prodready::reports::ReportApi::OpenReports),
+    );
+    wait_for(SETTLE, "the workload's report", || async {
+        reports
+            .get_opt("prodready-deployment-web")
+            .await
+            .map_err(|e| e.to_string())?
+            .map(|_| ())
+            .ok_or_else(|| "no report yet".to_owned())
+    })
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", tail_lines(&op.logs(), 30)));
     let leases: Api<Lease> = Api::namespaced(admin.clone(), system.name());

@@ -13,7 +13,8 @@ use rayon::iter::{IntoParallelRefIterator as _, ParallelIterator as _};
 use serde::Serialize;
 
 use crate::api::{Severity, WorkloadKind};
-use crate::engine::{CompiledPolicy, ExemptionSource, Outcome, WorkloadVerdict};
+use crate::engine::{CompiledPolicy, Evaluation, ExemptionSource, Outcome, WorkloadVerdict};
+use crate::reports::{ReportOptions, Subject};
 pub use load::{InputError, Loaded, Source};
 
 /// The result of one rule on one workload, as reported.
@@ -168,6 +169,10 @@ pub struct Report {
     /// Every workload with its verdict.
     #[serde(skip)]
     pub workloads: Vec<WorkloadSummary>,
+    /// One policy report per workload a policy matched, in input order (only when asked for,
+    /// see [`audit_jobs`]).
+    #[serde(skip)]
+    pub reports: Vec<crate::reports::Report>,
 }
 
 impl Report {
@@ -197,22 +202,33 @@ pub fn audit(
     now: Timestamp,
     show_passed: bool,
 ) -> Report {
-    audit_jobs(loaded, policies, now, show_passed, 1)
+    audit_jobs(loaded, policies, now, show_passed, 1, None)
 }
 
-/// [`audit`] with up to `jobs` workloads judged at once. The report is the same, byte for
-/// byte and in the same order, for every `jobs`: workloads are judged apart and the results
-/// are put together in input order.
+/// [`audit`] with up to `jobs` workloads judged at once, also building each matched
+/// workload's policy report ([`crate::reports::build`], the function the controller's report
+/// writer uses) when `reports` is given. The report is the same, byte for byte and in the same
+/// order, for every `jobs`: workloads are judged apart and the results are put together in
+/// input order.
 pub fn audit_jobs(
     loaded: impl std::borrow::Borrow<Loaded>,
     policies: &[CompiledPolicy],
     now: Timestamp,
     show_passed: bool,
     jobs: usize,
+    reports: Option<ReportOptions>,
 ) -> Report {
     let loaded = loaded.borrow();
     let judge = |(w, source): &(crate::engine::Workload, Source)| {
-        judge(w, source, policies, &loaded.context, now, show_passed)
+        judge(
+            w,
+            source,
+            policies,
+            &loaded.context,
+            now,
+            show_passed,
+            reports,
+        )
     };
     let judged: Vec<Option<Judged>> = if jobs <= 1 || loaded.workloads.len() < 2 {
         loaded.workloads.iter().map(judge).collect()
@@ -236,6 +252,7 @@ pub fn audit_jobs(
             }
         }
         report.findings.extend(j.findings);
+        report.reports.extend(j.report);
         summary.workloads += 1;
         match j.verdict {
             WorkloadVerdict::Compliant => summary.compliant += 1,
@@ -251,6 +268,7 @@ pub fn audit_jobs(
 /// One workload's results under every policy that matches it.
 struct Judged {
     findings: Vec<Finding>,
+    report: Option<crate::reports::Report>,
     verdict: WorkloadVerdict,
     workload: WorkloadSummary,
 }
@@ -263,11 +281,13 @@ fn judge(
     context: &crate::engine::Context,
     now: Timestamp,
     show_passed: bool,
+    reports: Option<ReportOptions>,
 ) -> Option<Judged> {
     let mut worst: Option<WorkloadVerdict> = None;
     let mut evaluated = Vec::new();
     let mut notes = Vec::new();
     let mut findings = Vec::new();
+    let mut evaluations = Vec::new();
     for policy in policies {
         if !policy.matches(w, context) {
             continue;
@@ -353,12 +373,30 @@ fn judge(
                 Outcome::Pass | Outcome::NotApplicable => {}
             }
         }
+        if reports.is_some() {
+            evaluations.push((policy.name.as_str(), eval));
+        }
     }
+    let built = match reports {
+        Some(options) => {
+            let subject = Subject {
+                kind: w.kind,
+                namespace: &w.namespace,
+                name: &w.name,
+                uid: None,
+            };
+            let pairs: Vec<(&str, &Evaluation)> =
+                evaluations.iter().map(|(p, e)| (*p, e)).collect();
+            crate::reports::build(&subject, &pairs, options)
+        }
+        None => None,
+    };
     // Most severe first within the workload, failures before the rest.
     findings.sort_by(|a, b| a.result.cmp(&b.result).then(b.severity.cmp(&a.severity)));
     let verdict = worst?;
     Some(Judged {
         findings,
+        report: built,
         verdict,
         workload: WorkloadSummary {
             kind: w.kind,

@@ -11,6 +11,7 @@
 pub mod events;
 pub mod metrics;
 mod reconcile;
+pub mod reports;
 pub mod round;
 pub mod status;
 pub mod stores;

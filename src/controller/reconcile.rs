@@ -18,6 +18,7 @@ use tracing::Instrument as _;
 use super::Stores;
 use super::events::{self, EventMemory, Planned};
 use super::metrics::{ControllerMetrics, ViolationLabels, WorkloadLabels};
+use super::reports::ReportSink;
 use super::round;
 use super::status;
 use super::stores::Tracked;
@@ -49,6 +50,8 @@ pub struct ControllerConfig {
     pub max_events: usize,
     /// This replica's identity (Events' reporting instance).
     pub identity: String,
+    /// The policy report writer (`None` with `--reports none`).
+    pub reports: Option<Arc<ReportSink>>,
 }
 
 /// Server-side applies a policy's status under [`FIELD_MANAGER`].
@@ -367,6 +370,17 @@ impl Controller {
             now,
             max_violations: self.cfg.max_violations,
             leader,
+            reports_state: self
+                .cfg
+                .reports
+                .as_ref()
+                .map_or(status::ReportsState::Disabled, |s| s.state()),
+            reports: self
+                .cfg
+                .reports
+                .as_ref()
+                .filter(|_| leader)
+                .and_then(|s| s.ready()),
         };
         let plan = tracing::info_span!("evaluate", workloads = workloads.len())
             .in_scope(|| round::plan(&inputs, Instant::now));
@@ -482,6 +496,24 @@ impl Controller {
             self.metrics.reconciled("invalid", None);
         }
 
+        if let (Some(sink), Some(desired)) = (self.cfg.reports.as_ref(), plan.reports.as_ref()) {
+            let (applied, deleted, failed) = sink
+                .sync(&self.client, &self.calls, &self.leadership, desired)
+                .instrument(tracing::info_span!(
+                    "write_reports",
+                    reports = desired.len()
+                ))
+                .await;
+            if applied + deleted + failed > 0 {
+                tracing::info!(
+                    reports = desired.len(),
+                    applied,
+                    deleted,
+                    failed,
+                    "policy reports synced"
+                );
+            }
+        }
         self.metrics
             .publish(&plan.violations, &plan.workloads, &mut self.series);
         // Forget pairs (and drop announcements) of workloads and policies that are gone; only

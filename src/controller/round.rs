@@ -24,6 +24,7 @@ use crate::engine::context::LeaseLookup;
 use crate::engine::{
     CompiledPolicy, Context, Evaluation, Outcome, PolicyError, RuleDef, Workload, WorkloadVerdict,
 };
+use crate::reports::{Report, ReportOptions, Subject};
 use crate::snapshot::Snapshot;
 
 /// Compiles the policies over `catalog` (sorted by name) into the snapshot the webhook judges
@@ -70,6 +71,11 @@ pub struct Inputs<'a> {
     /// Whether this replica leads: only then are failing sets kept for Events (followers
     /// never publish, so they do not hold them).
     pub leader: bool,
+    /// Whether reports can be written (the `Reported` condition).
+    pub reports_state: status::ReportsState,
+    /// What to put into each workload's report, when this round should build them (leader,
+    /// report CRD installed, existing reports listed); `None`: no reports this round.
+    pub reports: Option<ReportOptions>,
 }
 
 /// One valid policy's result.
@@ -113,6 +119,9 @@ pub struct Plan<'a> {
     pub wake: Option<Timestamp>,
     /// Stored workloads that could not be decoded (left out of this round), with the reason.
     pub undecodable: Vec<(Arc<Tracked>, String)>,
+    /// Every workload's report (workloads no policy matches have none), when
+    /// [`Inputs::reports`] asked for them.
+    pub reports: Option<Vec<Report>>,
 }
 
 /// Evaluates every workload under every policy once. `clock` only measures how long each
@@ -142,6 +151,7 @@ pub fn plan<'a>(inputs: &Inputs<'a>, clock: fn() -> Instant) -> Plan<'a> {
         .map(|p| Accumulator::new(p, now, inputs.max_violations))
         .collect();
     let mut undecodable = Vec::new();
+    let mut reports = inputs.reports.map(|_| Vec::new());
     for t in inputs.workloads {
         let w = match t.workload() {
             Ok(w) => w,
@@ -150,6 +160,7 @@ pub fn plan<'a>(inputs: &Inputs<'a>, clock: fn() -> Instant) -> Plan<'a> {
                 continue;
             }
         };
+        let mut evaluations = Vec::new();
         for (policy, acc) in snap.policies.iter().zip(per_policy.iter_mut()) {
             let started = clock();
             if policy.matches(&w, &snap.context) {
@@ -161,8 +172,22 @@ pub fn plan<'a>(inputs: &Inputs<'a>, clock: fn() -> Instant) -> Plan<'a> {
                     earliest(x);
                 }
                 acc.add(t, &w, &evaluation, inputs.leader);
+                if reports.is_some() {
+                    evaluations.push((policy.name.as_str(), evaluation));
+                }
             }
             acc.took += clock().saturating_duration_since(started);
+        }
+        if let (Some(out), Some(options)) = (reports.as_mut(), inputs.reports) {
+            let subject = Subject {
+                kind: t.kind,
+                namespace: &t.namespace,
+                name: &t.name,
+                uid: t.uid.as_deref(),
+            };
+            let pairs: Vec<(&str, &Evaluation)> =
+                evaluations.iter().map(|(p, e)| (*p, e)).collect();
+            out.extend(crate::reports::build(&subject, &pairs, options));
         }
     }
 
@@ -177,10 +202,16 @@ pub fn plan<'a>(inputs: &Inputs<'a>, clock: fn() -> Instant) -> Plan<'a> {
                 .get(policy.name.as_str())
                 .and_then(|o| o.status.as_ref());
             acc.series.record(policy, &mut violations, &mut workloads);
+            let mut status = acc.status.finish(old);
+            if let Some(c) =
+                status::reports_condition(inputs.reports_state, policy.generation, now, old)
+            {
+                status.conditions.push(c);
+            }
             PolicyPlan {
                 policy,
                 old,
-                status: acc.status.finish(old),
+                status,
                 failing: acc.failing,
                 took: acc.took,
             }
@@ -207,6 +238,7 @@ pub fn plan<'a>(inputs: &Inputs<'a>, clock: fn() -> Instant) -> Plan<'a> {
         workloads,
         wake,
         undecodable,
+        reports,
     }
 }
 
@@ -468,6 +500,8 @@ spec:
                 now: at,
                 max_violations,
                 leader: true,
+                reports_state: status::ReportsState::Disabled,
+                reports: None,
             },
             Instant::now,
         );
@@ -661,6 +695,94 @@ spec:
         let fresh = EventMemory::default();
         let steps = event_steps(&fresh, "p", vec![(web, BTreeSet::new())]);
         assert_eq!(steps, vec![EventStep::Settle { key }]);
+    }
+
+    #[test]
+    fn reports_are_built_per_matched_workload_and_the_condition_says_where() {
+        use crate::reports::ReportApi;
+        let policies = [
+            policy("pdb", &["disruption-budget"], ""),
+            policy("ha", &["replicas-ha"], ""),
+        ];
+        // No policy matches namespace `other`.
+        let other: Deployment = serde_saphyr::from_str(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: elsewhere, namespace: other}\nspec: {selector: {matchLabels: {app: x}}, template: {metadata: {labels: {app: x}}, spec: {containers: [{name: app, image: 'x:1'}]}}}\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let workloads = [deployment("web", ""), Arc::new(other.slim())];
+        let (snap, invalid) = snapshot(&policies, Context::default(), now(), &CATALOG);
+        let plan = plan(
+            &Inputs {
+                snapshot: &snap,
+                objects: &policies,
+                invalid: &invalid,
+                workloads: &workloads,
+                now: now(),
+                max_violations: 100,
+                leader: true,
+                reports_state: status::ReportsState::Installed("openreports.io/v1alpha1"),
+                reports: Some(ReportOptions {
+                    api: ReportApi::OpenReports,
+                    include_passes: true,
+                }),
+            },
+            Instant::now,
+        );
+        let reports = plan.reports.unwrap_or_default();
+        assert_eq!(reports.len(), 1, "none for the workload no policy matches");
+        let r = &reports[0];
+        assert_eq!(r.metadata.namespace.as_deref(), Some("shop"));
+        let results: Vec<(&str, &str, &str)> = r
+            .results
+            .iter()
+            .map(|x| (x.policy.as_str(), x.rule.as_str(), x.result.as_str()))
+            .collect();
+        assert_eq!(
+            results,
+            [
+                ("ha", "replicas-ha", "pass"),
+                ("pdb", "disruption-budget", "fail")
+            ]
+        );
+        for p in &plan.policies {
+            let c = p
+                .status
+                .conditions
+                .iter()
+                .find(|c| c.type_ == status::REPORTED);
+            assert_eq!(c.map(|c| c.status.as_str()), Some("True"));
+        }
+        // CRD missing: no reports, Reported=False with the reason.
+        let plan = super::plan(
+            &Inputs {
+                snapshot: &snap,
+                objects: &policies,
+                invalid: &invalid,
+                workloads: &workloads,
+                now: now(),
+                max_violations: 100,
+                leader: true,
+                reports_state: status::ReportsState::CrdMissing(
+                    "openreports.io/v1alpha1",
+                    "reports",
+                ),
+                reports: None,
+            },
+            Instant::now,
+        );
+        assert!(plan.reports.is_none());
+        let c = plan.policies[0]
+            .status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == status::REPORTED)
+            .cloned()
+            .unwrap_or_else(|| panic!("no Reported condition"));
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("False", status::REASON_REPORT_CRD_MISSING)
+        );
+        assert!(c.message.contains("not installed"), "{}", c.message);
     }
 
     #[test]

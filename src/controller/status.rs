@@ -39,6 +39,73 @@ pub const REASON_MONITORS_UNAVAILABLE: &str = "MonitoringUnavailable";
 /// Degraded=True: some other rule could not decide.
 pub const REASON_RULES_UNKNOWN: &str = "RulesUnknown";
 
+/// Condition `Reported`: the policy's results are written as policy reports (only present
+/// when `--reports` is not `none`).
+pub const REPORTED: &str = "Reported";
+/// Reported=True.
+pub const REASON_REPORTS_WRITTEN: &str = "ReportsWritten";
+/// Reported=False: the report CRD is not installed.
+pub const REASON_REPORT_CRD_MISSING: &str = "ReportCRDMissing";
+/// Reported=Unknown: the CRD is installed but the existing reports are not listed yet.
+pub const REASON_REPORTS_PENDING: &str = "ReportsPending";
+
+/// Whether reports can be written, as the round sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReportsState {
+    /// `--reports none`: no condition.
+    Disabled,
+    /// The CRD of this API (`group/version`, resource) is not installed.
+    CrdMissing(&'static str, &'static str),
+    /// The CRD of this API (`group/version`) is installed, but prodready's existing reports
+    /// are not listed yet (no write before that; a lasting state means the watch fails).
+    Pending(&'static str),
+    /// The CRD is installed and the existing reports are listed: reports are written.
+    Installed(&'static str),
+}
+
+/// The `Reported` condition for `state` (`None` when reports are disabled).
+pub fn reports_condition(
+    state: ReportsState,
+    generation: Option<i64>,
+    now: Timestamp,
+    old: Option<&ProductionPolicyStatus>,
+) -> Option<Condition> {
+    match state {
+        ReportsState::Disabled => None,
+        ReportsState::CrdMissing(api, resource) => Some(condition(
+            REPORTED,
+            "False",
+            REASON_REPORT_CRD_MISSING,
+            format!(
+                "results are not written as policy reports: the {resource} CRD ({api}) is not installed; install it (or set --reports none) and reports start without a restart"
+            ),
+            generation,
+            now,
+            old,
+        )),
+        ReportsState::Pending(api) => Some(condition(
+            REPORTED,
+            "Unknown",
+            REASON_REPORTS_PENDING,
+            format!(
+                "the {api} report CRD is installed; reports are written once prodready's existing reports are listed (if this lasts, the operator's log says why the watch fails, e.g. missing RBAC)"
+            ),
+            generation,
+            now,
+            old,
+        )),
+        ReportsState::Installed(api) => Some(condition(
+            REPORTED,
+            "True",
+            REASON_REPORTS_WRITTEN,
+            format!("results are written as {api} reports, one per matched workload"),
+            generation,
+            now,
+            old,
+        )),
+    }
+}
+
 /// How far ahead an exemption counts as expiring.
 pub const EXPIRING_WITHIN: SignedDuration = SignedDuration::from_hours(7 * 24);
 

@@ -725,3 +725,126 @@ pub async fn memory_point(
         load: loadavg(),
     })
 }
+
+/// The policy reports scenario's figures (issue 15).
+#[derive(Clone, Debug, Default)]
+pub struct ReportsRun {
+    /// Reports the engine says must exist (one per matched workload).
+    pub reports: usize,
+    /// Seconds from the OpenReports CRDs' install to every report being exactly the engine's.
+    pub converged_s: f64,
+    /// Report writes (server-side applies and deletes) the operator made meanwhile.
+    pub writes: f64,
+    /// Report objects in the API server (so in etcd) at the end.
+    pub objects: usize,
+    /// Their size as JSON, as the API server returns them (custom resources are stored as
+    /// JSON in etcd; managedFields included).
+    pub bytes: usize,
+    /// Requests by the operator's own count while idle with reports on, and over how long.
+    pub idle_requests_self: f64,
+    /// The idle window.
+    pub idle_s: f64,
+    /// Report writes during the idle window.
+    pub idle_writes: f64,
+    /// Load average before and after.
+    pub load: (String, String),
+}
+
+/// Lists every report, decoded, with the total JSON size.
+async fn list_reports(client: &Client) -> anyhow::Result<(Vec<prodready::reports::Report>, usize)> {
+    let api: Api<kube::api::DynamicObject> = Api::all_with(
+        client.clone(),
+        &prodready::controller::reports::api_resource(prodready::reports::ReportApi::OpenReports),
+    );
+    let mut out = Vec::new();
+    let mut bytes = 0;
+    let mut lp = kube::api::ListParams::default().limit(500);
+    loop {
+        let page = api.list(&lp).await?;
+        for o in page.items {
+            let v = serde_json::to_value(&o)?;
+            bytes += serde_json::to_vec(&v)?.len();
+            out.push(serde_json::from_value(v)?);
+        }
+        match page.metadata.continue_ {
+            Some(c) if !c.is_empty() => lp = lp.continue_token(&c),
+            _ => break,
+        }
+    }
+    Ok((out, bytes))
+}
+
+/// How many expected reports the cluster does not hold exactly (missing or different), plus
+/// the reports it holds that are not expected.
+fn report_mismatches(
+    expected: &[prodready::reports::Report],
+    held: &[prodready::reports::Report],
+) -> usize {
+    let key =
+        |r: &prodready::reports::Report| (r.metadata.namespace.clone(), r.metadata.name.clone());
+    let by_key: BTreeMap<_, _> = held.iter().map(|r| (key(r), r)).collect();
+    let wrong = expected
+        .iter()
+        .filter(|e| !by_key.get(&key(e)).is_some_and(|h| e.same_content(h)))
+        .count();
+    wrong + held.len().saturating_sub(expected.len())
+}
+
+/// Installs the official OpenReports CRDs into a cluster whose operator already converged
+/// (its `--reports openreports` default waiting for them), then times the reports until they
+/// equal the engine's, counts the writes, the objects and their bytes, and the idle traffic.
+pub async fn reports(
+    cluster: &Cluster,
+    op: &mut Operator,
+    idle: Duration,
+    timeout: Duration,
+) -> anyhow::Result<ReportsRun> {
+    let mut r = ReportsRun {
+        load: (loadavg(), String::new()),
+        ..ReportsRun::default()
+    };
+    let writes0 = op.metric_sum("prodready_report_writes_total")?;
+    e2e::install_openreports_crds(&cluster.client).await?;
+    let installed = Instant::now();
+    let expected = expected_reports(&cluster.client).await?;
+    r.reports = expected.len();
+    loop {
+        op.check_alive()?;
+        let (held, bytes) = list_reports(&cluster.client).await?;
+        let wrong = report_mismatches(&expected, &held);
+        if wrong == 0 {
+            r.converged_s = installed.elapsed().as_secs_f64();
+            r.objects = held.len();
+            r.bytes = bytes;
+            break;
+        }
+        if installed.elapsed() > timeout {
+            bail!(
+                "reports did not converge in {timeout:?}: {wrong} of {} expected reports missing or different ({} held)",
+                expected.len(),
+                held.len()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    r.writes = op.metric_sum("prodready_report_writes_total")? - writes0;
+    // Idle with reports on: the watch on reports is quiet, resyncs write nothing.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (self0, writes1, t0) = (
+        op.metric_sum("dependency_requests_total")?,
+        op.metric_sum("prodready_report_writes_total")?,
+        Instant::now(),
+    );
+    tokio::time::sleep(idle).await;
+    r.idle_requests_self = op.metric_sum("dependency_requests_total")? - self0;
+    r.idle_writes = op.metric_sum("prodready_report_writes_total")? - writes1;
+    r.idle_s = t0.elapsed().as_secs_f64();
+    let (held, _) = list_reports(&cluster.client).await?;
+    let wrong = report_mismatches(&expected_reports(&cluster.client).await?, &held);
+    if wrong != 0 {
+        bail!("{wrong} reports drifted from the engine's while idle");
+    }
+    op.check_alive()?;
+    r.load.1 = loadavg();
+    Ok(r)
+}

@@ -239,9 +239,17 @@ pub struct Expected {
     pub churn_rule: u32,
 }
 
-/// Evaluates the policy as it is in the API server over the workloads as they are there, in
-/// the operator's context (leases known; ServiceMonitor/PodMonitor CRDs not installed).
-pub async fn expected(client: &Client) -> anyhow::Result<(Expected, i64)> {
+/// The policy as it is in the API server (compiled, with its generation), the operator's
+/// context (leases known; ServiceMonitor/PodMonitor CRDs not installed) and every workload
+/// with its uid, as the server returns them.
+async fn engine_inputs(
+    client: &Client,
+) -> anyhow::Result<(
+    CompiledPolicy,
+    i64,
+    Context,
+    Vec<(Workload, Option<String>)>,
+)> {
     let policy = Api::<ProductionPolicy>::all(client.clone())
         .get(POLICY)
         .await?;
@@ -250,8 +258,9 @@ pub async fn expected(client: &Client) -> anyhow::Result<(Expected, i64)> {
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let mut ctx = Context::default();
     ctx.set_leases_known();
-    ctx.set_service_monitors_unavailable("not installed");
-    ctx.set_pod_monitors_unavailable("not installed");
+    // The operator's own reasons: they are the `error` results' messages in the reports.
+    ctx.set_service_monitors_unavailable(prodready::controller::SERVICE_MONITOR_CRD_MISSING);
+    ctx.set_pod_monitors_unavailable(prodready::controller::POD_MONITOR_CRD_MISSING);
     for ns in Api::<Namespace>::all(client.clone())
         .list(&ListParams::default())
         .await?
@@ -265,17 +274,51 @@ pub async fn expected(client: &Client) -> anyhow::Result<(Expected, i64)> {
     for p in list_all::<PodDisruptionBudget>(client).await? {
         ctx.add_pdb(Arc::new(p));
     }
-    let mut workloads: Vec<Workload> = list_all::<Deployment>(client)
+    let mut workloads: Vec<(Workload, Option<String>)> = list_all::<Deployment>(client)
         .await?
         .into_iter()
-        .map(Workload::from)
+        .map(|d| {
+            let uid = d.metadata.uid.clone();
+            (Workload::from(d), uid)
+        })
         .collect();
-    workloads.extend(
-        list_all::<CronJob>(client)
-            .await?
-            .into_iter()
-            .map(Workload::from),
-    );
+    workloads.extend(list_all::<CronJob>(client).await?.into_iter().map(|c| {
+        let uid = c.metadata.uid.clone();
+        (Workload::from(c), uid)
+    }));
+    Ok((compiled, generation, ctx, workloads))
+}
+
+/// The OpenReports reports the operator must hold: the engine's evaluation of every matched
+/// workload through the same report builder.
+pub async fn expected_reports(client: &Client) -> anyhow::Result<Vec<prodready::reports::Report>> {
+    let (compiled, _, ctx, workloads) = engine_inputs(client).await?;
+    let now = Timestamp::now();
+    let options = prodready::reports::ReportOptions {
+        api: prodready::reports::ReportApi::OpenReports,
+        include_passes: false,
+    };
+    Ok(workloads
+        .iter()
+        .filter(|(w, _)| compiled.matches(w, &ctx))
+        .filter_map(|(w, uid)| {
+            let eval = compiled.evaluate(w, &ctx, now);
+            let subject = prodready::reports::Subject {
+                kind: w.kind,
+                namespace: &w.namespace,
+                name: &w.name,
+                uid: uid.as_deref(),
+            };
+            prodready::reports::build(&subject, &[(compiled.name.as_str(), &eval)], options)
+        })
+        .collect())
+}
+
+/// Evaluates the policy as it is in the API server over the workloads as they are there, in
+/// the operator's context (leases known; ServiceMonitor/PodMonitor CRDs not installed).
+pub async fn expected(client: &Client) -> anyhow::Result<(Expected, i64)> {
+    let (compiled, generation, ctx, workloads) = engine_inputs(client).await?;
+    let workloads: Vec<Workload> = workloads.into_iter().map(|(w, _)| w).collect();
     let now = Timestamp::now();
     let mut e = Expected::default();
     for w in &workloads {

@@ -3,6 +3,7 @@
 
 mod json;
 mod junit;
+mod reports;
 mod sarif;
 mod table;
 
@@ -21,6 +22,22 @@ pub enum Format {
     Sarif,
     /// JUnit XML: one testcase per workload × rule.
     Junit,
+    /// OpenReports `Report` (openreports.io/v1alpha1) YAML, one per workload, for CI
+    /// artefacts and `kubectl apply`; `--show-passed` adds `pass` results.
+    Openreports,
+    /// The same as `wgpolicyk8s.io/v1alpha2` `PolicyReport` YAML (critical → high).
+    Policyreport,
+}
+
+impl Format {
+    /// The report API this format writes, for the report formats.
+    pub fn report_api(self) -> Option<crate::reports::ReportApi> {
+        match self {
+            Format::Openreports => Some(crate::reports::ReportApi::OpenReports),
+            Format::Policyreport => Some(crate::reports::ReportApi::PolicyReport),
+            Format::Table | Format::Json | Format::Sarif | Format::Junit => None,
+        }
+    }
 }
 
 /// Writes a report in a format. `color` only affects the table.
@@ -30,5 +47,6 @@ pub fn write(report: &Report, format: Format, color: bool, out: &mut dyn Write) 
         Format::Json => json::write(report, out),
         Format::Sarif => sarif::write(report, out),
         Format::Junit => junit::write(report, out),
+        Format::Openreports | Format::Policyreport => reports::write(report, out),
     }
 }

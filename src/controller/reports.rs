@@ -1,0 +1,563 @@
+//! The policy report writer's state and IO: whether the report CRD is installed
+//! ([`discover`], re-checked every discovery interval, so reports start without a restart
+//! when the CRD appears), the reports prodready wrote as the API server holds them (a watch on
+//! its label, so a report edited or deleted by hand is seen and restored), and the writes a
+//! round's plan asks for ([`ReportSink::sync`]): server-side apply only of reports whose
+//! content differs, deletion of those no policy matches any more, behind the leader gate.
+//!
+//! Which writes are due is decided by the pure [`changes`]; everything else here is IO.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::api::{ApiResource, DeleteParams, DynamicObject, Patch, PatchParams};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+use kube::{Api, Client};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::status::ReportsState;
+use super::stores::WatchBackoff;
+use crate::error::Categorized;
+use crate::kubeapi::{ApiCalls, ApiError};
+use crate::leader::Leadership;
+use crate::reports::{MANAGED_BY_LABEL, Report, ReportApi, ReportOptions, SOURCE};
+
+/// The field manager of every report write (the one of status writes too).
+const FIELD_MANAGER: &str = "prodready";
+
+/// `(namespace, name)` of a report.
+pub type ReportKey = (String, String);
+
+fn key_of(r: &Report) -> ReportKey {
+    (
+        r.metadata.namespace.clone().unwrap_or_default(),
+        r.metadata.name.clone().unwrap_or_default(),
+    )
+}
+
+/// What a round must do so the cluster holds exactly `desired`: the reports to apply (absent
+/// or different) and the keys to delete (written by prodready, no longer desired).
+pub fn changes<'a>(
+    stored: &HashMap<ReportKey, Report>,
+    desired: &'a [Report],
+) -> (Vec<&'a Report>, Vec<ReportKey>) {
+    let mut wanted = HashMap::with_capacity(desired.len());
+    let mut apply = Vec::new();
+    for r in desired {
+        let k = key_of(r);
+        if stored.get(&k).is_none_or(|s| !r.same_content(s)) {
+            apply.push(r);
+        }
+        wanted.insert(k, ());
+    }
+    let mut delete: Vec<ReportKey> = stored
+        .keys()
+        .filter(|k| !wanted.contains_key(*k))
+        .cloned()
+        .collect();
+    delete.sort();
+    (apply, delete)
+}
+
+/// Labels of `prodready_report_writes_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WriteLabels {
+    /// `apply` or `delete`.
+    pub op: &'static str,
+    /// `success`, `gone` (the namespace or workload went away meanwhile) or `error`.
+    pub result: &'static str,
+}
+
+/// Labels of `prodready_report_crd_installed`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ApiLabels {
+    /// `openreports.io/v1alpha1` or `wgpolicyk8s.io/v1alpha2`.
+    pub api: &'static str,
+}
+
+/// The report writer's metric families.
+#[derive(Clone, Debug, Default)]
+pub struct ReportMetrics {
+    writes: Family<WriteLabels, Counter>,
+    installed: Family<ApiLabels, Gauge>,
+    reports: Gauge,
+}
+
+impl ReportMetrics {
+    /// Registers the families.
+    pub fn register(registry: &mut Registry) -> Self {
+        let m = ReportMetrics::default();
+        registry.register(
+            "prodready_report_writes",
+            "Policy report writes (server-side apply or delete), by operation and result",
+            m.writes.clone(),
+        );
+        registry.register(
+            "prodready_report_crd_installed",
+            "1 while the CRD of the configured report API is installed, 0 while it is not",
+            m.installed.clone(),
+        );
+        registry.register(
+            "prodready_reports",
+            "Policy reports prodready holds in the cluster (as last listed or written)",
+            m.reports.clone(),
+        );
+        m
+    }
+
+    fn wrote(&self, op: &'static str, result: &'static str) {
+        self.writes.get_or_create(&WriteLabels { op, result }).inc();
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    installed: bool,
+    /// The stored reports have been listed since the watch (re)started.
+    synced: bool,
+    stored: HashMap<ReportKey, Report>,
+}
+
+/// The report writer: configuration, CRD presence, and the reports the cluster holds.
+#[derive(Debug)]
+pub struct ReportSink {
+    options: ReportOptions,
+    resource: ApiResource,
+    state: Mutex<State>,
+    metrics: ReportMetrics,
+}
+
+/// The `ApiResource` of a report API.
+pub fn api_resource(api: ReportApi) -> ApiResource {
+    ApiResource {
+        group: api.group().to_owned(),
+        version: api.version().to_owned(),
+        api_version: api.api_version().to_owned(),
+        kind: api.kind().to_owned(),
+        plural: api.plural().to_owned(),
+    }
+}
+
+fn decode(obj: DynamicObject) -> Option<Report> {
+    let value = serde_json::to_value(obj).ok()?;
+    serde_json::from_value(value).ok()
+}
+
+/// Whether an error means the target went away under us (a namespace being deleted, the
+/// workload gone): nothing to retry, the next round no longer wants the report.
+fn gone(e: &ApiError) -> bool {
+    matches!(e.code(), Some(404 | 409))
+        || (e.code() == Some(403) && e.to_string().contains("terminat"))
+}
+
+impl ReportSink {
+    /// A writer of `options.api` reports.
+    pub fn new(options: ReportOptions, metrics: ReportMetrics) -> Self {
+        metrics
+            .installed
+            .get_or_create(&ApiLabels {
+                api: options.api.api_version(),
+            })
+            .set(0);
+        ReportSink {
+            resource: api_resource(options.api),
+            options,
+            state: Mutex::new(State::default()),
+            metrics,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The state a round reports in the `Reported` condition.
+    pub fn state(&self) -> ReportsState {
+        let s = self.lock();
+        if s.installed && s.synced {
+            ReportsState::Installed(self.options.api.api_version())
+        } else if s.installed {
+            ReportsState::Pending(self.options.api.api_version())
+        } else {
+            ReportsState::CrdMissing(self.options.api.api_version(), self.options.api.plural())
+        }
+    }
+
+    /// The options a round builds reports with, once the CRD is installed and the stored
+    /// reports are listed (before that, a round would rewrite every report).
+    pub fn ready(&self) -> Option<ReportOptions> {
+        let s = self.lock();
+        (s.installed && s.synced).then_some(self.options)
+    }
+
+    fn set_installed(&self, installed: bool) {
+        let mut s = self.lock();
+        s.installed = installed;
+        if !installed {
+            s.synced = false;
+            s.stored.clear();
+            self.metrics.reports.set(0);
+        }
+        self.metrics
+            .installed
+            .get_or_create(&ApiLabels {
+                api: self.options.api.api_version(),
+            })
+            .set(i64::from(installed));
+    }
+
+    /// Applies and deletes what [`changes`] says, each behind the leader gate; returns
+    /// `(applied, deleted, failed)`.
+    pub async fn sync(
+        &self,
+        client: &Client,
+        calls: &ApiCalls,
+        leadership: &Leadership,
+        desired: &[Report],
+    ) -> (usize, usize, usize) {
+        let (apply, delete) = {
+            let s = self.lock();
+            let (a, d) = changes(&s.stored, desired);
+            (a.into_iter().cloned().collect::<Vec<_>>(), d)
+        };
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        let (mut applied, mut deleted, mut failed) = (0, 0, 0);
+        for report in apply {
+            let (namespace, name) = key_of(&report);
+            let api: Api<DynamicObject> =
+                Api::namespaced_with(client.clone(), &namespace, &self.resource);
+            let patch = Patch::Apply(&report);
+            let written = leadership
+                .gated(calls.call("apply_report", || api.patch(&name, &params, &patch)))
+                .await;
+            match written {
+                None => return (applied, deleted, failed), // leadership lost: stop at once
+                Some(Ok(obj)) => {
+                    applied += 1;
+                    self.metrics.wrote("apply", "success");
+                    let stored = decode(obj).unwrap_or(report);
+                    self.lock().stored.insert((namespace, name), stored);
+                }
+                Some(Err(e)) if gone(&e) => {
+                    self.metrics.wrote("apply", "gone");
+                    tracing::info!(namespace = %namespace, report = %name, error = %e, "report not written: its namespace or workload is going away");
+                }
+                Some(Err(e)) => {
+                    failed += 1;
+                    self.metrics.wrote("apply", "error");
+                    tracing::error!(namespace = %namespace, report = %name, error = %e, category = e.category(), "cannot write policy report; the next round retries");
+                }
+            }
+        }
+        for (namespace, name) in delete {
+            let api: Api<DynamicObject> =
+                Api::namespaced_with(client.clone(), &namespace, &self.resource);
+            let dp = DeleteParams::default();
+            let done = leadership
+                .gated(calls.call("delete_report", || api.delete(&name, &dp)))
+                .await;
+            match done {
+                None => return (applied, deleted, failed),
+                Some(Ok(_)) => {
+                    deleted += 1;
+                    self.metrics.wrote("delete", "success");
+                    self.lock().stored.remove(&(namespace, name));
+                }
+                Some(Err(e)) if e.code() == Some(404) => {
+                    self.metrics.wrote("delete", "gone");
+                    self.lock().stored.remove(&(namespace, name));
+                }
+                Some(Err(e)) => {
+                    failed += 1;
+                    self.metrics.wrote("delete", "error");
+                    tracing::error!(namespace = %namespace, report = %name, error = %e, category = e.category(), "cannot delete stale policy report; the next round retries");
+                }
+            }
+        }
+        self.metrics
+            .reports
+            .set(i64::try_from(self.lock().stored.len()).unwrap_or(i64::MAX));
+        (applied, deleted, failed)
+    }
+
+    /// Keeps `stored` equal to the reports prodready's label selects, triggering a round when
+    /// one differs from what was last written (edited or deleted by hand) or the list
+    /// (re)completes.
+    async fn watch(
+        self: Arc<Self>,
+        client: Client,
+        trigger: Arc<Notify>,
+        shutdown: CancellationToken,
+    ) {
+        let api: Api<DynamicObject> = Api::all_with(client, &self.resource);
+        let config = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={SOURCE}"));
+        let stream = watcher::watcher(api, config).backoff(WatchBackoff::default());
+        let mut stream = std::pin::pin!(stream);
+        let mut initial: Option<HashMap<ReportKey, Report>> = None;
+        loop {
+            let event = tokio::select! {
+                () = shutdown.cancelled() => return,
+                e = stream.next() => e,
+            };
+            let Some(event) = event else { return };
+            match event {
+                Ok(Event::Init) => initial = Some(HashMap::new()),
+                Ok(Event::InitApply(obj)) => {
+                    if let Some(r) = decode(obj) {
+                        initial
+                            .get_or_insert_with(HashMap::new)
+                            .insert(key_of(&r), r);
+                    }
+                }
+                Ok(Event::InitDone) => {
+                    let fresh = initial.take().unwrap_or_default();
+                    let n = fresh.len();
+                    {
+                        let mut s = self.lock();
+                        s.stored = fresh;
+                        s.synced = true;
+                    }
+                    tracing::info!(
+                        api = self.options.api.api_version(),
+                        reports = n,
+                        "policy reports listed"
+                    );
+                    trigger.notify_one();
+                }
+                Ok(Event::Apply(obj)) => {
+                    let Some(r) = decode(obj) else { continue };
+                    let k = key_of(&r);
+                    let changed = {
+                        let mut s = self.lock();
+                        let changed = s.stored.get(&k).is_none_or(|old| !old.same_content(&r));
+                        s.stored.insert(k, r);
+                        changed
+                    };
+                    if changed {
+                        trigger.notify_one();
+                    }
+                }
+                Ok(Event::Delete(obj)) => {
+                    let Some(r) = decode(obj) else { continue };
+                    if self.lock().stored.remove(&key_of(&r)).is_some() {
+                        trigger.notify_one();
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(api = self.options.api.api_version(), error = %e, "watch of policy reports failed; retrying");
+                }
+            }
+        }
+    }
+}
+
+/// Discovers the report API at start and every `interval`: when its CRD appears, watches
+/// prodready's reports and lets rounds write them; when it goes, stops, forgets them, and
+/// says so (log, `Reported=False` condition, `prodready_report_crd_installed 0`).
+pub async fn discover(
+    client: Client,
+    calls: ApiCalls,
+    sink: Arc<ReportSink>,
+    trigger: Arc<Notify>,
+    interval: Duration,
+    shutdown: CancellationToken,
+) {
+    let api = sink.options.api;
+    let mut running: Option<CancellationToken> = None;
+    let mut first = true;
+    loop {
+        let found = calls
+            .once(
+                "discover_reports",
+                client.list_api_group_resources(api.api_version()),
+            )
+            .await;
+        let present = match found {
+            Ok(list) => list.resources.iter().any(|r| r.name == api.plural()),
+            Err(e) if e.code() == Some(404) => false,
+            Err(e) => {
+                tracing::warn!(api = api.api_version(), error = %e, "cannot discover the policy report API; keeping the last answer");
+                running.is_some()
+            }
+        };
+        match (present, running.is_some()) {
+            (true, false) => {
+                tracing::info!(
+                    api = api.api_version(),
+                    crd = api.crd_name(),
+                    "policy report CRD found; writing reports"
+                );
+                let token = shutdown.child_token();
+                tokio::spawn(Arc::clone(&sink).watch(
+                    client.clone(),
+                    Arc::clone(&trigger),
+                    token.clone(),
+                ));
+                running = Some(token);
+                sink.set_installed(true);
+                trigger.notify_one();
+            }
+            (false, true) => {
+                tracing::warn!(
+                    api = api.api_version(),
+                    crd = api.crd_name(),
+                    "policy report CRD removed; reports are not written until it is installed again"
+                );
+                if let Some(t) = running.take() {
+                    t.cancel();
+                }
+                sink.set_installed(false);
+                trigger.notify_one();
+            }
+            (false, false) if first => {
+                tracing::warn!(
+                    api = api.api_version(),
+                    crd = api.crd_name(),
+                    "policy report CRD not installed; reports start when it is (or set --reports none)"
+                );
+                trigger.notify_one();
+            }
+            _ => {}
+        }
+        first = false;
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(interval) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{Severity, WorkloadKind};
+    use crate::engine::{Evaluation, Outcome, RuleResult, Violation};
+    use crate::reports::{Subject, build};
+    use crate::rules::CATALOG;
+
+    fn report(name: &str, fail: bool) -> Report {
+        let rule = CATALOG[0];
+        let e = Evaluation {
+            results: vec![RuleResult {
+                rule,
+                severity: Severity::High,
+                outcome: if fail {
+                    Outcome::Fail(vec![Violation::workload("bad", "fix")])
+                } else {
+                    Outcome::Pass
+                },
+            }],
+            notes: Vec::new(),
+            next_expiry: None,
+        };
+        let subject = Subject {
+            kind: WorkloadKind::Deployment,
+            namespace: "shop",
+            name,
+            uid: Some("u"),
+        };
+        build(
+            &subject,
+            &[("baseline", &e)],
+            ReportOptions {
+                api: ReportApi::OpenReports,
+                include_passes: false,
+            },
+        )
+        .unwrap_or_else(|| panic!("no report"))
+    }
+
+    fn stored(reports: &[Report]) -> HashMap<ReportKey, Report> {
+        reports.iter().map(|r| (key_of(r), r.clone())).collect()
+    }
+
+    #[test]
+    fn nothing_is_written_when_the_cluster_holds_the_desired_reports() {
+        let desired = [report("a", true), report("b", false)];
+        let (apply, delete) = changes(&stored(&desired), &desired);
+        assert!(apply.is_empty());
+        assert!(delete.is_empty());
+    }
+
+    #[test]
+    fn a_new_a_changed_and_a_hand_edited_report_are_applied() {
+        let desired = [report("a", true), report("b", false), report("c", true)];
+        let mut held = stored(&[report("a", false), report("b", false)]);
+        let (apply, _) = changes(&held, &desired);
+        let names: Vec<_> = apply.iter().map(|r| key_of(r).1).collect();
+        assert_eq!(names, ["prodready-deployment-a", "prodready-deployment-c"]);
+        // Someone removed the results of b by hand: restored.
+        if let Some(b) = held.get_mut(&("shop".to_owned(), "prodready-deployment-b".to_owned())) {
+            b.summary.fail = 7;
+        }
+        let (apply, _) = changes(&held, &desired);
+        assert!(
+            apply
+                .iter()
+                .any(|r| key_of(r).1 == "prodready-deployment-b")
+        );
+    }
+
+    #[test]
+    fn reports_no_longer_desired_are_deleted_and_server_fields_do_not_count() {
+        let mut held = stored(&[report("a", true), report("gone", true)]);
+        for r in held.values_mut() {
+            r.metadata.resource_version = Some("9".into());
+            r.metadata.creation_timestamp = None;
+        }
+        let desired = [report("a", true)];
+        let (apply, delete) = changes(&held, &desired);
+        assert!(apply.is_empty());
+        assert_eq!(
+            delete,
+            vec![("shop".to_owned(), "prodready-deployment-gone".to_owned())]
+        );
+    }
+
+    #[test]
+    fn the_state_follows_the_crd_and_rounds_wait_for_the_list() {
+        let sink = ReportSink::new(
+            ReportOptions {
+                api: ReportApi::OpenReports,
+                include_passes: false,
+            },
+            ReportMetrics::default(),
+        );
+        assert_eq!(
+            sink.state(),
+            ReportsState::CrdMissing("openreports.io/v1alpha1", "reports")
+        );
+        assert_eq!(sink.ready(), None);
+        sink.set_installed(true);
+        assert_eq!(
+            sink.state(),
+            ReportsState::Pending("openreports.io/v1alpha1")
+        );
+        assert_eq!(
+            sink.ready(),
+            None,
+            "not before the stored reports are listed"
+        );
+        sink.lock().synced = true;
+        assert_eq!(
+            sink.state(),
+            ReportsState::Installed("openreports.io/v1alpha1")
+        );
+        assert!(sink.ready().is_some());
+        sink.lock().stored = stored(&[report("a", true)]);
+        sink.set_installed(false);
+        assert_eq!(sink.ready(), None);
+        assert!(sink.lock().stored.is_empty(), "forgotten with the CRD");
+    }
+}
