@@ -34,7 +34,10 @@ fn check(c: &Check<'_>) -> Verdict {
     if !w.is_single_runner() {
         return Verdict::NotApplicable;
     }
-    let replicas = w.replicas.unwrap_or(1);
+    // A single runner is broken as soon as two pods can run at once, so an autoscaled
+    // workload is judged at the most its autoscaler may run (maxReplicas), not the fewest.
+    let count = c.replica_count();
+    let replicas = count.as_ref().map_or(1, |n| n.max);
     let several = match w.kind {
         // cronjob-single-runner covers scheduled work; a Job's parallelism is its own business.
         WorkloadKind::CronJob | WorkloadKind::Job => return Verdict::NotApplicable,
@@ -46,7 +49,14 @@ fn check(c: &Check<'_>) -> Verdict {
         }
     };
     if several {
-        return check_lease(c, &pods_description(w.kind, replicas));
+        let pods = match count.as_ref().map(|n| n.autoscalers.as_slice()) {
+            Some(scalers) if !scalers.is_empty() => format!(
+                "scaled up to {replicas} replicas by HorizontalPodAutoscaler {}",
+                crate::engine::autoscaler::names(scalers)
+            ),
+            _ => pods_description(w.kind, replicas),
+        };
+        return check_lease(c, &pods);
     }
     if w.kind != WorkloadKind::Deployment {
         // A StatefulSet replaces its one ordinal (delete, then create); a ReplicaSet has no
@@ -451,6 +461,28 @@ spec:
 "#,
         );
         assert!(message(check(&RULE, &w)).contains("with 1 replica"));
+    }
+
+    #[test]
+    fn an_autoscaled_single_runner_is_judged_at_max_replicas() {
+        let w = workload(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: s, annotations: {prodready.dev/single-runner: 'true'}}\nspec:\n  strategy: {type: Recreate}\n  selector: {}\n  template: {spec: {containers: [{name: a, image: 'a:1'}]}}\n",
+        );
+        let hpa = |max: i32| {
+            context(&format!(
+                "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {{name: s}}\nspec: {{scaleTargetRef: {{kind: Deployment, name: s}}, minReplicas: 1, maxReplicas: {max}}}\n"
+            ))
+        };
+        // minReplicas 1 with Recreate would pass; the autoscaler may run 4 at once.
+        assert_eq!(
+            message(check_with(&RULE, &w, &hpa(4), &Params::default())),
+            "declares single-runner scaled up to 4 replicas by HorizontalPodAutoscaler \"s\" but names no Lease (annotation prodready.dev/lease)"
+        );
+        // An autoscaler pinned to one pod changes nothing.
+        assert_eq!(
+            check_with(&RULE, &w, &hpa(1), &Params::default()),
+            Verdict::Pass
+        );
     }
 
     #[test]
