@@ -495,3 +495,85 @@ fn usage_errors_exit_two() {
         Some(2)
     );
 }
+
+/// The (name, rule, result, message) of every finding of `rules` in a JSON report.
+fn findings_of(v: &Value, rules: &[&str]) -> Vec<(String, String, String, String)> {
+    let mut out: Vec<_> = v["findings"]
+        .as_array()
+        .expect("findings array")
+        .iter()
+        .filter(|f| rules.iter().any(|r| f["rule"] == *r))
+        .map(|f| {
+            let s = |k: &str| f[k].as_str().unwrap_or_default().to_owned();
+            (s("name"), s("rule"), s("result"), s("message"))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn hpa_managed_deployments_are_judged_by_their_autoscaler() {
+    let out = run(&["audit", "tests/fixtures/hpa/", "-o", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v = json_of(&out);
+    assert!(v["errors"].as_array().is_some_and(Vec::is_empty), "{v}");
+    assert_eq!(v["summary"]["workloads"], 5);
+    // web (minReplicas 3, no replicas) and the live cart (replicas defaulted to 1 by the API
+    // server, minReplicas 3) pass both rules: neither appears.
+    assert_eq!(
+        findings_of(&v, &["replicas-ha", "disruption-budget"]),
+        vec![
+            (
+                "api".to_owned(),
+                "replicas-ha".to_owned(),
+                "fail".to_owned(),
+                "scales down to minReplicas 1 of HorizontalPodAutoscaler \"api\": a node drain or crash takes it down".to_owned()
+            ),
+            (
+                "blocked".to_owned(),
+                "disruption-budget".to_owned(),
+                "fail".to_owned(),
+                "PodDisruptionBudget \"blocked\" has minAvailable 3 with minReplicas 3 of HorizontalPodAutoscaler \"blocked\": no pod can ever be evicted, node drains hang".to_owned()
+            ),
+            (
+                "cart".to_owned(),
+                "disruption-budget".to_owned(),
+                "fail".to_owned(),
+                "no PodDisruptionBudget selects the pods of Deployment/cart: a node drain may evict every replica at once".to_owned()
+            ),
+            (
+                "pinned".to_owned(),
+                "disruption-budget".to_owned(),
+                "fail".to_owned(),
+                "no PodDisruptionBudget selects the pods of Deployment/pinned: a node drain may evict every replica at once".to_owned()
+            ),
+            (
+                "pinned".to_owned(),
+                "replicas-ha".to_owned(),
+                "fail".to_owned(),
+                "sets replicas: 4 while HorizontalPodAutoscaler \"pinned\" scales it: every apply resets the count the autoscaler chose".to_owned()
+            ),
+        ]
+    );
+    // Without the autoscalers, the Deployments without replicas read as one replica.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = std::fs::read_to_string(root().join("tests/fixtures/hpa/manifests.yaml"))
+        .expect("fixture");
+    let without: Vec<&str> = text
+        .split("\n---\n")
+        .filter(|d| !d.contains("kind: HorizontalPodAutoscaler"))
+        .collect();
+    let file = write(dir.path(), "no-hpa.yaml", &without.join("\n---\n"));
+    let v = json_of(&run(&[
+        "audit",
+        file.to_str().unwrap_or_default(),
+        "-o",
+        "json",
+    ]));
+    let ha: Vec<String> = findings_of(&v, &["replicas-ha"])
+        .into_iter()
+        .map(|f| f.0)
+        .collect();
+    assert_eq!(ha, ["api", "blocked", "web"]);
+}

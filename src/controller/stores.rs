@@ -546,6 +546,48 @@ mod tests {
     }
 
     #[test]
+    fn an_hpa_is_stored_as_its_target_and_bounds_and_its_status_does_not_trigger() {
+        use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+        let hpa = |min: i32, current: i32| -> HorizontalPodAutoscaler {
+            serde_saphyr::from_str(&format!(
+                "metadata: {{name: web, namespace: a, managedFields: [{{manager: x}}]}}\nspec: {{scaleTargetRef: {{apiVersion: apps/v1, kind: Deployment, name: web}}, minReplicas: {min}, maxReplicas: 9, metrics: [{{type: Resource, resource: {{name: cpu, target: {{type: Utilization, averageUtilization: 80}}}}}}]}}\nstatus: {{currentReplicas: {current}, desiredReplicas: {current}}}\n"
+            ))
+            .unwrap_or_default()
+        };
+        let a = hpa(2, 2).slim();
+        assert_eq!((a.target_name.as_str(), a.min_replicas, a.max_replicas), ("web", 2, 9));
+        assert!(!HorizontalPodAutoscaler::matters(&a, &hpa(2, 7).slim()));
+        assert!(HorizontalPodAutoscaler::matters(&a, &hpa(3, 2).slim()));
+    }
+
+    #[test]
+    fn whether_replicas_were_declared_survives_slimming() {
+        let applied = |json: &str| {
+            let mut d = deployment("app:1");
+            d.metadata.annotations = Some([(LAST_APPLIED.to_owned(), json.to_owned())].into());
+            if let Some(s) = d.spec.as_mut() {
+                s.replicas = Some(1);
+            }
+            d
+        };
+        let with = applied(r#"{"spec":{"replicas":1}}"#);
+        let without = applied(r#"{"spec":{}}"#);
+        assert_eq!(
+            with.slim().workload().ok().and_then(|w| w.replicas_declared),
+            Some(true)
+        );
+        assert_eq!(
+            without.slim().workload().ok().and_then(|w| w.replicas_declared),
+            Some(false)
+        );
+        // A live object with no record (the fixture has a uid and an unparsable record).
+        assert_eq!(
+            deployment("app:1").slim().workload().ok().map(|w| w.replicas_declared),
+            Some(None)
+        );
+    }
+
+    #[test]
     fn stripping_drops_managed_fields_and_last_applied() {
         let mut s = k8s_openapi::api::core::v1::Service::default();
         s.metadata.managed_fields = Some(vec![ManagedFieldsEntry::default()]);
