@@ -13,7 +13,7 @@ use crate::engine::selector;
 /// The rule.
 pub static RULE: RuleDef = RuleDef {
     id: "disruption-budget",
-    summary: "a PodDisruptionBudget selects the pods of a multi-replica workload and allows at least one disruption",
+    summary: "a PodDisruptionBudget selects the pods of a multi-replica workload and allows at least one disruption (at an HPA's minReplicas when autoscaled)",
     rubric: "I5",
     default_enabled: true,
     default_severity: Severity::Medium,
@@ -21,7 +21,10 @@ pub static RULE: RuleDef = RuleDef {
         the extra replicas buy nothing during cluster upgrades. The budget must still allow one \
         eviction when all replicas are healthy: a budget that allows none (minAvailable equal to \
         the replica count, maxUnavailable 0) makes every drain hang, and pods covered by two \
-        budgets cannot be evicted at all, because the eviction API refuses them.",
+        budgets cannot be evicted at all, because the eviction API refuses them. A workload \
+        scaled by a HorizontalPodAutoscaler is judged at the autoscaler's minReplicas, even \
+        when that is one: a minAvailable not below minReplicas blocks every drain while the \
+        autoscaler keeps the workload small.",
     example: "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: web}\nspec:\n  maxUnavailable: 1\n  selector: {matchLabels: {app: web}}",
     check,
 };

@@ -24,7 +24,9 @@ pub static RULE: RuleDef = RuleDef {
         more than one pod, only leader election keeps one of them active, and only a Lease that \
         exists, has a holder and is being renewed shows that election is actually running. A \
         one-replica Deployment is not enough by itself: its default RollingUpdate strategy starts \
-        the new pod before stopping the old one, so two run side by side during every rollout.",
+        the new pod before stopping the old one, so two run side by side during every rollout. \
+        A workload scaled by a HorizontalPodAutoscaler is judged at the autoscaler's \
+        maxReplicas: the most pods it may run at once.",
     example: "metadata:\n  annotations:\n    prodready.dev/single-runner: \"true\"\n    prodready.dev/lease: scheduler-leader   # or NAMESPACE/NAME\nspec:\n  replicas: 2   # with replicas: 1 instead, use strategy: {type: Recreate}",
     check,
 };

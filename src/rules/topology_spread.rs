@@ -23,7 +23,9 @@ pub static RULE: RuleDef = RuleDef {
         and often does on a quiet cluster: then one node failure or zone outage takes all of \
         them down together and the replica count protects nothing. A topologySpreadConstraint \
         (or a podAntiAffinity term) on kubernetes.io/hostname or topology.kubernetes.io/zone \
-        that selects the workload's own pods keeps them apart.",
+        that selects the workload's own pods keeps them apart. A workload scaled by a \
+        HorizontalPodAutoscaler counts as multi-replica when the autoscaler's minReplicas is \
+        above one.",
     example: "topologySpreadConstraints:\n  - maxSkew: 1\n    topologyKey: topology.kubernetes.io/zone\n    whenUnsatisfiable: ScheduleAnyway\n    labelSelector: {matchLabels: {app: web}}",
     check,
 };
