@@ -577,3 +577,38 @@ fn hpa_managed_deployments_are_judged_by_their_autoscaler() {
         .collect();
     assert_eq!(ha, ["api", "blocked", "web"]);
 }
+
+#[test]
+fn serving_without_ports_and_private_keys_in_any_armour_are_found_in_files() {
+    let out = run(&["audit", "tests/fixtures/serving/", "-o", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v = json_of(&out);
+    assert!(v["errors"].as_array().is_some_and(Vec::is_empty), "{v}");
+    let found = findings_of(&v, &["graceful-shutdown", "secret-literal-env"]);
+    let short: Vec<(&str, &str, &str)> = found
+        .iter()
+        .map(|f| (f.0.as_str(), f.1.as_str(), f.2.as_str()))
+        .collect();
+    assert_eq!(
+        short,
+        [
+            ("behind-service", "graceful-shutdown", "fail"),
+            ("keyed", "secret-literal-env", "fail"),
+            ("probed", "graceful-shutdown", "fail"),
+            ("worker", "graceful-shutdown", "fail"),
+        ]
+    );
+    assert_eq!(
+        found[1].3,
+        "container \"app\" has literal secrets in env: \"TLS_MATERIAL\" (PEM private key)"
+    );
+    assert_eq!(
+        found[3].3,
+        "container \"app\" preStop sleeps 30s but terminationGracePeriodSeconds is 30s: the app is SIGKILLed before it can drain"
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stdout)
+            .contains("MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7"),
+        "the key leaked"
+    );
+}
