@@ -178,14 +178,14 @@ impl Stores {
                 ctx.add_service_monitor(m);
             }
         } else {
-            ctx.set_service_monitors_unavailable(SERVICE_MONITOR_CRD_MISSING);
+            ctx.set_service_monitors_absent(SERVICE_MONITOR_CRD_MISSING);
         }
         if self.pod_monitors_installed.load(Ordering::SeqCst) {
             for m in self.pod_monitors.all() {
                 ctx.add_pod_monitor(m);
             }
         } else {
-            ctx.set_pod_monitors_unavailable(POD_MONITOR_CRD_MISSING);
+            ctx.set_pod_monitors_absent(POD_MONITOR_CRD_MISSING);
         }
         ctx
     }

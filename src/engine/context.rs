@@ -106,6 +106,11 @@ pub struct Context {
     autoscalers: ByNamespace<Autoscaler>,
     service_monitors: Availability<Monitors<ServiceMonitor>>,
     pod_monitors: Availability<Monitors<PodMonitor>>,
+    /// Whether ServiceMonitors are unavailable because their CRD is not installed (then none
+    /// exist), rather than for a reason that hides objects that may exist.
+    service_monitors_absent: bool,
+    /// The same for PodMonitors.
+    pod_monitors_absent: bool,
     leases: Availability<HashMap<(String, String), Arc<Lease>>>,
     namespaces: HashMap<String, BTreeMap<String, String>>,
 }
@@ -120,6 +125,8 @@ impl Default for Context {
             autoscalers: ByNamespace::default(),
             service_monitors: Availability::default(),
             pod_monitors: Availability::default(),
+            service_monitors_absent: false,
+            pod_monitors_absent: false,
             leases: Availability::Unavailable(LEASES_OFFLINE.to_owned()),
             namespaces: HashMap::new(),
         }
@@ -179,11 +186,36 @@ impl Context {
     /// Marks ServiceMonitors as impossible to consult (e.g. CRD not installed).
     pub fn set_service_monitors_unavailable(&mut self, reason: impl Into<String>) {
         self.service_monitors = Availability::Unavailable(reason.into());
+        self.service_monitors_absent = false;
     }
 
     /// Marks PodMonitors as impossible to consult (e.g. CRD not installed).
     pub fn set_pod_monitors_unavailable(&mut self, reason: impl Into<String>) {
         self.pod_monitors = Availability::Unavailable(reason.into());
+        self.pod_monitors_absent = false;
+    }
+
+    /// Marks ServiceMonitors as not installed: no ServiceMonitor can exist. Rules may decide
+    /// from PodMonitors alone when their CRD is installed.
+    pub fn set_service_monitors_absent(&mut self, reason: impl Into<String>) {
+        self.service_monitors = Availability::Unavailable(reason.into());
+        self.service_monitors_absent = true;
+    }
+
+    /// Marks PodMonitors as not installed: no PodMonitor can exist.
+    pub fn set_pod_monitors_absent(&mut self, reason: impl Into<String>) {
+        self.pod_monitors = Availability::Unavailable(reason.into());
+        self.pod_monitors_absent = true;
+    }
+
+    /// Whether ServiceMonitors are unavailable only because their CRD is not installed.
+    pub fn service_monitors_absent(&self) -> bool {
+        self.service_monitors_absent && matches!(self.service_monitors, Availability::Unavailable(_))
+    }
+
+    /// Whether PodMonitors are unavailable only because their CRD is not installed.
+    pub fn pod_monitors_absent(&self) -> bool {
+        self.pod_monitors_absent && matches!(self.pod_monitors, Availability::Unavailable(_))
     }
 
     /// Makes Leases consultable (a live cluster); until called, lookups are unavailable.

@@ -25,7 +25,9 @@ pub static RULE: RuleDef = RuleDef {
         selectors (ServiceMonitor -> Service -> pods) and port names that must all line up; a \
         ServiceMonitor pointing at a port the Service does not define is accepted without \
         complaint and silently scrapes nothing. This rule follows the chain the way Prometheus \
-        will.",
+        will. In a cluster where only one of the two CRDs is installed, the missing kind has no \
+        objects and the installed one decides; the verdict is unknown only when neither CRD is \
+        installed or the monitors cannot be read.",
     example: "apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata: {name: web}\nspec:\n  selector: {matchLabels: {app: web}}   # the Service's labels\n  endpoints:\n    - port: metrics                      # a named port of the Service",
     check,
 };
@@ -60,8 +62,18 @@ fn check(c: &Check<'_>) -> Verdict {
         .collect();
     let mut gap: Option<Gap> = None;
     let mut unavailable: Vec<&str> = Vec::new();
+    // A CRD that is not installed means no such monitors exist: with the other kind's CRD
+    // installed, decide from that one. With neither installed there is no monitoring stack
+    // to judge, and the verdict stays unknown.
+    let (sm_absent, pm_absent) = (
+        c.context.service_monitors_absent(),
+        c.context.pod_monitors_absent(),
+    );
+    let skip_pod_monitors = pm_absent && !sm_absent;
+    let skip_service_monitors = sm_absent && !pm_absent;
 
     match c.context.pod_monitors_for(&w.namespace) {
+        Err(_) if skip_pod_monitors => {}
         Err(reason) => unavailable.push(reason),
         Ok(monitors) => {
             for pm in monitors {
@@ -98,6 +110,14 @@ fn check(c: &Check<'_>) -> Verdict {
         // Without a Service selecting the pods, no ServiceMonitor could scrape them: the
         // verdict does not depend on the monitors we cannot see.
         Err(_) if services.is_empty() => {}
+        // No ServiceMonitor exists: the Services that select the pods are unmonitored.
+        Err(_) if skip_service_monitors => {
+            if gap.is_none() {
+                gap = Some(Gap::Unmonitored {
+                    services: services.iter().map(|s| name_of(s)).collect(),
+                });
+            }
+        }
         Err(reason) => unavailable.push(reason),
         Ok(monitors) => {
             let monitors: Vec<&ServiceMonitor> = monitors.collect();
@@ -607,6 +627,52 @@ spec:
             check_with(&RULE, &workload(WEB), &ctx, &Params::default()),
             Verdict::Unknown("PodMonitor CRD not installed".to_owned())
         );
+    }
+
+    #[test]
+    fn a_crd_that_is_not_installed_means_none_exist_and_the_installed_one_decides() {
+        // PodMonitor CRD absent, ServiceMonitor CRD installed and nothing selects the Service:
+        // a failure, not unknown.
+        let mut ctx = context(SERVICE);
+        ctx.set_pod_monitors_absent("PodMonitor CRD not installed");
+        assert_eq!(
+            message(check_with(&RULE, &workload(WEB), &ctx, &Params::default())),
+            "Service \"web\" selects the pods, but no ServiceMonitor selects Service \"web\""
+        );
+        // ServiceMonitor CRD absent, PodMonitor CRD installed: the Services are unmonitored.
+        let mut ctx = context(SERVICE);
+        ctx.set_service_monitors_absent("ServiceMonitor CRD not installed");
+        assert_eq!(
+            message(check_with(&RULE, &workload(WEB), &ctx, &Params::default())),
+            "Service \"web\" selects the pods, but no ServiceMonitor selects Service \"web\""
+        );
+        // ... and a PodMonitor that scrapes the pods passes.
+        let mut ctx = context(&format!(
+            "{SERVICE}\n---\napiVersion: monitoring.coreos.com/v1\nkind: PodMonitor\nmetadata: {{name: web, namespace: shop}}\nspec: {{selector: {{matchLabels: {{app: web}}}}, podMetricsEndpoints: [{{port: metrics}}]}}\n"
+        ));
+        ctx.set_service_monitors_absent("ServiceMonitor CRD not installed");
+        assert_eq!(
+            check_with(&RULE, &workload(WEB), &ctx, &Params::default()),
+            Verdict::Pass
+        );
+        // Neither installed: no monitoring stack at all, unknown with both reasons.
+        let mut ctx = context(SERVICE);
+        ctx.set_service_monitors_absent("ServiceMonitor CRD not installed");
+        ctx.set_pod_monitors_absent("PodMonitor CRD not installed");
+        assert_eq!(
+            check_with(&RULE, &workload(WEB), &ctx, &Params::default()),
+            Verdict::Unknown(
+                "PodMonitor CRD not installed; ServiceMonitor CRD not installed".to_owned()
+            )
+        );
+        // One absent, the other installed but unreadable: still unknown.
+        let mut ctx = context(SERVICE);
+        ctx.set_service_monitors_absent("ServiceMonitor CRD not installed");
+        ctx.set_pod_monitors_unavailable("PodMonitors cannot be listed");
+        assert!(matches!(
+            check_with(&RULE, &workload(WEB), &ctx, &Params::default()),
+            Verdict::Unknown(_)
+        ));
     }
 
     #[test]
