@@ -558,8 +558,8 @@ fn hpa_managed_deployments_are_judged_by_their_autoscaler() {
     );
     // Without the autoscalers, the Deployments without replicas read as one replica.
     let dir = tempfile::tempdir().expect("tempdir");
-    let text = std::fs::read_to_string(root().join("tests/fixtures/hpa/manifests.yaml"))
-        .expect("fixture");
+    let text =
+        std::fs::read_to_string(root().join("tests/fixtures/hpa/manifests.yaml")).expect("fixture");
     let without: Vec<&str> = text
         .split("\n---\n")
         .filter(|d| !d.contains("kind: HorizontalPodAutoscaler"))

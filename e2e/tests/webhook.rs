@@ -942,8 +942,7 @@ async fn prodready_run_serves_the_webhook_from_the_policies_it_watches() {
 
 /// An HPA-managed Deployment (no `replicas`) otherwise compliant with [`policy`].
 fn autoscaled(name: &str, replicas: &str) -> String {
-    deployment(name, "registry.example/web:1", true, "")
-        .replace("  replicas: 2\n", replicas)
+    deployment(name, "registry.example/web:1", true, "").replace("  replicas: 2\n", replicas)
 }
 
 fn hpa(name: &str, min: i32) -> String {
@@ -1074,17 +1073,21 @@ async fn admission_judges_an_autoscaled_deployment_by_its_hpa() {
     apply_yaml(&client, Some(ns.name()), &hpa("api", 1))
         .await
         .expect("create the api HPA");
-    let out = wait_for(WAIT, "a denial of a new Deployment with minReplicas 1", || async {
-        let out = apply(cp, ns.name(), &autoscaled("api", ""), &["--dry-run=server"]).await;
-        if out
-            .stderr
-            .contains("scales down to minReplicas 1 of HorizontalPodAutoscaler \"api\"")
-        {
-            Ok(out)
-        } else {
-            Err(format!("not yet: {}", out.stderr))
-        }
-    })
+    let out = wait_for(
+        WAIT,
+        "a denial of a new Deployment with minReplicas 1",
+        || async {
+            let out = apply(cp, ns.name(), &autoscaled("api", ""), &["--dry-run=server"]).await;
+            if out
+                .stderr
+                .contains("scales down to minReplicas 1 of HorizontalPodAutoscaler \"api\"")
+            {
+                Ok(out)
+            } else {
+                Err(format!("not yet: {}", out.stderr))
+            }
+        },
+    )
     .await
     .expect("denied with minReplicas 1");
     assert!(!out.success(), "{}", out.stderr);

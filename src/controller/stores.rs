@@ -555,7 +555,10 @@ mod tests {
             .unwrap_or_default()
         };
         let a = hpa(2, 2).slim();
-        assert_eq!((a.target_name.as_str(), a.min_replicas, a.max_replicas), ("web", 2, 9));
+        assert_eq!(
+            (a.target_name.as_str(), a.min_replicas, a.max_replicas),
+            ("web", 2, 9)
+        );
         assert!(!HorizontalPodAutoscaler::matters(&a, &hpa(2, 7).slim()));
         assert!(HorizontalPodAutoscaler::matters(&a, &hpa(3, 2).slim()));
     }
@@ -573,16 +576,27 @@ mod tests {
         let with = applied(r#"{"spec":{"replicas":1}}"#);
         let without = applied(r#"{"spec":{}}"#);
         assert_eq!(
-            with.slim().workload().ok().and_then(|w| w.replicas_declared),
+            with.slim()
+                .workload()
+                .ok()
+                .and_then(|w| w.replicas_declared),
             Some(true)
         );
         assert_eq!(
-            without.slim().workload().ok().and_then(|w| w.replicas_declared),
+            without
+                .slim()
+                .workload()
+                .ok()
+                .and_then(|w| w.replicas_declared),
             Some(false)
         );
         // A live object with no record (the fixture has a uid and an unparsable record).
         assert_eq!(
-            deployment("app:1").slim().workload().ok().map(|w| w.replicas_declared),
+            deployment("app:1")
+                .slim()
+                .workload()
+                .ok()
+                .map(|w| w.replicas_declared),
             Some(None)
         );
     }

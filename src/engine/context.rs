@@ -210,7 +210,8 @@ impl Context {
 
     /// Whether ServiceMonitors are unavailable only because their CRD is not installed.
     pub fn service_monitors_absent(&self) -> bool {
-        self.service_monitors_absent && matches!(self.service_monitors, Availability::Unavailable(_))
+        self.service_monitors_absent
+            && matches!(self.service_monitors, Availability::Unavailable(_))
     }
 
     /// Whether PodMonitors are unavailable only because their CRD is not installed.

@@ -96,8 +96,7 @@ fn name_of(pdb: &PodDisruptionBudget) -> &str {
 }
 
 const BLOCKS: &str = "no pod can ever be evicted, node drains hang";
-const REMEDIATION: &str =
-    "set maxUnavailable: 1 (or minAvailable below the replica count, or an autoscaler's minReplicas)";
+const REMEDIATION: &str = "set maxUnavailable: 1 (or minAvailable below the replica count, or an autoscaler's minReplicas)";
 
 /// Whether the one budget allows an eviction with every replica healthy. The disruption
 /// controller reads `maxUnavailable` first, then `minAvailable`; with neither it requires no

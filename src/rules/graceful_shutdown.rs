@@ -511,7 +511,9 @@ mod tests {
         ));
         let v = violations(check(&RULE, &w));
         assert_eq!(
-            v.iter().filter_map(|v| v.container.as_deref()).collect::<Vec<_>>(),
+            v.iter()
+                .filter_map(|v| v.container.as_deref())
+                .collect::<Vec<_>>(),
             vec!["worker", "flusher"]
         );
         assert_eq!(

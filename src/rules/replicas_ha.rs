@@ -199,7 +199,10 @@ mod tests {
 
     #[test]
     fn an_autoscaled_deployment_that_also_sets_replicas_fails_even_with_enough() {
-        let v = violations(with_hpa("replicas: 3", &hpa("web", "web", "minReplicas: 3")));
+        let v = violations(with_hpa(
+            "replicas: 3",
+            &hpa("web", "web", "minReplicas: 3"),
+        ));
         assert_eq!(v.len(), 1);
         assert_eq!(
             v[0].message,
@@ -210,7 +213,10 @@ mod tests {
             "remove spec.replicas from the manifest and let the HorizontalPodAutoscaler own it"
         );
         // With too low a minimum too: both are said.
-        let v = violations(with_hpa("replicas: 3", &hpa("web", "web", "minReplicas: 1")));
+        let v = violations(with_hpa(
+            "replicas: 3",
+            &hpa("web", "web", "minReplicas: 1"),
+        ));
         assert_eq!(v.len(), 2);
     }
 
@@ -236,9 +242,8 @@ mod tests {
             check_with(&RULE, &applied_without, &ctx, &Params::default()),
             Verdict::Pass
         );
-        let applied_with = live(
-            "kubectl.kubernetes.io/last-applied-configuration: '{\"spec\":{\"replicas\":1}}'",
-        );
+        let applied_with =
+            live("kubectl.kubernetes.io/last-applied-configuration: '{\"spec\":{\"replicas\":1}}'");
         let v = violations(check_with(&RULE, &applied_with, &ctx, &Params::default()));
         assert!(v[0].message.starts_with("sets replicas: 1 while"), "{v:?}");
     }
