@@ -612,3 +612,43 @@ fn serving_without_ports_and_private_keys_in_any_armour_are_found_in_files() {
         "the key leaked"
     );
 }
+
+#[test]
+fn a_container_exemption_in_a_policy_file_exempts_that_container_only() {
+    let out = run(&[
+        "audit",
+        "--policy",
+        "tests/fixtures/container-exemption/policy.yaml",
+        "tests/fixtures/container-exemption/meshed.yaml",
+        "-o",
+        "json",
+    ]);
+    let v = json_of(&out);
+    assert!(v["errors"].as_array().is_some_and(Vec::is_empty), "{v}");
+    let mut found: Vec<(String, String, String, String)> = v["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| {
+            let s = |k: &str| f[k].as_str().unwrap_or_default().to_owned();
+            (s("name"), s("rule"), s("result"), s("container"))
+        })
+        .collect();
+    found.sort();
+    let want: Vec<(String, String, String, String)> = [
+        ("api", "liveness-probe", "exempt", "istio-proxy"),
+        ("api", "memory-limit", "exempt", "istio-proxy"),
+        ("api", "readiness-probe", "fail", "app"),
+        ("api", "resource-requests", "exempt", "istio-proxy"),
+        ("web", "liveness-probe", "exempt", "istio-proxy"),
+        ("web", "memory-limit", "exempt", "istio-proxy"),
+        ("web", "readiness-probe", "exempt", "istio-proxy"),
+        ("web", "resource-requests", "exempt", "istio-proxy"),
+    ]
+    .iter()
+    .map(|(a, b, c, d)| ((*a).into(), (*b).into(), (*c).into(), (*d).into()))
+    .collect();
+    assert_eq!(found, want, "{v}");
+    assert_eq!(v["summary"]["violating"], 1);
+    assert_eq!(v["summary"]["exempt"], 1);
+}
