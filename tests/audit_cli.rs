@@ -652,3 +652,29 @@ fn a_container_exemption_in_a_policy_file_exempts_that_container_only() {
     assert_eq!(v["summary"]["violating"], 1);
     assert_eq!(v["summary"]["exempt"], 1);
 }
+
+#[test]
+fn scrape_annotations_count_as_coverage_only_where_the_policy_accepts_them() {
+    let scraped = |policy: Option<&str>| {
+        let mut args = vec!["audit"];
+        if let Some(p) = policy {
+            args.extend(["--policy", p]);
+        }
+        args.extend([
+            "tests/fixtures/scrape-annotations/workloads.yaml",
+            "-o",
+            "json",
+        ]);
+        let v = json_of(&run(&args));
+        assert!(v["errors"].as_array().is_some_and(Vec::is_empty), "{v}");
+        findings_of(&v, &["service-monitor"])
+            .into_iter()
+            .map(|f| f.0)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        scraped(Some("tests/fixtures/scrape-annotations/policy.yaml")),
+        ["bare"]
+    );
+    assert_eq!(scraped(None), ["annotated", "bare", "behind-service"]);
+}

@@ -84,6 +84,8 @@ pub struct Params {
     pub lease_grace_seconds: i32,
     /// `replicas-ha`: minimum replicas.
     pub min_replicas: i32,
+    /// `service-monitor`: a `prometheus.io/scrape: "true"` annotation counts as coverage.
+    pub accept_scrape_annotations: bool,
     /// `secret-literal-env`: extra secret-like name substrings (lowercase).
     pub secret_additional_name_patterns: Vec<String>,
     /// `secret-literal-env`: env var names never treated as secrets.
@@ -101,6 +103,7 @@ impl Default for Params {
             cronjob_require_starting_deadline: true,
             lease_grace_seconds: 5,
             min_replicas: 2,
+            accept_scrape_annotations: false,
             secret_additional_name_patterns: Vec::new(),
             secret_ignored_names: Vec::new(),
             require_read_only_root_filesystem: true,
