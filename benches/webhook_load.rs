@@ -417,8 +417,11 @@ fn main() {
         let server = tokio::spawn(admission::serve_on(
             listener,
             args,
-            client,
-            calls,
+            admission::WebhookApi {
+                client,
+                calls,
+                owner: None,
+            },
             snapshot,
             metrics,
             shutdown.clone(),

@@ -3,7 +3,7 @@
 # the repository: kube-apiserver, kubectl, etcd, helm and crane for the bare control plane, and
 # for the real single-node cluster (e2e/src/cluster) kubelet, kube-proxy, kube-controller-manager,
 # kube-scheduler, containerd (+ its runc shim and ctr) and the suite's own test program
-# (e2e/images/testapp). The node's Debian packages (runc, the CNI plugins, iptables, conntrack,
+# (e2e/images/testapp), and promtool and prometheus for the alert rules' tests. The node's Debian packages (runc, the CNI plugins, iptables, conntrack,
 # socat) are installed with apt-get when missing.
 #
 #   bash e2e/k8s-binaries.sh              build what is missing, then print PRODREADY_K8S_BIN=<dir>
@@ -192,6 +192,28 @@ build_testapp() {
   echo "$stamp" >"$bin/testapp.version"
 }
 
+# --- promtool and prometheus ----------------------------------------------------------------
+# promtool checks and unit-tests the shipped alert rules (tests/alerts.rs); prometheus scrapes
+# the operator in the e2e suite (e2e/tests/prometheus.rs). Both from one wrapper module, built
+# with remove_all_sd (the tests use static targets only: the cloud service discoveries are most
+# of the build) and without builtinassets (no web UI is needed, only the API).
+# The module's v0.3XX.Y is the release 3.XX.Y; the version ldflags say so.
+build_prometheus() {
+  local v="$PROMETHEUS_VERSION" dir="$base/src/prometheus" c
+  local m=github.com/prometheus/prometheus
+  if up_to_date promtool "$v" && up_to_date prometheus "$v"; then return; fi
+  need_go prometheus
+  [[ "$v" =~ ^v0\.3([0-9]{2})\.([0-9]+)$ ]] || die "PROMETHEUS_VERSION must look like v0.3YY.Z, got $v"
+  local release="3.$((10#${BASH_REMATCH[1]})).${BASH_REMATCH[2]}" pv=github.com/prometheus/common/version
+  new_wrapper "$dir" "$m" "$v"
+  for c in promtool prometheus; do
+    if up_to_date "$c" "$v"; then continue; fi
+    BUILD_TAGS="remove_all_sd" go_build "$dir" "$c" "$m/cmd/$c" \
+      "-X $pv.Version=$release -X $pv.Revision=module-$v -X $pv.Branch=module"
+    echo "$v" >"$bin/$c.version"
+  done
+}
+
 # --- the node's Debian packages ------------------------------------------------------------
 # runc, the CNI plugins (bridge, host-local, loopback, portmap), iptables for kube-proxy,
 # conntrack, socat (the API server relay between the cluster's network namespace and
@@ -231,10 +253,11 @@ build_helm
 build_crane
 build_containerd
 build_testapp
+build_prometheus
 ensure_debian_packages
 fetch_prometheus_operator
 
-for b in "${K8S_COMMANDS[@]}" etcd helm crane containerd containerd-shim-runc-v2 ctr testapp; do
+for b in "${K8S_COMMANDS[@]}" etcd helm crane containerd containerd-shim-runc-v2 ctr testapp promtool prometheus; do
   [[ -x "$bin/$b" ]] || die "missing $bin/$b after build"
 done
 "$bin/kube-apiserver" --version >&2
@@ -243,5 +266,6 @@ done
 echo "crane $("$bin/crane" version)" >&2
 "$bin/kubelet" --version >&2
 "$bin/containerd" --version >&2
+"$bin/prometheus" --version 2>&1 | sed -n 1p >&2
 log "binaries are in $bin ($((SECONDS - total))s)"
 echo "PRODREADY_K8S_BIN=$bin"

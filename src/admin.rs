@@ -13,6 +13,7 @@ use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 
@@ -29,6 +30,9 @@ pub struct Health {
     stores: Arc<Stores>,
     api_ok_at: Mutex<Option<Instant>>,
     api_error: Mutex<Option<String>>,
+    /// `prodready_ready`, set from [`Health::readiness`] at every scrape: what `/health/ready`
+    /// answers, for alerting (a ServiceMonitor scrapes replicas that are not ready too).
+    ready: Gauge,
 }
 
 impl Health {
@@ -38,7 +42,17 @@ impl Health {
             stores,
             api_ok_at: Mutex::new(None),
             api_error: Mutex::new(None),
+            ready: Gauge::default(),
         })
+    }
+
+    /// Registers `prodready_ready`.
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "prodready_ready",
+            "1 while this replica is ready (what /health/ready answers with 200), else 0",
+            self.ready.clone(),
+        );
     }
 
     fn set_api(&self, result: Result<(), String>) {
@@ -128,6 +142,7 @@ async fn ready(State(s): State<AdminState>) -> Response {
 }
 
 async fn metrics(State(s): State<AdminState>) -> Response {
+    s.health.ready.set(i64::from(s.health.readiness().is_ok()));
     let mut body = String::new();
     match prometheus_client::encoding::text::encode(&mut body, &s.registry) {
         Ok(()) => (
@@ -179,4 +194,51 @@ pub async fn serve(
     axum::serve(listener, router)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use tower::ServiceExt as _;
+
+    async fn get(router: &Router, path: &str) -> (u16, String) {
+        let req = Request::builder()
+            .uri(path)
+            .body(Body::empty())
+            .unwrap_or_default();
+        let resp = router.clone().oneshot(req).await.expect("infallible");
+        let status = resp.status().as_u16();
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap_or_default();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn the_ready_gauge_says_what_health_ready_answers() {
+        let mut registry = Registry::default();
+        let http = HttpMetrics::register(&mut registry);
+        let health = Health::new(Arc::new(Stores::default()));
+        health.register(&mut registry);
+        let router = router(Arc::clone(&health), Arc::new(registry), http);
+
+        // Nothing synced and no API answer: 503, and the gauge says 0.
+        assert_eq!(get(&router, "/health/ready").await.0, 503);
+        let (status, text) = get(&router, "/metrics").await;
+        assert_eq!(status, 200);
+        assert!(text.contains("\nprodready_ready 0\n"), "{text}");
+        assert!(
+            text.contains("# HELP prodready_ready 1 while this replica is ready"),
+            "{text}"
+        );
+        // The API answering is not enough while the caches are unsynced.
+        health.set_api(Ok(()));
+        assert!(
+            get(&router, "/metrics")
+                .await
+                .1
+                .contains("\nprodready_ready 0\n")
+        );
+    }
 }

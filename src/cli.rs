@@ -103,6 +103,21 @@ pub struct AuditArgs {
     /// Evaluate as of this RFC 3339 instant instead of now (exemption expiry, enforceAfter).
     #[arg(long, value_name = "RFC3339")]
     pub now: Option<Timestamp>,
+
+    /// Files read and parsed, and workloads judged, at once (default: the available cores;
+    /// 1 = one thread). The report is the same, byte for byte, for every value.
+    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+}
+
+impl AuditArgs {
+    /// `--jobs`, or the cores this process may use.
+    pub fn jobs(&self) -> usize {
+        self.jobs.map_or_else(
+            || std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+            usize::from,
+        )
+    }
 }
 
 /// A built-in profile.
@@ -224,10 +239,11 @@ pub struct AuditRun {
 pub fn run_audit_retaining(args: &AuditArgs, out: &mut dyn Write) -> io::Result<(i32, AuditRun)> {
     let mut policy_errors = Vec::new();
     let policies = load_policies(args, &mut policy_errors);
-    let mut loaded = Loaded::from_paths(&args.paths);
+    let jobs = args.jobs();
+    let mut loaded = Loaded::from_paths_jobs(&args.paths, jobs);
     loaded.errors.splice(0..0, policy_errors);
     let now = args.now.unwrap_or_else(Timestamp::now);
-    let report = audit::audit(&loaded, &policies, now, args.show_passed);
+    let report = audit::audit_jobs(&loaded, &policies, now, args.show_passed, jobs);
     let color = match args.color {
         ColorArg::Always => true,
         ColorArg::Never => false,

@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::Categorized;
 use crate::kubeapi::{ApiCalls, ApiError};
+use crate::owner::{Owner, adopt};
 
 /// Which Lease this replica competes for, as whom, and how fast (from `--lease-*`).
 #[derive(Clone, Debug)]
@@ -39,6 +40,8 @@ pub struct LeaderConfig {
     pub lease_duration: Duration,
     /// How often the leader renews and the others retry.
     pub retry_period: Duration,
+    /// What the Lease belongs to (`--owner-deployment`), so it goes with the install.
+    pub owner: Option<Arc<Owner>>,
 }
 
 /// `prodready_leader` and `prodready_leader_transitions_total`.
@@ -331,7 +334,7 @@ impl Elector {
 
     /// Creates the Lease with us as holder; `Ok(false)` when another replica created it first.
     async fn create(&mut self, now: Timestamp) -> Result<bool, ApiError> {
-        let lease = Lease {
+        let mut lease = Lease {
             metadata: ObjectMeta {
                 name: Some(self.cfg.name.clone()),
                 namespace: Some(self.cfg.namespace.clone()),
@@ -339,6 +342,7 @@ impl Elector {
             },
             spec: Some(self.fresh_spec(0, now)),
         };
+        self.own(&mut lease.metadata).await;
         match self
             .calls
             .once(
@@ -356,6 +360,15 @@ impl Elector {
         }
     }
 
+    /// Names the owner in the Lease's metadata when it is known (a no-op once it is there).
+    async fn own(&self, meta: &mut ObjectMeta) {
+        if let Some(owner) = &self.cfg.owner
+            && let Some(reference) = owner.reference_for(&self.cfg.namespace).await
+        {
+            adopt(meta, &reference);
+        }
+    }
+
     /// Our claim renewed: a fresh renewTime and our lease duration.
     fn renewed(&self, spec: LeaseSpec, now: Timestamp) -> LeaseSpec {
         LeaseSpec {
@@ -369,6 +382,7 @@ impl Elector {
     /// kept as what we hold), `Ok(false)` on a conflict.
     async fn replace(&mut self, mut lease: Lease) -> Result<bool, ApiError> {
         lease.metadata.managed_fields = None;
+        self.own(&mut lease.metadata).await;
         match self
             .calls
             .once(
@@ -522,6 +536,7 @@ mod tests {
                 identity: "me".into(),
                 lease_duration: Duration::from_secs(15),
                 retry_period: Duration::from_secs(2),
+                owner: None,
             },
             duration_secs: 15,
             observed: None,

@@ -19,6 +19,7 @@ pub mod kubeapi;
 pub mod leader;
 pub mod memory;
 pub mod metrics;
+pub mod owner;
 pub mod rules;
 pub mod run;
 pub mod snapshot;

@@ -24,6 +24,7 @@ use crate::flags::{self, parse_duration};
 use crate::kubeapi::{ApiCalls, DependencyMetrics, RetryPolicy};
 use crate::leader::{self, LeaderConfig, LeaderMetrics, Leadership};
 use crate::metrics::HttpMetrics;
+use crate::owner::Owner;
 use crate::snapshot::SharedSnapshot;
 use crate::telemetry::{self, LogFormat};
 
@@ -63,6 +64,13 @@ pub struct RunArgs {
     /// How often the leader renews its claim and the others try to acquire it.
     #[arg(long, env = "PRODREADY_LEASE_RETRY_PERIOD", default_value = "2s", value_parser = parse_duration)]
     pub lease_retry_period: Duration,
+
+    /// The operator's own Deployment, in its namespace ($POD_NAMESPACE). The leader Lease and
+    /// the self-managed webhook Secret get an owner reference to it, so they are garbage
+    /// collected with it (`helm uninstall`, `kubectl delete -k`). The chart and the kustomize
+    /// tree set it; unset (e.g. a local run), they stay until deleted by hand.
+    #[arg(long, env = "PRODREADY_OWNER_DEPLOYMENT", value_name = "NAME")]
+    pub owner_deployment: Option<String>,
 
     /// Log line format.
     #[arg(long, env = "PRODREADY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
@@ -296,7 +304,6 @@ pub async fn run_until(args: RunArgs, shutdown: CancellationToken) -> Result<(),
         http: http.clone(),
     };
     let webhook_calls = calls.clone();
-    let registry = Arc::new(registry);
 
     let stores = Arc::new(Stores::default());
     let trigger = Arc::new(Notify::new());
@@ -311,6 +318,8 @@ pub async fn run_until(args: RunArgs, shutdown: CancellationToken) -> Result<(),
         shutdown.clone(),
     ));
     let health = Health::new(Arc::clone(&stores));
+    health.register(&mut registry);
+    let registry = Arc::new(registry);
     background.spawn(admin::probe_api(
         client.clone(),
         probe_calls,
@@ -331,6 +340,14 @@ pub async fn run_until(args: RunArgs, shutdown: CancellationToken) -> Result<(),
     let lease_namespace = flags::namespace_from_env(args.lease_namespace.as_deref());
     tracing::info!(%admin_addr, %identity, lease = %args.lease_name, lease_namespace = %lease_namespace, version = env!("CARGO_PKG_VERSION"), otlp_export = telemetry.exporting(), "prodready started");
 
+    let owner = args.owner_deployment.as_deref().map(|name| {
+        Arc::new(Owner::deployment(
+            client.clone(),
+            calls.clone(),
+            name,
+            &flags::namespace_from_env(None),
+        ))
+    });
     let leadership = Leadership::default();
     // The lease outlives the controller: it is released only once writing has stopped.
     let lease_shutdown = CancellationToken::new();
@@ -343,6 +360,7 @@ pub async fn run_until(args: RunArgs, shutdown: CancellationToken) -> Result<(),
             identity: identity.clone(),
             lease_duration: args.lease_duration,
             retry_period: args.lease_retry_period,
+            owner: owner.clone(),
         },
         leadership.clone(),
         leader_metrics,
@@ -373,8 +391,11 @@ pub async fn run_until(args: RunArgs, shutdown: CancellationToken) -> Result<(),
     ));
     let mut webhook_task = tokio::spawn(crate::admission::serve(
         args.webhook.clone(),
-        client.clone(),
-        webhook_calls,
+        crate::admission::WebhookApi {
+            client: client.clone(),
+            calls: webhook_calls,
+            owner,
+        },
         snapshot.clone(),
         webhook_metrics,
         shutdown.clone(),

@@ -10,7 +10,7 @@ use std::path::Path;
 fn layer(module: &str) -> Option<u8> {
     Some(match module {
         "api" | "error" | "flags" | "text" | "corpus" | "memory" | "telemetry" | "metrics"
-        | "kubeapi" | "leader" => 0,
+        | "kubeapi" | "leader" | "owner" => 0,
         "engine" | "crd" => 1,
         "rules" | "snapshot" => 2,
         "controller" | "admission" | "audit" => 3,

@@ -1,4 +1,4 @@
-//! Where the kube-apiserver, etcd, kubectl, helm and crane binaries live.
+//! Where the kube-apiserver, etcd, kubectl, helm, crane, promtool and prometheus binaries live.
 //!
 //! `e2e/k8s-binaries.sh` builds them into `<cache>/prodready/k8s/<K8S_VERSION>/bin` with a
 //! `<name>.version` stamp each; `PRODREADY_K8S_BIN` overrides the directory. The pinned versions
@@ -53,7 +53,7 @@ pub struct Binaries {
 
 impl Binaries {
     /// Finds the binaries via `PRODREADY_K8S_BIN`, else the default cache directory, and checks
-    /// that all five exist and match the pinned versions.
+    /// that all seven exist and match the pinned versions.
     pub fn locate() -> Result<Self, Error> {
         let dir = match std::env::var_os(BIN_ENV) {
             Some(dir) if !dir.is_empty() => PathBuf::from(dir),
@@ -65,7 +65,7 @@ impl Binaries {
         Self::check(dir)
     }
 
-    /// Checks that `dir` holds all five binaries at the pinned versions.
+    /// Checks that `dir` holds all seven binaries at the pinned versions.
     fn check(dir: PathBuf) -> Result<Self, Error> {
         let wanted = [
             ("kube-apiserver", "K8S_VERSION"),
@@ -73,6 +73,8 @@ impl Binaries {
             ("etcd", "ETCD_VERSION"),
             ("helm", "HELM_VERSION"),
             ("crane", "CRANE_VERSION"),
+            ("promtool", "PROMETHEUS_VERSION"),
+            ("prometheus", "PROMETHEUS_VERSION"),
         ];
         let mut problems = Vec::new();
         for (name, key) in wanted {
@@ -121,6 +123,14 @@ impl Binaries {
     pub fn crane(&self) -> PathBuf {
         self.dir.join("crane")
     }
+    /// Checks and unit-tests the shipped alert rules.
+    pub fn promtool(&self) -> PathBuf {
+        self.dir.join("promtool")
+    }
+    /// The Prometheus server the e2e suite scrapes the operator with.
+    pub fn prometheus(&self) -> PathBuf {
+        self.dir.join("prometheus")
+    }
 }
 
 #[cfg(test)]
@@ -132,6 +142,7 @@ mod tests {
         assert!(pinned_version("K8S_VERSION").is_some_and(|v| v.starts_with("v1.")));
         assert!(pinned_version("ETCD_VERSION").is_some_and(|v| v.starts_with("v3.")));
         assert!(pinned_version("HELM_VERSION").is_some_and(|v| v.starts_with("v3.")));
+        assert!(pinned_version("PROMETHEUS_VERSION").is_some_and(|v| v.starts_with("v0.3")));
         assert_eq!(pinned_version("NOPE"), None);
     }
 

@@ -134,6 +134,7 @@ pub async fn install_monitoring_crds(client: &Client) -> anyhow::Result<()> {
     for f in [
         "monitoring.coreos.com_servicemonitors.yaml",
         "monitoring.coreos.com_podmonitors.yaml",
+        "monitoring.coreos.com_prometheusrules.yaml",
     ] {
         install_crd_file(client, monitoring_crd_file(f)?)
             .await

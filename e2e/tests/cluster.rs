@@ -1002,13 +1002,18 @@ async fn latency(plane: &ControlPlane, client: &Client) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `helm uninstall`, then docs/install.md's kustomize install (`kubectl apply -k
-/// config/default`) brings two pods to Ready the same way; `kubectl delete -k` removes it.
+/// docs/install.md's `helm uninstall`, as written; the garbage collector then removes the
+/// webhook Secret and the leader Lease the operator created (their owner is the chart's
+/// Deployment), which the doc's check command shows. Then docs/install.md's kustomize install
+/// (`kubectl apply -k config/default`) brings two pods to Ready the same way; `kubectl delete
+/// -k` removes it.
 async fn kustomize(plane: &ControlPlane, client: &Client) -> anyhow::Result<()> {
-    plane
-        .helm(["uninstall", RELEASE, "--namespace", NS, "--wait"])
-        .await?
-        .ok()?;
+    let uninstall = doc_commands("## Uninstall")?;
+    ensure!(
+        uninstall.len() == 1 && uninstall[0].first().is_some_and(|c| c == "helm"),
+        "docs/install.md#uninstall: {uninstall:?}"
+    );
+    plane.helm(&uninstall[0][1..]).await?.ok()?;
     wait_for(
         Duration::from_secs(60),
         "the helm release's pods gone",
@@ -1021,6 +1026,31 @@ async fn kustomize(plane: &ControlPlane, client: &Client) -> anyhow::Result<()> 
                 Ok(())
             } else {
                 Err(format!("{n} pods left"))
+            }
+        },
+    )
+    .await?;
+    // What the operator created goes with the Deployment: the doc's check prints nothing.
+    let check = doc_commands("Check that nothing is left")?;
+    ensure!(
+        check.len() == 1 && check[0].first().is_some_and(|c| c == "kubectl"),
+        "docs/install.md's check: {check:?}"
+    );
+    wait_for(
+        Duration::from_secs(90),
+        "the garbage collector removing the webhook Secret and the leader Lease",
+        || async {
+            let out = plane
+                .kubectl(&check[0][1..])
+                .await
+                .map_err(|e| format!("{e:#}"))?;
+            if out.success() && out.stdout.trim().is_empty() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "exit {}, left: {}{}",
+                    out.status, out.stdout, out.stderr
+                ))
             }
         },
     )

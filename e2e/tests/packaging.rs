@@ -86,6 +86,10 @@ fn every_option() -> Vec<String> {
         "metrics.serviceMonitor.metricRelabelings[0].sourceLabels={__name__}",
         "metrics.serviceMonitor.metricRelabelings[0].regex=go_.*",
         "resources.limits.cpu=1",
+        "prometheusRule.enabled=true",
+        "prometheusRule.namespace=monitoring",
+        "prometheusRule.labels.release=kube-prometheus",
+        "prometheusRule.job=prodready",
     ]
     .iter()
     .map(|s| (*s).to_owned())
@@ -449,7 +453,7 @@ async fn default_values_render_a_safe_install_the_api_server_accepts() {
         "config/samples/baseline.yaml",
         "kubectl get productionpolicies",
         "set image.digest",
-        "delete secret/prodready-webhook-tls lease/prodready-leader",
+        "garbage collected with it",
     ] {
         assert!(notes.contains(want), "NOTES lack {want:?}:\n{notes}");
     }
@@ -480,6 +484,7 @@ async fn every_option_renders_and_the_api_server_accepts_it() {
             "NetworkPolicy",
             "PodDisruptionBudget",
             "ProductionPolicy",
+            "PrometheusRule",
             "Role",
             "RoleBinding",
             "Service",
@@ -490,6 +495,10 @@ async fn every_option_renders_and_the_api_server_accepts_it() {
         ]
     );
     server_dry_run(cp, &yaml).await;
+    let rule = find(&docs, "PrometheusRule", "prodready");
+    assert_eq!(rule["metadata"]["namespace"], "monitoring");
+    assert_eq!(rule["metadata"]["labels"]["release"], "kube-prometheus");
+    assert!(rule["spec"].to_string().contains(r#"job=\"prodready\""#));
 
     let d = find(&docs, "Deployment", "prodready");
     let c = &d["spec"]["template"]["spec"]["containers"][0];
@@ -892,12 +901,13 @@ async fn get_json(cp: &ControlPlane, kind: &str, name: &str, namespace: &str) ->
 
 /// The chart's lifecycle on a control plane of its own, as docs/install.md describes it:
 /// `helm install` of a previous chart version whose CRD lacks a property, then the released
-/// chart archive (no checkout needed) as the upgrade; the operator, run
-/// with the chart's own container arguments, takes the Lease and fills the webhook Secret the
-/// chart created empty; `helm upgrade` to this chart applies the new CRD schema and leaves
-/// what the operator wrote alone; `helm uninstall` removes the webhook configuration and the
-/// Secret (with the CA key), and leaves the CRD and the leader Lease, which the documented
-/// commands then remove.
+/// chart archive (no checkout needed) as the upgrade. The operator, run with the chart's own
+/// container arguments but without `--owner-deployment` (as a version before it), takes the
+/// Lease and fills the webhook Secret; run again with them, it gives both an owner reference
+/// to the chart's Deployment. `helm upgrade` to this chart applies the new CRD schema and
+/// leaves what the operator wrote alone; `helm uninstall` removes the chart's objects and
+/// keeps the CRD; with no garbage collector here, the Lease and the Secret stay, naming the
+/// gone Deployment, and docs/install.md's by-hand command removes them.
 #[tokio::test]
 async fn helm_upgrade_applies_a_changed_crd_and_uninstall_leaves_what_the_docs_say() {
     const NS: &str = "prodready-system";
@@ -991,13 +1001,33 @@ async fn helm_upgrade_applies_a_changed_crd_and_uninstall_leaves_what_the_docs_s
         "--identity=prodready-0".to_owned(),
     ]);
     let program = Path::new(env!("CARGO_BIN_EXE_prodready-operator"));
-    let operator = e2e::OperatorProcess::start(
-        program,
-        &run,
-        &[("POD_NAMESPACE", NS), ("POD_NAME", "prodready-0")],
-        &dir.path().join("operator.log"),
-    )
-    .expect("start the operator");
+    let start = |args: &[String], log: &str| {
+        e2e::OperatorProcess::start(
+            program,
+            args,
+            &[("POD_NAMESPACE", NS), ("POD_NAME", "prodready-0")],
+            &dir.path().join(log),
+        )
+        .expect("start the operator")
+    };
+    let owners = |obj: &Option<Value>| -> Vec<Value> {
+        obj.as_ref()
+            .and_then(|o| o.pointer("/metadata/ownerReferences"))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    // First as a version before `--owner-deployment` wrote them: Lease and Secret unowned.
+    assert!(
+        run.iter().any(|a| a == "--owner-deployment=prodready"),
+        "the chart names the owner: {run:?}"
+    );
+    let older: Vec<String> = run
+        .iter()
+        .filter(|a| !a.starts_with("--owner-deployment"))
+        .cloned()
+        .collect();
+    let operator = start(&older, "older.log");
     let filled = e2e::wait_for(
         Duration::from_secs(60),
         "the Lease held and the Secret filled",
@@ -1028,6 +1058,51 @@ async fn helm_upgrade_applies_a_changed_crd_and_uninstall_leaves_what_the_docs_s
     )
     .await;
     if let Err(e) = filled {
+        panic!("{e}\n--- operator log ---\n{}", operator.log_tail(40));
+    }
+    for kind in ["lease", "secret"] {
+        let name = if kind == "lease" {
+            "prodready-leader"
+        } else {
+            "prodready-webhook-tls"
+        };
+        assert_eq!(
+            owners(&get_json(cp, kind, name, NS).await),
+            Vec::<Value>::new()
+        );
+    }
+    drop(operator);
+    // Then as the chart runs it: both are adopted by the Deployment (uninstall removes them).
+    let uid = get_json(cp, "deployment", "prodready", NS)
+        .await
+        .and_then(|d| d.pointer("/metadata/uid").cloned())
+        .expect("the chart's Deployment has a uid");
+    let want = vec![
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "prodready", "uid": uid}),
+    ];
+    let operator = start(&run, "operator.log");
+    let adopted = e2e::wait_for(
+        Duration::from_secs(60),
+        "the Lease and the Secret owned by the Deployment",
+        || {
+            let (cp, want, owners) = (&cp, &want, &owners);
+            let exited = operator.exited();
+            async move {
+                if let Some(status) = exited {
+                    return Err(format!("the operator exited: {status}"));
+                }
+                let lease = owners(&get_json(cp, "lease", "prodready-leader", NS).await);
+                let secret = owners(&get_json(cp, "secret", "prodready-webhook-tls", NS).await);
+                if &lease == want && &secret == want {
+                    Ok(())
+                } else {
+                    Err(format!("Lease owners {lease:?}, Secret owners {secret:?}"))
+                }
+            }
+        },
+    )
+    .await;
+    if let Err(e) = adopted {
         panic!("{e}\n--- operator log ---\n{}", operator.log_tail(40));
     }
     let ca_key = get_json(cp, "secret", "prodready-webhook-tls", NS)
@@ -1085,26 +1160,30 @@ async fn helm_upgrade_applies_a_changed_crd_and_uninstall_leaves_what_the_docs_s
         get_json(cp, "crd", CRD, NS).await.is_some(),
         "the CRD is kept"
     );
+    // No garbage collector on a bare API server: the Secret and the Lease are still there,
+    // naming the gone Deployment (a real cluster's collector removes them: the in-cluster
+    // suite checks that). docs/install.md's by-hand command, verbatim, removes them.
     for (kind, name) in [
         ("lease", "prodready-leader"),
         ("secret", "prodready-webhook-tls"),
     ] {
-        assert!(
-            get_json(cp, kind, name, NS).await.is_some(),
-            "{kind}/{name}: docs/install.md says the operator's {kind} is left"
+        assert_eq!(
+            owners(&get_json(cp, kind, name, NS).await),
+            want,
+            "{kind}/{name} is owned by the uninstalled Deployment"
         );
     }
-    // docs/install.md#uninstall, verbatim.
-    for cmd in [
-        vec![
-            "-n",
-            NS,
-            "delete",
-            "secret/prodready-webhook-tls",
-            "lease/prodready-leader",
-        ],
-        vec!["delete", "crd", CRD],
-    ] {
+    let install_md =
+        std::fs::read_to_string(e2e::repo_root().join("docs/install.md")).expect("docs/install.md");
+    let by_hand = install_md
+        .split_once("delete them by hand:")
+        .and_then(|(_, rest)| rest.split_once("```sh\n"))
+        .and_then(|(_, rest)| rest.split_once("\n```"))
+        .map(|(block, _)| block.to_owned())
+        .expect("docs/install.md's by-hand delete command");
+    let words: Vec<&str> = by_hand.split_whitespace().collect();
+    assert_eq!(words.first(), Some(&"kubectl"), "{by_hand}");
+    for cmd in [words[1..].to_vec(), vec!["delete", "crd", CRD]] {
         let out = cp.kubectl(&cmd).await.expect("run kubectl");
         assert!(out.success(), "kubectl {cmd:?}: {}", out.stderr);
     }
@@ -2209,4 +2288,211 @@ async fn the_pre_commit_hook_audits_the_changed_manifests() {
         out.contains("Failed") && out.contains("readiness-probe"),
         "{out}"
     );
+}
+
+/// The first `sh` block after `anchor` in docs/install.md, `\` continuations joined, one
+/// command per line (comments kept: bash drops them).
+fn install_md_block(anchor: &str) -> Vec<String> {
+    let text =
+        std::fs::read_to_string(repo_root().join("docs/install.md")).expect("docs/install.md");
+    let block = text
+        .split_once(anchor)
+        .and_then(|(_, rest)| rest.split_once("```sh\n"))
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .map(|(block, _)| block.replace("\\\n", " "))
+        .unwrap_or_else(|| panic!("docs/install.md has no sh block after {anchor:?}"));
+    block
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// docs/install.md's release commands as a user runs them, with the public hosts replaced
+/// by local stand-ins (no internet here): the "Releasing" block's `crane push` and `helm
+/// push` into a throwaway OCI registry (`ghcr.io` → `127.0.0.1:<port>`, `--plain-http` for
+/// helm); "From a release"'s `helm install oci://…` from it, its checksum line and its
+/// archive install; "Upgrade"'s `helm upgrade oci://…`; and the CLI block's `curl`
+/// downloads from a local copy of the GitHub release (`https://github.com/…/releases/download`
+/// → `file://…`), checksum, unpack, `install` into a temporary bin directory (instead of
+/// `sudo install` into /usr/local/bin) and `prodready audit k8s/`. Each line runs in bash as
+/// written apart from those substitutions. `kubectl rollout status` needs a kubelet: the
+/// in-cluster suite runs it.
+#[tokio::test]
+async fn the_documented_registry_and_download_commands_install_the_release() {
+    const NS: &str = "prodready-system";
+    let pkg = released().await;
+    let plane = ControlPlane::start()
+        .await
+        .expect("a control plane of its own");
+    let registry = Registry::start().await.expect("OCI registry");
+    let bins = e2e::Binaries::locate().expect("the e2e binaries");
+    let work = tempfile::tempdir().expect("temp dir");
+    let helm_home = work.path().join("helm");
+    let bin = work.path().join("bin");
+    std::fs::create_dir_all(&bin).expect("dir");
+    let env: Vec<(&str, std::ffi::OsString)> = vec![
+        ("KUBECONFIG", plane.kubeconfig().as_os_str().to_owned()),
+        ("HELM_CACHE_HOME", helm_home.join("cache").into_os_string()),
+        (
+            "HELM_CONFIG_HOME",
+            helm_home.join("config").into_os_string(),
+        ),
+        ("HELM_DATA_HOME", helm_home.join("data").into_os_string()),
+        ("PATH", path_with(&[&bin, bins.dir()])),
+    ];
+    let host = registry.host();
+    let local = |line: &str| -> String {
+        let line = line.replace("ghcr.io/", &format!("{host}/"));
+        if line.starts_with("helm ") && line.contains("oci://") {
+            // Helm speaks HTTPS to a registry unless told otherwise; the local one is plain.
+            match line.split_once(" #") {
+                Some((cmd, _)) => format!("{} --plain-http", cmd.trim_end()),
+                None => format!("{line} --plain-http"),
+            }
+        } else {
+            line
+        }
+    };
+    let bash = |line: &str, cwd: &Path| -> (i32, String, String) {
+        sh(Path::new("bash"), &["-e", "-c", line], cwd, &env, None)
+    };
+    let must = |line: &str, cwd: &Path| -> String {
+        let (code, out, err) = bash(line, cwd);
+        assert_eq!(
+            code,
+            0,
+            "`{line}` (in {}):\n{out}\n{err}\nregistry log:\n{}",
+            cwd.display(),
+            registry.log()
+        );
+        out
+    };
+
+    // Releasing: publish the image, then the chart, from the directory holding `dist/`.
+    let release_root = pkg.dir.parent().expect("dist has a parent");
+    assert!(pkg.dir.ends_with("dist"), "{}", pkg.dir.display());
+    let publish = install_md_block("Publish the image first, then the chart");
+    assert_eq!(publish.len(), 2, "{publish:?}");
+    for line in &publish {
+        must(&local(line), release_root);
+    }
+    let served = crane([
+        "digest",
+        &format!("{host}/prodready/prodready:{}", pkg.version),
+    ])
+    .await
+    .and_then(Output::ok)
+    .expect("crane digest");
+    assert_eq!(
+        served.stdout.trim(),
+        pkg.digest,
+        "the registry serves the stamped digest"
+    );
+
+    // From a release: the OCI install, the checksum check, then (after an uninstall) the
+    // archive install; `kubectl get productionpolicies` answers.
+    let downloads = work.path().join("downloads");
+    std::fs::create_dir_all(&downloads).expect("dir");
+    for f in [
+        "SHA256SUMS".to_owned(),
+        format!("prodready-{}.tgz", pkg.version),
+    ] {
+        std::fs::copy(pkg.dir.join(&f), downloads.join(&f)).expect("copy a release file");
+    }
+    let install = install_md_block("## From a release (no checkout)");
+    let mut ran = Vec::new();
+    for line in &install {
+        let line = local(line);
+        if line.starts_with("kubectl -n prodready-system rollout status") {
+            continue;
+        }
+        if line.starts_with("helm install prodready prodready-") {
+            must(
+                &format!("helm uninstall prodready -n {NS} --wait"),
+                &downloads,
+            );
+        }
+        let out = must(&line, &downloads);
+        ran.push(
+            line.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+        if line.starts_with("helm install prodready oci://") {
+            let image = must(
+                &format!(
+                    "kubectl -n {NS} get deployment prodready -o jsonpath={{.spec.template.spec.containers[0].image}}"
+                ),
+                &downloads,
+            );
+            assert_eq!(image, format!("ghcr.io/prodready/prodready@{}", pkg.digest));
+        }
+        if line.starts_with("sha256sum") {
+            assert!(
+                out.contains(&format!("prodready-{}.tgz: OK", pkg.version)),
+                "{out}"
+            );
+        }
+    }
+    assert_eq!(
+        ran,
+        [
+            "helm install prodready",
+            "sha256sum -c SHA256SUMS",
+            "helm install prodready",
+            "kubectl get productionpolicies"
+        ],
+        "docs/install.md's From a release block changed: update this test"
+    );
+
+    // Upgrade from the registry.
+    let upgrade = install_md_block("## Upgrade");
+    assert_eq!(upgrade.len(), 1, "{upgrade:?}");
+    let out = must(&local(&upgrade[0]), work.path());
+    assert!(out.contains("has been upgraded"), "{out}");
+    let revision = must(
+        &format!("helm -n {NS} history prodready -o json"),
+        work.path(),
+    );
+    let history: Value = serde_json::from_str(&revision).expect("helm history JSON");
+    assert_eq!(history.as_array().map(Vec::len), Some(2), "{history}");
+
+    // The CLI: downloaded from the release, verified, unpacked, installed, run.
+    let release = work.path().join("github");
+    let tag_dir = release.join(format!("releases/download/v{}", pkg.version));
+    std::fs::create_dir_all(&tag_dir).expect("dir");
+    for f in [
+        "SHA256SUMS".to_owned(),
+        format!("prodready-{}-linux-amd64.tar.gz", pkg.version),
+    ] {
+        std::fs::copy(pkg.dir.join(&f), tag_dir.join(&f)).expect("copy a release file");
+    }
+    let laptop = work.path().join("laptop");
+    std::fs::create_dir_all(laptop.join("k8s")).expect("dir");
+    std::fs::write(laptop.join("k8s/web.yaml"), BAD_DEPLOYMENT).expect("write a manifest");
+    let cli = install_md_block("The CLI, for CI and laptops");
+    assert_eq!(cli.len(), 6, "{cli:?}");
+    let github = "https://github.com/prodready/prodready";
+    let mut outputs = Vec::new();
+    for line in &cli {
+        let line = line
+            .replace(github, &format!("file://{}", release.display()))
+            .replace("sudo install", "install")
+            .replace("/usr/local/bin/", &format!("{}/", bin.display()));
+        assert!(!line.contains("https://"), "{line}");
+        outputs.push(bash(&line, &laptop));
+    }
+    for (line, (code, out, err)) in cli.iter().zip(&outputs).take(5) {
+        assert_eq!(*code, 0, "`{line}`:\n{out}\n{err}");
+    }
+    assert!(bin.join("prodready").is_file(), "the CLI is installed");
+    let (code, out, err) = &outputs[5];
+    assert_eq!(
+        *code, 1,
+        "the audit finds the violating Deployment:\n{out}\n{err}"
+    );
+    assert!(out.contains("web"), "{out}");
 }

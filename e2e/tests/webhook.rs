@@ -171,8 +171,11 @@ fn spawn_server(
     let task = tokio::spawn(admission::serve_on(
         listener,
         args(ns, secret, configuration, validity),
-        client.clone(),
-        calls,
+        admission::WebhookApi {
+            client: client.clone(),
+            calls,
+            owner: None,
+        },
         snapshot.clone(),
         metrics,
         shutdown.clone(),

@@ -24,17 +24,31 @@ pub mod server;
 pub mod tls;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
 use crate::error::Categorized;
 use crate::kubeapi::ApiCalls;
+use crate::owner::Owner;
 use crate::snapshot::SharedSnapshot;
 
 pub use args::WebhookArgs;
 pub use metrics::{AdmissionMetrics, WebhookMetrics, kind_label};
 pub use review::{Decision, Review, review, review_detailed};
+
+/// How the webhook reaches the API server (for its certificate Secret and the CA bundle
+/// injection only; reviews never call it).
+#[derive(Clone)]
+pub struct WebhookApi {
+    /// The client.
+    pub client: kube::Client,
+    /// Timeouts, retries and dependency metrics for every call.
+    pub calls: ApiCalls,
+    /// What the self-managed certificate Secret belongs to (`--owner-deployment`).
+    pub owner: Option<Arc<Owner>>,
+}
 
 /// Why the webhook stopped or could not start. Not having a certificate is not among them:
 /// the webhook then waits and retries ([`tls::obtain`]) while the controller keeps running.
@@ -67,8 +81,7 @@ impl Categorized for WebhookError {
 /// then it only waits for `shutdown`).
 pub async fn serve(
     args: WebhookArgs,
-    client: kube::Client,
-    calls: ApiCalls,
+    api: WebhookApi,
     snapshot: SharedSnapshot,
     metrics: WebhookMetrics,
     shutdown: CancellationToken,
@@ -82,15 +95,14 @@ pub async fn serve(
             addr: args.webhook_addr,
             source,
         })?;
-    serve_on(listener, args, client, calls, snapshot, metrics, shutdown).await
+    serve_on(listener, args, api, snapshot, metrics, shutdown).await
 }
 
 /// [`serve`] on a listener the caller bound (tests bind port 0 and read the address).
 pub async fn serve_on(
     listener: std::net::TcpListener,
     args: WebhookArgs,
-    client: kube::Client,
-    calls: ApiCalls,
+    api: WebhookApi,
     snapshot: SharedSnapshot,
     metrics: WebhookMetrics,
     shutdown: CancellationToken,
@@ -100,14 +112,8 @@ pub async fn serve_on(
         .set_nonblocking(true)
         .map_err(|source| WebhookError::Listen { addr, source })?;
     metrics.admission.ready(false);
-    let Some((config, refresher)) = tls::obtain(
-        &args,
-        client,
-        calls,
-        metrics.admission.clone(),
-        shutdown.clone(),
-    )
-    .await
+    let Some((config, refresher)) =
+        tls::obtain(&args, api, metrics.admission.clone(), shutdown.clone()).await
     else {
         return Ok(());
     };

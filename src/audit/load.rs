@@ -9,6 +9,7 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use rayon::iter::{IntoParallelIterator as _, ParallelIterator as _};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -67,50 +68,129 @@ pub struct Loaded {
 }
 
 impl Loaded {
-    /// Reads every path (`-` = stdin) in order.
+    /// Reads every path (`-` = stdin) in order, on this thread.
     pub fn from_paths(paths: &[PathBuf]) -> Self {
-        let mut loaded = Loaded::default();
+        Self::from_paths_jobs(paths, 1)
+    }
+
+    /// Reads every path (`-` = stdin), reading and parsing up to `jobs` files at once. The
+    /// result is the same, in the same order, for every `jobs`: files are parsed apart and
+    /// merged in input order, and the cross-object context is built from the merged objects.
+    pub fn from_paths_jobs(paths: &[PathBuf], jobs: usize) -> Self {
+        let mut inputs = Vec::new();
         for path in paths {
-            loaded.add_path(path);
+            expand(path, &mut inputs);
+        }
+        let parts: Vec<Part> = if jobs <= 1 || inputs.len() < 2 {
+            inputs.into_iter().map(Input::read).collect()
+        } else {
+            match rayon::ThreadPoolBuilder::new().num_threads(jobs).build() {
+                Ok(pool) => pool.install(|| inputs.into_par_iter().map(Input::read).collect()),
+                // No threads to be had: the same work on this one.
+                Err(_) => inputs.into_iter().map(Input::read).collect(),
+            }
+        };
+        let mut loaded = Loaded::default();
+        for part in parts {
+            loaded.merge(part);
         }
         loaded
     }
 
-    /// Reads one path (`-` = stdin; a directory is walked recursively).
-    pub fn add_path(&mut self, path: &Path) {
-        if path.as_os_str() == "-" {
-            let mut text = String::new();
-            match std::io::stdin().read_to_string(&mut text) {
-                Ok(_) => self.add_text("-", &text, false),
-                Err(e) => self.error("-", None, None, format!("cannot read stdin: {e}")),
-            }
-            return;
-        }
-        let display = path.display().to_string();
-        match fs::metadata(path) {
-            Err(e) => self.error(&display, None, None, format!("cannot read: {e}")),
-            Ok(meta) if meta.is_dir() => {
-                let mut files = Vec::new();
-                if let Err(e) = collect_manifests(path, &mut files) {
-                    self.error(&display, None, None, format!("cannot read directory: {e}"));
-                }
-                if files.is_empty() {
-                    self.error(
-                        &display,
-                        None,
-                        None,
-                        "directory holds no manifests (*.yaml, *.yml, *.json)".into(),
-                    );
-                }
-                files.sort();
-                for f in files {
-                    self.add_file(&f);
-                }
-            }
-            Ok(_) => self.add_file(path),
-        }
+    /// Reads the text of one file (`json` = parse as JSON rather than YAML).
+    pub fn add_text(&mut self, file: &str, text: &str, json: bool) {
+        let mut part = Part::default();
+        part.add_text(file, text, json);
+        self.merge(part);
     }
 
+    fn merge(&mut self, part: Part) {
+        self.files += part.files;
+        self.workloads.extend(part.workloads);
+        self.policies.extend(part.policies);
+        for obj in part.others {
+            self.context.add_object(obj);
+        }
+        self.errors.extend(part.errors);
+    }
+}
+
+/// One input, in report order: a file to read, text already read (stdin), or a problem
+/// found while listing the inputs.
+enum Input {
+    File(PathBuf),
+    Text { file: String, text: String },
+    Error(InputError),
+}
+
+impl Input {
+    fn read(self) -> Part {
+        let mut part = Part::default();
+        match self {
+            Input::File(path) => part.add_file(&path),
+            Input::Text { file, text } => part.add_text(&file, &text, false),
+            Input::Error(e) => part.errors.push(e),
+        }
+        part
+    }
+}
+
+fn input_error(file: &str, message: String) -> Input {
+    Input::Error(InputError {
+        file: file.to_owned(),
+        document: None,
+        line: None,
+        message,
+    })
+}
+
+/// Lists what one path stands for: stdin is read here (once, in order), a directory is
+/// walked recursively (sorted), anything else is a file.
+fn expand(path: &Path, inputs: &mut Vec<Input>) {
+    if path.as_os_str() == "-" {
+        let mut text = String::new();
+        inputs.push(match std::io::stdin().read_to_string(&mut text) {
+            Ok(_) => Input::Text {
+                file: "-".to_owned(),
+                text,
+            },
+            Err(e) => input_error("-", format!("cannot read stdin: {e}")),
+        });
+        return;
+    }
+    let display = path.display().to_string();
+    match fs::metadata(path) {
+        Err(e) => inputs.push(input_error(&display, format!("cannot read: {e}"))),
+        Ok(meta) if meta.is_dir() => {
+            let mut files = Vec::new();
+            if let Err(e) = collect_manifests(path, &mut files) {
+                inputs.push(input_error(&display, format!("cannot read directory: {e}")));
+            }
+            if files.is_empty() {
+                inputs.push(input_error(
+                    &display,
+                    "directory holds no manifests (*.yaml, *.yml, *.json)".into(),
+                ));
+            }
+            files.sort();
+            inputs.extend(files.into_iter().map(Input::File));
+        }
+        Ok(_) => inputs.push(Input::File(path.to_path_buf())),
+    }
+}
+
+/// What one input holds, before the objects that form the context are merged into it.
+#[derive(Default)]
+struct Part {
+    files: usize,
+    workloads: Vec<(Workload, Source)>,
+    policies: Vec<(ProductionPolicy, Source)>,
+    /// Services, PDBs, Leases…: the context, in input order.
+    others: Vec<Object>,
+    errors: Vec<InputError>,
+}
+
+impl Part {
     fn add_file(&mut self, path: &Path) {
         let display = path.display().to_string();
         match fs::metadata(path) {
@@ -151,7 +231,7 @@ impl Loaded {
     }
 
     /// Reads the text of one file (`json` = parse as JSON rather than YAML).
-    pub fn add_text(&mut self, file: &str, text: &str, json: bool) {
+    fn add_text(&mut self, file: &str, text: &str, json: bool) {
         self.files += 1;
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         if json {
@@ -217,9 +297,7 @@ impl Loaded {
             Ok(Object::Workload(w)) => self.workloads.push((*w, source)),
             Ok(Object::Policy(p)) => self.policies.push((*p, source)),
             Ok(Object::Other { .. }) => {}
-            Ok(obj) => {
-                self.context.add_object(obj);
-            }
+            Ok(obj) => self.others.push(obj),
             Err(e) => {
                 let at = source
                     .item

@@ -9,6 +9,7 @@ pub mod output;
 mod yaml;
 
 use k8s_openapi::jiff::Timestamp;
+use rayon::iter::{IntoParallelRefIterator as _, ParallelIterator as _};
 use serde::Serialize;
 
 use crate::api::{Severity, WorkloadKind};
@@ -189,130 +190,177 @@ fn timestamp(t: Timestamp) -> String {
     t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
-/// Audits every loaded workload against every policy at `now`.
+/// Audits every loaded workload against every policy at `now`, on this thread.
 pub fn audit(
     loaded: impl std::borrow::Borrow<Loaded>,
     policies: &[CompiledPolicy],
     now: Timestamp,
     show_passed: bool,
 ) -> Report {
-    let Loaded {
-        workloads,
-        context,
-        errors,
-        ..
-    } = loaded.borrow();
+    audit_jobs(loaded, policies, now, show_passed, 1)
+}
+
+/// [`audit`] with up to `jobs` workloads judged at once. The report is the same, byte for
+/// byte and in the same order, for every `jobs`: workloads are judged apart and the results
+/// are put together in input order.
+pub fn audit_jobs(
+    loaded: impl std::borrow::Borrow<Loaded>,
+    policies: &[CompiledPolicy],
+    now: Timestamp,
+    show_passed: bool,
+    jobs: usize,
+) -> Report {
+    let loaded = loaded.borrow();
+    let judge = |(w, source): &(crate::engine::Workload, Source)| {
+        judge(w, source, policies, &loaded.context, now, show_passed)
+    };
+    let judged: Vec<Option<Judged>> = if jobs <= 1 || loaded.workloads.len() < 2 {
+        loaded.workloads.iter().map(judge).collect()
+    } else {
+        match rayon::ThreadPoolBuilder::new().num_threads(jobs).build() {
+            Ok(pool) => pool.install(|| loaded.workloads.par_iter().map(judge).collect()),
+            Err(_) => loaded.workloads.iter().map(judge).collect(),
+        }
+    };
     let mut report = Report {
         version: 1,
-        errors: errors.clone(),
+        errors: loaded.errors.clone(),
         policies: policies.iter().map(|p| p.name.clone()).collect(),
         ..Default::default()
     };
     let summary = &mut report.summary;
-    for (w, source) in workloads {
-        let mut worst: Option<WorkloadVerdict> = None;
-        let mut evaluated = Vec::new();
-        let mut notes = Vec::new();
-        let first = report.findings.len();
-        for policy in policies {
-            if !policy.matches(w, context) {
-                continue;
-            }
-            let eval = policy.evaluate(w, context, now);
-            let verdict = eval.verdict();
-            worst = Some(worst.map_or(verdict, |v| v.max(verdict)));
-            notes.extend(eval.notes.iter().cloned());
-            for r in &eval.results {
-                evaluated.push((policy.name.clone(), r.rule.id));
-                let finding =
-                    |result, container, message: String, remediation: String, exemption| Finding {
-                        rule: r.rule.id,
-                        result,
-                        severity: r.severity,
-                        kind: w.kind,
-                        namespace: w.namespace.clone(),
-                        name: w.name.clone(),
-                        container,
-                        message,
-                        remediation,
-                        policy: policy.name.clone(),
-                        source: source.clone(),
-                        exemption,
-                    };
-                match &r.outcome {
-                    Outcome::Fail(vs) => {
-                        for v in vs {
-                            summary.failures.add(r.severity);
-                            report.findings.push(finding(
-                                ResultKind::Fail,
-                                v.container.clone(),
-                                v.message.clone(),
-                                v.remediation.clone(),
-                                None,
-                            ));
-                        }
-                    }
-                    Outcome::Unknown(reason) => report.findings.push(finding(
-                        ResultKind::Unknown,
-                        None,
-                        reason.clone(),
-                        String::new(),
-                        None,
-                    )),
-                    Outcome::Exempt {
-                        exemption,
-                        violations,
-                    } => {
-                        let info = ExemptionInfo {
-                            reason: exemption.reason.clone(),
-                            expires: exemption.expires.map(timestamp),
-                            source: match exemption.source {
-                                ExemptionSource::Policy { .. } => "policy",
-                                ExemptionSource::Annotation => "annotation",
-                            },
-                        };
-                        if violations.is_empty() {
-                            report.findings.push(finding(
-                                ResultKind::Exempt,
-                                None,
-                                format!("exempt: {}", exemption.reason),
-                                String::new(),
-                                Some(info.clone()),
-                            ));
-                        }
-                        for v in violations {
-                            report.findings.push(finding(
-                                ResultKind::Exempt,
-                                v.container.clone(),
-                                v.message.clone(),
-                                v.remediation.clone(),
-                                Some(info.clone()),
-                            ));
-                        }
-                    }
-                    Outcome::Pass if show_passed => report.findings.push(finding(
-                        ResultKind::Pass,
-                        None,
-                        r.rule.summary.to_owned(),
-                        String::new(),
-                        None,
-                    )),
-                    Outcome::Pass | Outcome::NotApplicable => {}
-                }
+    for j in judged.into_iter().flatten() {
+        for f in &j.findings {
+            if f.result == ResultKind::Fail {
+                summary.failures.add(f.severity);
             }
         }
-        // Most severe first within the workload, failures before the rest.
-        report.findings[first..]
-            .sort_by(|a, b| a.result.cmp(&b.result).then(b.severity.cmp(&a.severity)));
-        let Some(verdict) = worst else { continue };
+        report.findings.extend(j.findings);
         summary.workloads += 1;
-        match verdict {
+        match j.verdict {
             WorkloadVerdict::Compliant => summary.compliant += 1,
             WorkloadVerdict::Violating => summary.violating += 1,
             WorkloadVerdict::Exempt => summary.exempt += 1,
             WorkloadVerdict::Unknown => summary.unknown += 1,
         }
-        report.workloads.push(WorkloadSummary {
+        report.workloads.push(j.workload);
+    }
+    report
+}
+
+/// One workload's results under every policy that matches it.
+struct Judged {
+    findings: Vec<Finding>,
+    verdict: WorkloadVerdict,
+    workload: WorkloadSummary,
+}
+
+/// Judges one workload; `None` when no policy matches it.
+fn judge(
+    w: &crate::engine::Workload,
+    source: &Source,
+    policies: &[CompiledPolicy],
+    context: &crate::engine::Context,
+    now: Timestamp,
+    show_passed: bool,
+) -> Option<Judged> {
+    let mut worst: Option<WorkloadVerdict> = None;
+    let mut evaluated = Vec::new();
+    let mut notes = Vec::new();
+    let mut findings = Vec::new();
+    for policy in policies {
+        if !policy.matches(w, context) {
+            continue;
+        }
+        let eval = policy.evaluate(w, context, now);
+        let verdict = eval.verdict();
+        worst = Some(worst.map_or(verdict, |v| v.max(verdict)));
+        notes.extend(eval.notes.iter().cloned());
+        for r in &eval.results {
+            evaluated.push((policy.name.clone(), r.rule.id));
+            let finding =
+                |result, container, message: String, remediation: String, exemption| Finding {
+                    rule: r.rule.id,
+                    result,
+                    severity: r.severity,
+                    kind: w.kind,
+                    namespace: w.namespace.clone(),
+                    name: w.name.clone(),
+                    container,
+                    message,
+                    remediation,
+                    policy: policy.name.clone(),
+                    source: source.clone(),
+                    exemption,
+                };
+            match &r.outcome {
+                Outcome::Fail(vs) => {
+                    for v in vs {
+                        findings.push(finding(
+                            ResultKind::Fail,
+                            v.container.clone(),
+                            v.message.clone(),
+                            v.remediation.clone(),
+                            None,
+                        ));
+                    }
+                }
+                Outcome::Unknown(reason) => findings.push(finding(
+                    ResultKind::Unknown,
+                    None,
+                    reason.clone(),
+                    String::new(),
+                    None,
+                )),
+                Outcome::Exempt {
+                    exemption,
+                    violations,
+                } => {
+                    let info = ExemptionInfo {
+                        reason: exemption.reason.clone(),
+                        expires: exemption.expires.map(timestamp),
+                        source: match exemption.source {
+                            ExemptionSource::Policy { .. } => "policy",
+                            ExemptionSource::Annotation => "annotation",
+                        },
+                    };
+                    if violations.is_empty() {
+                        findings.push(finding(
+                            ResultKind::Exempt,
+                            None,
+                            format!("exempt: {}", exemption.reason),
+                            String::new(),
+                            Some(info.clone()),
+                        ));
+                    }
+                    for v in violations {
+                        findings.push(finding(
+                            ResultKind::Exempt,
+                            v.container.clone(),
+                            v.message.clone(),
+                            v.remediation.clone(),
+                            Some(info.clone()),
+                        ));
+                    }
+                }
+                Outcome::Pass if show_passed => findings.push(finding(
+                    ResultKind::Pass,
+                    None,
+                    r.rule.summary.to_owned(),
+                    String::new(),
+                    None,
+                )),
+                Outcome::Pass | Outcome::NotApplicable => {}
+            }
+        }
+    }
+    // Most severe first within the workload, failures before the rest.
+    findings.sort_by(|a, b| a.result.cmp(&b.result).then(b.severity.cmp(&a.severity)));
+    let verdict = worst?;
+    Some(Judged {
+        findings,
+        verdict,
+        workload: WorkloadSummary {
             kind: w.kind,
             namespace: w.namespace.clone(),
             name: w.name.clone(),
@@ -320,7 +368,6 @@ pub fn audit(
             verdict: verdict.as_str(),
             evaluated,
             notes,
-        });
-    }
-    report
+        },
+    })
 }

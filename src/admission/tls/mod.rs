@@ -29,7 +29,6 @@ use std::pin::Pin;
 
 use axum_server::tls_rustls::RustlsConfig;
 use k8s_openapi::jiff::Timestamp;
-use kube::Client;
 use kube::api::Api;
 use tokio_util::sync::CancellationToken;
 
@@ -39,11 +38,12 @@ pub use bundle::{
 pub use config::server_config;
 pub use error::TlsError;
 
+use super::WebhookApi;
 use super::args::WebhookArgs;
 use super::certs;
 use super::metrics::AdmissionMetrics;
 use crate::error::Categorized;
-use crate::kubeapi::{self, ApiCalls};
+use crate::kubeapi;
 use files::Files;
 use self_managed::SelfManaged;
 
@@ -54,8 +54,7 @@ pub type Refresher = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 /// task that keeps it fresh.
 pub async fn start(
     args: &WebhookArgs,
-    client: Client,
-    calls: ApiCalls,
+    api: WebhookApi,
     metrics: AdmissionMetrics,
     shutdown: CancellationToken,
 ) -> Result<(RustlsConfig, Refresher), TlsError> {
@@ -79,10 +78,16 @@ pub async fn start(
         }
         _ => {
             let namespace = args.namespace();
+            let WebhookApi {
+                client,
+                calls,
+                owner,
+            } = api;
             let manager = SelfManaged {
                 secrets: Api::namespaced(client.clone(), &namespace),
                 configurations: Api::all(client),
                 calls,
+                owner,
                 secret_name: args.webhook_secret_name.clone(),
                 namespace: namespace.clone(),
                 configuration: args.webhook_configuration_name.clone(),
@@ -117,22 +122,13 @@ pub async fn start(
 /// ([`retry::explain`]); the caller keeps `prodready_webhook_ready` at 0 meanwhile.
 pub async fn obtain(
     args: &WebhookArgs,
-    client: Client,
-    calls: ApiCalls,
+    api: WebhookApi,
     metrics: AdmissionMetrics,
     shutdown: CancellationToken,
 ) -> Option<(RustlsConfig, Refresher)> {
     let mut attempt = 0u32;
     loop {
-        match start(
-            args,
-            client.clone(),
-            calls.clone(),
-            metrics.clone(),
-            shutdown.clone(),
-        )
-        .await
-        {
+        match start(args, api.clone(), metrics.clone(), shutdown.clone()).await {
             Ok(served) => {
                 if attempt > 0 {
                     tracing::info!(

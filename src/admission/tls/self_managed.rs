@@ -5,12 +5,14 @@
 //! decided by [`super::bundle`]; this file only reads the clock, calls the API and reloads
 //! rustls.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum_server::tls_rustls::RustlsConfig;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use tokio_util::sync::CancellationToken;
@@ -21,6 +23,7 @@ use super::error::TlsError;
 use crate::admission::metrics::AdmissionMetrics;
 use crate::error::Categorized;
 use crate::kubeapi::{ApiCalls, ApiError};
+use crate::owner::{Owner, adopt};
 
 /// The field manager of the CA-bundle patch.
 const FIELD_MANAGER: &str = "prodready-webhook";
@@ -37,6 +40,8 @@ pub(super) struct SelfManaged {
     pub(super) validity: Duration,
     pub(super) ca_validity: Duration,
     pub(super) check_interval: Duration,
+    /// What the Secret belongs to (`--owner-deployment`).
+    pub(super) owner: Option<Arc<Owner>>,
 }
 
 fn conflict(e: &ApiError) -> bool {
@@ -62,12 +67,24 @@ impl SelfManaged {
                 self.ca_validity,
             )?
             else {
-                if let Some(b) = existing {
+                if let (Some(b), Some(old)) = (existing, current)
+                    && self.adopt_existing(old).await
+                {
                     return Ok(b);
                 }
+                // No Secret yet, or it changed under us: look again.
                 continue;
             };
             let mut secret = next.to_secret(&self.secret_name, &self.namespace);
+            if let Some(old) = &current {
+                secret
+                    .metadata
+                    .owner_references
+                    .clone_from(&old.metadata.owner_references);
+            }
+            if let Some(owner) = self.owner_reference().await {
+                adopt(&mut secret.metadata, &owner);
+            }
             let post = PostParams::default();
             let written = match &current {
                 None => {
@@ -100,6 +117,46 @@ impl SelfManaged {
             }
         }
         Err(TlsError::Contended)
+    }
+
+    /// The owner reference to give the Secret, when `--owner-deployment` names one.
+    async fn owner_reference(&self) -> Option<OwnerReference> {
+        match &self.owner {
+            Some(owner) => owner.reference_for(&self.namespace).await,
+            None => None,
+        }
+    }
+
+    /// Gives a valid Secret written without an owner (by an older version, or before the
+    /// owner could be read) its owner reference. `false` only on a write conflict (re-read
+    /// and try again); any other failure is logged and left for the next check, since the
+    /// certificate itself is fine.
+    async fn adopt_existing(&self, mut secret: Secret) -> bool {
+        let Some(owner) = self.owner_reference().await else {
+            return true;
+        };
+        if !adopt(&mut secret.metadata, &owner) {
+            return true;
+        }
+        secret.metadata.managed_fields = None;
+        let post = PostParams::default();
+        match self
+            .calls
+            .call("replace_webhook_secret", || {
+                self.secrets.replace(&self.secret_name, &post, &secret)
+            })
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(secret = %self.secret_name, namespace = %self.namespace, owner = %owner.name, "the webhook Secret now belongs to the operator's Deployment and goes with it on uninstall");
+                true
+            }
+            Err(e) if conflict(&e) => false,
+            Err(e) => {
+                tracing::warn!(secret = %self.secret_name, namespace = %self.namespace, error = %e, "cannot give the webhook Secret its owner reference; it would outlive an uninstall. Retried at the next certificate check");
+                true
+            }
+        }
     }
 
     /// Puts the CA bundle into every webhook of the configuration, where it differs.
