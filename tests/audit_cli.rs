@@ -496,6 +496,189 @@ fn usage_errors_exit_two() {
     );
 }
 
+/// The (name, rule, result, message) of every finding of `rules` in a JSON report.
+fn findings_of(v: &Value, rules: &[&str]) -> Vec<(String, String, String, String)> {
+    let mut out: Vec<_> = v["findings"]
+        .as_array()
+        .expect("findings array")
+        .iter()
+        .filter(|f| rules.iter().any(|r| f["rule"] == *r))
+        .map(|f| {
+            let s = |k: &str| f[k].as_str().unwrap_or_default().to_owned();
+            (s("name"), s("rule"), s("result"), s("message"))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn hpa_managed_deployments_are_judged_by_their_autoscaler() {
+    let out = run(&["audit", "tests/fixtures/hpa/", "-o", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v = json_of(&out);
+    assert!(v["errors"].as_array().is_some_and(Vec::is_empty), "{v}");
+    assert_eq!(v["summary"]["workloads"], 5);
+    // web (minReplicas 3, no replicas) and the live cart (replicas defaulted to 1 by the API
+    // server, minReplicas 3) pass both rules: neither appears.
+    assert_eq!(
+        findings_of(&v, &["replicas-ha", "disruption-budget"]),
+        vec![
+            (
+                "api".to_owned(),
+                "replicas-ha".to_owned(),
+                "fail".to_owned(),
+                "scales down to minReplicas 1 of HorizontalPodAutoscaler \"api\": a node drain or crash takes it down".to_owned()
+            ),
+            (
+                "blocked".to_owned(),
+                "disruption-budget".to_owned(),
+                "fail".to_owned(),
+                "PodDisruptionBudget \"blocked\" has minAvailable 3 with minReplicas 3 of HorizontalPodAutoscaler \"blocked\": no pod can ever be evicted, node drains hang".to_owned()
+            ),
+            (
+                "cart".to_owned(),
+                "disruption-budget".to_owned(),
+                "fail".to_owned(),
+                "no PodDisruptionBudget selects the pods of Deployment/cart: a node drain may evict every replica at once".to_owned()
+            ),
+            (
+                "pinned".to_owned(),
+                "disruption-budget".to_owned(),
+                "fail".to_owned(),
+                "no PodDisruptionBudget selects the pods of Deployment/pinned: a node drain may evict every replica at once".to_owned()
+            ),
+            (
+                "pinned".to_owned(),
+                "replicas-ha".to_owned(),
+                "fail".to_owned(),
+                "sets replicas: 4 while HorizontalPodAutoscaler \"pinned\" scales it: every apply resets the count the autoscaler chose".to_owned()
+            ),
+        ]
+    );
+    // Without the autoscalers, the Deployments without replicas read as one replica.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text =
+        std::fs::read_to_string(root().join("tests/fixtures/hpa/manifests.yaml")).expect("fixture");
+    let without: Vec<&str> = text
+        .split("\n---\n")
+        .filter(|d| !d.contains("kind: HorizontalPodAutoscaler"))
+        .collect();
+    let file = write(dir.path(), "no-hpa.yaml", &without.join("\n---\n"));
+    let v = json_of(&run(&[
+        "audit",
+        file.to_str().unwrap_or_default(),
+        "-o",
+        "json",
+    ]));
+    let ha: Vec<String> = findings_of(&v, &["replicas-ha"])
+        .into_iter()
+        .map(|f| f.0)
+        .collect();
+    assert_eq!(ha, ["api", "blocked", "web"]);
+}
+
+#[test]
+fn serving_without_ports_and_private_keys_in_any_armour_are_found_in_files() {
+    let out = run(&["audit", "tests/fixtures/serving/", "-o", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v = json_of(&out);
+    assert!(v["errors"].as_array().is_some_and(Vec::is_empty), "{v}");
+    let found = findings_of(&v, &["graceful-shutdown", "secret-literal-env"]);
+    let short: Vec<(&str, &str, &str)> = found
+        .iter()
+        .map(|f| (f.0.as_str(), f.1.as_str(), f.2.as_str()))
+        .collect();
+    assert_eq!(
+        short,
+        [
+            ("behind-service", "graceful-shutdown", "fail"),
+            ("keyed", "secret-literal-env", "fail"),
+            ("probed", "graceful-shutdown", "fail"),
+            ("worker", "graceful-shutdown", "fail"),
+        ]
+    );
+    assert_eq!(
+        found[1].3,
+        "container \"app\" has literal secrets in env: \"TLS_MATERIAL\" (PEM private key)"
+    );
+    assert_eq!(
+        found[3].3,
+        "container \"app\" preStop sleeps 30s but terminationGracePeriodSeconds is 30s: the app is SIGKILLed before it can drain"
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stdout)
+            .contains("MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7"),
+        "the key leaked"
+    );
+}
+
+#[test]
+fn a_container_exemption_in_a_policy_file_exempts_that_container_only() {
+    let out = run(&[
+        "audit",
+        "--policy",
+        "tests/fixtures/container-exemption/policy.yaml",
+        "tests/fixtures/container-exemption/meshed.yaml",
+        "-o",
+        "json",
+    ]);
+    let v = json_of(&out);
+    assert!(v["errors"].as_array().is_some_and(Vec::is_empty), "{v}");
+    let mut found: Vec<(String, String, String, String)> = v["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| {
+            let s = |k: &str| f[k].as_str().unwrap_or_default().to_owned();
+            (s("name"), s("rule"), s("result"), s("container"))
+        })
+        .collect();
+    found.sort();
+    let want: Vec<(String, String, String, String)> = [
+        ("api", "liveness-probe", "exempt", "istio-proxy"),
+        ("api", "memory-limit", "exempt", "istio-proxy"),
+        ("api", "readiness-probe", "fail", "app"),
+        ("api", "resource-requests", "exempt", "istio-proxy"),
+        ("web", "liveness-probe", "exempt", "istio-proxy"),
+        ("web", "memory-limit", "exempt", "istio-proxy"),
+        ("web", "readiness-probe", "exempt", "istio-proxy"),
+        ("web", "resource-requests", "exempt", "istio-proxy"),
+    ]
+    .iter()
+    .map(|(a, b, c, d)| ((*a).into(), (*b).into(), (*c).into(), (*d).into()))
+    .collect();
+    assert_eq!(found, want, "{v}");
+    assert_eq!(v["summary"]["violating"], 1);
+    assert_eq!(v["summary"]["exempt"], 1);
+}
+
+#[test]
+fn scrape_annotations_count_as_coverage_only_where_the_policy_accepts_them() {
+    let scraped = |policy: Option<&str>| {
+        let mut args = vec!["audit"];
+        if let Some(p) = policy {
+            args.extend(["--policy", p]);
+        }
+        args.extend([
+            "tests/fixtures/scrape-annotations/workloads.yaml",
+            "-o",
+            "json",
+        ]);
+        let v = json_of(&run(&args));
+        assert!(v["errors"].as_array().is_some_and(Vec::is_empty), "{v}");
+        findings_of(&v, &["service-monitor"])
+            .into_iter()
+            .map(|f| f.0)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        scraped(Some("tests/fixtures/scrape-annotations/policy.yaml")),
+        ["bare"]
+    );
+    assert_eq!(scraped(None), ["annotated", "bare", "behind-service"]);
+}
+
 /// `--jobs`: files parsed and workloads judged in parallel give the one-thread report byte for
 /// byte, in every format, on a generated corpus of 2,000 workloads in one file per document
 /// (a seed of its own), with a broken file and a broken document among them (errors keep

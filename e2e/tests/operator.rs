@@ -327,6 +327,110 @@ spec:
     );
 }
 
+/// An HPA-managed Deployment as a chart renders it: no `replicas` (the API server defaults it
+/// to 1).
+const AUTOSCALED: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: app, image: "example.org/app:1.0"}]
+"#;
+
+fn hpa(min: i32) -> String {
+    format!(
+        "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {{name: web}}\nspec:\n  scaleTargetRef: {{apiVersion: apps/v1, kind: Deployment, name: web}}\n  minReplicas: {min}\n  maxReplicas: 10\n"
+    )
+}
+
+#[tokio::test]
+async fn a_late_hpa_flips_replicas_ha_and_its_min_replicas_decides() {
+    let sh = shared().await;
+    let ns = sh.cp.temp_namespace("hpa").await.expect("namespace");
+    let client = sh.cp.client().await.expect("client");
+    let name = ns.name().to_owned();
+    apply(&client, &name, AUTOSCALED).await;
+    apply(
+        &client,
+        &name,
+        &policy_yaml(
+            &name,
+            &format!("{{namespaces: [{name}]}}"),
+            &["replicasHa"],
+            "",
+        ),
+    )
+    .await;
+    // Before its autoscaler exists, the defaulted single replica is all there is.
+    let s = wait_status(
+        &client,
+        &name,
+        SETTLE,
+        "violating while no HPA scales it",
+        expect_counts((1, 0, 1, 0, 0)),
+    )
+    .await;
+    assert_eq!(
+        s.violations.first().map(|v| v.message.as_str()),
+        Some("runs 1 replica: a node drain or crash takes it down")
+    );
+
+    // The HPA arrives later, with minReplicas 3: compliant, no restart.
+    apply(&client, &name, &hpa(3)).await;
+    wait_status(
+        &client,
+        &name,
+        SETTLE,
+        "compliant once an HPA with minReplicas 3 scales it",
+        expect_counts((1, 1, 0, 0, 0)),
+    )
+    .await;
+
+    // minReplicas lowered to 1: violating again, and the message names the autoscaler.
+    apply(&client, &name, &hpa(1)).await;
+    let s = wait_status(
+        &client,
+        &name,
+        SETTLE,
+        "violating with minReplicas 1",
+        expect_counts((1, 0, 1, 0, 0)),
+    )
+    .await;
+    assert_eq!(
+        s.violations.first().map(|v| v.message.as_str()),
+        Some(
+            "scales down to minReplicas 1 of HorizontalPodAutoscaler \"web\": a node drain or crash takes it down"
+        )
+    );
+
+    // The HPA's status (written by the HPA controller in a real cluster) is not stored and
+    // changes nothing; deleting the HPA flips the verdict back to the single replica.
+    let hpas: Api<k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler> =
+        Api::namespaced(client.clone(), &name);
+    hpas.delete("web", &DeleteParams::default())
+        .await
+        .expect("delete the HPA");
+    let s = wait_status(
+        &client,
+        &name,
+        SETTLE,
+        "violating on the single replica once the HPA is gone",
+        |s| {
+            expect_counts((1, 0, 1, 0, 0))(s)?;
+            match s.violations.first().map(|v| v.message.as_str()) {
+                Some("runs 1 replica: a node drain or crash takes it down") => Ok(()),
+                other => Err(format!("violation {other:?}")),
+            }
+        },
+    )
+    .await;
+    assert_eq!(s.violations.len(), 1);
+}
+
 #[tokio::test]
 async fn leader_lease_rule_follows_a_live_lease() {
     let sh = shared().await;

@@ -942,3 +942,172 @@ async fn prodready_run_serves_the_webhook_from_the_policies_it_watches() {
     let _ = api.delete(&policy_name, &DeleteParams::default()).await;
     unregister(&client, &configuration).await;
 }
+
+/// An HPA-managed Deployment (no `replicas`) otherwise compliant with [`policy`].
+fn autoscaled(name: &str, replicas: &str) -> String {
+    deployment(name, "registry.example/web:1", true, "").replace("  replicas: 2\n", replicas)
+}
+
+fn hpa(name: &str, min: i32) -> String {
+    format!(
+        "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {{name: {name}}}\nspec:\n  scaleTargetRef: {{apiVersion: apps/v1, kind: Deployment, name: {name}}}\n  minReplicas: {min}\n  maxReplicas: 10\n"
+    )
+}
+
+#[tokio::test]
+async fn admission_judges_an_autoscaled_deployment_by_its_hpa() {
+    let cp = shared().await;
+    let ns = cp.temp_namespace("wh-hpa").await.expect("namespace");
+    let client = cp.client().await.expect("client");
+    e2e::install_crd_file(&client, "crds/productionpolicies.prodready.dev.yaml")
+        .await
+        .expect("install the ProductionPolicy CRD");
+    let webhook = free_listener();
+    let port = webhook.local_addr().expect("addr").port();
+    drop(webhook);
+    let admin = free_listener().local_addr().expect("addr");
+    let configuration = format!("prodready-e2e-{}", ns.name());
+    register(&client, &configuration, ns.name(), port).await;
+    // Enforce at medium: a replicas-ha finding is a denial, so allowed means it passed.
+    let policy_name = format!("ha-{}", ns.name());
+    apply_yaml(
+        &client,
+        None,
+        &format!(
+            "apiVersion: prodready.dev/v1alpha1\nkind: ProductionPolicy\nmetadata: {{name: {policy_name}}}\nspec:\n  match: {{namespaces: [{}]}}\n  enforcement: {{action: Enforce, denyAtOrAbove: medium}}\n  rules: {{serviceMonitor: {{enabled: false}}, disruptionBudget: {{enabled: false}}, gracefulShutdown: {{enabled: false}}}}\n",
+            ns.name()
+        ),
+    )
+    .await
+    .expect("create the policy");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = dir.path().join("operator.log");
+    let args: Vec<String> = [
+        "run",
+        "--kubeconfig",
+        &cp.kubeconfig().display().to_string(),
+        "--admin-addr",
+        &admin.to_string(),
+        "--identity",
+        "webhook-hpa",
+        "--lease-name",
+        "webhook-hpa",
+        "--lease-namespace",
+        ns.name(),
+        "--debounce",
+        "200ms",
+        "--log-format",
+        "json",
+        "--webhook-addr",
+        &format!("127.0.0.1:{port}"),
+        "--webhook-namespace",
+        ns.name(),
+        "--webhook-extra-san",
+        "127.0.0.1",
+        "--webhook-configuration-name",
+        &configuration,
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    let operator = OperatorProcess::start(
+        std::path::Path::new(env!("CARGO_BIN_EXE_prodready-operator")),
+        &args,
+        &[],
+        &log,
+    )
+    .expect("start prodready run");
+
+    // No HPA yet: the Deployment without replicas is one replica, denied.
+    let out = wait_for(WAIT, "a denial on the single replica", || async {
+        let out = apply(cp, ns.name(), &autoscaled("web", ""), &["--dry-run=server"]).await;
+        if out.stderr.contains("runs 1 replica") {
+            Ok(out)
+        } else {
+            Err(format!(
+                "not yet: {}\n--- operator log ---\n{}",
+                out.stderr,
+                operator.logs()
+            ))
+        }
+    })
+    .await
+    .expect("the webhook judges");
+    assert!(!out.success(), "{}", out.stderr);
+
+    // With an HPA of minReplicas 3 (once the snapshot has it), the same apply is allowed
+    // and stored.
+    apply_yaml(&client, Some(ns.name()), &hpa("web", 3))
+        .await
+        .expect("create the HPA");
+    let out = wait_for(WAIT, "admitted with minReplicas 3", || async {
+        let out = apply(cp, ns.name(), &autoscaled("web", ""), &[]).await;
+        if out.success() {
+            Ok(out)
+        } else {
+            Err(format!("not yet: {}", out.stderr))
+        }
+    })
+    .await
+    .expect("admitted once the HPA is known");
+    assert!(!out.stderr.contains("replicas-ha"), "{}", out.stderr);
+
+    // kubectl apply records the manifest: one that also sets replicas fights the HPA.
+    let out = apply(
+        cp,
+        ns.name(),
+        &autoscaled("web", "  replicas: 3\n"),
+        &["--dry-run=server"],
+    )
+    .await;
+    assert!(!out.success(), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("sets replicas: 3 while HorizontalPodAutoscaler \"web\" scales it"),
+        "{}",
+        out.stderr
+    );
+
+    // minReplicas 1: a new Deployment under such an HPA is denied, naming the autoscaler
+    // (re-applying the stored one would be a no-op for kubectl: no request, no review).
+    apply_yaml(&client, Some(ns.name()), &hpa("web", 1))
+        .await
+        .expect("lower minReplicas");
+    apply_yaml(&client, Some(ns.name()), &hpa("api", 1))
+        .await
+        .expect("create the api HPA");
+    let out = wait_for(
+        WAIT,
+        "a denial of a new Deployment with minReplicas 1",
+        || async {
+            let out = apply(cp, ns.name(), &autoscaled("api", ""), &["--dry-run=server"]).await;
+            if out
+                .stderr
+                .contains("scales down to minReplicas 1 of HorizontalPodAutoscaler \"api\"")
+            {
+                Ok(out)
+            } else {
+                Err(format!("not yet: {}", out.stderr))
+            }
+        },
+    )
+    .await
+    .expect("denied with minReplicas 1");
+    assert!(!out.success(), "{}", out.stderr);
+
+    // The controller agrees: the stored Deployment violates replicas-ha, and only it.
+    let s = e2e::wait_status(
+        &client,
+        &policy_name,
+        WAIT,
+        "the status counts the Deployment violating",
+        e2e::expect_counts((1, 0, 1, 0, 0)),
+    )
+    .await;
+    let rules: Vec<&str> = s.violations.iter().map(|v| v.rule.as_str()).collect();
+    assert_eq!(rules, ["replicas-ha"]);
+
+    let api: Api<prodready::api::ProductionPolicy> = Api::all(client.clone());
+    let _ = api.delete(&policy_name, &DeleteParams::default()).await;
+    unregister(&client, &configuration).await;
+}

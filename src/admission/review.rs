@@ -882,6 +882,51 @@ mod tests {
     }
 
     #[test]
+    fn an_autoscaled_deployment_is_judged_by_its_hpa_min_replicas_at_admission() {
+        // As a validating webhook sees it: replicas defaulted to 1, uid set, no apply record.
+        let d = deployment("web", |d| {
+            d["spec"]["replicas"] = json!(1);
+            d["metadata"]["uid"] = json!("u-web");
+        });
+        let hpa = |min: i32| {
+            let mut ctx = Context::default();
+            ctx.add_autoscaler(Arc::new(crate::engine::autoscaler::Autoscaler {
+                namespace: "shop".into(),
+                name: "web".into(),
+                target_kind: "Deployment".into(),
+                target_name: "web".into(),
+                min_replicas: min,
+                max_replicas: 10,
+            }));
+            ctx
+        };
+        let req = request("CREATE", Some(d), None);
+        let policies = [policy("baseline", ENFORCE)];
+        let ha = |ctx: &Context| {
+            review_detailed(&req, &policies, ctx, now())
+                .response
+                .warnings
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|w| w.contains("replicas-ha"))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ha(&hpa(3)), Vec::<String>::new());
+        let low = ha(&hpa(1));
+        assert_eq!(low.len(), 1, "{low:?}");
+        assert!(
+            low[0].contains("scales down to minReplicas 1 of HorizontalPodAutoscaler \"web\""),
+            "{low:?}"
+        );
+        // Without the HPA, the defaulted replica is all there is.
+        assert!(
+            ha(&Context::default())[0].contains("runs 1 replica"),
+            "{:?}",
+            ha(&Context::default())
+        );
+    }
+
+    #[test]
     fn unknown_results_add_no_warning_and_are_counted() {
         // leader-lease cannot verify a Lease the context does not know.
         let d = deployment("web", |d| {

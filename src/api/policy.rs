@@ -329,6 +329,14 @@ pub struct Exemption {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<LabelSelector>,
 
+    /// Container names this exemption covers (e.g. an injected `istio-proxy` or
+    /// `linkerd-proxy` sidecar). Empty means the whole workload. When given, only findings
+    /// about these containers are exempt; findings about other containers and about the
+    /// workload as a whole still count.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32), inner(length(min = 1, max = 253)))]
+    pub containers: Vec<String>,
+
     /// Why the exemption exists (shown in reports and status). Required.
     #[schemars(length(max = 512))]
     pub reason: String,

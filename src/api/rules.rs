@@ -92,6 +92,16 @@ rule_settings!(
 );
 
 rule_settings!(
+    /// Settings of `service-monitor`.
+    ServiceMonitorSettings {
+        /// Count a `prometheus.io/scrape: "true"` annotation on the pod template, or on a
+        /// Service that selects the pods, as coverage: for Prometheus setups that scrape by
+        /// annotation instead of through the Prometheus Operator. Default false.
+        accept_scrape_annotations: Option<bool>,
+    }
+);
+
+rule_settings!(
     /// Settings of `replicas-ha`.
     ReplicasHaSettings {
         /// The minimum replica count. Default 2.
@@ -163,7 +173,7 @@ pub struct RulesSpec {
     pub leader_lease: Option<LeaderLeaseSettings>,
     /// `service-monitor`: a ServiceMonitor or PodMonitor scrapes the workload's pods.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub service_monitor: Option<RuleSettings>,
+    pub service_monitor: Option<ServiceMonitorSettings>,
     /// `graceful-shutdown`: serving containers have a preStop hook that fits the grace period.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub graceful_shutdown: Option<RuleSettings>,

@@ -266,9 +266,9 @@ impl<'a> Flow<'a> {
         while let Some(&b) = bytes.get(end) {
             match b {
                 b',' | b'[' | b']' | b'{' | b'}' => break,
-                b':' if matches!(bytes.get(end + 1), None | Some(b' ' | b',' | b']' | b'}')) => {
-                    break;
-                }
+                b':' if matches!(bytes.get(end + 1), None | Some(b' ')) => break,
+                // `{a:}`, `[a:,b]`: the full parser refuses a `:` glued to a flow indicator.
+                b':' if matches!(bytes.get(end + 1), Some(b',' | b']' | b'}')) => return None,
                 b'#' if bytes[end - 1] == b' ' => return None,
                 _ => end += 1,
             }
@@ -557,6 +557,9 @@ spec:
             "a: 12345678901234567890123\nb: -9223372036854775809\nc: 18446744073709551615\n",
             "a: 10m\nb: 3d\nc: 1.2.3\nd: 12:30\ne: 1_000\nf: 0b101\ng: 0o17\nh: 1E5\n",
             "a: |\n  text\n",
+            "- b}&a]: {~é:}\n",
+            "a: {b:, c: 1}\n",
+            "a: [b:]\n",
             "a: >-\n  folded\n  text\n",
             "a: &x 1\nb: *x\n",
             "a: !!str 1\n",

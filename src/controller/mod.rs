@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Service};
@@ -35,6 +36,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::ProductionPolicy;
 use crate::engine::Context;
+use crate::engine::autoscaler::Autoscaler;
 use crate::engine::monitoring::{PodMonitor, ServiceMonitor};
 use crate::kubeapi::ApiCalls;
 
@@ -65,6 +67,8 @@ pub struct Stores {
     pub pdbs: Arc<Store<PodDisruptionBudget>>,
     /// NetworkPolicies.
     pub network_policies: Arc<Store<NetworkPolicy>>,
+    /// HorizontalPodAutoscalers (target and bounds only).
+    pub autoscalers: Arc<Store<Autoscaler>>,
     /// Namespaces (labels only).
     pub namespaces: Arc<Store<Namespace>>,
     /// Leases outside `kube-node-lease`.
@@ -89,6 +93,7 @@ impl Default for Stores {
             services: Store::new("Service"),
             pdbs: Store::new("PodDisruptionBudget"),
             network_policies: Store::new("NetworkPolicy"),
+            autoscalers: Store::new("HorizontalPodAutoscaler"),
             namespaces: Store::new("Namespace"),
             leases: Store::new("Lease"),
             policies: Store::new("ProductionPolicy"),
@@ -104,7 +109,7 @@ impl Stores {
     /// The kinds whose initial list has not arrived yet (empty when ready).
     pub fn unsynced(&self) -> Vec<&'static str> {
         let mut out = Vec::new();
-        let core: [(&'static str, bool); 10] = [
+        let core: [(&'static str, bool); 11] = [
             (self.deployments.kind(), self.deployments.is_synced()),
             (self.statefulsets.kind(), self.statefulsets.is_synced()),
             (self.daemonsets.kind(), self.daemonsets.is_synced()),
@@ -115,6 +120,7 @@ impl Stores {
                 self.network_policies.kind(),
                 self.network_policies.is_synced(),
             ),
+            (self.autoscalers.kind(), self.autoscalers.is_synced()),
             (self.namespaces.kind(), self.namespaces.is_synced()),
             (self.leases.kind(), self.leases.is_synced()),
             (self.policies.kind(), self.policies.is_synced()),
@@ -157,6 +163,9 @@ impl Stores {
         for n in self.network_policies.all() {
             ctx.add_network_policy(n);
         }
+        for a in self.autoscalers.all() {
+            ctx.add_autoscaler(a);
+        }
         for l in self.leases.all() {
             ctx.add_lease(l);
         }
@@ -170,14 +179,14 @@ impl Stores {
                 ctx.add_service_monitor(m);
             }
         } else {
-            ctx.set_service_monitors_unavailable(SERVICE_MONITOR_CRD_MISSING);
+            ctx.set_service_monitors_absent(SERVICE_MONITOR_CRD_MISSING);
         }
         if self.pod_monitors_installed.load(Ordering::SeqCst) {
             for m in self.pod_monitors.all() {
                 ctx.add_pod_monitor(m);
             }
         } else {
-            ctx.set_pod_monitors_unavailable(POD_MONITOR_CRD_MISSING);
+            ctx.set_pod_monitors_absent(POD_MONITOR_CRD_MISSING);
         }
         ctx
     }
@@ -210,6 +219,7 @@ pub fn spawn_watches(
     watch!(Service, stores.services, cfg());
     watch!(PodDisruptionBudget, stores.pdbs, cfg());
     watch!(NetworkPolicy, stores.network_policies, cfg());
+    watch!(HorizontalPodAutoscaler, stores.autoscalers, cfg());
     watch!(Namespace, stores.namespaces, cfg());
     // Node heartbeats renew thousands of Leases there; no workload names one.
     watch!(

@@ -563,6 +563,28 @@ spec:
     }
 
     #[test]
+    fn an_hpa_created_after_its_deployment_flips_replicas_ha() {
+        // As the API server stores it: replicas defaulted to 1, no kubectl apply record.
+        let live: Deployment = serde_saphyr::from_str(
+            "metadata: {name: api, namespace: shop, uid: u-api}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: api}}\n  template:\n    metadata: {labels: {app: api}}\n    spec: {containers: [{name: app, image: 'shop:1.0'}]}\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let api = [Arc::new(live.slim())];
+        let policies = [policy("ha", &["replicas-ha"], "")];
+        let hpa = |min: i32| {
+            context(&format!(
+                "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {{name: api, namespace: shop}}\nspec: {{scaleTargetRef: {{apiVersion: apps/v1, kind: Deployment, name: api}}, minReplicas: {min}, maxReplicas: 6}}\n"
+            ))
+        };
+        let before = run(&policies, &api, Context::default(), now(), 100);
+        assert_eq!(counts(&before), (1, 0, 1, 0, 0));
+        let after = run(&policies, &api, hpa(3), now(), 100);
+        assert_eq!(counts(&after), (1, 1, 0, 0, 0));
+        let too_low = run(&policies, &api, hpa(1), now(), 100);
+        assert_eq!(counts(&too_low), (1, 0, 1, 0, 0));
+    }
+
+    #[test]
     fn a_deleted_service_monitor_flips_the_verdict_back() {
         let policies = [policy("mon", &["service-monitor"], "")];
         let web = [deployment("web", "")];

@@ -26,8 +26,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use crate::api::WorkloadKind;
 use crate::engine::Workload;
 
-/// The annotation `kubectl apply` leaves behind; never read, often large.
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+/// The annotation `kubectl apply` leaves behind; read once when a workload arrives (whether
+/// it declares `replicas`), never stored: often large.
+const LAST_APPLIED: &str = crate::engine::workload::ANNOTATION_LAST_APPLIED;
 
 /// A workload as stored: who it is, and the object itself slimmed to what the engine reads
 /// (no status, `managedFields` or metadata beyond name, namespace, labels and annotations)
@@ -47,6 +48,9 @@ pub struct Tracked {
     pub name: String,
     /// The object's uid (Events reference it).
     pub uid: Option<String>,
+    /// Whether its manifest declares `replicas`, read before the `kubectl apply` record and
+    /// the uid are dropped (see [`crate::engine::workload::replicas_declared`]).
+    replicas_declared: Option<bool>,
     encoded: Box<[u8]>,
 }
 
@@ -61,7 +65,7 @@ impl Tracked {
         use k8s_openapi::api::apps::v1 as apps;
         use k8s_openapi::api::batch::v1 as batch;
         let bytes = &self.encoded;
-        match self.kind {
+        let mut w = match self.kind {
             WorkloadKind::Deployment => view::<apps::Deployment>(bytes),
             WorkloadKind::StatefulSet => view::<apps::StatefulSet>(bytes),
             WorkloadKind::DaemonSet => view::<apps::DaemonSet>(bytes),
@@ -69,7 +73,9 @@ impl Tracked {
             WorkloadKind::CronJob => view::<batch::CronJob>(bytes),
             WorkloadKind::Job => view::<batch::Job>(bytes),
             WorkloadKind::Pod => view::<k8s_openapi::api::core::v1::Pod>(bytes),
-        }
+        }?;
+        w.replicas_declared = self.replicas_declared;
+        Ok(w)
     }
 
     /// `Kind/namespace/name`, the key Events are deduplicated by.
@@ -85,6 +91,7 @@ impl Tracked {
     fn encode<K: serde::Serialize>(
         kind: WorkloadKind,
         uid: Option<String>,
+        replicas_declared: Option<bool>,
         meta: &ObjectMeta,
         obj: &K,
     ) -> Tracked {
@@ -103,6 +110,7 @@ impl Tracked {
             namespace,
             name,
             uid,
+            replicas_declared,
             encoded,
         }
     }
@@ -224,10 +232,16 @@ pub trait Slim: Sized {
 }
 
 macro_rules! workload_slim {
-    ($($t:ty => $kind:ident, |$o:ident| $template:expr;)*) => {$(
+    ($($t:ty => $kind:ident, replicas: |$r:ident| $replicas:expr, |$o:ident| $template:expr;)*) => {$(
         impl Slim for $t {
             type Stored = Tracked;
             fn slim(mut self) -> Tracked {
+                let declared = {
+                    let $r = &self;
+                    $replicas.and_then(|replicas: Option<i32>| {
+                        crate::engine::workload::replicas_declared(&self.metadata, replicas)
+                    })
+                };
                 let uid = self.metadata.uid.take();
                 strip_metadata(&mut self);
                 self.metadata = workload_meta(std::mem::take(&mut self.metadata));
@@ -236,7 +250,7 @@ macro_rules! workload_slim {
                 if let Some(t) = $template {
                     template_meta(&mut t.metadata);
                 }
-                Tracked::encode(WorkloadKind::$kind, uid, &self.metadata, &self)
+                Tracked::encode(WorkloadKind::$kind, uid, declared, &self.metadata, &self)
             }
             fn matters(old: &Tracked, new: &Tracked) -> bool {
                 old != new
@@ -244,11 +258,20 @@ macro_rules! workload_slim {
         }
     )*};
 }
+// `replicas:` gives `Some(spec.replicas)` for the kinds that have replicas, `None` for the others.
 workload_slim!(
-    k8s_openapi::api::apps::v1::Deployment => Deployment, |o| o.spec.as_mut().map(|s| &mut s.template);
-    k8s_openapi::api::apps::v1::StatefulSet => StatefulSet, |o| o.spec.as_mut().map(|s| &mut s.template);
-    k8s_openapi::api::apps::v1::DaemonSet => DaemonSet, |o| o.spec.as_mut().map(|s| &mut s.template);
-    k8s_openapi::api::batch::v1::CronJob => CronJob, |o| o
+    k8s_openapi::api::apps::v1::Deployment => Deployment,
+        replicas: |o| Some(o.spec.as_ref().and_then(|s| s.replicas)),
+        |o| o.spec.as_mut().map(|s| &mut s.template);
+    k8s_openapi::api::apps::v1::StatefulSet => StatefulSet,
+        replicas: |o| Some(o.spec.as_ref().and_then(|s| s.replicas)),
+        |o| o.spec.as_mut().map(|s| &mut s.template);
+    k8s_openapi::api::apps::v1::DaemonSet => DaemonSet,
+        replicas: |_o| None::<Option<i32>>,
+        |o| o.spec.as_mut().map(|s| &mut s.template);
+    k8s_openapi::api::batch::v1::CronJob => CronJob,
+        replicas: |_o| None::<Option<i32>>,
+        |o| o
         .spec
         .as_mut()
         .and_then(|s| s.job_template.spec.as_mut())
@@ -306,6 +329,19 @@ impl Slim for k8s_openapi::api::policy::v1::PodDisruptionBudget {
         self
     }
     fn matters(old: &Self, new: &Self) -> bool {
+        old != new
+    }
+}
+
+impl Slim for k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler {
+    type Stored = crate::engine::autoscaler::Autoscaler;
+    /// Only the target and the bounds are kept: a few dozen bytes per HPA.
+    fn slim(self) -> Self::Stored {
+        self.into()
+    }
+    /// The HPA controller rewrites the status every sync period; it never reaches the store,
+    /// so only a new target or new bounds trigger an evaluation.
+    fn matters(old: &Self::Stored, new: &Self::Stored) -> bool {
         old != new
     }
 }
@@ -507,6 +543,62 @@ mod tests {
         let stored = cron.slim();
         assert_eq!(stored.workload().ok(), Some(want));
         assert_eq!(stored.key(), "CronJob/default/nightly-");
+    }
+
+    #[test]
+    fn an_hpa_is_stored_as_its_target_and_bounds_and_its_status_does_not_trigger() {
+        use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+        let hpa = |min: i32, current: i32| -> HorizontalPodAutoscaler {
+            serde_saphyr::from_str(&format!(
+                "metadata: {{name: web, namespace: a, managedFields: [{{manager: x}}]}}\nspec: {{scaleTargetRef: {{apiVersion: apps/v1, kind: Deployment, name: web}}, minReplicas: {min}, maxReplicas: 9, metrics: [{{type: Resource, resource: {{name: cpu, target: {{type: Utilization, averageUtilization: 80}}}}}}]}}\nstatus: {{currentReplicas: {current}, desiredReplicas: {current}}}\n"
+            ))
+            .unwrap_or_default()
+        };
+        let a = hpa(2, 2).slim();
+        assert_eq!(
+            (a.target_name.as_str(), a.min_replicas, a.max_replicas),
+            ("web", 2, 9)
+        );
+        assert!(!HorizontalPodAutoscaler::matters(&a, &hpa(2, 7).slim()));
+        assert!(HorizontalPodAutoscaler::matters(&a, &hpa(3, 2).slim()));
+    }
+
+    #[test]
+    fn whether_replicas_were_declared_survives_slimming() {
+        let applied = |json: &str| {
+            let mut d = deployment("app:1");
+            d.metadata.annotations = Some([(LAST_APPLIED.to_owned(), json.to_owned())].into());
+            if let Some(s) = d.spec.as_mut() {
+                s.replicas = Some(1);
+            }
+            d
+        };
+        let with = applied(r#"{"spec":{"replicas":1}}"#);
+        let without = applied(r#"{"spec":{}}"#);
+        assert_eq!(
+            with.slim()
+                .workload()
+                .ok()
+                .and_then(|w| w.replicas_declared),
+            Some(true)
+        );
+        assert_eq!(
+            without
+                .slim()
+                .workload()
+                .ok()
+                .and_then(|w| w.replicas_declared),
+            Some(false)
+        );
+        // A live object with no record (the fixture has a uid and an unparsable record).
+        assert_eq!(
+            deployment("app:1")
+                .slim()
+                .workload()
+                .ok()
+                .map(|w| w.replicas_declared),
+            Some(None)
+        );
     }
 
     #[test]

@@ -14,8 +14,10 @@ use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::ResourceExt;
 
+use super::autoscaler::Autoscaler;
 use super::monitoring::{MonitorNamespaceSelector, PodMonitor, ServiceMonitor};
-use super::workload::DEFAULT_NAMESPACE;
+use super::workload::{DEFAULT_NAMESPACE, Workload};
+use crate::api::WorkloadKind;
 
 /// Objects of one kind, indexed by namespace.
 #[derive(Clone, Debug)]
@@ -101,8 +103,14 @@ pub struct Context {
     services: ByNamespace<Service>,
     pdbs: ByNamespace<PodDisruptionBudget>,
     network_policies: ByNamespace<NetworkPolicy>,
+    autoscalers: ByNamespace<Autoscaler>,
     service_monitors: Availability<Monitors<ServiceMonitor>>,
     pod_monitors: Availability<Monitors<PodMonitor>>,
+    /// Whether ServiceMonitors are unavailable because their CRD is not installed (then none
+    /// exist), rather than for a reason that hides objects that may exist.
+    service_monitors_absent: bool,
+    /// The same for PodMonitors.
+    pod_monitors_absent: bool,
     leases: Availability<HashMap<(String, String), Arc<Lease>>>,
     namespaces: HashMap<String, BTreeMap<String, String>>,
 }
@@ -114,8 +122,11 @@ impl Default for Context {
             services: ByNamespace::default(),
             pdbs: ByNamespace::default(),
             network_policies: ByNamespace::default(),
+            autoscalers: ByNamespace::default(),
             service_monitors: Availability::default(),
             pod_monitors: Availability::default(),
+            service_monitors_absent: false,
+            pod_monitors_absent: false,
             leases: Availability::Unavailable(LEASES_OFFLINE.to_owned()),
             namespaces: HashMap::new(),
         }
@@ -141,6 +152,11 @@ impl Context {
     /// Adds a NetworkPolicy.
     pub fn add_network_policy(&mut self, np: Arc<NetworkPolicy>) {
         self.network_policies.insert(ns_of(np.as_ref()), np);
+    }
+
+    /// Adds a HorizontalPodAutoscaler.
+    pub fn add_autoscaler(&mut self, hpa: Arc<Autoscaler>) {
+        self.autoscalers.insert(hpa.namespace.clone(), hpa);
     }
 
     /// Adds a ServiceMonitor (ignored while ServiceMonitors are unavailable).
@@ -170,11 +186,37 @@ impl Context {
     /// Marks ServiceMonitors as impossible to consult (e.g. CRD not installed).
     pub fn set_service_monitors_unavailable(&mut self, reason: impl Into<String>) {
         self.service_monitors = Availability::Unavailable(reason.into());
+        self.service_monitors_absent = false;
     }
 
     /// Marks PodMonitors as impossible to consult (e.g. CRD not installed).
     pub fn set_pod_monitors_unavailable(&mut self, reason: impl Into<String>) {
         self.pod_monitors = Availability::Unavailable(reason.into());
+        self.pod_monitors_absent = false;
+    }
+
+    /// Marks ServiceMonitors as not installed: no ServiceMonitor can exist. Rules may decide
+    /// from PodMonitors alone when their CRD is installed.
+    pub fn set_service_monitors_absent(&mut self, reason: impl Into<String>) {
+        self.service_monitors = Availability::Unavailable(reason.into());
+        self.service_monitors_absent = true;
+    }
+
+    /// Marks PodMonitors as not installed: no PodMonitor can exist.
+    pub fn set_pod_monitors_absent(&mut self, reason: impl Into<String>) {
+        self.pod_monitors = Availability::Unavailable(reason.into());
+        self.pod_monitors_absent = true;
+    }
+
+    /// Whether ServiceMonitors are unavailable only because their CRD is not installed.
+    pub fn service_monitors_absent(&self) -> bool {
+        self.service_monitors_absent
+            && matches!(self.service_monitors, Availability::Unavailable(_))
+    }
+
+    /// Whether PodMonitors are unavailable only because their CRD is not installed.
+    pub fn pod_monitors_absent(&self) -> bool {
+        self.pod_monitors_absent && matches!(self.pod_monitors, Availability::Unavailable(_))
     }
 
     /// Makes Leases consultable (a live cluster); until called, lookups are unavailable.
@@ -210,6 +252,27 @@ impl Context {
     /// NetworkPolicies in a namespace.
     pub fn network_policies(&self, namespace: &str) -> &[Arc<NetworkPolicy>] {
         self.network_policies.get(namespace)
+    }
+
+    /// The HorizontalPodAutoscalers that scale `w`, by name: those in its namespace whose
+    /// `scaleTargetRef` names its kind and name. Only the kinds with a scale subresource
+    /// (Deployment, StatefulSet, ReplicaSet) can be scaled; for the others this is empty.
+    pub fn autoscalers_of(&self, w: &Workload) -> Vec<&Autoscaler> {
+        if !matches!(
+            w.kind,
+            WorkloadKind::Deployment | WorkloadKind::StatefulSet | WorkloadKind::ReplicaSet
+        ) {
+            return Vec::new();
+        }
+        let mut found: Vec<&Autoscaler> = self
+            .autoscalers
+            .get(&w.namespace)
+            .iter()
+            .map(AsRef::as_ref)
+            .filter(|a| a.target_kind == w.kind.as_str() && a.target_name == w.name)
+            .collect();
+        found.sort_by(|a, b| a.name.cmp(&b.name));
+        found
     }
 
     /// ServiceMonitors that may select Services in `namespace`, or why none can be known.

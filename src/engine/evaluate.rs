@@ -105,6 +105,41 @@ impl Evaluation {
     }
 }
 
+/// Applies exemptions that name containers: a violation of an exempt container is exempt,
+/// the others (other containers, the workload as a whole) still fail. All exempt: the result
+/// is `Exempt` with those violations; some: `Fail` with the rest. The flag says whether an
+/// exemption was used (its expiry then schedules a re-evaluation).
+fn per_container(
+    exemptions: &WorkloadExemptions<'_>,
+    rule: &str,
+    violations: Vec<Violation>,
+) -> (Outcome, bool) {
+    let mut applied: Option<AppliedExemption> = None;
+    let (exempt, failing): (Vec<Violation>, Vec<Violation>) =
+        violations.into_iter().partition(|v| {
+            let found = v
+                .container
+                .as_deref()
+                .and_then(|c| exemptions.for_container(rule, c));
+            let hit = found.is_some();
+            if applied.is_none() {
+                applied = found;
+            }
+            hit
+        });
+    match applied {
+        Some(exemption) if failing.is_empty() => (
+            Outcome::Exempt {
+                exemption,
+                violations: exempt,
+            },
+            true,
+        ),
+        Some(_) => (Outcome::Fail(failing), true),
+        None => (Outcome::Fail(failing), false),
+    }
+}
+
 impl CompiledPolicy {
     /// Evaluates a workload at `now`. Does not check [`CompiledPolicy::matches`]: callers
     /// decide which workloads a policy applies to.
@@ -142,7 +177,12 @@ impl CompiledPolicy {
                                 violations,
                             }
                         }
-                        None => Outcome::Fail(violations),
+                        None => {
+                            let (outcome, used) =
+                                per_container(&exemptions, active.def.id, violations);
+                            used_exemption |= used;
+                            outcome
+                        }
                     },
                 };
                 RuleResult {

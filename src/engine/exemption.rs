@@ -104,9 +104,27 @@ impl<'p> WorkloadExemptions<'p> {
         out
     }
 
-    /// The exemption that applies to a rule, if any (policy exemptions first).
+    /// The exemption of the policy that covers a rule for one container (an exemption that
+    /// names `containers`), if any.
+    pub(crate) fn for_container(&self, id: &str, container: &str) -> Option<AppliedExemption> {
+        self.policy
+            .iter()
+            .find(|(_, ex)| covers(&ex.rules, id) && ex.containers.iter().any(|c| c == container))
+            .map(|(index, ex)| AppliedExemption {
+                reason: ex.reason.clone(),
+                expires: ex.expires.as_ref().map(|t| t.0),
+                source: ExemptionSource::Policy { index: *index },
+            })
+    }
+
+    /// The exemption that applies to a rule for the whole workload, if any (policy
+    /// exemptions first; those naming `containers` cover only those containers).
     pub(crate) fn for_rule(&self, id: &str) -> Option<AppliedExemption> {
-        if let Some((index, ex)) = self.policy.iter().find(|(_, ex)| covers(&ex.rules, id)) {
+        if let Some((index, ex)) = self
+            .policy
+            .iter()
+            .find(|(_, ex)| ex.containers.is_empty() && covers(&ex.rules, id))
+        {
             return Some(AppliedExemption {
                 reason: ex.reason.clone(),
                 expires: ex.expires.as_ref().map(|t| t.0),

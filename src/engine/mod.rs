@@ -8,6 +8,7 @@
 //! layer up and hand their catalog to [`CompiledPolicy::compile`], so nothing in the engine
 //! imports them.
 
+pub mod autoscaler;
 pub mod context;
 mod evaluate;
 mod exemption;

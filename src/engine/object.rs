@@ -11,6 +11,7 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
+use super::autoscaler::Autoscaler;
 use super::monitoring::{PodMonitor, ServiceMonitor};
 use super::{Context, Workload};
 use crate::api::{ProductionPolicy, WorkloadKind};
@@ -35,6 +36,8 @@ pub enum Object {
     PodMonitor(Arc<PodMonitor>),
     /// A Lease.
     Lease(Arc<Lease>),
+    /// A HorizontalPodAutoscaler (autoscaling/v2, or v1 whose scaling fields are the same).
+    Autoscaler(Arc<Autoscaler>),
     /// A Namespace.
     Namespace(Box<Namespace>),
     /// Some other object (a ConfigMap, a Role…): not checked, not an error.
@@ -148,12 +151,16 @@ pub fn decode<'de, M: Manifest<'de>>(doc: M) -> Result<Object, DecodeError> {
             "PodDisruptionBudget" => "policy/v1",
             "NetworkPolicy" => "networking.k8s.io/v1",
             "Lease" => "coordination.k8s.io/v1",
+            "HorizontalPodAutoscaler" => "autoscaling/v2",
             "ServiceMonitor" | "PodMonitor" => "monitoring.coreos.com/v1",
             "ProductionPolicy" => "prodready.dev/v1alpha1",
             _ => return Ok(Object::Other { api_version, kind }),
         },
     };
-    if api_version != expected {
+    // autoscaling/v1 is still served and common in charts; the fields the rules read
+    // (scaleTargetRef, minReplicas, maxReplicas) are the same as in v2.
+    let hpa_v1 = kind == "HorizontalPodAutoscaler" && api_version == "autoscaling/v1";
+    if api_version != expected && !hpa_v1 {
         // Some groups share kind names with unrelated APIs; only flag our own groups' kinds.
         let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
         let expected_group = expected.rsplit_once('/').map_or("", |(g, _)| g);
@@ -179,6 +186,12 @@ pub fn decode<'de, M: Manifest<'de>>(doc: M) -> Result<Object, DecodeError> {
         "PodDisruptionBudget" => Object::Pdb(Arc::new(typed(k, doc)?)),
         "NetworkPolicy" => Object::NetworkPolicy(Arc::new(typed(k, doc)?)),
         "Lease" => Object::Lease(Arc::new(typed(k, doc)?)),
+        "HorizontalPodAutoscaler" if hpa_v1 => Object::Autoscaler(Arc::new(
+            typed::<k8s_openapi::api::autoscaling::v1::HorizontalPodAutoscaler, _>(k, doc)?.into(),
+        )),
+        "HorizontalPodAutoscaler" => Object::Autoscaler(Arc::new(
+            typed::<k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler, _>(k, doc)?.into(),
+        )),
         "ServiceMonitor" => Object::ServiceMonitor(Arc::new(typed(k, doc)?)),
         "PodMonitor" => Object::PodMonitor(Arc::new(typed(k, doc)?)),
         "Namespace" => Object::Namespace(Box::new(typed(k, doc)?)),
@@ -204,6 +217,7 @@ impl Context {
             Object::ServiceMonitor(m) => self.add_service_monitor(m),
             Object::PodMonitor(m) => self.add_pod_monitor(m),
             Object::Lease(l) => self.add_lease(l),
+            Object::Autoscaler(a) => self.add_autoscaler(a),
             Object::Namespace(ns) => {
                 let ns = *ns;
                 if let Some(name) = ns.metadata.name {

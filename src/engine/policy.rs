@@ -166,6 +166,11 @@ impl CompiledPolicy {
                 .as_ref()
                 .and_then(|s| s.min_replicas)
                 .unwrap_or(defaults.min_replicas),
+            accept_scrape_annotations: r
+                .service_monitor
+                .as_ref()
+                .and_then(|s| s.accept_scrape_annotations)
+                .unwrap_or(defaults.accept_scrape_annotations),
             secret_additional_name_patterns: r
                 .secret_literal_env
                 .as_ref()

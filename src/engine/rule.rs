@@ -6,6 +6,7 @@
 
 use k8s_openapi::jiff::Timestamp;
 
+use super::autoscaler::{self, Autoscaler};
 use super::{Context, Workload};
 use crate::api::Severity;
 
@@ -83,6 +84,8 @@ pub struct Params {
     pub lease_grace_seconds: i32,
     /// `replicas-ha`: minimum replicas.
     pub min_replicas: i32,
+    /// `service-monitor`: a `prometheus.io/scrape: "true"` annotation counts as coverage.
+    pub accept_scrape_annotations: bool,
     /// `secret-literal-env`: extra secret-like name substrings (lowercase).
     pub secret_additional_name_patterns: Vec<String>,
     /// `secret-literal-env`: env var names never treated as secrets.
@@ -100,6 +103,7 @@ impl Default for Params {
             cronjob_require_starting_deadline: true,
             lease_grace_seconds: 5,
             min_replicas: 2,
+            accept_scrape_annotations: false,
             secret_additional_name_patterns: Vec::new(),
             secret_ignored_names: Vec::new(),
             require_read_only_root_filesystem: true,
@@ -119,6 +123,52 @@ pub struct Check<'a> {
     pub params: &'a Params,
     /// The evaluation instant: rules compare against it and never read the clock.
     pub now: Timestamp,
+}
+
+/// How many pods a workload with replicas runs, as the replica-count rules read it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplicaCount<'a> {
+    /// The fewest pods it runs: `replicas`, or the autoscalers' lowest `minReplicas`.
+    pub min: i32,
+    /// The most pods it runs at once: `replicas`, or the autoscalers' highest `maxReplicas`.
+    pub max: i32,
+    /// The HorizontalPodAutoscalers that scale it, by name (empty when none does).
+    pub autoscalers: Vec<&'a Autoscaler>,
+}
+
+impl ReplicaCount<'_> {
+    /// `n replicas`, or `minReplicas n of HorizontalPodAutoscaler "x"` when autoscaled: how
+    /// messages name the count the rule judged.
+    pub fn describe_min(&self) -> String {
+        let n = self.min;
+        let noun = if n == 1 { "replica" } else { "replicas" };
+        match self.autoscalers.as_slice() {
+            [] => format!("{n} {noun}"),
+            [one] => format!(
+                "minReplicas {n} of HorizontalPodAutoscaler \"{}\"",
+                one.name
+            ),
+            several => format!(
+                "minReplicas {n} of HorizontalPodAutoscalers {}",
+                autoscaler::names(several)
+            ),
+        }
+    }
+}
+
+impl<'a> Check<'a> {
+    /// The replica count of a Deployment, StatefulSet or ReplicaSet: the bounds of the
+    /// HorizontalPodAutoscalers that scale it, else its `replicas`. `None` for other kinds.
+    pub fn replica_count(&self) -> Option<ReplicaCount<'a>> {
+        let replicas = self.workload.replicas?;
+        let autoscalers = self.context.autoscalers_of(self.workload);
+        let (min, max) = autoscaler::bounds(&autoscalers).unwrap_or((replicas, replicas));
+        Some(ReplicaCount {
+            min,
+            max,
+            autoscalers,
+        })
+    }
 }
 
 /// A rule of the catalog.

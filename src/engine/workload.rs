@@ -26,6 +26,9 @@ pub const ANNOTATION_EXEMPT_REASON: &str = "prodready.dev/exempt-reason";
 /// Annotation giving the RFC 3339 instant an annotation exemption expires.
 pub const ANNOTATION_EXEMPT_UNTIL: &str = "prodready.dev/exempt-until";
 
+/// The annotation `kubectl apply` (client-side) leaves behind: the manifest as last applied.
+pub const ANNOTATION_LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
 /// The namespace of a workload that does not name one.
 pub const DEFAULT_NAMESPACE: &str = "default";
 
@@ -70,6 +73,10 @@ pub struct Workload {
     /// Declared replicas for Deployment, StatefulSet and ReplicaSet (1 when unset); `None`
     /// for the other kinds.
     pub replicas: Option<i32>,
+    /// Whether the manifest declares `spec.replicas` (see [`replicas_declared`]); `None` when
+    /// that cannot be told (a live object the API server defaulted, with no record of what
+    /// was applied) and for kinds without replicas.
+    pub replicas_declared: Option<bool>,
     /// The controller's pod selector, where the kind has one.
     pub selector: Option<LabelSelector>,
     /// Rollout settings, where the kind has them.
@@ -132,6 +139,30 @@ pub fn identity(meta: &ObjectMeta) -> (String, String) {
     (namespace.to_owned(), name.to_owned())
 }
 
+/// Whether the manifest behind an object declares `spec.replicas` (`spec_replicas` is the
+/// object's own field). The API server defaults `replicas` to 1, so on a live object the field
+/// says nothing about the manifest: there the `kubectl apply` record
+/// ([`ANNOTATION_LAST_APPLIED`]) answers, and without one the answer is `None`. An object
+/// without `uid` or `creationTimestamp` is a manifest, read as written.
+pub fn replicas_declared(meta: &ObjectMeta, spec_replicas: Option<i32>) -> Option<bool> {
+    let applied = meta
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(ANNOTATION_LAST_APPLIED))
+        .and_then(|json| serde_json::from_str::<serde_json::Value>(json).ok());
+    if let Some(applied) = applied {
+        return Some(
+            applied
+                .pointer("/spec/replicas")
+                .is_some_and(|r| !r.is_null()),
+        );
+    }
+    if meta.uid.is_some() || meta.creation_timestamp.is_some() {
+        return None;
+    }
+    Some(spec_replicas.is_some())
+}
+
 impl Workload {
     fn new(kind: WorkloadKind, meta: ObjectMeta) -> Self {
         let (namespace, name) = identity(&meta);
@@ -142,6 +173,7 @@ impl Workload {
             labels: meta.labels.unwrap_or_default(),
             annotations: meta.annotations.unwrap_or_default(),
             replicas: None,
+            replicas_declared: None,
             selector: None,
             rollout: None,
             cron: None,
@@ -236,9 +268,11 @@ impl Workload {
 
 impl From<Deployment> for Workload {
     fn from(d: Deployment) -> Self {
-        let mut w = Workload::new(WorkloadKind::Deployment, d.metadata);
         let spec = d.spec.unwrap_or_default();
+        let declared = replicas_declared(&d.metadata, spec.replicas);
+        let mut w = Workload::new(WorkloadKind::Deployment, d.metadata);
         w.replicas = Some(spec.replicas.unwrap_or(1));
+        w.replicas_declared = declared;
         w.selector = Some(spec.selector);
         let strategy = spec.strategy.unwrap_or_default();
         w.rollout = Some(Rollout {
@@ -252,9 +286,11 @@ impl From<Deployment> for Workload {
 
 impl From<StatefulSet> for Workload {
     fn from(s: StatefulSet) -> Self {
-        let mut w = Workload::new(WorkloadKind::StatefulSet, s.metadata);
         let spec = s.spec.unwrap_or_default();
+        let declared = replicas_declared(&s.metadata, spec.replicas);
+        let mut w = Workload::new(WorkloadKind::StatefulSet, s.metadata);
         w.replicas = Some(spec.replicas.unwrap_or(1));
+        w.replicas_declared = declared;
         w.selector = Some(spec.selector);
         let strategy = spec.update_strategy.unwrap_or_default();
         w.rollout = Some(Rollout {
@@ -283,9 +319,11 @@ impl From<DaemonSet> for Workload {
 
 impl From<ReplicaSet> for Workload {
     fn from(r: ReplicaSet) -> Self {
-        let mut w = Workload::new(WorkloadKind::ReplicaSet, r.metadata);
         let spec = r.spec.unwrap_or_default();
+        let declared = replicas_declared(&r.metadata, spec.replicas);
+        let mut w = Workload::new(WorkloadKind::ReplicaSet, r.metadata);
         w.replicas = Some(spec.replicas.unwrap_or(1));
+        w.replicas_declared = declared;
         w.selector = Some(spec.selector);
         match spec.template {
             Some(t) => w.with_template(t),

@@ -13,7 +13,7 @@ use crate::engine::selector;
 /// The rule.
 pub static RULE: RuleDef = RuleDef {
     id: "disruption-budget",
-    summary: "a PodDisruptionBudget selects the pods of a multi-replica workload and allows at least one disruption",
+    summary: "a PodDisruptionBudget selects the pods of a multi-replica workload and allows at least one disruption (at an HPA's minReplicas when autoscaled)",
     rubric: "I5",
     default_enabled: true,
     default_severity: Severity::Medium,
@@ -21,7 +21,10 @@ pub static RULE: RuleDef = RuleDef {
         the extra replicas buy nothing during cluster upgrades. The budget must still allow one \
         eviction when all replicas are healthy: a budget that allows none (minAvailable equal to \
         the replica count, maxUnavailable 0) makes every drain hang, and pods covered by two \
-        budgets cannot be evicted at all, because the eviction API refuses them.",
+        budgets cannot be evicted at all, because the eviction API refuses them. A workload \
+        scaled by a HorizontalPodAutoscaler is judged at the autoscaler's minReplicas, even \
+        when that is one: a minAvailable not below minReplicas blocks every drain while the \
+        autoscaler keeps the workload small.",
     example: "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: web}\nspec:\n  maxUnavailable: 1\n  selector: {matchLabels: {app: web}}",
     check,
 };
@@ -34,10 +37,10 @@ fn check(c: &Check<'_>) -> Verdict {
     ) {
         return Verdict::NotApplicable;
     }
-    let replicas = w.replicas.unwrap_or(1);
-    if replicas <= 1 {
+    let Some(count) = c.replica_count() else {
         return Verdict::NotApplicable;
-    }
+    };
+    let replicas = count.min;
     let covering: Vec<&PodDisruptionBudget> = c
         .context
         .pdbs(&w.namespace)
@@ -45,6 +48,12 @@ fn check(c: &Check<'_>) -> Verdict {
         .map(AsRef::as_ref)
         .filter(|pdb| selects(pdb, &w.pod_labels))
         .collect();
+    // A single replica needs no budget. An autoscaled workload that may scale down to one
+    // still has its budget judged at that minimum: a budget that blocks there blocks every
+    // drain while the autoscaler keeps it small.
+    if replicas <= 1 && (count.autoscalers.is_empty() || covering.is_empty()) {
+        return Verdict::NotApplicable;
+    }
     let pdb = match covering.as_slice() {
         [] => {
             return fail(
@@ -70,7 +79,7 @@ fn check(c: &Check<'_>) -> Verdict {
             );
         }
     };
-    check_budget(pdb, replicas)
+    check_budget(pdb, replicas, &count.describe_min())
 }
 
 /// Whether a policy/v1 budget selects the pods: an absent selector selects nothing, an
@@ -87,12 +96,13 @@ fn name_of(pdb: &PodDisruptionBudget) -> &str {
 }
 
 const BLOCKS: &str = "no pod can ever be evicted, node drains hang";
-const REMEDIATION: &str = "set maxUnavailable: 1 (or minAvailable below the replica count)";
+const REMEDIATION: &str = "set maxUnavailable: 1 (or minAvailable below the replica count, or an autoscaler's minReplicas)";
 
 /// Whether the one budget allows an eviction with every replica healthy. The disruption
 /// controller reads `maxUnavailable` first, then `minAvailable`; with neither it requires no
 /// healthy pods, so such a budget allows evictions.
-fn check_budget(pdb: &PodDisruptionBudget, replicas: i32) -> Verdict {
+/// `count` names the replica count as messages say it (`3 replicas`, `minReplicas 3 of …`).
+fn check_budget(pdb: &PodDisruptionBudget, replicas: i32, count: &str) -> Verdict {
     let name = name_of(pdb);
     let spec = pdb.spec.as_ref();
     if let Some(max) = spec.and_then(|s| s.max_unavailable.as_ref()) {
@@ -105,7 +115,7 @@ fn check_budget(pdb: &PodDisruptionBudget, replicas: i32) -> Verdict {
         }
         return fail(
             format!(
-                "PodDisruptionBudget \"{name}\" has maxUnavailable {} with {replicas} replicas: {BLOCKS}",
+                "PodDisruptionBudget \"{name}\" has maxUnavailable {} with {count}: {BLOCKS}",
                 show(max)
             ),
             REMEDIATION,
@@ -121,7 +131,7 @@ fn check_budget(pdb: &PodDisruptionBudget, replicas: i32) -> Verdict {
         }
         return fail(
             format!(
-                "PodDisruptionBudget \"{name}\" has minAvailable {} with {replicas} replicas: {BLOCKS}",
+                "PodDisruptionBudget \"{name}\" has minAvailable {} with {count}: {BLOCKS}",
                 show(min)
             ),
             REMEDIATION,
@@ -172,6 +182,7 @@ fn fail(message: String, remediation: impl Into<String>) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::Workload;
     use crate::rules::Params;
     use crate::rules::testing::{check, check_with, context, violations, workload};
 
@@ -200,6 +211,67 @@ mod tests {
 
     fn message(v: Verdict) -> String {
         violations(v).remove(0).message
+    }
+
+    /// The Deployment `web` without replicas, and an HPA on it with `minReplicas: min`.
+    fn autoscaled(min: i32) -> (Workload, String) {
+        let w = workload(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: shop}\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: a, image: 'a:1'}]}\n",
+        );
+        let hpa = format!(
+            "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {{name: web-hpa, namespace: shop}}\nspec: {{scaleTargetRef: {{apiVersion: apps/v1, kind: Deployment, name: web}}, minReplicas: {min}, maxReplicas: 10}}\n"
+        );
+        (w, hpa)
+    }
+
+    fn run_autoscaled(min: i32, pdbs: &str) -> Verdict {
+        let (w, hpa) = autoscaled(min);
+        check_with(
+            &RULE,
+            &w,
+            &context(&format!("{hpa}{pdbs}")),
+            &Params::default(),
+        )
+    }
+
+    #[test]
+    fn an_autoscaled_workload_is_judged_at_its_min_replicas() {
+        // Unset replicas read as 1, but the autoscaler keeps 3: a budget is needed.
+        assert_eq!(
+            message(run_autoscaled(3, "")),
+            "no PodDisruptionBudget selects the pods of Deployment/web: a node drain may evict every replica at once"
+        );
+        assert_eq!(
+            run_autoscaled(3, &pdb("web", "maxUnavailable: 1", APP_WEB)),
+            Verdict::Pass
+        );
+        // Polaris's check: minAvailable not below minReplicas blocks every drain.
+        assert_eq!(
+            message(run_autoscaled(3, &pdb("web", "minAvailable: 3", APP_WEB))),
+            "PodDisruptionBudget \"web\" has minAvailable 3 with minReplicas 3 of HorizontalPodAutoscaler \"web-hpa\": no pod can ever be evicted, node drains hang"
+        );
+        assert_eq!(
+            run_autoscaled(3, &pdb("web", "minAvailable: 2", APP_WEB)),
+            Verdict::Pass
+        );
+    }
+
+    #[test]
+    fn an_autoscaled_workload_that_may_run_one_pod_needs_no_budget_but_a_blocking_one_fails() {
+        assert_eq!(run_autoscaled(1, ""), Verdict::NotApplicable);
+        assert_eq!(
+            run_autoscaled(1, &pdb("web", "maxUnavailable: 1", APP_WEB)),
+            Verdict::Pass
+        );
+        assert_eq!(
+            message(run_autoscaled(1, &pdb("web", "minAvailable: 1", APP_WEB))),
+            "PodDisruptionBudget \"web\" has minAvailable 1 with minReplicas 1 of HorizontalPodAutoscaler \"web-hpa\": no pod can ever be evicted, node drains hang"
+        );
+        // Without an autoscaler, one replica stays out of scope, as before.
+        assert_eq!(
+            run(1, &pdb("web", "minAvailable: 1", APP_WEB)),
+            Verdict::NotApplicable
+        );
     }
 
     #[test]

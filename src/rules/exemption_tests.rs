@@ -183,3 +183,131 @@ spec:
         Outcome::Exempt { .. }
     ));
 }
+
+/// A Deployment with an app container and an injected sidecar, both without probes.
+fn meshed(app_probed: bool) -> Workload {
+    let probes = if app_probed {
+        ", livenessProbe: {httpGet: {path: /live, port: 8080}}"
+    } else {
+        ""
+    };
+    workload(&format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: legacy, namespace: shop}}\nspec:\n  replicas: 1\n  selector: {{matchLabels: {{app: legacy}}}}\n  template:\n    metadata: {{labels: {{app: legacy}}}}\n    spec:\n      containers:\n        - {{name: app, image: 'legacy:1'{probes}}}\n        - {{name: istio-proxy, image: 'proxy:1.2'}}\n"
+    ))
+}
+
+fn for_containers(rules: &[&str], containers: &[&str], expires: Option<Timestamp>) -> Exemption {
+    Exemption {
+        containers: containers.iter().map(|c| (*c).to_owned()).collect(),
+        ..grant(rules, expires)
+    }
+}
+
+fn containers_of(o: &Outcome) -> Vec<String> {
+    let v = match o {
+        Outcome::Fail(v) | Outcome::Exempt { violations: v, .. } => v,
+        other => panic!("expected Fail or Exempt, got {other:?}"),
+    };
+    v.iter().filter_map(|v| v.container.clone()).collect()
+}
+
+#[test]
+fn a_container_exemption_exempts_that_container_only() {
+    let p = policy(
+        vec![for_containers(&["liveness-probe"], &["istio-proxy"], None)],
+        false,
+    );
+    // The app still fails; the sidecar's finding is gone from the failure.
+    let both = outcome(&p, &meshed(false), "liveness-probe");
+    assert!(matches!(both, Outcome::Fail(_)), "{both:?}");
+    assert_eq!(containers_of(&both), ["app"]);
+    // With the app fixed, only the sidecar's finding is left: the result reads exempt.
+    let sidecar_only = outcome(&p, &meshed(true), "liveness-probe");
+    match &sidecar_only {
+        Outcome::Exempt { exemption, .. } => {
+            assert_eq!(exemption.reason, "migration PAY-1");
+            assert_eq!(exemption.source, ExemptionSource::Policy { index: 0 });
+        }
+        other => panic!("expected Exempt, got {other:?}"),
+    }
+    assert_eq!(containers_of(&sidecar_only), ["istio-proxy"]);
+    // Other rules are untouched.
+    assert_eq!(
+        containers_of(&outcome(&p, &meshed(true), "readiness-probe")),
+        ["app", "istio-proxy"]
+    );
+}
+
+#[test]
+fn a_container_exemption_never_covers_workload_findings_or_other_names() {
+    // replicas-ha is about the workload, not a container: not exempt.
+    let p = policy(
+        vec![for_containers(
+            &["replicas-ha"],
+            &["app", "istio-proxy"],
+            None,
+        )],
+        false,
+    );
+    assert!(matches!(
+        outcome(&p, &meshed(true), "replicas-ha"),
+        Outcome::Fail(_)
+    ));
+    // A name that is not a container of the pod exempts nothing.
+    let p = policy(
+        vec![for_containers(
+            &["liveness-probe"],
+            &["linkerd-proxy"],
+            None,
+        )],
+        false,
+    );
+    assert_eq!(
+        containers_of(&outcome(&p, &meshed(false), "liveness-probe")),
+        ["app", "istio-proxy"]
+    );
+    // A whole-workload exemption beside a container one still exempts everything.
+    let p = policy(
+        vec![
+            for_containers(&["liveness-probe"], &["istio-proxy"], None),
+            grant(&["liveness-probe"], None),
+        ],
+        false,
+    );
+    assert!(matches!(
+        outcome(&p, &meshed(false), "liveness-probe"),
+        Outcome::Exempt { .. }
+    ));
+}
+
+#[test]
+fn a_used_container_exemption_schedules_its_expiry_and_stops_applying_after_it() {
+    let expires = now()
+        .checked_add(k8s_openapi::jiff::SignedDuration::from_secs(3600))
+        .unwrap_or(now());
+    let p = policy(
+        vec![for_containers(
+            &["liveness-probe"],
+            &["istio-proxy"],
+            Some(expires),
+        )],
+        false,
+    );
+    let eval = p.evaluate(&meshed(true), &Context::default(), now());
+    assert_eq!(eval.next_expiry, Some(expires));
+    assert_eq!(eval.verdict(), WorkloadVerdict::Violating); // readiness-probe, replicas-ha…
+    let after = p.evaluate(
+        &meshed(true),
+        &Context::default(),
+        expires
+            .checked_add(k8s_openapi::jiff::SignedDuration::from_secs(1))
+            .unwrap_or(expires),
+    );
+    let liveness = after
+        .results
+        .iter()
+        .find(|r| r.rule.id == "liveness-probe")
+        .map(|r| r.outcome.clone())
+        .expect("rule enabled");
+    assert!(matches!(liveness, Outcome::Fail(_)), "{liveness:?}");
+}

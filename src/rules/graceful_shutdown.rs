@@ -1,10 +1,13 @@
-//! `graceful-shutdown`: serving containers have a preStop hook whose sleep fits inside
-//! `terminationGracePeriodSeconds`, leaving time to drain.
+//! `graceful-shutdown`: serving containers have a preStop hook, and every preStop sleep fits
+//! inside `terminationGracePeriodSeconds`, leaving time to drain.
 //!
-//! A serving container is a long-lived container (main or native sidecar) that declares at
-//! least one `containerPort`. Workloads that are not long-running (Jobs, CronJobs, run-once
-//! Pods) and workloads without a serving container are not concerned: nothing routes
-//! traffic to them through endpoints, so there is nothing to drain (`NotApplicable`).
+//! A serving container is a long-lived container (main or native sidecar) that traffic can
+//! reach: it declares a `containerPort`, or a probe reaches it over httpGet, tcpSocket or
+//! grpc, or a Service selecting the pods targets a numeric port and it is the pod's one main
+//! container (ports are optional in Kubernetes). A preStop sleep that does not fit the grace
+//! period is a finding on any long-lived container, serving or not. Workloads that are not
+//! long-running (Jobs, CronJobs, run-once Pods), and workloads with neither a serving
+//! container nor a preStop hook, are not concerned (`NotApplicable`).
 //!
 //! The preStop duration is read from the native `sleep` action or from an `exec` hook that
 //! runs `sleep` (directly, through busybox, or as the first command of `sh -c`). When the
@@ -13,9 +16,11 @@
 //! cannot read count as present with an unknown duration, and pass.
 
 use k8s_openapi::api::core::v1::{Container, LifecycleHandler};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::{Check, RuleDef, Verdict, Violation};
 use crate::api::Severity;
+use crate::engine::workload::ContainerRole;
 
 /// Kubernetes' default `terminationGracePeriodSeconds`.
 const DEFAULT_GRACE_SECONDS: i64 = 30;
@@ -30,7 +35,7 @@ const MIN_DRAIN_SECONDS: i64 = 5;
 /// The rule.
 pub static RULE: RuleDef = RuleDef {
     id: "graceful-shutdown",
-    summary: "serving containers have a preStop hook, and its sleep fits inside terminationGracePeriodSeconds",
+    summary: "serving containers (declared ports, network probes, Service target ports) have a preStop hook, and any preStop sleep fits inside terminationGracePeriodSeconds",
     rubric: "F6",
     default_enabled: true,
     default_severity: Severity::Medium,
@@ -40,7 +45,11 @@ pub static RULE: RuleDef = RuleDef {
         keep arriving for a few seconds, on every rollout and every node drain. A short \
         preStop sleep keeps it serving until the endpoints are gone. The sleep counts against \
         terminationGracePeriodSeconds, so the grace period must leave time after it for the \
-        app to finish in-flight work (prodready requires at least 5s), or it is SIGKILLed.",
+        app to finish in-flight work (prodready requires at least 5s), or it is SIGKILLed; \
+        that holds for every container with a preStop sleep, serving or not. Ports are \
+        optional in Kubernetes, so a container also serves when a probe reaches it over \
+        httpGet, tcpSocket or grpc, or when a Service selecting the pods targets a numeric \
+        port and it is the pod's only main container.",
     example: "terminationGracePeriodSeconds: 45\ncontainers:\n  - name: app\n    lifecycle:\n      preStop:\n        sleep: {seconds: 10}",
     check,
 };
@@ -54,67 +63,86 @@ fn check(c: &Check<'_>) -> Verdict {
         .pod
         .termination_grace_period_seconds
         .unwrap_or(DEFAULT_GRACE_SECONDS);
-    let mut serving = w
+    let service_ports = service_target_ports(c);
+    let main_count = w
         .long_lived_containers()
-        .filter(|c| is_serving(c.container))
-        .peekable();
-    if serving.peek().is_none() {
-        return Verdict::NotApplicable;
-    }
-    let violations = serving
-        .filter_map(|c| {
-            let name = c.name();
-            let pre_stop = c
-                .container
+        .filter(|c| c.role == ContainerRole::Main)
+        .count();
+    let mut concerned = false;
+    let violations = w
+        .long_lived_containers()
+        .filter_map(|cr| {
+            let container = cr.container;
+            let serving = is_serving(container, &service_ports, cr.role, main_count);
+            let pre_stop = container
                 .lifecycle
                 .as_ref()
                 .and_then(|l| l.pre_stop.as_ref());
-            let Some(pre_stop) = pre_stop else {
-                return Some(Violation::container(
-                    name,
-                    format!(
-                        "container \"{name}\" has no preStop hook: it gets SIGTERM while \
-                         endpoints still send it requests"
-                    ),
-                    "add lifecycle.preStop.sleep.seconds (e.g. 5) to outlast endpoint removal",
-                ));
-            };
-            let sleep = pre_stop_sleep(pre_stop)?;
-            if sleep <= 0 {
-                Some(Violation::container(
-                    name,
-                    format!(
-                        "container \"{name}\" preStop sleeps 0s: it gets SIGTERM while \
-                         endpoints still send it requests"
-                    ),
-                    "sleep a few seconds in preStop (e.g. 5)",
-                ))
-            } else if sleep >= grace {
-                Some(Violation::container(
-                    name,
-                    format!(
-                        "container \"{name}\" preStop sleeps {sleep}s but \
-                         terminationGracePeriodSeconds is {grace}s: the app is SIGKILLed \
-                         before it can drain"
-                    ),
-                    too_long_fix(sleep),
-                ))
-            } else if grace - sleep < MIN_DRAIN_SECONDS {
-                Some(Violation::container(
-                    name,
-                    format!(
-                        "container \"{name}\" preStop sleeps {sleep}s of a {grace}s \
-                         terminationGracePeriodSeconds: under {MIN_DRAIN_SECONDS}s remain to \
-                         drain before SIGKILL"
-                    ),
-                    too_long_fix(sleep),
-                ))
-            } else {
-                None
-            }
+            concerned |= serving || pre_stop.is_some();
+            judge(cr.name(), serving, pre_stop, grace)
         })
         .collect();
+    if !concerned {
+        return Verdict::NotApplicable;
+    }
     Verdict::from_violations(violations)
+}
+
+/// One container's finding: a serving container needs a preStop that sleeps; any preStop
+/// sleep, serving or not, must leave time to drain inside the grace period.
+fn judge(
+    name: &str,
+    serving: bool,
+    pre_stop: Option<&LifecycleHandler>,
+    grace: i64,
+) -> Option<Violation> {
+    let Some(pre_stop) = pre_stop else {
+        return serving.then(|| {
+            Violation::container(
+                name,
+                format!(
+                    "container \"{name}\" has no preStop hook: it gets SIGTERM while \
+                     endpoints still send it requests"
+                ),
+                "add lifecycle.preStop.sleep.seconds (e.g. 5) to outlast endpoint removal",
+            )
+        });
+    };
+    let sleep = pre_stop_sleep(pre_stop)?;
+    if sleep <= 0 {
+        serving.then(|| {
+            Violation::container(
+                name,
+                format!(
+                    "container \"{name}\" preStop sleeps 0s: it gets SIGTERM while \
+                     endpoints still send it requests"
+                ),
+                "sleep a few seconds in preStop (e.g. 5)",
+            )
+        })
+    } else if sleep >= grace {
+        Some(Violation::container(
+            name,
+            format!(
+                "container \"{name}\" preStop sleeps {sleep}s but \
+                 terminationGracePeriodSeconds is {grace}s: the app is SIGKILLed \
+                 before it can drain"
+            ),
+            too_long_fix(sleep),
+        ))
+    } else if grace - sleep < MIN_DRAIN_SECONDS {
+        Some(Violation::container(
+            name,
+            format!(
+                "container \"{name}\" preStop sleeps {sleep}s of a {grace}s \
+                 terminationGracePeriodSeconds: under {MIN_DRAIN_SECONDS}s remain to \
+                 drain before SIGKILL"
+            ),
+            too_long_fix(sleep),
+        ))
+    } else {
+        None
+    }
 }
 
 fn too_long_fix(sleep: i64) -> String {
@@ -124,9 +152,58 @@ fn too_long_fix(sleep: i64) -> String {
     )
 }
 
-/// Whether Services can route to the container: it declares a port.
-fn is_serving(container: &Container) -> bool {
-    container.ports.as_ref().is_some_and(|p| !p.is_empty())
+/// The numeric ports that Services selecting the workload's pods send traffic to: each
+/// `targetPort` given as a number, or the `port` when `targetPort` is absent. (A named
+/// `targetPort` names a declared container port, which makes its container serving anyway.)
+fn service_target_ports(c: &Check<'_>) -> Vec<i32> {
+    let labels = &c.workload.pod_labels;
+    c.context
+        .services(&c.workload.namespace)
+        .iter()
+        .filter_map(|svc| svc.spec.as_ref())
+        .filter(|spec| {
+            // A Service without a selector has hand-made endpoints: it selects no pods.
+            spec.selector.as_ref().is_some_and(|sel| {
+                !sel.is_empty() && sel.iter().all(|(k, v)| labels.get(k) == Some(v))
+            })
+        })
+        .flat_map(|spec| spec.ports.iter().flatten())
+        .filter_map(|p| match &p.target_port {
+            None => Some(p.port),
+            Some(IntOrString::Int(n)) => Some(*n),
+            Some(IntOrString::String(_)) => None,
+        })
+        .collect()
+}
+
+/// Whether traffic may reach the container, so that it must drain: it declares a port; or
+/// a probe reaches it over the network (httpGet, tcpSocket, grpc), which proves it listens;
+/// or a Service selecting its pods targets a numeric port and it is the pod's one main
+/// container, so the one listening there. Ports are optional in Kubernetes: declared ports
+/// alone miss the other two.
+fn is_serving(
+    container: &Container,
+    service_ports: &[i32],
+    role: ContainerRole,
+    main_count: usize,
+) -> bool {
+    if container.ports.as_ref().is_some_and(|p| !p.is_empty()) {
+        return true;
+    }
+    let probed = [
+        container.liveness_probe.as_ref(),
+        container.readiness_probe.as_ref(),
+        container.startup_probe.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .any(|p| p.http_get.is_some() || p.tcp_socket.is_some() || p.grpc.is_some());
+    if probed {
+        return true;
+    }
+    // No port declared and no network probe: a Service's numeric targetPort can only be
+    // pinned on the container when it is the pod's one main container.
+    !service_ports.is_empty() && role == ContainerRole::Main && main_count == 1
 }
 
 /// How long a preStop hook sleeps, in whole seconds (rounded up); `None` when unknown.
@@ -233,7 +310,11 @@ fn basename(path: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::testing::{check, deployment, failing_containers, violations, workload};
+    use crate::engine::{Context, Workload};
+    use crate::rules::Params;
+    use crate::rules::testing::{
+        check, check_with, context, deployment, failing_containers, violations, workload,
+    };
 
     /// A Deployment whose pod spec is `pod` (indented 6 spaces).
     /// A serving container `app` with the given preStop handler, under `grace` (if any).
@@ -358,6 +439,92 @@ mod tests {
         ] {
             assert_eq!(verdict(Some(10), hook), Verdict::Pass, "{hook}");
         }
+    }
+
+    #[test]
+    fn containers_probed_over_the_network_serve_without_declared_ports() {
+        let w = workload(&deployment(
+            r#"      containers:
+        - {name: http, image: "a:1", readinessProbe: {httpGet: {path: /ready, port: 8080}}}
+        - {name: tcp, image: "a:1", livenessProbe: {tcpSocket: {port: 5432}}}
+        - {name: grpc, image: "a:1", startupProbe: {grpc: {port: 9000}}}
+        - {name: execd, image: "a:1", readinessProbe: {exec: {command: [cat, /ready]}}}
+"#,
+        ));
+        assert_eq!(
+            failing_containers(check(&RULE, &w)),
+            vec!["http", "tcp", "grpc"]
+        );
+    }
+
+    #[test]
+    fn a_service_target_port_makes_the_only_main_container_serving() {
+        let pod = |containers: &str| {
+            workload(&format!(
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web}}\nspec:\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web, tier: front}}}}\n    spec:\n      containers: {containers}\n"
+            ))
+        };
+        let svc = |selector: &str, port: &str| {
+            context(&format!(
+                "apiVersion: v1\nkind: Service\nmetadata: {{name: web}}\nspec: {{selector: {selector}, ports: [{port}]}}\n"
+            ))
+        };
+        let run = |w: &Workload, ctx: &Context| check_with(&RULE, w, ctx, &Params::default());
+        let one = pod("[{name: app, image: 'a:1'}]");
+        // Numeric targetPort, or none (then the port itself): the one container serves.
+        for port in ["{port: 80, targetPort: 8080}", "{port: 8080}"] {
+            assert_eq!(
+                failing_containers(run(&one, &svc("{app: web}", port))),
+                vec!["app"],
+                "{port}"
+            );
+        }
+        // A named targetPort names a declared port; none is declared here.
+        assert_eq!(
+            run(&one, &svc("{app: web}", "{port: 80, targetPort: http}")),
+            Verdict::NotApplicable
+        );
+        // A Service that does not select the pods, or selects nothing.
+        assert_eq!(
+            run(&one, &svc("{app: api}", "{port: 80}")),
+            Verdict::NotApplicable
+        );
+        assert_eq!(run(&one, &svc("{}", "{port: 80}")), Verdict::NotApplicable);
+        // Two main containers: which one listens cannot be told from the Service alone.
+        let two = pod("[{name: app, image: 'a:1'}, {name: log, image: 'l:1'}]");
+        assert_eq!(
+            run(&two, &svc("{app: web}", "{port: 80, targetPort: 8080}")),
+            Verdict::NotApplicable
+        );
+    }
+
+    #[test]
+    fn a_pre_stop_that_does_not_fit_fails_on_containers_that_do_not_serve() {
+        let w = workload(&deployment(
+            r#"      terminationGracePeriodSeconds: 30
+      containers:
+        - {name: worker, image: "a:1", lifecycle: {preStop: {sleep: {seconds: 30}}}}
+        - {name: flusher, image: "a:1", lifecycle: {preStop: {exec: {command: [sh, -c, "sleep 27; flush"]}}}}
+        - {name: fine, image: "a:1", lifecycle: {preStop: {sleep: {seconds: 10}}}}
+        - {name: zero, image: "a:1", lifecycle: {preStop: {sleep: {seconds: 0}}}}
+"#,
+        ));
+        let v = violations(check(&RULE, &w));
+        assert_eq!(
+            v.iter()
+                .filter_map(|v| v.container.as_deref())
+                .collect::<Vec<_>>(),
+            vec!["worker", "flusher"]
+        );
+        assert_eq!(
+            v[0].message,
+            "container \"worker\" preStop sleeps 30s but terminationGracePeriodSeconds is 30s: the app is SIGKILLed before it can drain"
+        );
+        // A worker whose preStop fits: the rule holds (it is concerned, not inapplicable).
+        let fits = workload(&deployment(
+            "      containers: [{name: worker, image: 'a:1', lifecycle: {preStop: {sleep: {seconds: 5}}}}]\n",
+        ));
+        assert_eq!(check(&RULE, &fits), Verdict::Pass);
     }
 
     #[test]

@@ -24,7 +24,9 @@ pub static RULE: RuleDef = RuleDef {
         more than one pod, only leader election keeps one of them active, and only a Lease that \
         exists, has a holder and is being renewed shows that election is actually running. A \
         one-replica Deployment is not enough by itself: its default RollingUpdate strategy starts \
-        the new pod before stopping the old one, so two run side by side during every rollout.",
+        the new pod before stopping the old one, so two run side by side during every rollout. \
+        A workload scaled by a HorizontalPodAutoscaler is judged at the autoscaler's \
+        maxReplicas: the most pods it may run at once.",
     example: "metadata:\n  annotations:\n    prodready.dev/single-runner: \"true\"\n    prodready.dev/lease: scheduler-leader   # or NAMESPACE/NAME\nspec:\n  replicas: 2   # with replicas: 1 instead, use strategy: {type: Recreate}",
     check,
 };
@@ -34,7 +36,10 @@ fn check(c: &Check<'_>) -> Verdict {
     if !w.is_single_runner() {
         return Verdict::NotApplicable;
     }
-    let replicas = w.replicas.unwrap_or(1);
+    // A single runner is broken as soon as two pods can run at once, so an autoscaled
+    // workload is judged at the most its autoscaler may run (maxReplicas), not the fewest.
+    let count = c.replica_count();
+    let replicas = count.as_ref().map_or(1, |n| n.max);
     let several = match w.kind {
         // cronjob-single-runner covers scheduled work; a Job's parallelism is its own business.
         WorkloadKind::CronJob | WorkloadKind::Job => return Verdict::NotApplicable,
@@ -46,7 +51,14 @@ fn check(c: &Check<'_>) -> Verdict {
         }
     };
     if several {
-        return check_lease(c, &pods_description(w.kind, replicas));
+        let pods = match count.as_ref().map(|n| n.autoscalers.as_slice()) {
+            Some(scalers) if !scalers.is_empty() => format!(
+                "scaled up to {replicas} replicas by HorizontalPodAutoscaler {}",
+                crate::engine::autoscaler::names(scalers)
+            ),
+            _ => pods_description(w.kind, replicas),
+        };
+        return check_lease(c, &pods);
     }
     if w.kind != WorkloadKind::Deployment {
         // A StatefulSet replaces its one ordinal (delete, then create); a ReplicaSet has no
@@ -451,6 +463,28 @@ spec:
 "#,
         );
         assert!(message(check(&RULE, &w)).contains("with 1 replica"));
+    }
+
+    #[test]
+    fn an_autoscaled_single_runner_is_judged_at_max_replicas() {
+        let w = workload(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: s, annotations: {prodready.dev/single-runner: 'true'}}\nspec:\n  strategy: {type: Recreate}\n  selector: {}\n  template: {spec: {containers: [{name: a, image: 'a:1'}]}}\n",
+        );
+        let hpa = |max: i32| {
+            context(&format!(
+                "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {{name: s}}\nspec: {{scaleTargetRef: {{kind: Deployment, name: s}}, minReplicas: 1, maxReplicas: {max}}}\n"
+            ))
+        };
+        // minReplicas 1 with Recreate would pass; the autoscaler may run 4 at once.
+        assert_eq!(
+            message(check_with(&RULE, &w, &hpa(4), &Params::default())),
+            "declares single-runner scaled up to 4 replicas by HorizontalPodAutoscaler \"s\" but names no Lease (annotation prodready.dev/lease)"
+        );
+        // An autoscaler pinned to one pod changes nothing.
+        assert_eq!(
+            check_with(&RULE, &w, &hpa(1), &Params::default()),
+            Verdict::Pass
+        );
     }
 
     #[test]

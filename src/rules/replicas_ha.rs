@@ -2,20 +2,25 @@
 
 use super::{Check, RuleDef, Verdict, Violation};
 use crate::api::{Severity, WorkloadKind};
+use crate::engine::autoscaler;
 
 /// The rule.
 pub static RULE: RuleDef = RuleDef {
     id: "replicas-ha",
-    summary: "Deployments and StatefulSets run at least 2 replicas (not for single-runner workloads)",
+    summary: "Deployments and StatefulSets run at least 2 replicas, counting an HPA's minReplicas (not for single-runner workloads); an HPA-scaled workload does not also set replicas",
     rubric: "I5",
     default_enabled: true,
     default_severity: Severity::Medium,
     rationale: "A single replica is down whenever its node is drained for an upgrade, its pod is \
         evicted for pressure, or its container crashes and restarts with back-off. Two or more \
         replicas, with a PodDisruptionBudget and spread across nodes, turn those routine events \
-        into non-events. Workloads that must run alone declare it with \
+        into non-events. A workload scaled by a HorizontalPodAutoscaler runs at least the \
+        autoscaler's minReplicas, so that is the count judged; its manifest should then leave \
+        replicas out, or every apply resets the count the autoscaler chose (on a live object \
+        only a kubectl apply record tells what was applied). Two autoscalers on one workload \
+        fight over its count. Workloads that must run alone declare it with \
         prodready.dev/single-runner and are checked by leader-lease instead.",
-    example: "spec:\n  replicas: 2",
+    example: "spec:\n  replicas: 2\n# or, scaled: leave replicas out and set on the HorizontalPodAutoscaler\nspec:\n  minReplicas: 2",
     check,
 };
 
@@ -27,16 +32,51 @@ fn check(c: &Check<'_>) -> Verdict {
     if w.is_single_runner() {
         return Verdict::NotApplicable;
     }
-    let replicas = w.replicas.unwrap_or(1);
+    let Some(count) = c.replica_count() else {
+        return Verdict::NotApplicable;
+    };
     let min = c.params.min_replicas;
-    if replicas >= min {
-        return Verdict::Pass;
+    let mut found = Vec::new();
+    if count.autoscalers.len() > 1 {
+        found.push(Violation::workload(
+            format!(
+                "HorizontalPodAutoscalers {} all scale it: they fight over its replica count",
+                autoscaler::names(&count.autoscalers)
+            ),
+            "keep one HorizontalPodAutoscaler per workload",
+        ));
     }
-    let noun = if replicas == 1 { "replica" } else { "replicas" };
-    Verdict::Fail(vec![Violation::workload(
-        format!("runs {replicas} {noun}: a node drain or crash takes it down"),
-        format!("set replicas: {min} or more"),
-    )])
+    if !count.autoscalers.is_empty() && w.replicas_declared == Some(true) {
+        found.push(Violation::workload(
+            format!(
+                "sets replicas: {} while HorizontalPodAutoscaler {} scales it: every apply resets the count the autoscaler chose",
+                w.replicas.unwrap_or(1),
+                autoscaler::names(&count.autoscalers)
+            ),
+            "remove spec.replicas from the manifest and let the HorizontalPodAutoscaler own it",
+        ));
+    }
+    if count.min < min {
+        let (message, remediation) = if count.autoscalers.is_empty() {
+            (
+                format!(
+                    "runs {}: a node drain or crash takes it down",
+                    count.describe_min()
+                ),
+                format!("set replicas: {min} or more"),
+            )
+        } else {
+            (
+                format!(
+                    "scales down to {}: a node drain or crash takes it down",
+                    count.describe_min()
+                ),
+                format!("set minReplicas: {min} or more on the HorizontalPodAutoscaler"),
+            )
+        };
+        found.push(Violation::workload(message, remediation));
+    }
+    Verdict::from_violations(found)
 }
 
 #[cfg(test)]
@@ -44,7 +84,7 @@ mod tests {
     use super::*;
     use crate::engine::Context;
     use crate::rules::Params;
-    use crate::rules::testing::{check, check_with, violations, workload};
+    use crate::rules::testing::{check, check_with, context, violations, workload};
 
     fn apps(kind: &str, replicas: &str, annotations: &str) -> String {
         format!(
@@ -118,6 +158,121 @@ mod tests {
         assert_eq!(
             check_with(&RULE, &single, &Context::default(), &one),
             Verdict::Pass
+        );
+    }
+
+    fn hpa(name: &str, target: &str, min: &str) -> String {
+        format!(
+            "\n---\napiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {{name: {name}}}\nspec:\n  scaleTargetRef: {{apiVersion: apps/v1, kind: Deployment, name: {target}}}\n  {min}\n  maxReplicas: 10\n"
+        )
+    }
+
+    fn with_hpa(replicas: &str, hpas: &str) -> Verdict {
+        check_with(
+            &RULE,
+            &workload(&apps("Deployment", replicas, "")),
+            &context(hpas),
+            &Params::default(),
+        )
+    }
+
+    #[test]
+    fn an_autoscaled_deployment_without_replicas_is_judged_by_min_replicas() {
+        assert_eq!(
+            with_hpa("", &hpa("web", "web", "minReplicas: 3")),
+            Verdict::Pass
+        );
+        let v = violations(with_hpa("", &hpa("web", "web", "minReplicas: 1")));
+        assert_eq!(v.len(), 1);
+        assert_eq!(
+            v[0].message,
+            "scales down to minReplicas 1 of HorizontalPodAutoscaler \"web\": a node drain or crash takes it down"
+        );
+        assert_eq!(
+            v[0].remediation,
+            "set minReplicas: 2 or more on the HorizontalPodAutoscaler"
+        );
+        // minReplicas defaults to 1.
+        let v = violations(with_hpa("", &hpa("web", "web", "")));
+        assert!(v[0].message.starts_with("scales down to minReplicas 1 "));
+    }
+
+    #[test]
+    fn an_autoscaled_deployment_that_also_sets_replicas_fails_even_with_enough() {
+        let v = violations(with_hpa(
+            "replicas: 3",
+            &hpa("web", "web", "minReplicas: 3"),
+        ));
+        assert_eq!(v.len(), 1);
+        assert_eq!(
+            v[0].message,
+            "sets replicas: 3 while HorizontalPodAutoscaler \"web\" scales it: every apply resets the count the autoscaler chose"
+        );
+        assert_eq!(
+            v[0].remediation,
+            "remove spec.replicas from the manifest and let the HorizontalPodAutoscaler own it"
+        );
+        // With too low a minimum too: both are said.
+        let v = violations(with_hpa(
+            "replicas: 3",
+            &hpa("web", "web", "minReplicas: 1"),
+        ));
+        assert_eq!(v.len(), 2);
+    }
+
+    #[test]
+    fn on_a_live_object_replicas_count_as_declared_only_per_the_apply_record() {
+        let live = |annotations: &str| {
+            workload(&format!(
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web, uid: u-1, annotations: {{{annotations}}}}}\nspec:\n  replicas: 1\n  selector: {{}}\n  template: {{spec: {{containers: [{{name: a, image: 'a:1'}}]}}}}\n"
+            ))
+        };
+        let ctx = context(&hpa("web", "web", "minReplicas: 2"));
+        // Defaulted by the API server (helm, server-side apply): no record, not reported.
+        let defaulted = live("");
+        assert_eq!(defaulted.replicas_declared, None);
+        assert_eq!(
+            check_with(&RULE, &defaulted, &ctx, &Params::default()),
+            Verdict::Pass
+        );
+        let applied_without = live(
+            "kubectl.kubernetes.io/last-applied-configuration: '{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"spec\":{\"selector\":{}}}'",
+        );
+        assert_eq!(
+            check_with(&RULE, &applied_without, &ctx, &Params::default()),
+            Verdict::Pass
+        );
+        let applied_with =
+            live("kubectl.kubernetes.io/last-applied-configuration: '{\"spec\":{\"replicas\":1}}'");
+        let v = violations(check_with(&RULE, &applied_with, &ctx, &Params::default()));
+        assert!(v[0].message.starts_with("sets replicas: 1 while"), "{v:?}");
+    }
+
+    #[test]
+    fn an_autoscaler_of_another_workload_kind_or_namespace_does_not_count() {
+        let other_name = hpa("api", "api", "minReplicas: 3");
+        assert!(matches!(with_hpa("", &other_name), Verdict::Fail(_)));
+        let other_kind = "\n---\napiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: web}\nspec: {scaleTargetRef: {kind: StatefulSet, name: web}, minReplicas: 3, maxReplicas: 4}\n";
+        assert!(matches!(with_hpa("", other_kind), Verdict::Fail(_)));
+        let other_ns = "\n---\napiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: web, namespace: other}\nspec: {scaleTargetRef: {kind: Deployment, name: web}, minReplicas: 3, maxReplicas: 4}\n";
+        assert!(matches!(with_hpa("", other_ns), Verdict::Fail(_)));
+        // autoscaling/v1 has the same scaling fields.
+        let v1 = "\n---\napiVersion: autoscaling/v1\nkind: HorizontalPodAutoscaler\nmetadata: {name: web}\nspec: {scaleTargetRef: {kind: Deployment, name: web}, minReplicas: 2, maxReplicas: 4, targetCPUUtilizationPercentage: 80}\n";
+        assert_eq!(with_hpa("", v1), Verdict::Pass);
+    }
+
+    #[test]
+    fn two_autoscalers_on_one_workload_fail() {
+        let both = format!(
+            "{}{}",
+            hpa("web-b", "web", "minReplicas: 3"),
+            hpa("web-a", "web", "minReplicas: 2")
+        );
+        let v = violations(with_hpa("", &both));
+        assert_eq!(v.len(), 1);
+        assert_eq!(
+            v[0].message,
+            "HorizontalPodAutoscalers \"web-a\", \"web-b\" all scale it: they fight over its replica count"
         );
     }
 

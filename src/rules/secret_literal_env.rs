@@ -99,8 +99,10 @@ static REFERENCE_ONLY: LazyLock<Option<Regex>> =
 /// Credential shapes detected in any literal value, with how messages describe them.
 static VALUE_SHAPES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
     [
+        // However the armour is written: five dashes (RFC 7468), three or any other count,
+        // spaces inside, lower case (hand-edited or mangled by templating).
         (
-            r"-----BEGIN[A-Z0-9 ]* PRIVATE KEY( BLOCK)?-----",
+            r"(?i)-+[ \t]*BEGIN[ \t]+(?:[A-Z0-9]+[ \t]+)*PRIVATE[ \t]+KEY(?:[ \t]+BLOCK)?[ \t]*-+",
             "PEM private key",
         ),
         (r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b", "AWS access key id"),
@@ -400,6 +402,41 @@ spec:
         assert_eq!(
             value_shape("-----BEGIN PRIVATE KEY-----"),
             Some("PEM private key")
+        );
+    }
+
+    #[test]
+    fn private_key_armour_is_recognised_however_it_is_written() {
+        for armour in [
+            "---BEGIN RSA PRIVATE KEY---\nMIIEow\n---END RSA PRIVATE KEY---",
+            "-----BEGIN OPENSSH PRIVATE KEY-----",
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----",
+            "-----BEGIN PGP PRIVATE KEY BLOCK-----",
+            "----- BEGIN EC PRIVATE KEY -----",
+            "-----begin private key-----",
+            "key: -BEGIN  DSA  PRIVATE KEY-",
+        ] {
+            assert_eq!(value_shape(armour), Some("PEM private key"), "{armour}");
+        }
+        for not_a_key in [
+            "---BEGIN PUBLIC KEY---",
+            "-----BEGIN CERTIFICATE-----",
+            "BEGIN PRIVATE KEY",
+            "the private key rotation begins -- monthly",
+        ] {
+            assert_eq!(value_shape(not_a_key), None, "{not_a_key}");
+        }
+        // Under a harmless name, a three-dash block still fails.
+        let v = violations(check(
+            &RULE,
+            &workload(&with_env(&[(
+                "TLS_MATERIAL",
+                "---BEGIN PRIVATE KEY---\nMIIE\n---END PRIVATE KEY---",
+            )])),
+        ));
+        assert_eq!(
+            v[0].message,
+            "container \"app\" has literal secrets in env: \"TLS_MATERIAL\" (PEM private key)"
         );
     }
 

@@ -25,7 +25,12 @@ pub static RULE: RuleDef = RuleDef {
         selectors (ServiceMonitor -> Service -> pods) and port names that must all line up; a \
         ServiceMonitor pointing at a port the Service does not define is accepted without \
         complaint and silently scrapes nothing. This rule follows the chain the way Prometheus \
-        will.",
+        will. In a cluster where only one of the two CRDs is installed, the missing kind has no \
+        objects and the installed one decides; the verdict is unknown only when neither CRD is \
+        installed or the monitors cannot be read. Where Prometheus scrapes by annotation \
+        instead, the policy parameter acceptScrapeAnnotations counts a prometheus.io/scrape: \
+        \"true\" annotation on the pod template or a Service of the pods as coverage (and, \
+        with no Prometheus Operator installed, its absence as a failure).",
     example: "apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata: {name: web}\nspec:\n  selector: {matchLabels: {app: web}}   # the Service's labels\n  endpoints:\n    - port: metrics                      # a named port of the Service",
     check,
 };
@@ -58,10 +63,36 @@ fn check(c: &Check<'_>) -> Verdict {
         .long_lived_containers()
         .flat_map(|c| c.container.ports.iter().flatten())
         .collect();
+    let services: Vec<&Service> = c
+        .context
+        .services(&w.namespace)
+        .iter()
+        .map(AsRef::as_ref)
+        .filter(|s| selects_pods(s, w))
+        .collect();
+    let accept_annotations = c.params.accept_scrape_annotations;
+    if accept_annotations
+        && (scrape_annotated(Some(&w.pod_annotations))
+            || services
+                .iter()
+                .any(|s| scrape_annotated(s.metadata.annotations.as_ref())))
+    {
+        return Verdict::Pass;
+    }
     let mut gap: Option<Gap> = None;
     let mut unavailable: Vec<&str> = Vec::new();
+    // A CRD that is not installed means no such monitors exist: with the other kind's CRD
+    // installed, decide from that one. With neither installed there is no monitoring stack
+    // to judge, and the verdict stays unknown.
+    let (sm_absent, pm_absent) = (
+        c.context.service_monitors_absent(),
+        c.context.pod_monitors_absent(),
+    );
+    let skip_pod_monitors = pm_absent && !sm_absent;
+    let skip_service_monitors = sm_absent && !pm_absent;
 
     match c.context.pod_monitors_for(&w.namespace) {
+        Err(_) if skip_pod_monitors => {}
         Err(reason) => unavailable.push(reason),
         Ok(monitors) => {
             for pm in monitors {
@@ -87,17 +118,18 @@ fn check(c: &Check<'_>) -> Verdict {
         }
     }
 
-    let services: Vec<&Service> = c
-        .context
-        .services(&w.namespace)
-        .iter()
-        .map(AsRef::as_ref)
-        .filter(|s| selects_pods(s, w))
-        .collect();
     match c.context.service_monitors_for(&w.namespace) {
         // Without a Service selecting the pods, no ServiceMonitor could scrape them: the
         // verdict does not depend on the monitors we cannot see.
         Err(_) if services.is_empty() => {}
+        // No ServiceMonitor exists: the Services that select the pods are unmonitored.
+        Err(_) if skip_service_monitors => {
+            if gap.is_none() {
+                gap = Some(Gap::Unmonitored {
+                    services: services.iter().map(|s| name_of(s)).collect(),
+                });
+            }
+        }
         Err(reason) => unavailable.push(reason),
         Ok(monitors) => {
             let monitors: Vec<&ServiceMonitor> = monitors.collect();
@@ -142,11 +174,34 @@ fn check(c: &Check<'_>) -> Verdict {
         }
     }
 
+    // Where Prometheus scrapes by annotation (the policy says so) and no Prometheus Operator
+    // is installed, the missing annotation is the answer: nothing scrapes the pods.
+    if accept_annotations && sm_absent && pm_absent {
+        return Verdict::Fail(vec![Violation::workload(
+            format!(
+                "no {SCRAPE_ANNOTATION}: \"true\" annotation on the pods of {}/{} or a Service of them, and no Prometheus Operator CRDs are installed",
+                w.kind, w.name
+            ),
+            format!(
+                "annotate the pod template with {SCRAPE_ANNOTATION}: \"true\" (and prometheus.io/port)"
+            ),
+        )]);
+    }
     if !unavailable.is_empty() {
         unavailable.dedup();
         return Verdict::Unknown(unavailable.join("; "));
     }
     Verdict::Fail(vec![violation(w, gap)])
+}
+
+/// The annotation annotation-based Prometheus scrape configs look for.
+const SCRAPE_ANNOTATION: &str = "prometheus.io/scrape";
+
+/// Whether annotations ask Prometheus to scrape (`prometheus.io/scrape: "true"`).
+fn scrape_annotated(annotations: Option<&BTreeMap<String, String>>) -> bool {
+    annotations
+        .and_then(|a| a.get(SCRAPE_ANNOTATION))
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
 }
 
 fn violation(w: &Workload, gap: Option<Gap>) -> Violation {
@@ -607,6 +662,108 @@ spec:
             check_with(&RULE, &workload(WEB), &ctx, &Params::default()),
             Verdict::Unknown("PodMonitor CRD not installed".to_owned())
         );
+    }
+
+    #[test]
+    fn a_crd_that_is_not_installed_means_none_exist_and_the_installed_one_decides() {
+        // PodMonitor CRD absent, ServiceMonitor CRD installed and nothing selects the Service:
+        // a failure, not unknown.
+        let mut ctx = context(SERVICE);
+        ctx.set_pod_monitors_absent("PodMonitor CRD not installed");
+        assert_eq!(
+            message(check_with(&RULE, &workload(WEB), &ctx, &Params::default())),
+            "Service \"web\" selects the pods, but no ServiceMonitor selects Service \"web\""
+        );
+        // ServiceMonitor CRD absent, PodMonitor CRD installed: the Services are unmonitored.
+        let mut ctx = context(SERVICE);
+        ctx.set_service_monitors_absent("ServiceMonitor CRD not installed");
+        assert_eq!(
+            message(check_with(&RULE, &workload(WEB), &ctx, &Params::default())),
+            "Service \"web\" selects the pods, but no ServiceMonitor selects Service \"web\""
+        );
+        // ... and a PodMonitor that scrapes the pods passes.
+        let mut ctx = context(&format!(
+            "{SERVICE}\n---\napiVersion: monitoring.coreos.com/v1\nkind: PodMonitor\nmetadata: {{name: web, namespace: shop}}\nspec: {{selector: {{matchLabels: {{app: web}}}}, podMetricsEndpoints: [{{port: metrics}}]}}\n"
+        ));
+        ctx.set_service_monitors_absent("ServiceMonitor CRD not installed");
+        assert_eq!(
+            check_with(&RULE, &workload(WEB), &ctx, &Params::default()),
+            Verdict::Pass
+        );
+        // Neither installed: no monitoring stack at all, unknown with both reasons.
+        let mut ctx = context(SERVICE);
+        ctx.set_service_monitors_absent("ServiceMonitor CRD not installed");
+        ctx.set_pod_monitors_absent("PodMonitor CRD not installed");
+        assert_eq!(
+            check_with(&RULE, &workload(WEB), &ctx, &Params::default()),
+            Verdict::Unknown(
+                "PodMonitor CRD not installed; ServiceMonitor CRD not installed".to_owned()
+            )
+        );
+        // One absent, the other installed but unreadable: still unknown.
+        let mut ctx = context(SERVICE);
+        ctx.set_service_monitors_absent("ServiceMonitor CRD not installed");
+        ctx.set_pod_monitors_unavailable("PodMonitors cannot be listed");
+        assert!(matches!(
+            check_with(&RULE, &workload(WEB), &ctx, &Params::default()),
+            Verdict::Unknown(_)
+        ));
+    }
+
+    #[test]
+    fn scrape_annotations_count_only_when_the_policy_accepts_them() {
+        let accept = Params {
+            accept_scrape_annotations: true,
+            ..Params::default()
+        };
+        let annotated_pods = workload(&WEB.replace(
+            "labels: {app: web, tier: fe}",
+            "labels: {app: web, tier: fe}, annotations: {prometheus.io/scrape: 'true'}",
+        ));
+        assert!(
+            annotated_pods
+                .pod_annotations
+                .contains_key("prometheus.io/scrape"),
+            "fixture: the annotation is on the pod template"
+        );
+        let annotated_service = SERVICE.replace(
+            "labels: {app: web}",
+            "labels: {app: web}, annotations: {prometheus.io/scrape: \"True\"}",
+        );
+        let absent = |yaml: &str| {
+            let mut ctx = context(yaml);
+            ctx.set_service_monitors_absent("ServiceMonitor CRD not installed");
+            ctx.set_pod_monitors_absent("PodMonitor CRD not installed");
+            ctx
+        };
+        // Off (the default): the annotation changes nothing; no stack at all is unknown.
+        assert!(matches!(
+            check_with(&RULE, &annotated_pods, &absent(SERVICE), &Params::default()),
+            Verdict::Unknown(_)
+        ));
+        // On: the pod template's or the Service's annotation is coverage.
+        assert_eq!(
+            check_with(&RULE, &annotated_pods, &absent(SERVICE), &accept),
+            Verdict::Pass
+        );
+        assert_eq!(
+            check_with(&RULE, &workload(WEB), &absent(&annotated_service), &accept),
+            Verdict::Pass
+        );
+        // On, no Prometheus Operator, no annotation: nothing scrapes the pods.
+        assert_eq!(
+            message(check_with(&RULE, &workload(WEB), &absent(SERVICE), &accept)),
+            "no prometheus.io/scrape: \"true\" annotation on the pods of Deployment/web or a Service of them, and no Prometheus Operator CRDs are installed"
+        );
+        // "false" is not coverage; with the operator installed the monitors still decide.
+        let off = workload(&WEB.replace(
+            "labels: {app: web, tier: fe}",
+            "labels: {app: web, tier: fe}, annotations: {prometheus.io/scrape: 'false'}",
+        ));
+        assert!(matches!(
+            check_with(&RULE, &off, &context(SERVICE), &accept),
+            Verdict::Fail(_)
+        ));
     }
 
     #[test]

@@ -23,7 +23,9 @@ pub static RULE: RuleDef = RuleDef {
         and often does on a quiet cluster: then one node failure or zone outage takes all of \
         them down together and the replica count protects nothing. A topologySpreadConstraint \
         (or a podAntiAffinity term) on kubernetes.io/hostname or topology.kubernetes.io/zone \
-        that selects the workload's own pods keeps them apart.",
+        that selects the workload's own pods keeps them apart. A workload scaled by a \
+        HorizontalPodAutoscaler counts as multi-replica when the autoscaler's minReplicas is \
+        above one.",
     example: "topologySpreadConstraints:\n  - maxSkew: 1\n    topologyKey: topology.kubernetes.io/zone\n    whenUnsatisfiable: ScheduleAnyway\n    labelSelector: {matchLabels: {app: web}}",
     check,
 };
@@ -33,10 +35,20 @@ fn check(c: &Check<'_>) -> Verdict {
     if !matches!(w.kind, WorkloadKind::Deployment | WorkloadKind::StatefulSet) {
         return Verdict::NotApplicable;
     }
-    let replicas = w.replicas.unwrap_or(1);
-    if replicas <= 1 {
+    let Some(count) = c.replica_count() else {
+        return Verdict::NotApplicable;
+    };
+    if count.min <= 1 {
         return Verdict::NotApplicable;
     }
+    let runs = match count.autoscalers.as_slice() {
+        [] => format!("runs {} replicas", count.min),
+        scalers => format!(
+            "runs at least {} replicas (HorizontalPodAutoscaler {})",
+            count.min,
+            crate::engine::autoscaler::names(scalers)
+        ),
+    };
     let labels = &w.pod_labels;
     let constraints = w
         .pod
@@ -82,12 +94,12 @@ fn check(c: &Check<'_>) -> Verdict {
     }
     let message = if off_target {
         format!(
-            "runs {replicas} replicas; its spread constraints on nodes/zones do not select its own pods (labels {})",
+            "{runs}; its spread constraints on nodes/zones do not select its own pods (labels {})",
             describe_labels(labels)
         )
     } else {
         format!(
-            "runs {replicas} replicas with no topologySpreadConstraint or podAntiAffinity on nodes or zones: they may all land on one node"
+            "{runs} with no topologySpreadConstraint or podAntiAffinity on nodes or zones: they may all land on one node"
         )
     };
     Verdict::Fail(vec![Violation::workload(
@@ -122,7 +134,8 @@ fn describe_labels(labels: &BTreeMap<String, String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::testing::{check, violations, workload};
+    use crate::rules::Params;
+    use crate::rules::testing::{check, check_with, context, violations, workload};
 
     fn web(kind: &str, replicas: &str, pod_spec_extra: &str) -> String {
         format!(
@@ -203,6 +216,36 @@ spec:
             violations(run(no_selector))[0]
                 .message
                 .contains("do not select its own pods")
+        );
+    }
+
+    #[test]
+    fn an_autoscaled_workload_counts_its_min_replicas() {
+        let hpa = |min: i32| {
+            context(&format!(
+                "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {{name: web}}\nspec: {{scaleTargetRef: {{kind: Deployment, name: web}}, minReplicas: {min}, maxReplicas: 10}}\n"
+            ))
+        };
+        let unset = workload(&web("Deployment", "", ""));
+        let v = violations(check_with(&RULE, &unset, &hpa(3), &Params::default()));
+        assert_eq!(
+            v[0].message,
+            "runs at least 3 replicas (HorizontalPodAutoscaler \"web\") with no topologySpreadConstraint or podAntiAffinity on nodes or zones: they may all land on one node"
+        );
+        // An autoscaler that may scale down to one: judged as one replica, as the issue
+        // asks for every replica-count rule.
+        assert_eq!(
+            check_with(&RULE, &unset, &hpa(1), &Params::default()),
+            Verdict::NotApplicable
+        );
+        let spread = workload(&web(
+            "Deployment",
+            "",
+            "      topologySpreadConstraints:\n        - {maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: ScheduleAnyway, labelSelector: {matchLabels: {app: web}}}",
+        ));
+        assert_eq!(
+            check_with(&RULE, &spread, &hpa(3), &Params::default()),
+            Verdict::Pass
         );
     }
 

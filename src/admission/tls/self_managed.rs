@@ -67,12 +67,12 @@ impl SelfManaged {
                 self.ca_validity,
             )?
             else {
-                if let (Some(b), Some(old)) = (existing, current) {
-                    if self.adopt_existing(old).await {
-                        return Ok(b);
-                    }
-                    // Changed under us: look again.
+                if let (Some(b), Some(old)) = (existing, current)
+                    && self.adopt_existing(old).await
+                {
+                    return Ok(b);
                 }
+                // No Secret yet, or it changed under us: look again.
                 continue;
             };
             let mut secret = next.to_secret(&self.secret_name, &self.namespace);
