@@ -309,7 +309,7 @@ impl fmt::Display for Severity {
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [
     {"rule": "self.reason.trim().size() > 0", "message": "an exemption needs a non-empty reason"},
-    {"rule": "self.rules.all(r, r == '*' || r in ['liveness-probe','readiness-probe','distinct-probes','startup-probe','resource-requests','memory-limit','cpu-limit','image-pinned','image-digest','allowed-registries','cronjob-single-runner','leader-lease','service-monitor','graceful-shutdown','replicas-ha','disruption-budget','topology-spread','rollout-history','secret-literal-env','security-context','network-policy'])",
+    {"rule": "self.rules.all(r, r == '*' || r in ['liveness-probe','readiness-probe','distinct-probes','startup-probe','resource-requests','memory-limit','cpu-limit','image-pinned','image-digest','allowed-registries','cronjob-single-runner','cronjob-health','leader-lease','service-monitor','graceful-shutdown','replicas-ha','disruption-budget','topology-spread','rollout-history','secret-literal-env','security-context','network-policy'])",
      "message": "unknown rule id in exemption rules; `prodready rules` lists the ids (or use \"*\")"}
 ]))]
 pub struct Exemption {

@@ -216,7 +216,8 @@ impl Loaded {
         match decode(value) {
             Ok(Object::Workload(w)) => self.workloads.push((*w, source)),
             Ok(Object::Policy(p)) => self.policies.push((*p, source)),
-            Ok(Object::Other { .. }) => {}
+            // Judged at their owner, as the controller and the webhook do.
+            Ok(Object::Other { .. } | Object::Controlled { .. }) => {}
             Ok(obj) => {
                 self.context.add_object(obj);
             }
