@@ -94,7 +94,9 @@ impl fmt::Display for Profile {
 #[serde(rename_all = "camelCase")]
 pub struct MatchSpec {
     /// Workload kinds to check. Empty means every supported kind: Deployment, StatefulSet,
-    /// DaemonSet, ReplicaSet, Job, CronJob and Pod.
+    /// DaemonSet, ReplicaSet, Job, CronJob and Pod. A ReplicaSet a Deployment controls, a Pod
+    /// any controller owns and a Job a CronJob controls are judged at their owner, not on
+    /// their own (the Jobs of a CronJob are read by `cronjob-health`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub kinds: Vec<WorkloadKind>,
 
