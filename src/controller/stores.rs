@@ -258,8 +258,9 @@ workload_slim!(
 );
 
 /// The owner-aware kinds: kept only when judged on their own (see [`judged_at_owner`]).
+/// `$template` slims the pod template's metadata, where the kind has a template.
 macro_rules! owned_workload_slim {
-    ($($t:ty => $kind:ident, |$o:ident| $template:expr;)*) => {$(
+    ($($t:ty => $kind:ident, $template:path;)*) => {$(
         impl Slim for $t {
             type Stored = Tracked;
             fn wanted(&self) -> bool {
@@ -270,8 +271,7 @@ macro_rules! owned_workload_slim {
                 strip_metadata(&mut self);
                 self.metadata = workload_meta(std::mem::take(&mut self.metadata));
                 self.status = None;
-                let $o = &mut self;
-                $template;
+                $template(&mut self);
                 Tracked::encode(WorkloadKind::$kind, uid, &self.metadata, &self)
             }
             fn matters(old: &Tracked, new: &Tracked) -> bool {
@@ -280,15 +280,19 @@ macro_rules! owned_workload_slim {
         }
     )*};
 }
-owned_workload_slim!(
-    k8s_openapi::api::apps::v1::ReplicaSet => ReplicaSet, |o| if let Some(t) = o
-        .spec
-        .as_mut()
-        .and_then(|s| s.template.as_mut())
-    {
+
+fn replicaset_template(rs: &mut k8s_openapi::api::apps::v1::ReplicaSet) {
+    if let Some(t) = rs.spec.as_mut().and_then(|s| s.template.as_mut()) {
         template_meta(&mut t.metadata);
-    };
-    k8s_openapi::api::core::v1::Pod => Pod, |_pod| ();
+    }
+}
+
+/// A bare Pod's own labels and annotations are its template's: nothing more to slim.
+fn pod_template(_: &mut k8s_openapi::api::core::v1::Pod) {}
+
+owned_workload_slim!(
+    k8s_openapi::api::apps::v1::ReplicaSet => ReplicaSet, replicaset_template;
+    k8s_openapi::api::core::v1::Pod => Pod, pod_template;
 );
 
 impl Slim for k8s_openapi::api::batch::v1::CronJob {
