@@ -907,3 +907,241 @@ fn openreports_passes_on_request_and_policyreport_maps_critical() {
     assert_eq!(secret["properties"]["severity"], "critical");
     assert!(results.iter().all(|x| x["severity"] != "critical"));
 }
+
+/// `kubectl get cronjobs,jobs -o yaml` of one namespace, as of 2026-06-01: a healthy CronJob,
+/// one with no success for five nights, one whose last three runs failed, one that is
+/// suspended, and a Job of the healthy one (a run, not a workload).
+const CLUSTER_CRONJOBS: &str = r#"apiVersion: v1
+kind: List
+items:
+- apiVersion: batch/v1
+  kind: CronJob
+  metadata: {name: healthy, namespace: ops, creationTimestamp: "2026-01-01T00:00:00Z"}
+  spec:
+    schedule: "0 3 * * *"
+    timeZone: Europe/Berlin
+    concurrencyPolicy: Forbid
+    startingDeadlineSeconds: 300
+    jobTemplate: {spec: {template: {spec: {restartPolicy: OnFailure, containers: [{name: job, image: "job:1.0"}]}}}}
+  status: {lastScheduleTime: "2026-05-31T01:00:00Z", lastSuccessfulTime: "2026-05-31T01:04:00Z"}
+- apiVersion: batch/v1
+  kind: CronJob
+  metadata: {name: stale, namespace: ops, creationTimestamp: "2026-01-01T00:00:00Z"}
+  spec:
+    schedule: "0 3 * * *"
+    concurrencyPolicy: Forbid
+    startingDeadlineSeconds: 300
+    jobTemplate: {spec: {template: {spec: {restartPolicy: OnFailure, containers: [{name: job, image: "job:1.0"}]}}}}
+  status: {lastScheduleTime: "2026-05-31T03:00:00Z", lastSuccessfulTime: "2026-05-26T03:04:00Z"}
+- apiVersion: batch/v1
+  kind: CronJob
+  metadata: {name: failing, namespace: ops, creationTimestamp: "2026-01-01T00:00:00Z"}
+  spec:
+    schedule: "0 * * * *"
+    concurrencyPolicy: Forbid
+    startingDeadlineSeconds: 300
+    failedJobsHistoryLimit: 3
+    jobTemplate: {spec: {template: {spec: {restartPolicy: OnFailure, containers: [{name: job, image: "job:1.0"}]}}}}
+  status: {lastScheduleTime: "2026-05-31T23:00:00Z", lastSuccessfulTime: "2026-05-31T20:02:00Z"}
+- apiVersion: batch/v1
+  kind: CronJob
+  metadata: {name: paused, namespace: ops, creationTimestamp: "2026-01-01T00:00:00Z"}
+  spec:
+    schedule: "0 3 * * *"
+    suspend: true
+    concurrencyPolicy: Forbid
+    startingDeadlineSeconds: 300
+    jobTemplate: {spec: {template: {spec: {restartPolicy: OnFailure, containers: [{name: job, image: "job:1.0"}]}}}}
+  status: {lastScheduleTime: "2026-05-31T03:00:00Z", lastSuccessfulTime: "2026-05-31T03:04:00Z"}
+- apiVersion: batch/v1
+  kind: Job
+  metadata:
+    name: healthy-29100000
+    namespace: ops
+    creationTimestamp: "2026-05-31T01:00:00Z"
+    ownerReferences: [{apiVersion: batch/v1, kind: CronJob, name: healthy, uid: u1, controller: true}]
+  spec: {template: {spec: {restartPolicy: OnFailure, containers: [{name: job, image: "job:latest"}]}}}
+  status: {completionTime: "2026-05-31T01:04:00Z", conditions: [{type: Complete, status: "True"}]}
+- apiVersion: batch/v1
+  kind: Job
+  metadata:
+    name: failing-21
+    namespace: ops
+    creationTimestamp: "2026-05-31T21:00:00Z"
+    ownerReferences: [{apiVersion: batch/v1, kind: CronJob, name: failing, uid: u2, controller: true}]
+  spec: {template: {spec: {restartPolicy: OnFailure, containers: [{name: job, image: "job:1.0"}]}}}
+  status: {conditions: [{type: Failed, status: "True", lastTransitionTime: "2026-05-31T21:05:00Z"}]}
+- apiVersion: batch/v1
+  kind: Job
+  metadata:
+    name: failing-22
+    namespace: ops
+    creationTimestamp: "2026-05-31T22:00:00Z"
+    ownerReferences: [{apiVersion: batch/v1, kind: CronJob, name: failing, uid: u2, controller: true}]
+  spec: {template: {spec: {restartPolicy: OnFailure, containers: [{name: job, image: "job:1.0"}]}}}
+  status: {conditions: [{type: Failed, status: "True", lastTransitionTime: "2026-05-31T22:05:00Z"}]}
+- apiVersion: batch/v1
+  kind: Job
+  metadata:
+    name: failing-23
+    namespace: ops
+    creationTimestamp: "2026-05-31T23:00:00Z"
+    ownerReferences: [{apiVersion: batch/v1, kind: CronJob, name: failing, uid: u2, controller: true}]
+  spec: {template: {spec: {restartPolicy: OnFailure, containers: [{name: job, image: "job:1.0"}]}}}
+  status: {conditions: [{type: Failed, status: "True", lastTransitionTime: "2026-05-31T23:05:00Z"}]}
+"#;
+
+/// The findings of one rule in a JSON report, as `(name, result, message)`, sorted.
+fn rule_findings(report: &Value, rule: &str) -> Vec<(String, String, String)> {
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    let mut out: Vec<(String, String, String)> = report["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|f| f["rule"] == rule)
+        .map(|f| (text(&f["name"]), text(&f["result"]), text(&f["message"])))
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn cronjob_health_is_decided_from_the_status_and_jobs_of_a_cluster_dump() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = write(dir.path(), "cronjobs.yaml", CLUSTER_CRONJOBS);
+    let file = file.to_string_lossy().into_owned();
+    let args = [
+        "audit",
+        &file,
+        "-o",
+        "json",
+        "--now",
+        "2026-06-01T00:00:00Z",
+    ];
+    let out = run(&[&args[..], &["--fail-on", "none"]].concat());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = json_of(&out);
+    // Four CronJobs; the Jobs of CronJobs are runs, not workloads (the healthy one's Job has
+    // an unpinned image, which nobody reports).
+    assert_eq!(report["summary"]["workloads"], 4, "{report}");
+    assert!(
+        rule_findings(&report, "image-pinned").is_empty(),
+        "{report}"
+    );
+    let health = rule_findings(&report, "cronjob-health");
+    let messages = |name: &str| -> Vec<&str> {
+        health
+            .iter()
+            .filter(|(n, r, _)| n == name && r == "fail")
+            .map(|(_, _, m)| m.as_str())
+            .collect()
+    };
+    assert!(messages("healthy").is_empty(), "{health:?}");
+    assert_eq!(health.len(), 4, "{health:?}");
+    // The failing one: its three runs failed, and no success since three hourly schedules.
+    assert_eq!(
+        messages("failing"),
+        vec![
+            "its last 3 runs all failed (Jobs failing-21, failing-22, failing-23)",
+            "no run has succeeded since 2026-05-31T20:02:00Z (its last success); the runs scheduled for 2026-05-31T21:00:00Z, 2026-05-31T22:00:00Z, 2026-05-31T23:00:00Z should have by now",
+        ]
+    );
+    assert_eq!(
+        messages("paused"),
+        vec!["the CronJob is suspended, so none of its scheduled runs start"]
+    );
+    assert_eq!(
+        messages("stale"),
+        vec![
+            "no run has succeeded since 2026-05-26T03:04:00Z (its last success); the runs scheduled for 2026-05-27T03:00:00Z, 2026-05-28T03:00:00Z, 2026-05-29T03:00:00Z should have by now"
+        ]
+    );
+    // The failing CronJob fails the CI gate at high.
+    let out = run(&[&args[..], &["--fail-on", "high"]].concat());
+    assert_eq!(out.status.code(), Some(1));
+
+    // The healthy CronJob as written in a repository (no status): unknown, never a pass.
+    let manifest = write(
+        dir.path(),
+        "manifest.yaml",
+        "apiVersion: batch/v1\nkind: CronJob\nmetadata: {name: healthy, namespace: ops}\nspec:\n  schedule: \"0 3 * * *\"\n  concurrencyPolicy: Forbid\n  startingDeadlineSeconds: 300\n  jobTemplate: {spec: {template: {spec: {restartPolicy: OnFailure, containers: [{name: job, image: \"job:1.0\"}]}}}}\n",
+    );
+    let out = run(&[
+        "audit",
+        &manifest.to_string_lossy(),
+        "-o",
+        "json",
+        "--fail-on",
+        "none",
+    ]);
+    let report = json_of(&out);
+    let health = rule_findings(&report, "cronjob-health");
+    assert_eq!(health.len(), 1);
+    assert_eq!(health[0].1, "unknown");
+    assert!(
+        health[0].2.contains("kubectl get cronjobs,jobs -o yaml"),
+        "{}",
+        health[0].2
+    );
+}
+
+#[test]
+fn owned_pods_replicasets_and_jobs_are_left_to_their_owner() {
+    let input = r#"apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: Pod
+  metadata: {name: bare, namespace: a}
+  spec: {containers: [{name: c, image: "c:latest"}]}
+- apiVersion: v1
+  kind: Pod
+  metadata:
+    name: web-1
+    namespace: a
+    ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: web, uid: u, controller: true}]
+  spec: {containers: [{name: c, image: "c:latest"}]}
+- apiVersion: apps/v1
+  kind: ReplicaSet
+  metadata:
+    name: web
+    namespace: a
+    ownerReferences: [{apiVersion: apps/v1, kind: Deployment, name: web, uid: u, controller: true}]
+  spec: {selector: {matchLabels: {app: web}}, template: {metadata: {labels: {app: web}}, spec: {containers: [{name: c, image: "c:latest"}]}}}
+- apiVersion: apps/v1
+  kind: ReplicaSet
+  metadata: {name: loose, namespace: a}
+  spec: {selector: {matchLabels: {app: l}}, template: {metadata: {labels: {app: l}}, spec: {containers: [{name: c, image: "c:latest"}]}}}
+- apiVersion: batch/v1
+  kind: Job
+  metadata: {name: adhoc, namespace: a}
+  spec: {template: {spec: {restartPolicy: Never, containers: [{name: c, image: "c:latest"}]}}}
+"#;
+    let out = run_stdin(&["audit", "-", "-o", "json", "--fail-on", "none"], input);
+    let report = json_of(&out);
+    let mut judged: Vec<String> = report["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|f| {
+            format!(
+                "{}/{}",
+                f["kind"].as_str().unwrap_or_default(),
+                f["name"].as_str().unwrap_or_default()
+            )
+        })
+        .collect();
+    judged.sort();
+    judged.dedup();
+    assert_eq!(
+        judged,
+        vec!["Job/adhoc", "Pod/bare", "ReplicaSet/loose"],
+        "{report}"
+    );
+    assert_eq!(report["summary"]["workloads"], 3);
+}

@@ -2,7 +2,7 @@
 
 /// Every baseline rule off except those named (camelCase ids) — so counts are exact.
 pub fn policy_yaml(name: &str, matching: &str, rules: &[&str], extra: &str) -> String {
-    const ALL: [&str; 21] = [
+    const ALL: [&str; 22] = [
         "livenessProbe",
         "readinessProbe",
         "distinctProbes",
@@ -14,6 +14,7 @@ pub fn policy_yaml(name: &str, matching: &str, rules: &[&str], extra: &str) -> S
         "imageDigest",
         "allowedRegistries",
         "cronjobSingleRunner",
+        "cronjobHealth",
         "leaderLease",
         "serviceMonitor",
         "gracefulShutdown",

@@ -1470,3 +1470,345 @@ async fn the_documented_local_run_reconciles_and_the_webhook_waits_for_its_names
         "the certificate Secret was created"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// cronjob-health and the owner-aware kinds (issue 14)
+// ---------------------------------------------------------------------------------------
+
+/// A Job of the CronJob `cron` (uid `uid`), as its controller would create it.
+fn job_of(name: &str, cron: &str, uid: &str) -> Value {
+    json!({
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": name, "ownerReferences": [{
+            "apiVersion": "batch/v1", "kind": "CronJob", "name": cron, "uid": uid,
+            "controller": true, "blockOwnerDeletion": true}]},
+        "spec": {"template": {"spec": {"restartPolicy": "Never",
+            "containers": [{"name": "job", "image": "example.org/job:1.0"}]}}}
+    })
+}
+
+/// Sets a Job's status through the status subresource the way the Job controller does:
+/// `running`, `succeeded` or `failed` (with the conditions API validation requires).
+async fn set_job_status(client: &Client, ns: &str, name: &str, state: &str) {
+    use k8s_openapi::api::batch::v1::Job;
+    let api: Api<Job> = Api::namespaced(client.clone(), ns);
+    let now = Timestamp::now();
+    let start = (now - SignedDuration::from_secs(60)).to_string();
+    let now = now.to_string();
+    let status = match state {
+        "running" => json!({"startTime": start, "active": 1}),
+        "succeeded" => json!({
+            "startTime": start, "completionTime": now, "active": 0, "succeeded": 1, "terminating": 0,
+            "uncountedTerminatedPods": {},
+            "conditions": [
+                {"type": "SuccessCriteriaMet", "status": "True", "reason": "CompletionsReached", "lastTransitionTime": now, "lastProbeTime": now},
+                {"type": "Complete", "status": "True", "reason": "CompletionsReached", "lastTransitionTime": now, "lastProbeTime": now}]
+        }),
+        _ => json!({
+            "startTime": start, "active": 0, "failed": 1, "terminating": 0,
+            "uncountedTerminatedPods": {},
+            "conditions": [
+                {"type": "FailureTarget", "status": "True", "reason": "BackoffLimitExceeded", "lastTransitionTime": now, "lastProbeTime": now},
+                {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "lastTransitionTime": now, "lastProbeTime": now}]
+        }),
+    };
+    api.patch_status(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": status})),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("set {ns}/{name} {state}: {e}"));
+}
+
+/// The `cronjob-health` messages of the policy's status on one CronJob.
+fn health_messages(s: &prodready::api::ProductionPolicyStatus, name: &str) -> Vec<String> {
+    s.violations
+        .iter()
+        .filter(|v| v.name == name && v.rule == "cronjob-health")
+        .map(|v| v.message.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn cronjob_health_follows_the_cronjobs_runs() {
+    use k8s_openapi::api::batch::v1::{CronJob, Job};
+    let sh = shared().await;
+    let ns = sh.cp.temp_namespace("cronhealth").await.expect("namespace");
+    let client = sh.cp.client().await.expect("client");
+    let name = ns.name().to_owned();
+    // Every night at 03:00 Berlin time, Forbid, keeping 3 failed Jobs.
+    apply(
+        &client,
+        &name,
+        &cronjob("nightly", true).replace(
+            "\"*/5 * * * *\"",
+            "\"0 3 * * *\"\n  timeZone: Europe/Berlin\n  failedJobsHistoryLimit: 3",
+        ),
+    )
+    .await;
+    apply(
+        &client,
+        &name,
+        &policy_yaml(
+            &name,
+            &format!("{{namespaces: [{name}]}}"),
+            &["cronjobHealth"],
+            "",
+        ),
+    )
+    .await;
+    // Created just now, never run: nothing is overdue yet.
+    wait_status(
+        &client,
+        &name,
+        SETTLE,
+        "a new CronJob passes",
+        expect_counts((1, 1, 0, 0, 0)),
+    )
+    .await;
+
+    // Its last success was five days ago: three nights passed without one.
+    let crons: Api<CronJob> = Api::namespaced(client.clone(), &name);
+    let five_days_ago = (Timestamp::now() - SignedDuration::from_hours(120)).to_string();
+    crons
+        .patch_status(
+            "nightly",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"lastScheduleTime": five_days_ago, "lastSuccessfulTime": five_days_ago}})),
+        )
+        .await
+        .expect("CronJob status");
+    let s = wait_status(
+        &client,
+        &name,
+        SETTLE,
+        "overdue",
+        expect_counts((1, 0, 1, 0, 0)),
+    )
+    .await;
+    let messages = health_messages(&s, "nightly");
+    assert!(
+        messages.len() == 1 && messages[0].contains("no run has succeeded since"),
+        "{messages:?}"
+    );
+    let events = wait_for_events(
+        &client,
+        &name,
+        "nightly",
+        "ProductionReadinessViolation",
+        SETTLE,
+        |e| !e.is_empty(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(events[0].involved_object.kind.as_deref(), Some("CronJob"));
+    assert!(
+        events[0]
+            .message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("cronjob-health")
+    );
+
+    // A successful run turns it back, and a Normal Event says so.
+    let uid = crons
+        .get("nightly")
+        .await
+        .expect("CronJob")
+        .metadata
+        .uid
+        .expect("uid");
+    let jobs: Api<Job> = Api::namespaced(client.clone(), &name);
+    apply_objects_json(&jobs, job_of("nightly-1", "nightly", &uid)).await;
+    set_job_status(&client, &name, "nightly-1", "succeeded").await;
+    wait_status(
+        &client,
+        &name,
+        SETTLE,
+        "healed by a success",
+        expect_counts((1, 1, 0, 0, 0)),
+    )
+    .await;
+    wait_for_events(&client, &name, "nightly", "ProductionReady", SETTLE, |e| {
+        e.len() == 1
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+
+    // Three failed runs after it: failing again, naming them.
+    for j in ["nightly-2", "nightly-3", "nightly-4"] {
+        apply_objects_json(&jobs, job_of(j, "nightly", &uid)).await;
+        set_job_status(&client, &name, j, "failed").await;
+    }
+    let s = wait_status(
+        &client,
+        &name,
+        SETTLE,
+        "three failures",
+        expect_counts((1, 0, 1, 0, 0)),
+    )
+    .await;
+    assert_eq!(
+        health_messages(&s, "nightly"),
+        vec!["its last 3 runs all failed (Jobs nightly-2, nightly-3, nightly-4)".to_owned()]
+    );
+    // A success turns it back again.
+    apply_objects_json(&jobs, job_of("nightly-5", "nightly", &uid)).await;
+    set_job_status(&client, &name, "nightly-5", "succeeded").await;
+    wait_status(
+        &client,
+        &name,
+        SETTLE,
+        "healed again",
+        expect_counts((1, 1, 0, 0, 0)),
+    )
+    .await;
+
+    // Two Jobs running at once under Forbid are reported.
+    for j in ["nightly-6", "nightly-7"] {
+        apply_objects_json(&jobs, job_of(j, "nightly", &uid)).await;
+        set_job_status(&client, &name, j, "running").await;
+    }
+    let s = wait_status(
+        &client,
+        &name,
+        SETTLE,
+        "two at once",
+        expect_counts((1, 0, 1, 0, 0)),
+    )
+    .await;
+    assert_eq!(
+        health_messages(&s, "nightly"),
+        vec![
+            "2 Jobs run at once although concurrencyPolicy is Forbid: nightly-6, nightly-7"
+                .to_owned()
+        ]
+    );
+    // The Jobs of a CronJob are runs, never workloads of their own: MATCHED stayed 1.
+    assert_eq!(counts(&s).0, 1);
+}
+
+/// Creates an object through a typed Api from JSON.
+async fn apply_objects_json<K>(api: &Api<K>, obj: Value)
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    let typed: K = serde_json::from_value(obj).expect("object");
+    api.create(&kube::api::PostParams::default(), &typed)
+        .await
+        .unwrap_or_else(|e| panic!("create: {e}"));
+}
+
+#[tokio::test]
+async fn jobs_pods_and_replicasets_are_counted_exactly_as_audit_counts_them() {
+    let sh = shared().await;
+    let ns = sh.cp.temp_namespace("kinds").await.expect("namespace");
+    let client = sh.cp.client().await.expect("client");
+    let name = ns.name().to_owned();
+    let pod = |n: &str, image: &str, owner: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {n}\n  labels: {{app: {n}}}\n{owner}spec:\n  containers: [{{name: app, image: '{image}'}}]\n"
+        )
+    };
+    let rs = |n: &str, image: &str, owner: &str| {
+        format!(
+            "apiVersion: apps/v1\nkind: ReplicaSet\nmetadata:\n  name: {n}\n{owner}spec:\n  selector: {{matchLabels: {{app: {n}}}}}\n  template:\n    metadata: {{labels: {{app: {n}}}}}\n    spec:\n      containers: [{{name: app, image: '{image}'}}]\n"
+        )
+    };
+    let job = |n: &str, image: &str, owner: &str| {
+        format!(
+            "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {n}\n{owner}spec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{{name: app, image: '{image}'}}]\n"
+        )
+    };
+    let owned = |kind: &str, api: &str, owner: &str| {
+        format!(
+            "  ownerReferences: [{{apiVersion: {api}, kind: {kind}, name: {owner}, uid: 0b0b0b0b-0000-0000-0000-000000000000, controller: true}}]\n"
+        )
+    };
+    // Judged: a bare Pod (bad), a ReplicaSet without a Deployment (good), a standalone Job
+    // (bad), a Job of a custom controller (good). Not judged: a Pod of a ReplicaSet, a
+    // ReplicaSet of a Deployment, a Job of a CronJob (bad images all).
+    for doc in [
+        pod("bare", "example.org/app:latest", ""),
+        pod(
+            "owned",
+            "example.org/app:latest",
+            &owned("ReplicaSet", "apps/v1", "loose"),
+        ),
+        rs("loose", "example.org/app:1.0", ""),
+        rs(
+            "web-7d9f",
+            "example.org/app:latest",
+            &owned("Deployment", "apps/v1", "web"),
+        ),
+        job("adhoc", "example.org/job:latest", ""),
+        job(
+            "custom",
+            "example.org/job:1.0",
+            &owned("Workflow", "example.org/v1", "wf"),
+        ),
+        job(
+            "nightly-1",
+            "example.org/job:latest",
+            &owned("CronJob", "batch/v1", "nightly"),
+        ),
+    ] {
+        apply(&client, &name, &doc).await;
+    }
+    let policy = policy_yaml(
+        &name,
+        &format!("{{kinds: [Job, Pod, ReplicaSet], namespaces: [{name}]}}"),
+        &["imagePinned"],
+        "",
+    );
+    apply(&client, &name, &policy).await;
+    let s = wait_status(
+        &client,
+        &name,
+        SETTLE,
+        "exact counts",
+        expect_counts((4, 2, 2, 0, 0)),
+    )
+    .await;
+    let mut violating: Vec<String> = s
+        .violations
+        .iter()
+        .map(|v| format!("{}/{}", v.kind, v.name))
+        .collect();
+    violating.sort();
+    assert_eq!(
+        violating,
+        vec!["Job/adhoc".to_owned(), "Pod/bare".to_owned()]
+    );
+
+    // audit on the same objects, as a user gets them from the API server, agrees.
+    let out = sh
+        .cp
+        .kubectl(["get", "jobs,pods,replicasets", "-n", &name, "-o", "yaml"])
+        .await
+        .expect("kubectl");
+    assert!(out.success(), "{}", out.stderr);
+    let mut loaded = prodready::audit::Loaded::default();
+    loaded.add_text("cluster.yaml", &out.stdout, false);
+    loaded.add_text("policy.yaml", &policy, false);
+    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+    let policies: Vec<prodready::engine::CompiledPolicy> = loaded
+        .policies
+        .iter()
+        .map(|(p, _)| {
+            prodready::engine::CompiledPolicy::compile(p, &prodready::rules::CATALOG)
+                .expect("policy")
+        })
+        .collect();
+    let report = prodready::audit::audit(&loaded, &policies, Timestamp::now(), false);
+    let (matched, compliant, violating, _, _) = counts(&s);
+    assert_eq!(
+        (
+            report.summary.workloads,
+            report.summary.compliant,
+            report.summary.violating
+        ),
+        (matched as usize, compliant as usize, violating as usize)
+    );
+}

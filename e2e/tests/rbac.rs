@@ -551,7 +551,7 @@ async fn a_missing_rule_is_reported_clearly_and_the_operator_keeps_running() {
             if o["kind"] == "ClusterRole" {
                 for rule in o["rules"].as_array_mut().expect("rules") {
                     if rule["apiGroups"] == json!(["apps"]) {
-                        rule["resources"] = json!(["daemonsets", "statefulsets"]);
+                        rule["resources"] = json!(["daemonsets", "replicasets", "statefulsets"]);
                     }
                 }
             }

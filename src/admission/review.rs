@@ -20,6 +20,7 @@ use serde_json::{Map, Value};
 
 use crate::api::{EnforcementAction, Severity, WorkloadKind};
 use crate::engine::object::{self, Object};
+use crate::engine::workload::judged_at_owner;
 use crate::engine::{CompiledPolicy, Context, Outcome, Workload};
 use crate::error::Categorized;
 use crate::text::truncate;
@@ -140,15 +141,12 @@ pub fn review_detailed(
         r.error = Some("the review has no object".to_owned());
         return r;
     };
-    // ReplicaSets of Deployments, Pods of ReplicaSets and Jobs, Jobs of CronJobs are judged
-    // at their owner. Judging them again would repeat every warning to the controller and,
-    // under Enforce, deny the Pods of a Deployment admitted through the ratchet.
-    let controlled = obj
-        .metadata
-        .owner_references
-        .iter()
-        .flatten()
-        .any(|o| o.controller == Some(true));
+    // ReplicaSets of Deployments, Pods of any controller, Jobs of CronJobs are judged at their
+    // owner (as the controller and `audit` do). Judging them again would repeat every warning
+    // to the controller and, under Enforce, deny the Pods of a Deployment admitted through the
+    // ratchet.
+    let controlled = WorkloadKind::parse(&request.kind.kind)
+        .is_some_and(|kind| judged_at_owner(kind, obj.metadata.owner_references.as_deref()));
     if controlled {
         return Review::new(allowed, Decision::Allowed);
     }

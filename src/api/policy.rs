@@ -94,7 +94,9 @@ impl fmt::Display for Profile {
 #[serde(rename_all = "camelCase")]
 pub struct MatchSpec {
     /// Workload kinds to check. Empty means every supported kind: Deployment, StatefulSet,
-    /// DaemonSet, ReplicaSet, Job, CronJob and Pod.
+    /// DaemonSet, ReplicaSet, Job, CronJob and Pod. A ReplicaSet a Deployment controls, a Pod
+    /// any controller owns and a Job a CronJob controls are judged at their owner, not on
+    /// their own (the Jobs of a CronJob are read by `cronjob-health`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub kinds: Vec<WorkloadKind>,
 
@@ -309,7 +311,7 @@ impl fmt::Display for Severity {
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [
     {"rule": "self.reason.trim().size() > 0", "message": "an exemption needs a non-empty reason"},
-    {"rule": "self.rules.all(r, r == '*' || r in ['liveness-probe','readiness-probe','distinct-probes','startup-probe','resource-requests','memory-limit','cpu-limit','image-pinned','image-digest','allowed-registries','cronjob-single-runner','leader-lease','service-monitor','graceful-shutdown','replicas-ha','disruption-budget','topology-spread','rollout-history','secret-literal-env','security-context','network-policy'])",
+    {"rule": "self.rules.all(r, r == '*' || r in ['liveness-probe','readiness-probe','distinct-probes','startup-probe','resource-requests','memory-limit','cpu-limit','image-pinned','image-digest','allowed-registries','cronjob-single-runner','cronjob-health','leader-lease','service-monitor','graceful-shutdown','replicas-ha','disruption-budget','topology-spread','rollout-history','secret-literal-env','security-context','network-policy'])",
      "message": "unknown rule id in exemption rules; `prodready rules` lists the ids (or use \"*\")"}
 ]))]
 pub struct Exemption {

@@ -82,6 +82,17 @@ rule_settings!(
 );
 
 rule_settings!(
+    /// Settings of `cronjob-health`.
+    CronJobHealthSettings {
+        /// The rule fails when this many of the CronJob's last finished Jobs all failed
+        /// (never more than its `failedJobsHistoryLimit`, since Kubernetes deletes older failed
+        /// Jobs). Default 3.
+        #[schemars(range(min = 1))]
+        failed_runs: Option<i32>,
+    }
+);
+
+rule_settings!(
     /// Settings of `leader-lease`.
     LeaderLeaseSettings {
         /// Extra seconds beyond the Lease's `leaseDurationSeconds` before a renewal counts as
@@ -168,6 +179,10 @@ pub struct RulesSpec {
     /// `cronjob-single-runner`: CronJobs forbid concurrent runs and set a starting deadline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cronjob_single_runner: Option<CronJobSingleRunnerSettings>,
+    /// `cronjob-health`: a CronJob's runs really happen (recent success, no overlap, not only
+    /// failures, not suspended).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cronjob_health: Option<CronJobHealthSettings>,
     /// `leader-lease`: single-runner workloads with several replicas hold a live Lease.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leader_lease: Option<LeaderLeaseSettings>,
@@ -218,6 +233,7 @@ impl RulesSpec {
             "image-digest" => dyn_ref(&self.image_digest),
             "allowed-registries" => dyn_ref(&self.allowed_registries),
             "cronjob-single-runner" => dyn_ref(&self.cronjob_single_runner),
+            "cronjob-health" => dyn_ref(&self.cronjob_health),
             "leader-lease" => dyn_ref(&self.leader_lease),
             "service-monitor" => dyn_ref(&self.service_monitor),
             "graceful-shutdown" => dyn_ref(&self.graceful_shutdown),

@@ -296,7 +296,8 @@ impl Part {
         match decode(value) {
             Ok(Object::Workload(w)) => self.workloads.push((*w, source)),
             Ok(Object::Policy(p)) => self.policies.push((*p, source)),
-            Ok(Object::Other { .. }) => {}
+            // Judged at their owner, as the controller and the webhook do.
+            Ok(Object::Other { .. } | Object::Controlled { .. }) => {}
             Ok(obj) => self.others.push(obj),
             Err(e) => {
                 let at = source

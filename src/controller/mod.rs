@@ -21,11 +21,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::batch::v1::CronJob;
+use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Namespace, Service};
+use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::runtime::watcher;
@@ -41,7 +41,7 @@ use crate::engine::monitoring::{PodMonitor, ServiceMonitor};
 use crate::kubeapi::ApiCalls;
 
 pub use reconcile::{Controller, ControllerConfig, sync_status, write_status};
-use stores::{Store, Tracked, watch_into};
+use stores::{JobEntry, Store, Tracked, watch_into};
 
 /// Why ServiceMonitors are unknown while their CRD is absent.
 pub const SERVICE_MONITOR_CRD_MISSING: &str =
@@ -61,6 +61,12 @@ pub struct Stores {
     pub daemonsets: Arc<Store<Tracked>>,
     /// CronJobs.
     pub cronjobs: Arc<Store<Tracked>>,
+    /// ReplicaSets not controlled by a Deployment.
+    pub replicasets: Arc<Store<Tracked>>,
+    /// Pods without a controller (bare Pods).
+    pub pods: Arc<Store<Tracked>>,
+    /// Jobs: standalone ones as workloads, those of CronJobs as runs.
+    pub jobs: Arc<Store<JobEntry>>,
     /// Services.
     pub services: Arc<Store<Service>>,
     /// PodDisruptionBudgets.
@@ -90,6 +96,9 @@ impl Default for Stores {
             statefulsets: Store::new("StatefulSet"),
             daemonsets: Store::new("DaemonSet"),
             cronjobs: Store::new("CronJob"),
+            replicasets: Store::new("ReplicaSet"),
+            pods: Store::new("Pod"),
+            jobs: Store::new("Job"),
             services: Store::new("Service"),
             pdbs: Store::new("PodDisruptionBudget"),
             network_policies: Store::new("NetworkPolicy"),
@@ -109,11 +118,14 @@ impl Stores {
     /// The kinds whose initial list has not arrived yet (empty when ready).
     pub fn unsynced(&self) -> Vec<&'static str> {
         let mut out = Vec::new();
-        let core: [(&'static str, bool); 11] = [
+        let core: [(&'static str, bool); 14] = [
             (self.deployments.kind(), self.deployments.is_synced()),
             (self.statefulsets.kind(), self.statefulsets.is_synced()),
             (self.daemonsets.kind(), self.daemonsets.is_synced()),
             (self.cronjobs.kind(), self.cronjobs.is_synced()),
+            (self.replicasets.kind(), self.replicasets.is_synced()),
+            (self.pods.kind(), self.pods.is_synced()),
+            (self.jobs.kind(), self.jobs.is_synced()),
             (self.services.kind(), self.services.is_synced()),
             (self.pdbs.kind(), self.pdbs.is_synced()),
             (
@@ -147,6 +159,12 @@ impl Stores {
         all.extend(self.statefulsets.all());
         all.extend(self.daemonsets.all());
         all.extend(self.cronjobs.all());
+        all.extend(self.replicasets.all());
+        all.extend(self.pods.all());
+        all.extend(self.jobs.all().iter().filter_map(|j| match j.as_ref() {
+            JobEntry::Standalone(t) => Some(Arc::clone(t)),
+            JobEntry::Run(_) => None,
+        }));
         all
     }
 
@@ -168,6 +186,11 @@ impl Stores {
         }
         for l in self.leases.all() {
             ctx.add_lease(l);
+        }
+        for j in self.jobs.all() {
+            if let JobEntry::Run(run) = j.as_ref() {
+                ctx.add_job_run(Arc::clone(run));
+            }
         }
         for ns in self.namespaces.all() {
             if let Some(name) = ns.metadata.name.clone() {
@@ -216,6 +239,12 @@ pub fn spawn_watches(
     watch!(StatefulSet, stores.statefulsets, cfg());
     watch!(DaemonSet, stores.daemonsets, cfg());
     watch!(CronJob, stores.cronjobs, cfg());
+    // Every ReplicaSet and Pod is listed and watched, but only those judged on their own
+    // (without a Deployment, without any controller) are kept: ownership cannot be selected
+    // on server-side. docs/operator.md has the measured cost.
+    watch!(ReplicaSet, stores.replicasets, cfg());
+    watch!(Pod, stores.pods, cfg());
+    watch!(Job, stores.jobs, cfg());
     watch!(Service, stores.services, cfg());
     watch!(PodDisruptionBudget, stores.pdbs, cfg());
     watch!(NetworkPolicy, stores.network_policies, cfg());

@@ -161,9 +161,14 @@ pub fn plan<'a>(inputs: &Inputs<'a>, clock: fn() -> Instant) -> Plan<'a> {
             }
         };
         let mut evaluations = Vec::new();
+        // A CronJob becomes overdue for cronjob-health by itself when no run succeeds.
+        let overdue = crate::rules::cronjob_overdue_at(&w, &snap.context).filter(|x| *x > now);
         for (policy, acc) in snap.policies.iter().zip(per_policy.iter_mut()) {
             let started = clock();
             if policy.matches(&w, &snap.context) {
+                if let Some(x) = overdue {
+                    earliest(x);
+                }
                 let evaluation = policy.evaluate(&w, &snap.context, now);
                 if let Some(x) = evaluation.next_expiry.filter(|x| *x > now) {
                     earliest(x);

@@ -554,6 +554,7 @@ rules:
   livenessProbe: {enabled: true, severity: high}
   readinessProbe: {enabled: true, severity: medium}
   cronjobSingleRunner: {enabled: true, severity: critical}
+  cronjobHealth: {enabled: false}
   distinctProbes: {enabled: false}
   startupProbe: {enabled: false}
   resourceRequests: {enabled: false}

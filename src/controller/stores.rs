@@ -25,6 +25,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::api::WorkloadKind;
 use crate::engine::Workload;
+use crate::engine::context::JobRun;
+use crate::engine::workload::judged_at_owner;
 
 /// The annotation `kubectl apply` leaves behind; read once when a workload arrives (whether
 /// it declares `replicas`), never stored: often large.
@@ -225,6 +227,11 @@ pub fn strip_metadata<K: Resource>(obj: &mut K) {
 pub trait Slim: Sized {
     /// The stored form.
     type Stored: Send + Sync + 'static;
+    /// Whether the object is kept at all: Pods and ReplicaSets judged at their controller are
+    /// dropped as they arrive (and removed if they gain one), so only bare ones take memory.
+    fn wanted(&self) -> bool {
+        true
+    }
     /// Converts, dropping unused fields.
     fn slim(self) -> Self::Stored;
     /// Whether replacing `old` by `new` can change a verdict.
@@ -269,14 +276,124 @@ workload_slim!(
     k8s_openapi::api::apps::v1::DaemonSet => DaemonSet,
         replicas: |_o| None::<Option<i32>>,
         |o| o.spec.as_mut().map(|s| &mut s.template);
-    k8s_openapi::api::batch::v1::CronJob => CronJob,
-        replicas: |_o| None::<Option<i32>>,
-        |o| o
-        .spec
-        .as_mut()
-        .and_then(|s| s.job_template.spec.as_mut())
-        .map(|j| &mut j.template);
 );
+
+/// The owner-aware kinds: kept only when judged on their own (see [`judged_at_owner`]).
+/// `$template` slims the pod template's metadata, where the kind has a template.
+macro_rules! owned_workload_slim {
+    ($($t:ty => $kind:ident, $template:path;)*) => {$(
+        impl Slim for $t {
+            type Stored = Tracked;
+            fn wanted(&self) -> bool {
+                !judged_at_owner(WorkloadKind::$kind, self.metadata.owner_references.as_deref())
+            }
+            fn slim(mut self) -> Tracked {
+                let uid = self.metadata.uid.take();
+                strip_metadata(&mut self);
+                self.metadata = workload_meta(std::mem::take(&mut self.metadata));
+                self.status = None;
+                $template(&mut self);
+                Tracked::encode(WorkloadKind::$kind, uid, None, &self.metadata, &self)
+            }
+            fn matters(old: &Tracked, new: &Tracked) -> bool {
+                old != new
+            }
+        }
+    )*};
+}
+
+fn replicaset_template(rs: &mut k8s_openapi::api::apps::v1::ReplicaSet) {
+    if let Some(t) = rs.spec.as_mut().and_then(|s| s.template.as_mut()) {
+        template_meta(&mut t.metadata);
+    }
+}
+
+/// A bare Pod's own labels and annotations are its template's: nothing more to slim.
+fn pod_template(_: &mut k8s_openapi::api::core::v1::Pod) {}
+
+owned_workload_slim!(
+    k8s_openapi::api::apps::v1::ReplicaSet => ReplicaSet, replicaset_template;
+    k8s_openapi::api::core::v1::Pod => Pod, pod_template;
+);
+
+impl Slim for k8s_openapi::api::batch::v1::CronJob {
+    type Stored = Tracked;
+    /// Unlike the other workloads, the CronJob keeps its creation time and the part of its
+    /// status `cronjob-health` reads (last schedule, last success, active Job names): a
+    /// status change can flip that verdict, so it matters.
+    fn slim(mut self) -> Tracked {
+        use k8s_openapi::api::batch::v1::CronJobStatus;
+        use k8s_openapi::api::core::v1::ObjectReference;
+        let uid = self.metadata.uid.take();
+        strip_metadata(&mut self);
+        let created = self.metadata.creation_timestamp.take();
+        self.metadata = workload_meta(std::mem::take(&mut self.metadata));
+        self.metadata.creation_timestamp = created;
+        let status = self.status.take().unwrap_or_default();
+        self.status = Some(CronJobStatus {
+            active: status.active.map(|refs| {
+                refs.into_iter()
+                    .map(|r| ObjectReference {
+                        name: r.name,
+                        ..ObjectReference::default()
+                    })
+                    .collect()
+            }),
+            last_schedule_time: status.last_schedule_time,
+            last_successful_time: status.last_successful_time,
+        });
+        if let Some(t) = self
+            .spec
+            .as_mut()
+            .and_then(|s| s.job_template.spec.as_mut())
+            .map(|j| &mut j.template)
+        {
+            template_meta(&mut t.metadata);
+        }
+        Tracked::encode(WorkloadKind::CronJob, uid, None, &self.metadata, &self)
+    }
+    fn matters(old: &Tracked, new: &Tracked) -> bool {
+        old != new
+    }
+}
+
+/// A watched Job: a run of a CronJob (what `cronjob-health` reads, a few dozen bytes), or a
+/// standalone Job judged as a workload.
+#[derive(Debug, PartialEq)]
+pub enum JobEntry {
+    /// A Job a CronJob controls.
+    Run(Arc<JobRun>),
+    /// Any other Job.
+    Standalone(Arc<Tracked>),
+}
+
+impl Slim for k8s_openapi::api::batch::v1::Job {
+    type Stored = JobEntry;
+    fn slim(mut self) -> JobEntry {
+        if let Some(run) = JobRun::from_job(&self) {
+            return JobEntry::Run(Arc::new(run));
+        }
+        let uid = self.metadata.uid.take();
+        strip_metadata(&mut self);
+        self.metadata = workload_meta(std::mem::take(&mut self.metadata));
+        self.status = None;
+        if let Some(t) = self.spec.as_mut().map(|s| &mut s.template) {
+            template_meta(&mut t.metadata);
+        }
+        JobEntry::Standalone(Arc::new(Tracked::encode(
+            WorkloadKind::Job,
+            uid,
+            None,
+            &self.metadata,
+            &self,
+        )))
+    }
+    /// A run's progress matters (it can flip `cronjob-health`); a standalone Job's status
+    /// does not (it was dropped).
+    fn matters(old: &JobEntry, new: &JobEntry) -> bool {
+        old != new
+    }
+}
 
 impl Slim for k8s_openapi::api::core::v1::Service {
     type Stored = Self;
@@ -446,10 +563,12 @@ pub async fn watch_into<K>(
         match event {
             Ok(Event::Init) => initial = Some(HashMap::new()),
             Ok(Event::InitApply(obj)) => {
-                let k = key(&obj);
-                initial
-                    .get_or_insert_with(HashMap::new)
-                    .insert(k, Arc::new(obj.slim()));
+                if obj.wanted() {
+                    let k = key(&obj);
+                    initial
+                        .get_or_insert_with(HashMap::new)
+                        .insert(k, Arc::new(obj.slim()));
+                }
             }
             Ok(Event::InitDone) => {
                 let fresh = initial.take().unwrap_or_default();
@@ -459,6 +578,12 @@ pub async fn watch_into<K>(
                     tracing::info!(kind = store.kind, objects = n, "cache synced");
                 }
                 trigger.notify_one();
+            }
+            Ok(Event::Apply(obj)) if !obj.wanted() => {
+                // Judged at its owner: not kept (dropped if it was kept before it gained a controller).
+                if store.with_map(|m| m.remove(&key(&obj))).is_some() {
+                    trigger.notify_one();
+                }
             }
             Ok(Event::Apply(obj)) => {
                 let k = key(&obj);
@@ -483,6 +608,7 @@ pub async fn watch_into<K>(
 mod tests {
     use super::*;
     use crate::api::ProductionPolicy;
+    use crate::engine::context::RunState;
     use k8s_openapi::api::apps::v1::{Deployment, DeploymentStatus};
     use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, MicroTime};
@@ -539,7 +665,11 @@ mod tests {
             "metadata: {generateName: nightly-}\nspec:\n  schedule: '0 3 * * *'\n  concurrencyPolicy: Forbid\n  jobTemplate:\n    spec:\n      template:\n        metadata: {labels: {app: n}}\n        spec: {containers: [{name: c, image: 'c:1'}]}\n",
         )
         .unwrap_or_default();
-        let want = Workload::from(cron.clone());
+        let mut want = Workload::from(cron.clone());
+        // Read live, a CronJob always has a status (cronjob-health decides from it).
+        if let Some(c) = want.cron.as_mut() {
+            c.status = Some(crate::engine::workload::CronStatus::default());
+        }
         let stored = cron.slim();
         assert_eq!(stored.workload().ok(), Some(want));
         assert_eq!(stored.key(), "CronJob/default/nightly-");
@@ -599,6 +729,93 @@ mod tests {
                 .map(|w| w.replicas_declared),
             Some(None)
         );
+    }
+
+    #[test]
+    fn a_cronjob_keeps_its_creation_and_the_status_cronjob_health_reads() {
+        use k8s_openapi::api::batch::v1::CronJob;
+        let cron = |active: &str| -> CronJob {
+            serde_saphyr::from_str(&format!(
+                "metadata: {{name: n, namespace: a, creationTimestamp: '2026-05-01T00:00:00Z', generation: 4}}\nspec:\n  schedule: '0 3 * * *'\n  jobTemplate: {{spec: {{template: {{spec: {{containers: []}}}}}}}}\nstatus:\n  lastScheduleTime: '2026-05-31T03:00:00Z'\n  lastSuccessfulTime: '2026-05-31T03:05:00Z'\n  active: [{active}]\n"
+            ))
+            .unwrap_or_default()
+        };
+        let stored = cron("{name: n-1, uid: x, namespace: a, kind: Job, apiVersion: batch/v1, resourceVersion: '9'}").slim();
+        let w = stored.workload().ok().and_then(|w| w.cron);
+        let c = w.unwrap_or_default();
+        assert_eq!(
+            c.created.map(|t| t.to_string()).as_deref(),
+            Some("2026-05-01T00:00:00Z")
+        );
+        let s = c.status.unwrap_or_default();
+        assert_eq!(s.active, vec!["n-1".to_owned()]);
+        assert_eq!(
+            s.last_successful.map(|t| t.to_string()).as_deref(),
+            Some("2026-05-31T03:05:00Z")
+        );
+        // A new run changes the verdict's input: it matters.
+        assert!(CronJob::matters(&stored, &cron("").slim()));
+    }
+
+    #[test]
+    fn owned_pods_and_replicasets_are_not_kept_bare_ones_are() {
+        use k8s_openapi::api::apps::v1::ReplicaSet;
+        use k8s_openapi::api::core::v1::Pod;
+        let owner = |kind: &str| {
+            format!(
+                "  ownerReferences: [{{apiVersion: v1, kind: {kind}, name: o, uid: u, controller: true}}]\n"
+            )
+        };
+        let pod = |owners: &str| -> Pod {
+            serde_saphyr::from_str(&format!("metadata:\n  name: p\n{owners}spec: {{containers: [{{name: c, image: 'c:1'}}]}}\nstatus: {{phase: Running}}\n")).unwrap_or_default()
+        };
+        assert!(pod("").wanted());
+        assert!(!pod(&owner("ReplicaSet")).wanted());
+        assert!(!pod(&owner("Workflow")).wanted());
+        let stored = pod("").slim();
+        assert_eq!(stored.key(), "Pod/default/p");
+        assert!(stored.workload().is_ok_and(|w| w.pod.containers.len() == 1));
+        let rs = |owners: &str| -> ReplicaSet {
+            serde_saphyr::from_str(&format!(
+                "metadata:\n  name: r\n{owners}spec: {{selector: {{}}}}\n"
+            ))
+            .unwrap_or_default()
+        };
+        assert!(rs("").wanted());
+        assert!(!rs(&owner("Deployment")).wanted());
+        assert!(rs(&owner("Rollout")).wanted());
+    }
+
+    #[test]
+    fn a_job_of_a_cronjob_is_a_run_and_a_standalone_job_a_workload() {
+        use k8s_openapi::api::batch::v1::Job;
+        let job = |owners: &str, status: &str| -> Job {
+            serde_saphyr::from_str(&format!("metadata:\n  name: j\n  namespace: a\n  creationTimestamp: '2026-05-31T03:00:00Z'\n{owners}spec: {{template: {{spec: {{containers: [{{name: c, image: 'c:1'}}]}}}}}}\nstatus: {status}\n")).unwrap_or_default()
+        };
+        let of_cron = "  ownerReferences: [{apiVersion: batch/v1, kind: CronJob, name: nightly, uid: u, controller: true}]\n";
+        let running = job(of_cron, "{active: 1}").slim();
+        let JobEntry::Run(run) = &running else {
+            panic!("not a run: {running:?}")
+        };
+        assert_eq!(
+            (run.cronjob.as_str(), run.name.as_str(), run.state),
+            ("nightly", "j", RunState::Running)
+        );
+        let done = job(of_cron, "{completionTime: '2026-05-31T03:04:00Z', conditions: [{type: Complete, status: 'True'}]}").slim();
+        assert!(Job::matters(&running, &done), "a run's progress matters");
+        let JobEntry::Run(run) = &done else {
+            panic!("not a run: {done:?}")
+        };
+        assert_eq!(run.state, RunState::Succeeded);
+        assert_eq!(
+            run.finished.map(|t| t.to_string()).as_deref(),
+            Some("2026-05-31T03:04:00Z")
+        );
+        // Standalone: a workload, whose status changes do not matter.
+        let a = job("", "{active: 1}").slim();
+        let b = job("", "{succeeded: 1}").slim();
+        assert!(matches!(&a, JobEntry::Standalone(t) if t.key() == "Job/a/j"));
+        assert!(!Job::matters(&a, &b));
     }
 
     #[test]

@@ -8,10 +8,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 
 use super::autoscaler::Autoscaler;
@@ -93,6 +95,75 @@ pub enum LeaseLookup<'a> {
     Unavailable(&'a str),
 }
 
+/// How a run of a CronJob stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunState {
+    /// Not finished yet (running, or created and not started).
+    Running,
+    /// Finished with the `Complete` condition.
+    Succeeded,
+    /// Finished with the `Failed` condition.
+    Failed,
+}
+
+/// One run of a CronJob: a Job the CronJob controls, reduced to what `cronjob-health` reads
+/// (a few dozen bytes instead of the whole Job).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobRun {
+    /// The Job's namespace.
+    pub namespace: String,
+    /// The CronJob that controls it.
+    pub cronjob: String,
+    /// The Job's name.
+    pub name: String,
+    /// When the Job was created (runs are ordered by it).
+    pub created: Option<Timestamp>,
+    /// Running, succeeded or failed.
+    pub state: RunState,
+    /// When it finished: `completionTime`, or the finishing condition's transition time.
+    pub finished: Option<Timestamp>,
+}
+
+impl JobRun {
+    /// The run a Job records, if a CronJob controls it (`None` for a standalone Job).
+    pub fn from_job(job: &Job) -> Option<JobRun> {
+        let owner = job
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .find(|o| o.controller == Some(true) && o.kind == "CronJob")?;
+        let status = job.status.as_ref();
+        let condition = |type_: &str| {
+            status
+                .and_then(|s| s.conditions.as_ref())
+                .into_iter()
+                .flatten()
+                .find(|c| c.type_ == type_ && c.status == "True")
+        };
+        let (state, finished_at) = if let Some(c) = condition("Complete") {
+            (RunState::Succeeded, c.last_transition_time.as_ref())
+        } else if let Some(c) = condition("Failed") {
+            (RunState::Failed, c.last_transition_time.as_ref())
+        } else {
+            (RunState::Running, None)
+        };
+        let finished = status
+            .and_then(|s| s.completion_time.as_ref())
+            .filter(|_| state == RunState::Succeeded)
+            .or(finished_at)
+            .map(|t| t.0);
+        Some(JobRun {
+            namespace: ns_of(job),
+            cronjob: owner.name.clone(),
+            name: job.metadata.name.clone().unwrap_or_default(),
+            created: job.metadata.creation_timestamp.as_ref().map(|t| t.0),
+            state,
+            finished,
+        })
+    }
+}
+
 /// The reason leases are unavailable when auditing manifests.
 pub const LEASES_OFFLINE: &str =
     "Lease renewal can only be verified against a live cluster (prodready run), not offline";
@@ -113,6 +184,7 @@ pub struct Context {
     pod_monitors_absent: bool,
     leases: Availability<HashMap<(String, String), Arc<Lease>>>,
     namespaces: HashMap<String, BTreeMap<String, String>>,
+    job_runs: HashMap<(String, String), Vec<Arc<JobRun>>>,
 }
 
 impl Default for Context {
@@ -129,6 +201,7 @@ impl Default for Context {
             pod_monitors_absent: false,
             leases: Availability::Unavailable(LEASES_OFFLINE.to_owned()),
             namespaces: HashMap::new(),
+            job_runs: HashMap::new(),
         }
     }
 }
@@ -232,6 +305,27 @@ impl Context {
         if let Availability::Known(m) = &mut self.leases {
             m.insert((ns_of(lease.as_ref()), lease.name_any()), lease);
         }
+    }
+
+    /// Adds a run of a CronJob.
+    pub fn add_job_run(&mut self, run: Arc<JobRun>) {
+        self.job_runs
+            .entry((run.namespace.clone(), run.cronjob.clone()))
+            .or_default()
+            .push(run);
+    }
+
+    /// The known runs of a CronJob, oldest first (by creation, then name).
+    pub fn job_runs(&self, namespace: &str, cronjob: &str) -> Vec<&JobRun> {
+        let mut runs: Vec<&JobRun> = self
+            .job_runs
+            .get(&(namespace.to_owned(), cronjob.to_owned()))
+            .into_iter()
+            .flatten()
+            .map(AsRef::as_ref)
+            .collect();
+        runs.sort_by(|a, b| a.created.cmp(&b.created).then(a.name.cmp(&b.name)));
+        runs
     }
 
     /// Records a Namespace's labels (for `match.namespaceSelector`).

@@ -12,7 +12,9 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use super::autoscaler::Autoscaler;
+use super::context::JobRun;
 use super::monitoring::{PodMonitor, ServiceMonitor};
+use super::workload::judged_at_owner;
 use super::{Context, Workload};
 use crate::api::{ProductionPolicy, WorkloadKind};
 use crate::error::Categorized;
@@ -40,6 +42,14 @@ pub enum Object {
     Autoscaler(Arc<Autoscaler>),
     /// A Namespace.
     Namespace(Box<Namespace>),
+    /// A Job a CronJob controls: a run `cronjob-health` reads, not a workload of its own.
+    JobRun(Arc<JobRun>),
+    /// A Pod, ReplicaSet or Job judged at its controller (see [`judged_at_owner`]): the
+    /// controller, the webhook and `audit` all leave it to its owner.
+    Controlled {
+        /// Its kind.
+        kind: WorkloadKind,
+    },
     /// Some other object (a ConfigMap, a Role…): not checked, not an error.
     Other {
         /// As written, so a report can name what it skipped.
@@ -178,10 +188,37 @@ pub fn decode<'de, M: Manifest<'de>>(doc: M) -> Result<Object, DecodeError> {
         "Deployment" => Object::Workload(Box::new(typed::<Deployment, _>(k, doc)?.into())),
         "StatefulSet" => Object::Workload(Box::new(typed::<StatefulSet, _>(k, doc)?.into())),
         "DaemonSet" => Object::Workload(Box::new(typed::<DaemonSet, _>(k, doc)?.into())),
-        "ReplicaSet" => Object::Workload(Box::new(typed::<ReplicaSet, _>(k, doc)?.into())),
-        "Job" => Object::Workload(Box::new(typed::<Job, _>(k, doc)?.into())),
+        "ReplicaSet" => {
+            let rs = typed::<ReplicaSet, _>(k, doc)?;
+            if judged_at_owner(
+                WorkloadKind::ReplicaSet,
+                rs.metadata.owner_references.as_deref(),
+            ) {
+                Object::Controlled {
+                    kind: WorkloadKind::ReplicaSet,
+                }
+            } else {
+                Object::Workload(Box::new(rs.into()))
+            }
+        }
+        "Job" => {
+            let job = typed::<Job, _>(k, doc)?;
+            match JobRun::from_job(&job) {
+                Some(run) => Object::JobRun(Arc::new(run)),
+                None => Object::Workload(Box::new(job.into())),
+            }
+        }
         "CronJob" => Object::Workload(Box::new(typed::<CronJob, _>(k, doc)?.into())),
-        "Pod" => Object::Workload(Box::new(typed::<Pod, _>(k, doc)?.into())),
+        "Pod" => {
+            let pod = typed::<Pod, _>(k, doc)?;
+            if judged_at_owner(WorkloadKind::Pod, pod.metadata.owner_references.as_deref()) {
+                Object::Controlled {
+                    kind: WorkloadKind::Pod,
+                }
+            } else {
+                Object::Workload(Box::new(pod.into()))
+            }
+        }
         "Service" => Object::Service(Arc::new(typed(k, doc)?)),
         "PodDisruptionBudget" => Object::Pdb(Arc::new(typed(k, doc)?)),
         "NetworkPolicy" => Object::NetworkPolicy(Arc::new(typed(k, doc)?)),
@@ -218,6 +255,7 @@ impl Context {
             Object::PodMonitor(m) => self.add_pod_monitor(m),
             Object::Lease(l) => self.add_lease(l),
             Object::Autoscaler(a) => self.add_autoscaler(a),
+            Object::JobRun(r) => self.add_job_run(r),
             Object::Namespace(ns) => {
                 let ns = *ns;
                 if let Some(name) = ns.metadata.name {

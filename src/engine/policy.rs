@@ -156,6 +156,11 @@ impl CompiledPolicy {
                 .as_ref()
                 .and_then(|s| s.require_starting_deadline)
                 .unwrap_or(defaults.cronjob_require_starting_deadline),
+            cronjob_failed_runs: r
+                .cronjob_health
+                .as_ref()
+                .and_then(|s| s.failed_runs)
+                .unwrap_or(defaults.cronjob_failed_runs),
             lease_grace_seconds: r
                 .leader_lease
                 .as_ref()

@@ -80,6 +80,8 @@ pub struct Params {
     pub cronjob_allow_replace: bool,
     /// `cronjob-single-runner`: require `startingDeadlineSeconds`.
     pub cronjob_require_starting_deadline: bool,
+    /// `cronjob-health`: how many of the last finished runs must all have failed.
+    pub cronjob_failed_runs: i32,
     /// `leader-lease`: seconds of tolerance beyond the Lease duration.
     pub lease_grace_seconds: i32,
     /// `replicas-ha`: minimum replicas.
@@ -101,6 +103,7 @@ impl Default for Params {
             allowed_registries: Vec::new(),
             cronjob_allow_replace: false,
             cronjob_require_starting_deadline: true,
+            cronjob_failed_runs: 3,
             lease_grace_seconds: 5,
             min_replicas: 2,
             accept_scrape_annotations: false,

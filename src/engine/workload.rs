@@ -10,8 +10,9 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, PodTemplateSpec};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use k8s_openapi::jiff::Timestamp;
 
 use crate::api::{ANNOTATION_PREFIX, WorkloadKind, workload_key};
 
@@ -35,14 +36,36 @@ pub const DEFAULT_NAMESPACE: &str = "default";
 /// How a CronJob schedules its runs.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct CronSchedule {
-    /// The cron expression as written (not parsed: no rule reads the times).
+    /// The cron expression as written (`cronjob-health` parses it).
     pub schedule: String,
+    /// The IANA time zone the schedule is read in (`spec.timeZone`); absent means the
+    /// kube-controller-manager's local time zone, UTC in practice.
+    pub time_zone: Option<String>,
     /// `Allow`, `Forbid` or `Replace`; absent means Kubernetes' default, `Allow`.
     pub concurrency_policy: Option<String>,
     /// How late a missed run may still start.
     pub starting_deadline_seconds: Option<i64>,
     /// Whether the CronJob is suspended.
     pub suspend: bool,
+    /// How many failed Jobs the CronJob keeps (`failedJobsHistoryLimit`; Kubernetes
+    /// defaults it to 1).
+    pub failed_jobs_history_limit: Option<i32>,
+    /// When the CronJob was created (`metadata.creationTimestamp`), if known.
+    pub created: Option<Timestamp>,
+    /// What the CronJob controller last recorded, when the object carries a `status` (objects
+    /// read from a cluster do; manifests do not).
+    pub status: Option<CronStatus>,
+}
+
+/// The CronJob controller's record of a CronJob's runs (`status`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CronStatus {
+    /// When a Job was last scheduled.
+    pub last_schedule: Option<Timestamp>,
+    /// When a Job last completed successfully.
+    pub last_successful: Option<Timestamp>,
+    /// The names of the Jobs the controller counts as running.
+    pub active: Vec<String>,
 }
 
 /// Rollout settings of Deployments, StatefulSets and DaemonSets.
@@ -120,6 +143,23 @@ impl<'a> ContainerRef<'a> {
     /// Whether the container runs for the pod's whole life (main containers and sidecars).
     pub fn is_long_lived(&self) -> bool {
         matches!(self.role, ContainerRole::Main | ContainerRole::Sidecar)
+    }
+}
+
+/// Whether an object of `kind` with these owner references is judged at its owner rather
+/// than on its own: a Pod with any controller, a ReplicaSet controlled by a Deployment, a Job
+/// controlled by a CronJob (its runs are read by `cronjob-health` instead), and for the other
+/// kinds any controller. The controller, `audit` and the webhook all ask this, so they judge
+/// the same objects.
+pub fn judged_at_owner(kind: WorkloadKind, owners: Option<&[OwnerReference]>) -> bool {
+    let mut controllers = owners
+        .unwrap_or_default()
+        .iter()
+        .filter(|o| o.controller == Some(true));
+    match kind {
+        WorkloadKind::ReplicaSet => controllers.any(|o| o.kind == "Deployment"),
+        WorkloadKind::Job => controllers.any(|o| o.kind == "CronJob"),
+        _ => controllers.next().is_some(),
     }
 }
 
@@ -343,13 +383,27 @@ impl From<Job> for Workload {
 
 impl From<CronJob> for Workload {
     fn from(c: CronJob) -> Self {
+        let created = c.metadata.creation_timestamp.as_ref().map(|t| t.0);
         let mut w = Workload::new(WorkloadKind::CronJob, c.metadata);
         let spec = c.spec.unwrap_or_default();
         w.cron = Some(CronSchedule {
             schedule: spec.schedule,
+            time_zone: spec.time_zone,
             concurrency_policy: spec.concurrency_policy,
             starting_deadline_seconds: spec.starting_deadline_seconds,
             suspend: spec.suspend.unwrap_or(false),
+            failed_jobs_history_limit: spec.failed_jobs_history_limit,
+            created,
+            status: c.status.map(|s| CronStatus {
+                last_schedule: s.last_schedule_time.map(|t| t.0),
+                last_successful: s.last_successful_time.map(|t| t.0),
+                active: s
+                    .active
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|r| r.name)
+                    .collect(),
+            }),
         });
         let job_spec = spec.job_template.spec.unwrap_or_default();
         w.selector = job_spec.selector;

@@ -11,6 +11,7 @@ use image_pinned::reference::{self, ImageRef};
 
 mod allowed_registries;
 mod cpu_limit;
+mod cronjob_health;
 mod cronjob_single_runner;
 mod disruption_budget;
 mod distinct_probes;
@@ -83,7 +84,7 @@ pub(crate) fn each_image<'a>(
 }
 
 /// Every rule, in catalog order.
-pub static CATALOG: [&RuleDef; 21] = [
+pub static CATALOG: [&RuleDef; 22] = [
     &liveness_probe::RULE,
     &readiness_probe::RULE,
     &distinct_probes::RULE,
@@ -95,6 +96,7 @@ pub static CATALOG: [&RuleDef; 21] = [
     &image_digest::RULE,
     &allowed_registries::RULE,
     &cronjob_single_runner::RULE,
+    &cronjob_health::RULE,
     &leader_lease::RULE,
     &service_monitor::RULE,
     &graceful_shutdown::RULE,
@@ -106,6 +108,8 @@ pub static CATALOG: [&RuleDef; 21] = [
     &security_context::RULE,
     &network_policy::RULE,
 ];
+
+pub use cronjob_health::overdue_at as cronjob_overdue_at;
 
 /// Looks a rule up by id.
 pub fn find(id: &str) -> Option<&'static RuleDef> {

@@ -6,13 +6,14 @@ use std::sync::Arc;
 use anyhow::{Context as _, bail};
 use futures::{StreamExt as _, TryStreamExt as _};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::batch::v1::CronJob;
+use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{Namespace, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ApiResource, DynamicObject, ListParams, PostParams};
 use kube::{Client, Resource};
 use prodready::api::ProductionPolicy;
+use prodready::engine::context::JobRun;
 use prodready::engine::{CompiledPolicy, Context, Workload, WorkloadVerdict};
 use serde_json::{Value, json};
 
@@ -155,8 +156,17 @@ pub fn generate(size: Size) -> (Vec<Value>, Vec<Value>) {
                 "schedule": format!("{} 3 * * *", j % 60),
                 "concurrencyPolicy": policy,
                 "startingDeadlineSeconds": 300,
-                "jobTemplate": {"spec": {"template": {"spec": {"restartPolicy": "OnFailure", "containers": [container]}}}},
+                "jobTemplate": {"spec": {"template": {"spec": {"restartPolicy": "OnFailure", "containers": [container.clone()]}}}},
             },
+        }));
+        // One run per CronJob, as its controller would have created it (the bare control
+        // plane has none): the operator keeps it as a run for cronjob-health.
+        objects.push(json!({
+            "apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": format!("{name}-1"), "namespace": ns, "ownerReferences": [{
+                "apiVersion": "batch/v1", "kind": "CronJob", "name": name,
+                "uid": format!("00000000-0000-0000-0000-{j:012}"), "controller": true}]},
+            "spec": {"template": {"spec": {"restartPolicy": "OnFailure", "containers": [container]}}},
         }));
     }
     (namespaces, objects)
@@ -167,6 +177,7 @@ fn resource_of(kind: &str) -> anyhow::Result<ApiResource> {
         "Namespace" => ApiResource::erase::<Namespace>(&()),
         "Deployment" => ApiResource::erase::<Deployment>(&()),
         "CronJob" => ApiResource::erase::<CronJob>(&()),
+        "Job" => ApiResource::erase::<Job>(&()),
         "Service" => ApiResource::erase::<Service>(&()),
         "PodDisruptionBudget" => ApiResource::erase::<PodDisruptionBudget>(&()),
         other => bail!("no resource for kind {other}"),
@@ -274,6 +285,11 @@ async fn engine_inputs(
     for p in list_all::<PodDisruptionBudget>(client).await? {
         ctx.add_pdb(Arc::new(p));
     }
+    for j in list_all::<Job>(client).await? {
+        if let Some(run) = JobRun::from_job(&j) {
+            ctx.add_job_run(Arc::new(run));
+        }
+    }
     let mut workloads: Vec<(Workload, Option<String>)> = list_all::<Deployment>(client)
         .await?
         .into_iter()
@@ -282,7 +298,10 @@ async fn engine_inputs(
             (Workload::from(d), uid)
         })
         .collect();
-    workloads.extend(list_all::<CronJob>(client).await?.into_iter().map(|c| {
+    // Read live, a CronJob always has a status (the operator stores an empty one when the
+    // API server returns none), so cronjob-health is decided, not unknown.
+    workloads.extend(list_all::<CronJob>(client).await?.into_iter().map(|mut c| {
+        c.status.get_or_insert_with(Default::default);
         let uid = c.metadata.uid.clone();
         (Workload::from(c), uid)
     }));
