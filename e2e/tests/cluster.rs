@@ -54,6 +54,9 @@ async fn prodready_runs_in_a_real_cluster() -> anyhow::Result<()> {
     apps(&cluster, &client)
         .await
         .context("phase: real workloads")?;
+    scheduled_runs(plane, &client)
+        .await
+        .context("phase: cronjob-health from runs the CronJob controller really made")?;
     admission(plane)
         .await
         .context("phase: admission through the Service")?;
@@ -268,6 +271,128 @@ async fn apps(cluster: &Cluster, client: &Client) -> anyhow::Result<()> {
         format!("{:.0}", began.elapsed().as_secs_f64()),
     );
     Ok(())
+}
+
+/// `cronjob-health` on runs kube-controller-manager really makes: a CronJob whose Jobs exit 1
+/// fails the rule in the policy status (and gets a Warning Event) once its run failed; with
+/// its step fixed, the next successful run turns it back (a Normal Event). Then it goes.
+async fn scheduled_runs(plane: &ControlPlane, client: &Client) -> anyhow::Result<()> {
+    let began = Instant::now();
+    let apply = |exit: u8| {
+        let yaml = flaky_cronjob_yaml(exit);
+        async move {
+            plane
+                .kubectl_with_stdin(["apply", "-f", "-"], Some(&yaml))
+                .await?
+                .ok()
+        }
+    };
+    apply(1).await?;
+    let failing = |s: &ProductionPolicyStatus| {
+        s.violations
+            .iter()
+            .any(|v| v.name == "flaky" && v.rule == "cronjob-health")
+    };
+    e2e::wait_status(
+        client,
+        POLICY,
+        Duration::from_secs(180),
+        "cronjob-health failing for the CronJob whose run failed",
+        |s| {
+            if failing(s) {
+                Ok(())
+            } else {
+                Err("flaky not reported yet".to_owned())
+            }
+        },
+    )
+    .await;
+    figure(
+        "cronjob_health_fail_after_s",
+        format!("{:.0}", began.elapsed().as_secs_f64()),
+    );
+    e2e::wait_for_events(
+        client,
+        APPS,
+        "flaky",
+        "ProductionReadinessViolation",
+        Duration::from_secs(60),
+        |e| {
+            e.iter().any(|e| {
+                e.message
+                    .as_deref()
+                    .is_some_and(|n| n.contains("cronjob-health"))
+            })
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let fixed = Instant::now();
+    apply(0).await?;
+    e2e::wait_status(
+        client,
+        POLICY,
+        Duration::from_secs(180),
+        "cronjob-health passing again after a successful run",
+        |s| {
+            if failing(s) {
+                Err("flaky still failing".to_owned())
+            } else {
+                Ok(())
+            }
+        },
+    )
+    .await;
+    figure(
+        "cronjob_health_pass_after_fix_s",
+        format!("{:.0}", fixed.elapsed().as_secs_f64()),
+    );
+    e2e::wait_for_events(
+        client,
+        APPS,
+        "flaky",
+        "ProductionReady",
+        Duration::from_secs(60),
+        |e| !e.is_empty(),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    plane
+        .kubectl(["-n", APPS, "delete", "cronjob", "flaky", "--wait"])
+        .await?
+        .ok()?;
+    Ok(())
+}
+
+/// A CronJob running every minute whose step exits `exit`; otherwise production ready.
+fn flaky_cronjob_yaml(exit: u8) -> String {
+    let image = e2e::TESTAPP_IMAGE;
+    format!(
+        r#"apiVersion: batch/v1
+kind: CronJob
+metadata: {{name: flaky, namespace: {APPS}}}
+spec:
+  schedule: "*/1 * * * *"
+  concurrencyPolicy: Forbid
+  startingDeadlineSeconds: 60
+  failedJobsHistoryLimit: 1
+  successfulJobsHistoryLimit: 1
+  jobTemplate:
+    spec:
+      backoffLimit: 0
+      template:
+        spec:
+          restartPolicy: Never
+          containers:
+            - name: step
+              image: {image}
+              imagePullPolicy: Never
+              args: [job, --sleep, 1s, --exit, "{exit}"]
+              resources:
+                requests: {{cpu: 10m, memory: 16Mi}}
+                limits: {{memory: 32Mi}}
+"#
+    )
 }
 
 fn apps_yaml() -> String {
