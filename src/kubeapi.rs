@@ -139,6 +139,19 @@ impl ApiError {
             _ => None,
         }
     }
+
+    /// Whether the API server refused a create because the namespace is being deleted
+    /// (403 "unable to create new content in namespace … because it is being terminated"):
+    /// nothing to retry, the object goes with its namespace.
+    pub fn namespace_terminating(&self) -> bool {
+        match self {
+            ApiError::Kube {
+                source: kube::Error::Api(s),
+                ..
+            } => s.code == 403 && s.message.contains("because it is being terminated"),
+            _ => false,
+        }
+    }
 }
 
 /// One line for a person: the API server's own code, reason and message, never a Debug dump

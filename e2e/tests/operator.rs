@@ -771,6 +771,20 @@ async fn metrics_and_logs_describe_the_evaluation() {
         !text.contains("m-bad"),
         "a workload name leaked into a label"
     );
+    // Events are published asynchronously (rate-limited): the violation's must be out
+    // before the fix, or the fix would settle it unpublished.
+    wait_for(SETTLE, "the violation Event published", || async {
+        let published = op.logs().lines().any(|l| {
+            serde_json::from_str::<Value>(l).is_ok_and(|v| {
+                v["message"] == "published Event"
+                    && v["policy"] == name.as_str()
+                    && v["workload"] == "m-bad"
+            })
+        });
+        if published { Ok(()) } else { Err("not yet") }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", tail_lines(&op.logs(), 30)));
 
     // Fixed → the violation series goes away.
     apply(&client, &name, &deployment("m-bad", 1, true, "")).await;

@@ -193,9 +193,17 @@ impl Publisher {
                         return;
                     }
                     lock_memory(&self.memory).record(&policy, &key, a.failing.clone());
-                    if let Err(e) = self.publish(&a.tracked, &policy, &a.plan, &a.failing).await {
-                        lock_memory(&self.memory).forget(&policy, &key);
-                        tracing::error!(policy = %policy, namespace = %a.tracked.namespace, workload = %a.tracked.name, error = %e, "cannot publish Event");
+                    match self.publish(&a.tracked, &policy, &a.plan, &a.failing).await {
+                        Ok(()) => {}
+                        // The workload goes with its namespace: announcing it again in every
+                        // round until the namespace is gone would only repeat this refusal.
+                        Err(e) if e.namespace_terminating() => {
+                            tracing::debug!(policy = %policy, namespace = %a.tracked.namespace, workload = %a.tracked.name, "namespace is being deleted; Event dropped");
+                        }
+                        Err(e) => {
+                            lock_memory(&self.memory).forget(&policy, &key);
+                            tracing::error!(policy = %policy, namespace = %a.tracked.namespace, workload = %a.tracked.name, error = %e, "cannot publish Event");
+                        }
                     }
                 }
                 let rest = Duration::from_secs(1).saturating_sub(started.elapsed());

@@ -155,8 +155,7 @@ fn decode(obj: DynamicObject) -> Option<Report> {
 /// Whether an error means the target went away under us (a namespace being deleted, the
 /// workload gone): nothing to retry, the next round no longer wants the report.
 fn gone(e: &ApiError) -> bool {
-    matches!(e.code(), Some(404 | 409))
-        || (e.code() == Some(403) && e.to_string().contains("terminat"))
+    matches!(e.code(), Some(404 | 409)) || e.namespace_terminating()
 }
 
 impl ReportSink {
