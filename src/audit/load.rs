@@ -9,7 +9,6 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use rayon::iter::{IntoParallelIterator as _, ParallelIterator as _};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -81,17 +80,8 @@ impl Loaded {
         for path in paths {
             expand(path, &mut inputs);
         }
-        let parts: Vec<Part> = if jobs <= 1 || inputs.len() < 2 {
-            inputs.into_iter().map(Input::read).collect()
-        } else {
-            match rayon::ThreadPoolBuilder::new().num_threads(jobs).build() {
-                Ok(pool) => pool.install(|| inputs.into_par_iter().map(Input::read).collect()),
-                // No threads to be had: the same work on this one.
-                Err(_) => inputs.into_iter().map(Input::read).collect(),
-            }
-        };
         let mut loaded = Loaded::default();
-        for part in parts {
+        for part in super::map_in_order(inputs, jobs, Input::read) {
             loaded.merge(part);
         }
         loaded

@@ -9,7 +9,7 @@ pub mod output;
 mod yaml;
 
 use k8s_openapi::jiff::Timestamp;
-use rayon::iter::{IntoParallelRefIterator as _, ParallelIterator as _};
+use rayon::iter::{IntoParallelIterator as _, ParallelIterator as _};
 use serde::Serialize;
 
 use crate::api::{Severity, WorkloadKind};
@@ -230,14 +230,7 @@ pub fn audit_jobs(
             reports,
         )
     };
-    let judged: Vec<Option<Judged>> = if jobs <= 1 || loaded.workloads.len() < 2 {
-        loaded.workloads.iter().map(judge).collect()
-    } else {
-        match rayon::ThreadPoolBuilder::new().num_threads(jobs).build() {
-            Ok(pool) => pool.install(|| loaded.workloads.par_iter().map(judge).collect()),
-            Err(_) => loaded.workloads.iter().map(judge).collect(),
-        }
-    };
+    let judged: Vec<Option<Judged>> = map_in_order(loaded.workloads.iter().collect(), jobs, judge);
     let mut report = Report {
         version: 1,
         errors: loaded.errors.clone(),
@@ -263,6 +256,22 @@ pub fn audit_jobs(
         report.workloads.push(j.workload);
     }
     report
+}
+
+/// `f` over `items` on up to `jobs` threads, the results in the items' order. One thread (or
+/// no thread pool to be had) does the same work on the calling thread.
+pub(crate) fn map_in_order<T: Send, R: Send>(
+    items: Vec<T>,
+    jobs: usize,
+    f: impl Fn(T) -> R + Sync + Send,
+) -> Vec<R> {
+    if jobs > 1
+        && items.len() > 1
+        && let Ok(pool) = rayon::ThreadPoolBuilder::new().num_threads(jobs).build()
+    {
+        return pool.install(|| items.into_par_iter().map(f).collect());
+    }
+    items.into_iter().map(f).collect()
 }
 
 /// One workload's results under every policy that matches it.
