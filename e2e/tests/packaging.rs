@@ -1175,14 +1175,13 @@ async fn helm_upgrade_applies_a_changed_crd_and_uninstall_leaves_what_the_docs_s
             "{kind}/{name} is owned by the uninstalled Deployment"
         );
     }
-    let install_md =
-        std::fs::read_to_string(e2e::repo_root().join("docs/install.md")).expect("docs/install.md");
-    let by_hand = install_md
-        .split_once("delete them by hand:")
-        .and_then(|(_, rest)| rest.split_once("```sh\n"))
-        .and_then(|(_, rest)| rest.split_once("\n```"))
-        .map(|(block, _)| block.to_owned())
-        .expect("docs/install.md's by-hand delete command");
+    let by_hand = install_md_block("delete them by hand:");
+    assert_eq!(
+        by_hand.len(),
+        1,
+        "docs/install.md's by-hand delete: {by_hand:?}"
+    );
+    let by_hand = &by_hand[0];
     let words: Vec<&str> = by_hand.split_whitespace().collect();
     assert_eq!(words.first(), Some(&"kubectl"), "{by_hand}");
     for cmd in [words[1..].to_vec(), vec!["delete", "crd", CRD]] {
