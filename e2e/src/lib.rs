@@ -27,6 +27,7 @@ mod binaries;
 mod chart;
 mod cluster;
 mod control_plane;
+mod docs;
 mod error;
 mod http;
 mod manifests;
@@ -56,6 +57,7 @@ pub use cluster::{
     TESTAPP_IMAGE,
 };
 pub use control_plane::{ControlPlane, KUBECONFIG_ENV, until_signalled};
+pub use docs::doc_sh_block;
 pub use error::Error;
 pub use http::http_get;
 pub use manifests::{cronjob, deployment, policy_yaml};

@@ -1318,29 +1318,14 @@ fn doc_commands(heading: &str) -> anyhow::Result<Vec<Vec<String>>> {
 }
 
 /// The commands of the first `sh` block after `heading` in the repository file `file`:
-/// comments dropped, `\` continuations joined, split on whitespace (the docs quote nothing).
+/// trailing comments dropped, split on whitespace (the docs quote nothing).
 fn commands_in(file: &str, heading: &str) -> anyhow::Result<Vec<Vec<String>>> {
-    let path = e2e::repo_root().join(file);
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let after = text
-        .split_once(heading)
-        .with_context(|| format!("{file} has no section {heading:?}"))?
-        .1;
-    let block = after
-        .split_once("```sh\n")
-        .and_then(|(_, rest)| rest.split_once("```"))
-        .with_context(|| format!("no sh block under {heading:?}"))?
-        .0;
-    let joined = block.replace("\\\n", " ");
-    let commands: Vec<Vec<String>> = joined
-        .lines()
-        .map(|l| l.split_once(" #").map_or(l, |(c, _)| c).trim())
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    Ok(e2e::doc_sh_block(file, heading)?
+        .iter()
+        .map(|l| l.split_once(" #").map_or(l.as_str(), |(c, _)| c).trim())
+        .filter(|l| !l.is_empty())
         .map(|l| l.split_whitespace().map(str::to_string).collect())
-        .collect();
-    ensure!(!commands.is_empty(), "no commands under {heading:?}");
-    Ok(commands)
+        .collect())
 }
 
 /// Arguments with repository-relative paths (`config/…`) made absolute: the suite does not

@@ -2291,23 +2291,9 @@ async fn the_pre_commit_hook_audits_the_changed_manifests() {
     );
 }
 
-/// The first `sh` block after `anchor` in docs/install.md, `\` continuations joined, one
-/// command per line (comments kept: bash drops them).
+/// The first `sh` block after `anchor` in docs/install.md, one command per line.
 fn install_md_block(anchor: &str) -> Vec<String> {
-    let text =
-        std::fs::read_to_string(repo_root().join("docs/install.md")).expect("docs/install.md");
-    let block = text
-        .split_once(anchor)
-        .and_then(|(_, rest)| rest.split_once("```sh\n"))
-        .and_then(|(_, rest)| rest.split_once("```"))
-        .map(|(block, _)| block.replace("\\\n", " "))
-        .unwrap_or_else(|| panic!("docs/install.md has no sh block after {anchor:?}"));
-    block
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(str::to_owned)
-        .collect()
+    e2e::doc_sh_block("docs/install.md", anchor).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// docs/install.md's release commands as a user runs them, with the public hosts replaced
