@@ -15,7 +15,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use serde::{Deserialize, Serialize};
 
 use crate::api::{Severity, WorkloadKind};
-use crate::engine::{Evaluation, ExemptionSource, Outcome, RuleResult};
+use crate::engine::{
+    AppliedExemption, Evaluation, ExemptionSource, Outcome, RuleResult, Violation,
+};
 
 /// The `source` of every report and result prodready writes.
 pub const SOURCE: &str = "prodready";
@@ -188,7 +190,9 @@ pub struct Report {
     #[serde(default)]
     pub summary: ReportSummary,
     /// One per (policy, enabled rule) that failed, was exempt or could not decide, and (when
-    /// asked) passed; sorted by policy, then rule.
+    /// asked) passed, plus one `skip` per exemption that covers some containers of a rule
+    /// (beside that rule's `fail` when other containers still fail); sorted by policy, then
+    /// rule, the rule's own result first.
     #[serde(default)]
     pub results: Vec<ReportResult>,
 }
@@ -242,52 +246,112 @@ pub fn report_name(kind: WorkloadKind, name: &str) -> String {
     short
 }
 
-fn result(
+/// A rule's results under one policy: one `pass`, `fail`, `error` or `skip` result, and beside
+/// it one `skip` per exemption that covers some of its containers (so a failure of the app
+/// container and the exempt findings of an injected sidecar both show, each as what it is).
+fn results(
     api: ReportApi,
     policy: &str,
     r: &RuleResult,
     include_passes: bool,
-) -> Option<ReportResult> {
-    let mut properties = BTreeMap::new();
-    let (kind, message) = match &r.outcome {
-        Outcome::NotApplicable => return None,
-        Outcome::Pass if !include_passes => return None,
-        Outcome::Pass => ("pass", r.rule.summary.to_owned()),
-        Outcome::Unknown(reason) => ("error", reason.clone()),
-        Outcome::Fail(violations) => {
-            describe(violations, &mut properties);
-            ("fail", join_messages(violations))
+) -> Vec<ReportResult> {
+    let mut out = Vec::new();
+    match &r.outcome {
+        Outcome::NotApplicable => {}
+        Outcome::Pass if !include_passes => {}
+        Outcome::Pass => out.push(one(
+            api,
+            policy,
+            r,
+            "pass",
+            r.rule.summary.to_owned(),
+            BTreeMap::new(),
+        )),
+        Outcome::Unknown(reason) => {
+            out.push(one(
+                api,
+                policy,
+                r,
+                "error",
+                reason.clone(),
+                BTreeMap::new(),
+            ));
         }
+        Outcome::Fail(violations) => {
+            let mut properties = BTreeMap::new();
+            describe(violations, &mut properties);
+            out.push(one(
+                api,
+                policy,
+                r,
+                "fail",
+                join_messages(violations),
+                properties,
+            ));
+        }
+        // Every finding was a container's an exemption covers: those results follow.
+        Outcome::Exempt { violations, .. } if violations.is_empty() && !r.exempt.is_empty() => {}
         Outcome::Exempt {
             exemption,
             violations,
-        } => {
-            describe(violations, &mut properties);
-            properties.insert("exemptionReason".to_owned(), exemption.reason.clone());
-            if let Some(t) = exemption.expires {
-                properties.insert(
-                    "exemptionExpires".to_owned(),
-                    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
-                );
-            }
-            let source = match exemption.source {
-                ExemptionSource::Policy { index } => format!("policy spec.exemptions[{index}]"),
-                ExemptionSource::Annotation => "workload annotation".to_owned(),
-            };
-            properties.insert("exemptionSource".to_owned(), source);
-            let message = if violations.is_empty() {
-                format!("exempt: {}", exemption.reason)
-            } else {
-                format!("exempt: {}", join_messages(violations))
-            };
-            ("skip", message)
+        } => out.push(skip(api, policy, r, exemption, violations)),
+    }
+    let mut groups: Vec<(&AppliedExemption, Vec<Violation>)> = Vec::new();
+    for e in &r.exempt {
+        match groups.iter_mut().find(|(ex, _)| *ex == &e.exemption) {
+            Some((_, vs)) => vs.push(e.violation.clone()),
+            None => groups.push((&e.exemption, vec![e.violation.clone()])),
         }
+    }
+    for (exemption, violations) in groups {
+        out.push(skip(api, policy, r, exemption, &violations));
+    }
+    out
+}
+
+/// A `skip` result: findings an exemption covers, with its reason, expiry and source.
+fn skip(
+    api: ReportApi,
+    policy: &str,
+    r: &RuleResult,
+    exemption: &AppliedExemption,
+    violations: &[Violation],
+) -> ReportResult {
+    let mut properties = BTreeMap::new();
+    describe(violations, &mut properties);
+    properties.insert("exemptionReason".to_owned(), exemption.reason.clone());
+    if let Some(t) = exemption.expires {
+        properties.insert(
+            "exemptionExpires".to_owned(),
+            t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        );
+    }
+    let source = match exemption.source {
+        ExemptionSource::Policy { index } => format!("policy spec.exemptions[{index}]"),
+        ExemptionSource::Annotation => "workload annotation".to_owned(),
     };
+    properties.insert("exemptionSource".to_owned(), source);
+    let message = if violations.is_empty() {
+        format!("exempt: {}", exemption.reason)
+    } else {
+        format!("exempt: {}", join_messages(violations))
+    };
+    one(api, policy, r, "skip", message, properties)
+}
+
+fn one(
+    api: ReportApi,
+    policy: &str,
+    r: &RuleResult,
+    kind: &str,
+    message: String,
+    mut properties: BTreeMap<String, String>,
+) -> ReportResult {
     let severity = api.severity(r.severity);
     if severity != r.severity.as_str() {
         properties.insert("severity".to_owned(), r.severity.as_str().to_owned());
     }
-    Some(ReportResult {
+    ReportResult {
         source: SOURCE.to_owned(),
         policy: policy.to_owned(),
         rule: r.rule.id.to_owned(),
@@ -296,10 +360,10 @@ fn result(
         result: kind.to_owned(),
         message,
         properties,
-    })
+    }
 }
 
-fn join_messages(violations: &[crate::engine::Violation]) -> String {
+fn join_messages(violations: &[Violation]) -> String {
     violations
         .iter()
         .map(|v| v.message.as_str())
@@ -308,7 +372,7 @@ fn join_messages(violations: &[crate::engine::Violation]) -> String {
 }
 
 /// Puts the remediation(s) and the containers concerned into `properties`.
-fn describe(violations: &[crate::engine::Violation], properties: &mut BTreeMap<String, String>) {
+fn describe(violations: &[Violation], properties: &mut BTreeMap<String, String>) {
     let mut remediations: Vec<&str> = violations.iter().map(|v| v.remediation.as_str()).collect();
     remediations.retain(|r| !r.is_empty());
     remediations.dedup();
@@ -341,7 +405,7 @@ pub fn build(
         .flat_map(|(policy, e)| {
             e.results
                 .iter()
-                .filter_map(move |r| result(api, policy, r, options.include_passes))
+                .flat_map(move |r| results(api, policy, r, options.include_passes))
         })
         .collect();
     results.sort_by(|a, b| (&a.policy, &a.rule).cmp(&(&b.policy, &b.rule)));
@@ -407,7 +471,6 @@ mod tests {
     use k8s_openapi::jiff::Timestamp;
 
     use super::*;
-    use crate::engine::{AppliedExemption, Violation};
     use crate::rules::CATALOG;
 
     fn rule(id: &str) -> &'static crate::engine::RuleDef {
@@ -426,6 +489,7 @@ mod tests {
                     rule: rule(id),
                     severity,
                     outcome,
+                    exempt: Vec::new(),
                 })
                 .collect(),
             notes: Vec::new(),
@@ -555,6 +619,82 @@ mod tests {
             r.results[4].message,
             "the ServiceMonitor CRD is not installed"
         );
+    }
+
+    #[test]
+    fn exempt_containers_beside_a_failure_are_a_skip_result_of_their_own() {
+        let expires = Timestamp::from_second(1_900_000_000).unwrap_or_default();
+        let sidecar = |index| crate::engine::ExemptViolation {
+            violation: Violation::container(
+                "istio-proxy",
+                "container \"istio-proxy\" has no livenessProbe",
+                "add one",
+            ),
+            exemption: AppliedExemption {
+                reason: "injected by the mesh".into(),
+                expires: Some(expires),
+                source: ExemptionSource::Policy { index },
+            },
+        };
+        let mixed = RuleResult {
+            rule: rule("liveness-probe"),
+            severity: Severity::High,
+            outcome: Outcome::Fail(vec![Violation::container(
+                "app",
+                "container \"app\" has no livenessProbe",
+                "add one",
+            )]),
+            exempt: vec![sidecar(2)],
+        };
+        let only_sidecar = RuleResult {
+            rule: rule("readiness-probe"),
+            severity: Severity::High,
+            outcome: Outcome::Exempt {
+                exemption: sidecar(2).exemption,
+                violations: Vec::new(),
+            },
+            exempt: vec![sidecar(2)],
+        };
+        let e = Evaluation {
+            results: vec![mixed, only_sidecar],
+            notes: Vec::new(),
+            next_expiry: Some(expires),
+        };
+        let r = build(
+            &WEB,
+            &[("baseline", &e)],
+            options(ReportApi::OpenReports, false),
+        )
+        .unwrap_or_else(|| panic!("no report"));
+        let got: Vec<(&str, &str, &str)> = r
+            .results
+            .iter()
+            .map(|x| {
+                (
+                    x.rule.as_str(),
+                    x.result.as_str(),
+                    x.properties.get("containers").map_or("", String::as_str),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("liveness-probe", "fail", "app"),
+                ("liveness-probe", "skip", "istio-proxy"),
+                ("readiness-probe", "skip", "istio-proxy"),
+            ]
+        );
+        assert_eq!((r.summary.fail, r.summary.skip), (1, 2));
+        let skip = &r.results[1];
+        assert_eq!(skip.properties["exemptionReason"], "injected by the mesh");
+        assert_eq!(skip.properties["exemptionExpires"], "2030-03-17T17:46:40Z");
+        assert_eq!(
+            skip.properties["exemptionSource"],
+            "policy spec.exemptions[2]"
+        );
+        assert!(skip.message.starts_with("exempt: "), "{}", skip.message);
+        assert!(!r.results[0].message.contains("istio-proxy"));
     }
 
     #[test]

@@ -638,6 +638,7 @@ fn a_container_exemption_in_a_policy_file_exempts_that_container_only() {
     let want: Vec<(String, String, String, String)> = [
         ("api", "liveness-probe", "exempt", "istio-proxy"),
         ("api", "memory-limit", "exempt", "istio-proxy"),
+        ("api", "readiness-probe", "exempt", "istio-proxy"),
         ("api", "readiness-probe", "fail", "app"),
         ("api", "resource-requests", "exempt", "istio-proxy"),
         ("web", "liveness-probe", "exempt", "istio-proxy"),
@@ -651,6 +652,118 @@ fn a_container_exemption_in_a_policy_file_exempts_that_container_only() {
     assert_eq!(found, want, "{v}");
     assert_eq!(v["summary"]["violating"], 1);
     assert_eq!(v["summary"]["exempt"], 1);
+}
+
+/// The mixed case (api's readiness-probe: the app fails, the exempt sidecar too) in every
+/// format: the app's finding fails, the sidecar's reads exempt with its reason and expiry.
+#[test]
+fn a_failing_rule_shows_its_exempt_sidecar_in_every_format() {
+    let args = |format: &'static str| {
+        [
+            "audit",
+            "--policy",
+            "tests/fixtures/container-exemption/policy.yaml",
+            "tests/fixtures/container-exemption/meshed.yaml",
+            "-o",
+            format,
+        ]
+    };
+    let reason = "injected by the mesh; probed and sized by its own operator";
+    let out = run(&args("json"));
+    assert_eq!(out.status.code(), Some(1), "api's app still fails");
+    let v = json_of(&out);
+    let sidecar: Vec<&Value> = v["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["name"] == "api" && f["rule"] == "readiness-probe")
+        .collect();
+    assert_eq!(sidecar.len(), 2, "{v}");
+    assert_eq!(sidecar[0]["result"], "fail", "failures first");
+    assert_eq!(sidecar[0]["container"], "app");
+    assert!(sidecar[0].get("exemption").is_none());
+    assert_eq!(sidecar[1]["result"], "exempt");
+    assert_eq!(sidecar[1]["container"], "istio-proxy");
+    assert_eq!(sidecar[1]["exemption"]["reason"], reason);
+    assert_eq!(sidecar[1]["exemption"]["expires"], "2099-01-01T00:00:00Z");
+    assert_eq!(sidecar[1]["exemption"]["source"], "policy");
+
+    let table = String::from_utf8_lossy(&run(&args("table")).stdout).into_owned();
+    let flat = table.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(flat.contains("FAIL"), "{table}");
+    assert!(flat.contains("EXEMPT"), "{table}");
+    assert!(flat.contains("until 2099-01-01T00:00:00Z"), "{table}");
+
+    let sarif: Value = serde_json::from_slice(&run(&args("sarif")).stdout).expect("SARIF is JSON");
+    let results = sarif["runs"][0]["results"].as_array().expect("results");
+    let suppressed: Vec<&Value> = results
+        .iter()
+        .filter(|r| {
+            r["ruleId"] == "readiness-probe"
+                && r["message"]["text"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("istio-proxy"))
+        })
+        .collect();
+    assert!(!suppressed.is_empty(), "{sarif}");
+    assert!(
+        suppressed
+            .iter()
+            .all(|r| r["suppressions"][0]["justification"]
+                .as_str()
+                .is_some_and(|j| j.contains(reason) && j.contains("2099-01-01"))),
+        "{sarif}"
+    );
+
+    let junit = String::from_utf8_lossy(&run(&args("junit")).stdout).into_owned();
+    let case = junit
+        .split("<testcase ")
+        .find(|c| c.contains("Deployment/mesh/api") && c.contains("name=\"readiness-probe\""))
+        .unwrap_or_else(|| panic!("no testcase for api readiness-probe:\n{junit}"));
+    assert!(case.contains("<failure"), "{case}");
+    assert!(
+        case.contains("exempt: container &quot;istio-proxy&quot;")
+            || case.contains("exempt: container \"istio-proxy\""),
+        "{case}"
+    );
+
+    let reports = reports_of(&run(&args("openreports")));
+    let api = reports
+        .iter()
+        .find(|r| r["scope"]["name"] == "api")
+        .expect("a report for api");
+    let readiness: Vec<(&str, &str)> = api["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .filter(|r| r["rule"] == "readiness-probe")
+        .map(|r| {
+            (
+                r["result"].as_str().unwrap_or_default(),
+                r["properties"]["containers"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        readiness,
+        [("fail", "app"), ("skip", "istio-proxy")],
+        "{api}"
+    );
+    let skip = api["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .find(|r| r["rule"] == "readiness-probe" && r["result"] == "skip")
+        .expect("skip result");
+    assert_eq!(skip["properties"]["exemptionReason"], reason);
+    assert_eq!(
+        skip["properties"]["exemptionExpires"],
+        "2099-01-01T00:00:00Z"
+    );
+    assert_eq!(
+        skip["properties"]["exemptionSource"],
+        "policy spec.exemptions[0]"
+    );
 }
 
 #[test]

@@ -23,6 +23,8 @@ fn crd_has_descriptions_validations_and_columns() {
         "an exemption needs a non-empty reason",
         "unknown rule id in exemption rules",
         "enforceAfter ramps Warn to Enforce",
+        "each name in containers must be a container name",
+        "containers names the same container more than once",
         "name: Action",
         "name: Matched",
         "name: Violating",

@@ -312,7 +312,11 @@ impl fmt::Display for Severity {
 #[schemars(extend("x-kubernetes-validations" = [
     {"rule": "self.reason.trim().size() > 0", "message": "an exemption needs a non-empty reason"},
     {"rule": "self.rules.all(r, r == '*' || r in ['liveness-probe','readiness-probe','distinct-probes','startup-probe','resource-requests','memory-limit','cpu-limit','image-pinned','image-digest','allowed-registries','cronjob-single-runner','cronjob-health','leader-lease','service-monitor','graceful-shutdown','replicas-ha','disruption-budget','topology-spread','rollout-history','secret-literal-env','security-context','network-policy'])",
-     "message": "unknown rule id in exemption rules; `prodready rules` lists the ids (or use \"*\")"}
+     "message": "unknown rule id in exemption rules; `prodready rules` lists the ids (or use \"*\")"},
+    {"rule": "!has(self.containers) || self.containers.all(c, c.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'))",
+     "message": "each name in containers must be a container name: lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters (a DNS-1123 label)"},
+    {"rule": "!has(self.containers) || self.containers.all(c, self.containers.exists_one(d, d == c))",
+     "message": "containers names the same container more than once; list each name once"}
 ]))]
 pub struct Exemption {
     /// Rule ids this exemption covers, or `["*"]` for every rule.
@@ -332,11 +336,14 @@ pub struct Exemption {
     pub selector: Option<LabelSelector>,
 
     /// Container names this exemption covers (e.g. an injected `istio-proxy` or
-    /// `linkerd-proxy` sidecar). Empty means the whole workload. When given, only findings
-    /// about these containers are exempt; findings about other containers and about the
-    /// workload as a whole still count.
+    /// `linkerd-proxy` sidecar; init containers and native sidecars by their names too).
+    /// Empty means the whole workload. When given, only findings about these containers are
+    /// exempt: they are still reported, as exempt with this exemption's reason and expiry,
+    /// while findings about other containers and about the workload as a whole still fail.
+    /// A name no container of the pod has exempts nothing. Each name is a DNS-1123 label,
+    /// listed once.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 32), inner(length(min = 1, max = 253)))]
+    #[schemars(length(max = 32), inner(length(min = 1, max = 63)))]
     pub containers: Vec<String>,
 
     /// Why the exemption exists (shown in reports and status). Required.

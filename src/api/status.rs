@@ -91,6 +91,26 @@ pub struct ViolationRef {
     pub container: Option<String>,
     /// What is wrong, in one line.
     pub message: String,
+    /// Containers whose findings for this rule an exemption naming them covers: shown so the
+    /// failure above is read as being about the other containers only. Never counted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub exempt_containers: Vec<ExemptContainer>,
+}
+
+/// A container whose finding an exemption covers, beside a failure of other containers.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExemptContainer {
+    /// The container's name.
+    pub container: String,
+    /// Index of the exemption in `spec.exemptions`.
+    pub exemption: u32,
+    /// The exemption's reason.
+    pub reason: String,
+    /// When the exemption stops applying.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<Time>,
 }
 
 /// An exemption that stops applying soon.

@@ -274,6 +274,18 @@ pub(crate) fn map_in_order<T: Send, R: Send>(
     items.into_iter().map(f).collect()
 }
 
+/// An applied exemption as reported.
+fn exemption_info(exemption: &crate::engine::AppliedExemption) -> ExemptionInfo {
+    ExemptionInfo {
+        reason: exemption.reason.clone(),
+        expires: exemption.expires.map(timestamp),
+        source: match exemption.source {
+            ExemptionSource::Policy { .. } => "policy",
+            ExemptionSource::Annotation => "annotation",
+        },
+    }
+}
+
 /// One workload's results under every policy that matches it.
 struct Judged {
     findings: Vec<Finding>,
@@ -341,37 +353,15 @@ fn judge(
                     String::new(),
                     None,
                 )),
-                Outcome::Exempt {
-                    exemption,
-                    violations,
-                } => {
-                    let info = ExemptionInfo {
-                        reason: exemption.reason.clone(),
-                        expires: exemption.expires.map(timestamp),
-                        source: match exemption.source {
-                            ExemptionSource::Policy { .. } => "policy",
-                            ExemptionSource::Annotation => "annotation",
-                        },
-                    };
-                    if violations.is_empty() {
-                        findings.push(finding(
-                            ResultKind::Exempt,
-                            None,
-                            format!("exempt: {}", exemption.reason),
-                            String::new(),
-                            Some(info.clone()),
-                        ));
-                    }
-                    for v in violations {
-                        findings.push(finding(
-                            ResultKind::Exempt,
-                            v.container.clone(),
-                            v.message.clone(),
-                            v.remediation.clone(),
-                            Some(info.clone()),
-                        ));
-                    }
-                }
+                Outcome::Exempt { exemption, .. } if r.exempt_findings().is_empty() => findings
+                    .push(finding(
+                        ResultKind::Exempt,
+                        None,
+                        format!("exempt: {}", exemption.reason),
+                        String::new(),
+                        Some(exemption_info(exemption)),
+                    )),
+                Outcome::Exempt { .. } => {}
                 Outcome::Pass if show_passed => findings.push(finding(
                     ResultKind::Pass,
                     None,
@@ -380,6 +370,17 @@ fn judge(
                     None,
                 )),
                 Outcome::Pass | Outcome::NotApplicable => {}
+            }
+            // Exempt findings (a whole-workload exemption's, and the containers an exemption
+            // names, also beside a failure) are shown, each with its own exemption.
+            for (v, exemption) in r.exempt_findings() {
+                findings.push(finding(
+                    ResultKind::Exempt,
+                    v.container.clone(),
+                    v.message.clone(),
+                    v.remediation.clone(),
+                    Some(exemption_info(exemption)),
+                ));
             }
         }
         if reports.is_some() {

@@ -456,6 +456,7 @@ mod tests {
                 } else {
                     Outcome::Pass
                 },
+                exempt: Vec::new(),
             }],
             notes: Vec::new(),
             next_expiry: None,

@@ -11,10 +11,12 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
 use crate::api::{
-    ExpiringExemption, PolicySummary, ProductionPolicyStatus, RuleCount, Severity, ViolationRef,
+    ExemptContainer, ExpiringExemption, PolicySummary, ProductionPolicyStatus, RuleCount, Severity,
+    ViolationRef,
 };
 use crate::engine::{
-    CompiledPolicy, Evaluation, ExemptionSource, Outcome, PolicyError, Workload, WorkloadVerdict,
+    CompiledPolicy, Evaluation, ExemptionSource, Outcome, PolicyError, RuleResult, Workload,
+    WorkloadVerdict,
 };
 
 /// Condition `Ready`: the policy is valid and was evaluated.
@@ -179,6 +181,28 @@ pub struct StatusBuilder<'p> {
     expiring: Vec<ExpiringExemption>,
 }
 
+/// The containers of a failing rule that an exemption naming them covers, once each.
+fn exempt_containers(r: &RuleResult) -> Vec<ExemptContainer> {
+    let mut out: Vec<ExemptContainer> = Vec::new();
+    for e in &r.exempt {
+        let (Some(container), ExemptionSource::Policy { index }) =
+            (e.violation.container.as_deref(), &e.exemption.source)
+        else {
+            continue;
+        };
+        if out.iter().any(|x| x.container == container) {
+            continue;
+        }
+        out.push(ExemptContainer {
+            container: container.to_owned(),
+            exemption: u32::try_from(*index).unwrap_or(u32::MAX),
+            reason: e.exemption.reason.clone(),
+            expires: e.exemption.expires.map(Time),
+        });
+    }
+    out
+}
+
 /// Most severe first, then by namespace, name, kind and rule.
 fn violation_order(a: &ViolationRef, b: &ViolationRef) -> std::cmp::Ordering {
     b.severity
@@ -233,6 +257,7 @@ impl<'p> StatusBuilder<'p> {
                         severity: r.severity,
                         container: first.container.clone(),
                         message,
+                        exempt_containers: exempt_containers(r),
                     });
                 }
                 Outcome::Unknown(reason) => {
@@ -668,6 +693,57 @@ rules:
         assert_eq!(d.status, "True");
         assert_eq!(d.reason, REASON_MONITORS_UNAVAILABLE);
         assert!(d.message.contains("service-monitor"), "{}", d.message);
+    }
+
+    #[test]
+    fn a_container_exemption_beside_a_failure_is_listed_with_the_violation() {
+        let p = policy(&format!(
+            "{ONLY_PROBES_AND_CRON}exemptions:\n  - {{rules: [liveness-probe], containers: [istio-proxy], reason: injected by the mesh, expires: \"2026-03-01T00:00:00Z\"}}\n"
+        ));
+        let yaml = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: a}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+        - {name: app, image: "example/app:1.0", readinessProbe: {httpGet: {path: /r, port: 80}}}
+        - {name: istio-proxy, image: "proxy:1", readinessProbe: {httpGet: {path: /r, port: 15021}}}
+"#;
+        let d: Deployment = serde_saphyr::from_str(yaml).unwrap_or_default();
+        let ws = [Workload::from(d)];
+        let now = ts("2026-01-01T00:00:00Z");
+        let s = build_status(&p, &evaluate(&p, &ws, now), now, 100, None);
+        assert_eq!(s.summary.as_ref().map(|s| s.violating), Some(1));
+        let [v] = s.violations.as_slice() else {
+            panic!("one violation expected: {:?}", s.violations);
+        };
+        assert_eq!(v.rule, "liveness-probe");
+        assert_eq!(v.container.as_deref(), Some("app"));
+        assert!(!v.message.contains("more"), "{}", v.message);
+        assert_eq!(
+            v.exempt_containers,
+            vec![ExemptContainer {
+                container: "istio-proxy".into(),
+                exemption: 0,
+                reason: "injected by the mesh".into(),
+                expires: Some(Time(ts("2026-03-01T00:00:00Z"))),
+            }]
+        );
+        // Only the sidecar failing: the workload reads exempt, no violation is listed.
+        let d: Deployment = serde_saphyr::from_str(&yaml.replace(
+            "readinessProbe: {httpGet: {path: /r, port: 80}}",
+            "readinessProbe: {httpGet: {path: /r, port: 80}}, livenessProbe: {httpGet: {path: /l, port: 80}}",
+        ))
+        .unwrap_or_default();
+        let ws = [Workload::from(d)];
+        let s = build_status(&p, &evaluate(&p, &ws, now), now, 100, None);
+        assert_eq!(s.summary.as_ref().map(|s| s.exempt), Some(1));
+        assert!(s.violations.is_empty(), "{:?}", s.violations);
     }
 
     #[test]

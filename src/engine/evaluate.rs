@@ -27,6 +27,16 @@ pub enum Outcome {
     },
 }
 
+/// A finding about one container that an exemption naming that container covers: shown as
+/// exempt, never counted as a failure.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExemptViolation {
+    /// The finding (its `container` is always set).
+    pub violation: Violation,
+    /// The exemption that covers it (a policy exemption naming `containers`).
+    pub exemption: AppliedExemption,
+}
+
 /// One rule's result with the severity it carries under the policy.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RuleResult {
@@ -34,8 +44,31 @@ pub struct RuleResult {
     pub rule: &'static RuleDef,
     /// Its severity under this policy.
     pub severity: Severity,
-    /// Pass, fail, exempt, unknown or not applicable, with the details of each.
+    /// Pass, fail, exempt, unknown or not applicable, with the details of each. Findings
+    /// that a container exemption covers are never in it: they are in `exempt`.
     pub outcome: Outcome,
+    /// The findings about containers that an exemption naming them covers. Beside a `Fail`
+    /// outcome this is the mixed case (other containers or the workload still fail); beside
+    /// an `Exempt` outcome with no violations of its own, every finding was such a one.
+    pub exempt: Vec<ExemptViolation>,
+}
+
+impl RuleResult {
+    /// Every exempt finding with the exemption that covers it: the outcome's own (a
+    /// whole-workload exemption) and the per-container ones, in that order. Empty for an
+    /// exempt rule that could not decide, and for results that are not exempt at all.
+    pub fn exempt_findings(&self) -> Vec<(&Violation, &AppliedExemption)> {
+        let whole = match &self.outcome {
+            Outcome::Exempt {
+                exemption,
+                violations,
+            } => violations.iter().map(|v| (v, exemption)).collect(),
+            _ => Vec::new(),
+        };
+        let mut out: Vec<_> = whole;
+        out.extend(self.exempt.iter().map(|e| (&e.violation, &e.exemption)));
+        out
+    }
 }
 
 /// A workload's overall standing under one policy.
@@ -105,39 +138,38 @@ impl Evaluation {
     }
 }
 
-/// Applies exemptions that name containers: a violation of an exempt container is exempt,
-/// the others (other containers, the workload as a whole) still fail. All exempt: the result
-/// is `Exempt` with those violations; some: `Fail` with the rest. The flag says whether an
-/// exemption was used (its expiry then schedules a re-evaluation).
+/// Applies exemptions that name containers: a violation of an exempt container is exempt
+/// (kept, with its exemption), the others (other containers, the workload as a whole) still
+/// fail. Some still failing: `Fail` with them; none: `Exempt` under the first container
+/// exemption used, with no violations of its own (the exempt findings carry theirs).
 fn per_container(
     exemptions: &WorkloadExemptions<'_>,
     rule: &str,
     violations: Vec<Violation>,
-) -> (Outcome, bool) {
-    let mut applied: Option<AppliedExemption> = None;
-    let (exempt, failing): (Vec<Violation>, Vec<Violation>) =
-        violations.into_iter().partition(|v| {
-            let found = v
-                .container
-                .as_deref()
-                .and_then(|c| exemptions.for_container(rule, c));
-            let hit = found.is_some();
-            if applied.is_none() {
-                applied = found;
-            }
-            hit
-        });
-    match applied {
-        Some(exemption) if failing.is_empty() => (
-            Outcome::Exempt {
+) -> (Outcome, Vec<ExemptViolation>) {
+    let mut failing = Vec::new();
+    let mut exempt = Vec::new();
+    for v in violations {
+        match v
+            .container
+            .as_deref()
+            .and_then(|c| exemptions.for_container(rule, c))
+        {
+            Some(exemption) => exempt.push(ExemptViolation {
+                violation: v,
                 exemption,
-                violations: exempt,
-            },
-            true,
-        ),
-        Some(_) => (Outcome::Fail(failing), true),
-        None => (Outcome::Fail(failing), false),
+            }),
+            None => failing.push(v),
+        }
     }
+    let outcome = match exempt.first() {
+        Some(first) if failing.is_empty() => Outcome::Exempt {
+            exemption: first.exemption.clone(),
+            violations: Vec::new(),
+        },
+        _ => Outcome::Fail(failing),
+    };
+    (outcome, exempt)
 }
 
 impl CompiledPolicy {
@@ -156,6 +188,7 @@ impl CompiledPolicy {
             .rules
             .iter()
             .map(|active| {
+                let mut exempt = Vec::new();
                 let outcome = match (active.def.check)(&check) {
                     Verdict::Pass => Outcome::Pass,
                     Verdict::NotApplicable => Outcome::NotApplicable,
@@ -178,9 +211,10 @@ impl CompiledPolicy {
                             }
                         }
                         None => {
-                            let (outcome, used) =
+                            let (outcome, covered) =
                                 per_container(&exemptions, active.def.id, violations);
-                            used_exemption |= used;
+                            used_exemption |= !covered.is_empty();
+                            exempt = covered;
                             outcome
                         }
                     },
@@ -189,6 +223,7 @@ impl CompiledPolicy {
                     rule: active.def,
                     severity: active.severity,
                     outcome,
+                    exempt,
                 }
             })
             .collect();

@@ -20,7 +20,7 @@ pub mod selector;
 pub mod workload;
 
 pub use context::Context;
-pub use evaluate::{Evaluation, Outcome, RuleResult, WorkloadVerdict};
+pub use evaluate::{Evaluation, ExemptViolation, Outcome, RuleResult, WorkloadVerdict};
 pub use exemption::{AppliedExemption, ExemptionSource};
 pub use policy::{ActiveRule, CompiledPolicy, PolicyError};
 pub use rule::{Check, Params, RuleDef, Verdict, Violation};

@@ -49,6 +49,18 @@ pub struct CompiledPolicy {
 
 const VALID_OPERATORS: [&str; 4] = ["In", "NotIn", "Exists", "DoesNotExist"];
 
+/// A DNS-1123 label, as Kubernetes requires of container names (the CRD's CEL rule on
+/// `exemptions[].containers` checks the same, so `audit` refuses what the API server refuses).
+fn is_dns1123_label(s: &str) -> bool {
+    let b = s.as_bytes();
+    let edge = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+    !b.is_empty()
+        && b.len() <= 63
+        && b.first().is_some_and(edge)
+        && b.last().is_some_and(edge)
+        && b.iter().all(|c| edge(c) || *c == b'-')
+}
+
 fn check_selector(what: &str, sel: Option<&LabelSelector>, problems: &mut Vec<String>) {
     for expr in sel
         .into_iter()
@@ -249,6 +261,18 @@ impl CompiledPolicy {
                 if id != "*" && !catalog.iter().any(|r| r.id == id) {
                     problems.push(format!(
                         "exemptions[{i}]: unknown rule id `{id}` (see `prodready rules`)"
+                    ));
+                }
+            }
+            for (j, c) in ex.containers.iter().enumerate() {
+                if !is_dns1123_label(c) {
+                    problems.push(format!(
+                        "exemptions[{i}].containers[{j}]: `{c}` is not a container name (lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters)"
+                    ));
+                }
+                if ex.containers[..j].contains(c) {
+                    problems.push(format!(
+                        "exemptions[{i}].containers[{j}]: `{c}` is listed more than once"
                     ));
                 }
             }

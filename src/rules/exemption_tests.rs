@@ -7,7 +7,9 @@ use k8s_openapi::jiff::Timestamp;
 use super::CATALOG;
 use super::testing::{now, workload};
 use crate::api::{Exemption, ProductionPolicySpec, Profile};
-use crate::engine::{CompiledPolicy, Context, ExemptionSource, Outcome, Workload, WorkloadVerdict};
+use crate::engine::{
+    CompiledPolicy, Context, ExemptionSource, Outcome, RuleResult, Workload, WorkloadVerdict,
+};
 
 const ONE_REPLICA: &str = r#"
 apiVersion: apps/v1
@@ -203,6 +205,15 @@ fn for_containers(rules: &[&str], containers: &[&str], expires: Option<Timestamp
     }
 }
 
+fn result(p: &CompiledPolicy, w: &Workload, rule: &str) -> RuleResult {
+    p.evaluate(w, &Context::default(), now())
+        .results
+        .into_iter()
+        .find(|r| r.rule.id == rule)
+        .expect("rule enabled")
+}
+
+/// The containers of the outcome's own (failing or whole-workload exempt) findings.
 fn containers_of(o: &Outcome) -> Vec<String> {
     let v = match o {
         Outcome::Fail(v) | Outcome::Exempt { violations: v, .. } => v,
@@ -211,30 +222,138 @@ fn containers_of(o: &Outcome) -> Vec<String> {
     v.iter().filter_map(|v| v.container.clone()).collect()
 }
 
+/// The containers whose findings a container exemption covers, with that exemption's index.
+fn exempt_of(r: &RuleResult) -> Vec<(String, ExemptionSource)> {
+    r.exempt
+        .iter()
+        .map(|e| {
+            (
+                e.violation.container.clone().unwrap_or_default(),
+                e.exemption.source.clone(),
+            )
+        })
+        .collect()
+}
+
 #[test]
-fn a_container_exemption_exempts_that_container_only() {
+fn a_container_exemption_exempts_that_container_only_and_shows_it_beside_the_failure() {
     let p = policy(
         vec![for_containers(&["liveness-probe"], &["istio-proxy"], None)],
         false,
     );
-    // The app still fails; the sidecar's finding is gone from the failure.
-    let both = outcome(&p, &meshed(false), "liveness-probe");
-    assert!(matches!(both, Outcome::Fail(_)), "{both:?}");
-    assert_eq!(containers_of(&both), ["app"]);
-    // With the app fixed, only the sidecar's finding is left: the result reads exempt.
-    let sidecar_only = outcome(&p, &meshed(true), "liveness-probe");
-    match &sidecar_only {
-        Outcome::Exempt { exemption, .. } => {
+    // Mixed: the app still fails, the sidecar's finding is shown as exempt beside it.
+    let both = result(&p, &meshed(false), "liveness-probe");
+    assert!(matches!(both.outcome, Outcome::Fail(_)), "{both:?}");
+    assert_eq!(containers_of(&both.outcome), ["app"]);
+    assert_eq!(
+        exempt_of(&both),
+        [(
+            "istio-proxy".to_owned(),
+            ExemptionSource::Policy { index: 0 }
+        )]
+    );
+    assert_eq!(both.exempt[0].exemption.reason, "migration PAY-1");
+    assert!(
+        both.exempt[0].violation.message.contains("istio-proxy"),
+        "{both:?}"
+    );
+    let findings = both.exempt_findings();
+    assert_eq!(findings.len(), 1);
+    // With the app fixed, only the sidecar's finding is left: the result reads exempt, and
+    // the finding is still there with its exemption.
+    let sidecar_only = result(&p, &meshed(true), "liveness-probe");
+    match &sidecar_only.outcome {
+        Outcome::Exempt {
+            exemption,
+            violations,
+        } => {
             assert_eq!(exemption.reason, "migration PAY-1");
             assert_eq!(exemption.source, ExemptionSource::Policy { index: 0 });
+            assert!(violations.is_empty(), "{violations:?}");
         }
         other => panic!("expected Exempt, got {other:?}"),
     }
-    assert_eq!(containers_of(&sidecar_only), ["istio-proxy"]);
-    // Other rules are untouched.
     assert_eq!(
-        containers_of(&outcome(&p, &meshed(true), "readiness-probe")),
-        ["app", "istio-proxy"]
+        exempt_of(&sidecar_only),
+        [(
+            "istio-proxy".to_owned(),
+            ExemptionSource::Policy { index: 0 }
+        )]
+    );
+    assert_eq!(sidecar_only.exempt_findings().len(), 1);
+    // Other rules are untouched.
+    let readiness = result(&p, &meshed(true), "readiness-probe");
+    assert_eq!(containers_of(&readiness.outcome), ["app", "istio-proxy"]);
+    assert!(readiness.exempt.is_empty());
+    // Passing: nothing to exempt, nothing shown.
+    let p = policy(
+        vec![for_containers(&["image-pinned"], &["istio-proxy"], None)],
+        false,
+    );
+    let pinned = result(&p, &meshed(false), "image-pinned");
+    assert_eq!(pinned.outcome, Outcome::Pass);
+    assert!(pinned.exempt.is_empty());
+}
+
+#[test]
+fn two_container_exemptions_each_show_their_own_reason() {
+    let mut log = for_containers(&["liveness-probe"], &["app"], None);
+    log.reason = "app restarts itself".into();
+    let p = policy(
+        vec![
+            for_containers(&["liveness-probe"], &["istio-proxy"], None),
+            log,
+        ],
+        false,
+    );
+    let r = result(&p, &meshed(false), "liveness-probe");
+    assert!(matches!(r.outcome, Outcome::Exempt { .. }), "{r:?}");
+    assert_eq!(
+        exempt_of(&r),
+        [
+            ("app".to_owned(), ExemptionSource::Policy { index: 1 }),
+            (
+                "istio-proxy".to_owned(),
+                ExemptionSource::Policy { index: 0 }
+            )
+        ]
+    );
+    let reasons: Vec<&str> = r
+        .exempt_findings()
+        .iter()
+        .map(|(_, e)| e.reason.as_str())
+        .collect();
+    assert_eq!(reasons, ["app restarts itself", "migration PAY-1"]);
+    assert_eq!(
+        p.evaluate(&meshed(false), &Context::default(), now())
+            .results
+            .iter()
+            .find(|r| r.rule.id == "liveness-probe")
+            .map(|r| r.exempt.len()),
+        Some(2)
+    );
+}
+
+#[test]
+fn a_container_exemption_covers_init_containers_by_name() {
+    // An init container that runs as a native sidecar (restartPolicy: Always) is judged
+    // like a main container; an exemption naming it covers it, and only it.
+    let w = workload(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: legacy, namespace: shop}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: legacy}}\n  template:\n    metadata: {labels: {app: legacy}}\n    spec:\n      initContainers:\n        - {name: linkerd-proxy, image: 'proxy:2', restartPolicy: Always}\n      containers:\n        - {name: app, image: 'legacy:1'}\n",
+    );
+    let p = policy(
+        vec![for_containers(&["memory-limit"], &["linkerd-proxy"], None)],
+        false,
+    );
+    let r = result(&p, &w, "memory-limit");
+    assert!(matches!(r.outcome, Outcome::Fail(_)), "{r:?}");
+    assert_eq!(containers_of(&r.outcome), ["app"]);
+    assert_eq!(
+        exempt_of(&r),
+        [(
+            "linkerd-proxy".to_owned(),
+            ExemptionSource::Policy { index: 0 }
+        )]
     );
 }
 
@@ -249,11 +368,10 @@ fn a_container_exemption_never_covers_workload_findings_or_other_names() {
         )],
         false,
     );
-    assert!(matches!(
-        outcome(&p, &meshed(true), "replicas-ha"),
-        Outcome::Fail(_)
-    ));
-    // A name that is not a container of the pod exempts nothing.
+    let r = result(&p, &meshed(true), "replicas-ha");
+    assert!(matches!(r.outcome, Outcome::Fail(_)));
+    assert!(r.exempt.is_empty());
+    // A name that is not a container of the pod exempts nothing (and shows nothing exempt).
     let p = policy(
         vec![for_containers(
             &["liveness-probe"],
@@ -262,11 +380,16 @@ fn a_container_exemption_never_covers_workload_findings_or_other_names() {
         )],
         false,
     );
+    let r = result(&p, &meshed(false), "liveness-probe");
+    assert_eq!(containers_of(&r.outcome), ["app", "istio-proxy"]);
+    assert!(r.exempt.is_empty());
     assert_eq!(
-        containers_of(&outcome(&p, &meshed(false), "liveness-probe")),
-        ["app", "istio-proxy"]
+        p.evaluate(&meshed(false), &Context::default(), now())
+            .next_expiry,
+        None
     );
-    // A whole-workload exemption beside a container one still exempts everything.
+    // A whole-workload exemption beside a container one still exempts everything, under
+    // the whole-workload exemption.
     let p = policy(
         vec![
             for_containers(&["liveness-probe"], &["istio-proxy"], None),
@@ -274,10 +397,15 @@ fn a_container_exemption_never_covers_workload_findings_or_other_names() {
         ],
         false,
     );
-    assert!(matches!(
-        outcome(&p, &meshed(false), "liveness-probe"),
-        Outcome::Exempt { .. }
-    ));
+    let r = result(&p, &meshed(false), "liveness-probe");
+    match &r.outcome {
+        Outcome::Exempt { exemption, .. } => {
+            assert_eq!(exemption.source, ExemptionSource::Policy { index: 1 });
+        }
+        other => panic!("expected Exempt, got {other:?}"),
+    }
+    assert_eq!(containers_of(&r.outcome), ["app", "istio-proxy"]);
+    assert!(r.exempt.is_empty());
 }
 
 #[test]
@@ -293,11 +421,17 @@ fn a_used_container_exemption_schedules_its_expiry_and_stops_applying_after_it()
         )],
         false,
     );
-    let eval = p.evaluate(&meshed(true), &Context::default(), now());
+    let eval = p.evaluate(&meshed(false), &Context::default(), now());
     assert_eq!(eval.next_expiry, Some(expires));
     assert_eq!(eval.verdict(), WorkloadVerdict::Violating); // readiness-probe, replicas-ha…
+    let liveness = eval
+        .results
+        .iter()
+        .find(|r| r.rule.id == "liveness-probe")
+        .expect("rule enabled");
+    assert_eq!(liveness.exempt[0].exemption.expires, Some(expires));
     let after = p.evaluate(
-        &meshed(true),
+        &meshed(false),
         &Context::default(),
         expires
             .checked_add(k8s_openapi::jiff::SignedDuration::from_secs(1))
@@ -307,7 +441,8 @@ fn a_used_container_exemption_schedules_its_expiry_and_stops_applying_after_it()
         .results
         .iter()
         .find(|r| r.rule.id == "liveness-probe")
-        .map(|r| r.outcome.clone())
         .expect("rule enabled");
-    assert!(matches!(liveness, Outcome::Fail(_)), "{liveness:?}");
+    // Expired: both containers fail again, nothing is shown as exempt.
+    assert_eq!(containers_of(&liveness.outcome), ["app", "istio-proxy"]);
+    assert!(liveness.exempt.is_empty());
 }

@@ -100,3 +100,40 @@ fn enforce_after_ramps_warn_to_enforce() {
     assert_eq!(p.next_transition(before), Some(t));
     assert_eq!(p.next_transition(t), None);
 }
+
+#[test]
+fn exemption_containers_must_be_container_names_listed_once() {
+    let with = |containers: &[&str]| {
+        let spec = ProductionPolicySpec {
+            exemptions: vec![Exemption {
+                rules: vec!["liveness-probe".into()],
+                containers: containers.iter().map(|c| (*c).to_owned()).collect(),
+                reason: "mesh".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        CompiledPolicy::from_spec("p", spec, &CATALOG).map_err(|e| e.problems)
+    };
+    assert!(with(&["istio-proxy", "linkerd-proxy", "a", "0-x9"]).is_ok());
+    let long = "a".repeat(63);
+    assert!(with(&[long.as_str()]).is_ok());
+    for bad in ["", "Istio-Proxy", "-proxy", "proxy-", "istio_proxy", "a.b"] {
+        let problems = with(&[bad]).err().unwrap_or_default();
+        assert_eq!(
+            problems,
+            [format!(
+                "exemptions[0].containers[0]: `{bad}` is not a container name (lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters)"
+            )],
+            "{bad:?}"
+        );
+    }
+    let too_long = "a".repeat(64);
+    assert!(with(&[too_long.as_str()]).is_err());
+    assert_eq!(
+        with(&["istio-proxy", "app", "istio-proxy"])
+            .err()
+            .unwrap_or_default(),
+        ["exemptions[0].containers[2]: `istio-proxy` is listed more than once"]
+    );
+}

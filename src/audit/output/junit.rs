@@ -45,9 +45,22 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                     .collect();
                 if let Some(first) = fails.first() {
                     failures += 1;
+                    // Containers an exemption covers beside the failure stay visible as exempt.
                     let body: Vec<String> = fails
                         .iter()
                         .map(|f| format!("{} (fix: {})", f.message, f.remediation))
+                        .chain(found.iter().filter_map(|f| {
+                            let ex = f.exemption.as_ref()?;
+                            Some(format!(
+                                "exempt: {} [{}{}]",
+                                f.message,
+                                ex.reason,
+                                ex.expires
+                                    .as_deref()
+                                    .map(|t| format!(", until {t}"))
+                                    .unwrap_or_default()
+                            ))
+                        }))
                         .collect();
                     let _ = write!(
                         cases,
