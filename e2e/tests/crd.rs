@@ -138,6 +138,64 @@ async fn invalid_policies_are_rejected_with_the_rule_message() {
     assert!(e.contains("should be greater than or equal to 1"), "{e}");
 }
 
+/// `exemptions[].containers`: container names (DNS-1123 labels), each listed once; the same
+/// rules `prodready audit` applies when it compiles a policy file.
+#[tokio::test]
+async fn exemption_containers_are_checked_by_cel() {
+    let cp = plane_with_crd().await;
+    let spec = |containers: &str| {
+        format!(
+            "  exemptions:\n    - rules: [liveness-probe, readiness-probe]\n      containers: {containers}\n      reason: injected by the mesh\n"
+        )
+    };
+    for (name, containers) in [
+        ("upper-case", r#"[Istio-Proxy]"#),
+        ("underscore", r#"[istio_proxy]"#),
+        ("trailing-dash", r#"[istio-]"#),
+        ("dotted", r#"[istio.proxy]"#),
+    ] {
+        let e = rejected(cp, name, &spec(containers)).await;
+        assert!(
+            e.contains("each name in containers must be a container name"),
+            "{name}: {e}"
+        );
+    }
+    let e = rejected(cp, "twice", &spec("[istio-proxy, app, istio-proxy]")).await;
+    assert!(
+        e.contains("containers names the same container more than once; list each name once"),
+        "{e}"
+    );
+    let e = rejected(cp, "empty-name", &spec(r#"[""]"#)).await;
+    assert!(e.contains("should be at least 1 chars long"), "{e}");
+    let e = rejected(cp, "too-long", &spec(&format!("[{}]", "a".repeat(64)))).await;
+    assert!(
+        e.contains("may not be more than 63 bytes") || e.contains("63"),
+        "{e}"
+    );
+    let many: Vec<String> = (0..33).map(|i| format!("c{i}")).collect();
+    let e = rejected(cp, "too-many", &spec(&format!("[{}]", many.join(", ")))).await;
+    assert!(e.contains("must have at most 32 items"), "{e}");
+
+    // Accepted: sidecar names, a native sidecar's name, the longest label, 32 names.
+    let mut accepted = vec![
+        "[istio-proxy]".to_owned(),
+        "[linkerd-proxy, istio-init, app2]".to_owned(),
+        format!("[{}]", "a".repeat(63)),
+    ];
+    accepted.push(format!("[{}]", many[..32].join(", ")));
+    for (i, containers) in accepted.iter().enumerate() {
+        let doc = format!(
+            "apiVersion: prodready.dev/v1alpha1\nkind: ProductionPolicy\nmetadata:\n  name: containers-ok-{i}\nspec:\n{}",
+            spec(containers)
+        );
+        let out = cp
+            .kubectl_with_stdin(["apply", "--dry-run=server", "-f", "-"], Some(&doc))
+            .await
+            .expect("kubectl");
+        assert!(out.success(), "{containers} rejected:\n{}", out.stderr);
+    }
+}
+
 #[tokio::test]
 async fn kubectl_get_shows_printer_columns_and_explain_documents_fields() {
     let cp = plane_with_crd().await;
