@@ -1111,3 +1111,85 @@ async fn admission_judges_an_autoscaled_deployment_by_its_hpa() {
     let _ = api.delete(&policy_name, &DeleteParams::default()).await;
     unregister(&client, &configuration).await;
 }
+
+/// [`deployment`] with an injected-sidecar-like `istio-proxy` container beside the app: no
+/// probes, no resources, no preStop (as a mesh injects it).
+fn meshed(name: &str, app_ready: bool) -> String {
+    let base = deployment(name, "registry.example/web:1", app_ready, "");
+    format!(
+        "{base}        - name: istio-proxy\n          image: registry.example/proxyv2:1.24.0\n          args: [proxy, sidecar]\n"
+    )
+}
+
+#[tokio::test]
+async fn a_container_exemption_silences_the_sidecar_but_not_the_app() {
+    let cp = shared().await;
+    let ns = cp.temp_namespace("wh-sidecar").await.expect("namespace");
+    let hook = start_hook(cp, ns.name(), Duration::from_secs(3600)).await;
+    let exemption = "exemptions:\n  - rules: [liveness-probe, readiness-probe, resource-requests, memory-limit]\n    containers: [istio-proxy]\n    reason: \"injected by the mesh; probed and sized by its operator\"\n";
+    hook.set_policy("baseline", &policy("action: Warn", exemption));
+    wait_until_judging(cp, ns.name()).await;
+
+    // Without the exemption the sidecar alone draws warnings (the test is not vacuous).
+    hook.set_policy("baseline", &policy("action: Warn", ""));
+    let out = apply(
+        cp,
+        ns.name(),
+        &meshed("unexempt", true),
+        &["--dry-run=server"],
+    )
+    .await;
+    assert!(out.success(), "{}", out.stderr);
+    let warnings = warning_lines(&out.stderr);
+    assert!(
+        !warnings.is_empty() && warnings.iter().all(|w| w.contains("\"istio-proxy\"")),
+        "{}",
+        out.stderr
+    );
+
+    // Exempt sidecar, complete app: admitted without a single warning.
+    hook.set_policy("baseline", &policy("action: Warn", exemption));
+    let out = apply(cp, ns.name(), &meshed("web", true), &[]).await;
+    assert!(out.success(), "{}", out.stderr);
+    assert!(
+        warning_lines(&out.stderr).is_empty(),
+        "no warning for an exempt sidecar: {}",
+        out.stderr
+    );
+
+    // Exempt sidecar, app without a readinessProbe: the app's warning only.
+    let out = apply(cp, ns.name(), &meshed("api", false), &[]).await;
+    assert!(out.success(), "{}", out.stderr);
+    assert_eq!(
+        warning_lines(&out.stderr),
+        [format!("Warning: prodready[baseline] deployment/api: container \"app\" has no readinessProbe (readiness-probe); {FIX}").as_str()],
+        "{}",
+        out.stderr
+    );
+
+    // Enforce: the app's finding still denies, and the denial names the app, not the sidecar.
+    hook.set_policy("baseline", &policy("action: Enforce", exemption));
+    let out = apply(cp, ns.name(), &meshed("strict-api", false), &[]).await;
+    assert!(
+        !out.success(),
+        "the app's violation must deny: {}",
+        out.stdout
+    );
+    assert!(
+        out.stderr
+            .contains("prodready denied deployment/strict-api")
+            && out
+                .stderr
+                .contains("container \"app\" has no readinessProbe"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("istio-proxy"), "{}", out.stderr);
+    let out = apply(cp, ns.name(), &meshed("strict-web", true), &[]).await;
+    assert!(out.success(), "{}", out.stderr);
+    assert!(warning_lines(&out.stderr).is_empty(), "{}", out.stderr);
+
+    let client = cp.client().await.expect("client");
+    unregister(&client, &hook.configuration).await;
+    hook.stop().await;
+}
