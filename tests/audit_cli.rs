@@ -766,6 +766,54 @@ fn a_failing_rule_shows_its_exempt_sidecar_in_every_format() {
     );
 }
 
+/// Workloads another operator controls are judged on their own, as the webhook and the
+/// controller judge them (the same file is read by their unit tests); Pods and ReplicaSets of
+/// judged workloads are left to those.
+#[test]
+fn workloads_another_operator_controls_are_judged_on_their_own() {
+    let out = run(&[
+        "audit",
+        "tests/fixtures/owned/operator-owned.yaml",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let v = json_of(&out);
+    assert!(v["errors"].as_array().is_some_and(Vec::is_empty), "{v}");
+    assert_eq!(v["summary"]["workloads"], 3, "{}", v["summary"]);
+    let mut judged: Vec<String> = v["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|w| {
+            format!(
+                "{}/{}",
+                w["kind"].as_str().unwrap_or_default(),
+                w["name"].as_str().unwrap_or_default()
+            )
+        })
+        .collect();
+    judged.sort();
+    judged.dedup();
+    assert_eq!(
+        judged,
+        [
+            "CronJob/db-backup",
+            "Deployment/kafka-exporter",
+            "StatefulSet/db"
+        ]
+    );
+    assert!(
+        findings_of(&v, &["readiness-probe"]).contains(&(
+            "kafka-exporter".to_owned(),
+            "readiness-probe".to_owned(),
+            "fail".to_owned(),
+            "container \"exporter\" has no readinessProbe".to_owned()
+        )),
+        "{v}"
+    );
+}
+
 #[test]
 fn scrape_annotations_count_as_coverage_only_where_the_policy_accepts_them() {
     let scraped = |policy: Option<&str>| {

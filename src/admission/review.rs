@@ -821,6 +821,55 @@ mod tests {
         assert!(!r.response.allowed);
     }
 
+    /// The same file `audit` reads in `tests/audit_cli.rs` and the controller's store keeps
+    /// in `controller::stores`: all three judge the operator-owned workloads on their own.
+    const OPERATOR_OWNED: &str = include_str!("../../tests/fixtures/owned/operator-owned.yaml");
+
+    #[test]
+    fn workloads_another_operator_controls_are_judged_their_pods_are_not() {
+        let docs: Vec<Value> =
+            serde_saphyr::from_multiple(OPERATOR_OWNED).unwrap_or_else(|e| panic!("{e}"));
+        let by_name = |name: &str| {
+            docs.iter()
+                .find(|d| d["metadata"]["name"] == name)
+                .cloned()
+                .unwrap_or_else(|| panic!("no {name} in the fixture"))
+        };
+        let warned = |name: &str| {
+            let r = run(
+                &request("CREATE", Some(by_name(name)), None),
+                &[policy("baseline", WARN)],
+            );
+            assert!(r.response.allowed);
+            warnings(&r)
+        };
+        let w = warned("kafka-exporter");
+        assert!(
+            w.iter().any(|w| w.starts_with("prodready[baseline] deployment/kafka-exporter: container \"exporter\" has no readinessProbe (readiness-probe)")),
+            "{w:?}"
+        );
+        let w = warned("db");
+        assert!(
+            w.iter()
+                .any(|w| w.contains("container \"postgres\" has no livenessProbe")),
+            "{w:?}"
+        );
+        let w = warned("db-backup");
+        assert!(
+            w.iter().any(|w| w.contains("(cronjob-single-runner)")),
+            "{w:?}"
+        );
+        // Controlled by workloads prodready judges: left to them.
+        assert!(warned("db-0").is_empty());
+        assert!(warned("kafka-exporter-5d8f9c").is_empty());
+        // Under Enforce the operator-owned Deployment is denied like any other.
+        let r = run(
+            &request("CREATE", Some(by_name("kafka-exporter")), None),
+            &[policy("baseline", ENFORCE)],
+        );
+        assert!(!r.response.allowed);
+    }
+
     #[test]
     fn dry_run_is_evaluated_the_same() {
         let mut req = request("CREATE", Some(deployment("web", drop_readiness)), None);

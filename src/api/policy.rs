@@ -96,7 +96,9 @@ pub struct MatchSpec {
     /// Workload kinds to check. Empty means every supported kind: Deployment, StatefulSet,
     /// DaemonSet, ReplicaSet, Job, CronJob and Pod. A ReplicaSet a Deployment controls, a Pod
     /// any controller owns and a Job a CronJob controls are judged at their owner, not on
-    /// their own (the Jobs of a CronJob are read by `cronjob-health`).
+    /// their own (the Jobs of a CronJob are read by `cronjob-health`). Deployments,
+    /// StatefulSets, DaemonSets and CronJobs are judged whoever controls them (another
+    /// operator's custom resource included).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub kinds: Vec<WorkloadKind>,
 

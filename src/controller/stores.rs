@@ -242,6 +242,11 @@ macro_rules! workload_slim {
     ($($t:ty => $kind:ident, replicas: |$r:ident| $replicas:expr, |$o:ident| $template:expr;)*) => {$(
         impl Slim for $t {
             type Stored = Tracked;
+            /// Asked like every workload kind, so the controller keeps what the webhook and
+            /// `audit` judge (today: these kinds always, whoever controls them).
+            fn wanted(&self) -> bool {
+                !judged_at_owner(WorkloadKind::$kind, self.metadata.owner_references.as_deref())
+            }
             fn slim(mut self) -> Tracked {
                 let declared = {
                     let $r = &self;
@@ -318,6 +323,12 @@ owned_workload_slim!(
 
 impl Slim for k8s_openapi::api::batch::v1::CronJob {
     type Stored = Tracked;
+    fn wanted(&self) -> bool {
+        !judged_at_owner(
+            WorkloadKind::CronJob,
+            self.metadata.owner_references.as_deref(),
+        )
+    }
     /// Unlike the other workloads, the CronJob keeps its creation time and the part of its
     /// status `cronjob-health` reads (last schedule, last success, active Job names): a
     /// status change can flip that verdict, so it matters.
@@ -784,6 +795,36 @@ mod tests {
         assert!(rs("").wanted());
         assert!(!rs(&owner("Deployment")).wanted());
         assert!(rs(&owner("Rollout")).wanted());
+    }
+
+    #[test]
+    fn workloads_another_operator_controls_are_kept() {
+        use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
+        use k8s_openapi::api::batch::v1::CronJob;
+        use k8s_openapi::api::core::v1::Pod;
+        // The fixture `audit` and the webhook judge in their own tests.
+        let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(include_str!(
+            "../../tests/fixtures/owned/operator-owned.yaml"
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let doc = |name: &str| {
+            docs.iter()
+                .find(|d| d["metadata"]["name"] == name)
+                .cloned()
+                .unwrap_or_else(|| panic!("no {name}"))
+        };
+        let d: Deployment = serde_json::from_value(doc("kafka-exporter")).unwrap_or_default();
+        assert!(d.wanted());
+        assert_eq!(d.slim().key(), "Deployment/streaming/kafka-exporter");
+        let s: StatefulSet = serde_json::from_value(doc("db")).unwrap_or_default();
+        assert!(s.wanted());
+        let c: CronJob = serde_json::from_value(doc("db-backup")).unwrap_or_default();
+        assert!(c.wanted());
+        let p: Pod = serde_json::from_value(doc("db-0")).unwrap_or_default();
+        assert!(!p.wanted());
+        let rs: ReplicaSet =
+            serde_json::from_value(doc("kafka-exporter-5d8f9c")).unwrap_or_default();
+        assert!(!rs.wanted());
     }
 
     #[test]

@@ -8,6 +8,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
@@ -44,8 +45,9 @@ pub enum Object {
     Namespace(Box<Namespace>),
     /// A Job a CronJob controls: a run `cronjob-health` reads, not a workload of its own.
     JobRun(Arc<JobRun>),
-    /// A Pod, ReplicaSet or Job judged at its controller (see [`judged_at_owner`]): the
-    /// controller, the webhook and `audit` all leave it to its owner.
+    /// A workload judged at its controller (see [`judged_at_owner`]: a Pod with any
+    /// controller, a ReplicaSet of a Deployment): the controller, the webhook and `audit` all
+    /// leave it to its owner.
     Controlled {
         /// Its kind.
         kind: WorkloadKind,
@@ -141,6 +143,19 @@ fn typed<'de, T: Deserialize<'de>, M: Deserializer<'de>>(
     })
 }
 
+/// The workload, or [`Object::Controlled`] when [`judged_at_owner`] says its controller is
+/// judged in its place: the one question the controller and the webhook ask too.
+fn on_its_own<T>(kind: WorkloadKind, obj: T) -> Object
+where
+    T: k8s_openapi::Metadata<Ty = ObjectMeta> + Into<Workload>,
+{
+    if judged_at_owner(kind, obj.metadata().owner_references.as_deref()) {
+        Object::Controlled { kind }
+    } else {
+        Object::Workload(Box::new(obj.into()))
+    }
+}
+
 /// Decodes one object. `kind: List` is not handled here (see [`list_items`]).
 pub fn decode<'de, M: Manifest<'de>>(doc: M) -> Result<Object, DecodeError> {
     if !doc.is_mapping() {
@@ -185,21 +200,21 @@ pub fn decode<'de, M: Manifest<'de>>(doc: M) -> Result<Object, DecodeError> {
     }
     let k = kind.as_str();
     Ok(match k {
-        "Deployment" => Object::Workload(Box::new(typed::<Deployment, _>(k, doc)?.into())),
-        "StatefulSet" => Object::Workload(Box::new(typed::<StatefulSet, _>(k, doc)?.into())),
-        "DaemonSet" => Object::Workload(Box::new(typed::<DaemonSet, _>(k, doc)?.into())),
+        "Deployment" => {
+            let d = typed::<Deployment, _>(k, doc)?;
+            on_its_own(WorkloadKind::Deployment, d)
+        }
+        "StatefulSet" => {
+            let s = typed::<StatefulSet, _>(k, doc)?;
+            on_its_own(WorkloadKind::StatefulSet, s)
+        }
+        "DaemonSet" => {
+            let d = typed::<DaemonSet, _>(k, doc)?;
+            on_its_own(WorkloadKind::DaemonSet, d)
+        }
         "ReplicaSet" => {
             let rs = typed::<ReplicaSet, _>(k, doc)?;
-            if judged_at_owner(
-                WorkloadKind::ReplicaSet,
-                rs.metadata.owner_references.as_deref(),
-            ) {
-                Object::Controlled {
-                    kind: WorkloadKind::ReplicaSet,
-                }
-            } else {
-                Object::Workload(Box::new(rs.into()))
-            }
+            on_its_own(WorkloadKind::ReplicaSet, rs)
         }
         "Job" => {
             let job = typed::<Job, _>(k, doc)?;
@@ -208,16 +223,13 @@ pub fn decode<'de, M: Manifest<'de>>(doc: M) -> Result<Object, DecodeError> {
                 None => Object::Workload(Box::new(job.into())),
             }
         }
-        "CronJob" => Object::Workload(Box::new(typed::<CronJob, _>(k, doc)?.into())),
+        "CronJob" => {
+            let c = typed::<CronJob, _>(k, doc)?;
+            on_its_own(WorkloadKind::CronJob, c)
+        }
         "Pod" => {
             let pod = typed::<Pod, _>(k, doc)?;
-            if judged_at_owner(WorkloadKind::Pod, pod.metadata.owner_references.as_deref()) {
-                Object::Controlled {
-                    kind: WorkloadKind::Pod,
-                }
-            } else {
-                Object::Workload(Box::new(pod.into()))
-            }
+            on_its_own(WorkloadKind::Pod, pod)
         }
         "Service" => Object::Service(Arc::new(typed(k, doc)?)),
         "PodDisruptionBudget" => Object::Pdb(Arc::new(typed(k, doc)?)),

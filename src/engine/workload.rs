@@ -147,19 +147,34 @@ impl<'a> ContainerRef<'a> {
 }
 
 /// Whether an object of `kind` with these owner references is judged at its owner rather
-/// than on its own: a Pod with any controller, a ReplicaSet controlled by a Deployment, a Job
-/// controlled by a CronJob (its runs are read by `cronjob-health` instead), and for the other
-/// kinds any controller. The controller, `audit` and the webhook all ask this, so they judge
-/// the same objects.
+/// than on its own. The controller, `audit` and the webhook all ask this, so they judge the
+/// same objects:
+///
+/// - a Pod with any controller (a ReplicaSet, StatefulSet, DaemonSet or Job, judged in its
+///   place; an operator that creates Pods itself keeps them to its own contract);
+/// - a ReplicaSet controlled by a Deployment, a Job controlled by a CronJob (its runs are
+///   read by `cronjob-health` instead);
+/// - never a Deployment, StatefulSet, DaemonSet or CronJob, whatever controls it: no kind
+///   prodready judges controls them, and one created by another operator (a custom
+///   resource's controller) runs production traffic all the same, so it is judged on its
+///   own. An admin who leaves such workloads to their operator excludes them with
+///   `match` (`selector`, `namespaces`) or an exemption.
+///
+/// A ReplicaSet or Job whose controller is another kind (an Argo Rollout, a queueing
+/// operator) is judged on its own for the same reason.
 pub fn judged_at_owner(kind: WorkloadKind, owners: Option<&[OwnerReference]>) -> bool {
     let mut controllers = owners
         .unwrap_or_default()
         .iter()
         .filter(|o| o.controller == Some(true));
     match kind {
+        WorkloadKind::Pod => controllers.next().is_some(),
         WorkloadKind::ReplicaSet => controllers.any(|o| o.kind == "Deployment"),
         WorkloadKind::Job => controllers.any(|o| o.kind == "CronJob"),
-        _ => controllers.next().is_some(),
+        WorkloadKind::Deployment
+        | WorkloadKind::StatefulSet
+        | WorkloadKind::DaemonSet
+        | WorkloadKind::CronJob => false,
     }
 }
 
@@ -418,5 +433,50 @@ impl From<Pod> for Workload {
         w.pod_annotations = w.annotations.clone();
         w.pod = p.spec.unwrap_or_default();
         w
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owner(api_version: &str, kind: &str, controller: Option<bool>) -> OwnerReference {
+        OwnerReference {
+            api_version: api_version.into(),
+            kind: kind.into(),
+            name: "o".into(),
+            uid: "u".into(),
+            controller,
+            ..OwnerReference::default()
+        }
+    }
+
+    #[test]
+    fn judged_at_owner_only_where_prodready_judges_the_owner() {
+        use WorkloadKind::*;
+        let kafka = [owner("kafka.strimzi.io/v1beta2", "Kafka", Some(true))];
+        let deployment = [owner("apps/v1", "Deployment", Some(true))];
+        let cronjob = [owner("batch/v1", "CronJob", Some(true))];
+        let statefulset = [owner("apps/v1", "StatefulSet", Some(true))];
+        let loose = [owner("apps/v1", "ReplicaSet", Some(false))];
+        // Another operator's workloads are judged on their own, whatever the kind.
+        for kind in [Deployment, StatefulSet, DaemonSet, CronJob] {
+            assert!(!judged_at_owner(kind, Some(&kafka)), "{kind}");
+            assert!(!judged_at_owner(kind, Some(&deployment)), "{kind}");
+            assert!(!judged_at_owner(kind, None), "{kind}");
+        }
+        // A ReplicaSet of a Deployment, a Job of a CronJob: at the owner; of another
+        // controller (an Argo Rollout, a queueing operator): on their own.
+        assert!(judged_at_owner(ReplicaSet, Some(&deployment)));
+        assert!(!judged_at_owner(ReplicaSet, Some(&kafka)));
+        assert!(judged_at_owner(Job, Some(&cronjob)));
+        assert!(!judged_at_owner(Job, Some(&kafka)));
+        // A Pod with any controller is judged at it; an owner that is not the controller
+        // does not count.
+        assert!(judged_at_owner(Pod, Some(&statefulset)));
+        assert!(judged_at_owner(Pod, Some(&kafka)));
+        assert!(!judged_at_owner(Pod, Some(&loose)));
+        assert!(!judged_at_owner(Pod, None));
+        assert!(!judged_at_owner(ReplicaSet, Some(&loose)));
     }
 }
