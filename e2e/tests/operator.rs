@@ -1826,3 +1826,294 @@ async fn jobs_pods_and_replicasets_are_counted_exactly_as_audit_counts_them() {
         (matched as usize, compliant as usize, violating as usize)
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// What "serving" and "unknown" mean, live (graceful-shutdown, service-monitor)
+// ---------------------------------------------------------------------------------------
+
+/// A finding as `(workload, rule, container, message)`.
+type Found = (String, String, String, String);
+
+/// The status's violations as findings, sorted (one violation per workload and rule here, so
+/// the status's first message is the whole message).
+fn status_findings(s: &prodready::api::ProductionPolicyStatus) -> Vec<Found> {
+    let mut out: Vec<Found> = s
+        .violations
+        .iter()
+        .map(|v| {
+            (
+                v.name.clone(),
+                v.rule.clone(),
+                v.container.clone().unwrap_or_default(),
+                v.message.clone(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// `prodready audit` of `kubectl get <kinds> -n <ns> -o yaml` (the objects as a user gets
+/// them from the API server) under `policy`: its counts in the status's order (matched,
+/// compliant, violating, exempt, unknown) and its failing findings, sorted.
+async fn audit_live(
+    cp: &ControlPlane,
+    ns: &str,
+    kinds: &str,
+    policy: &str,
+) -> ((u32, u32, u32, u32, u32), Vec<Found>) {
+    let out = cp
+        .kubectl(["get", kinds, "-n", ns, "-o", "yaml"])
+        .await
+        .expect("kubectl");
+    assert!(out.success(), "{}", out.stderr);
+    let mut loaded = prodready::audit::Loaded::default();
+    loaded.add_text("cluster.yaml", &out.stdout, false);
+    loaded.add_text("policy.yaml", policy, false);
+    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+    let policies: Vec<prodready::engine::CompiledPolicy> = loaded
+        .policies
+        .iter()
+        .map(|(p, _)| {
+            prodready::engine::CompiledPolicy::compile(p, &prodready::rules::CATALOG)
+                .expect("policy")
+        })
+        .collect();
+    let report = prodready::audit::audit(&loaded, &policies, Timestamp::now(), false);
+    let n = |x: usize| u32::try_from(x).unwrap_or(u32::MAX);
+    let s = &report.summary;
+    let counts = (
+        n(s.workloads),
+        n(s.compliant),
+        n(s.violating),
+        n(s.exempt),
+        n(s.unknown),
+    );
+    let mut found: Vec<Found> = report
+        .findings
+        .iter()
+        .filter(|f| f.result == prodready::audit::ResultKind::Fail)
+        .map(|f| {
+            (
+                f.name.clone(),
+                f.rule.to_owned(),
+                f.container.clone().unwrap_or_default(),
+                f.message.clone(),
+            )
+        })
+        .collect();
+    found.sort();
+    (counts, found)
+}
+
+/// A Deployment with one container `app` and nothing else: `extra` is indented under the
+/// container, `pod` under the pod spec.
+fn plain(name: &str, container: &str, pod: &str) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}}}\nspec:\n  replicas: 2\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    metadata: {{labels: {{app: {name}}}}}\n    spec:\n{pod}      containers:\n        - name: app\n          image: example.org/app:1.0\n{container}"
+    )
+}
+
+#[tokio::test]
+async fn graceful_shutdown_serving_and_long_prestop_live_as_audit_says() {
+    let sh = shared().await;
+    let ns = sh.cp.temp_namespace("serving").await.expect("namespace");
+    let client = sh.cp.client().await.expect("client");
+    let name = ns.name().to_owned();
+    for doc in [
+        // No declared port, probed over httpGet on one: serving, and no preStop.
+        plain(
+            "probed",
+            "          readinessProbe: {httpGet: {path: /ready, port: 8080}}\n",
+            "",
+        ),
+        // No port, no probe, but a Service targets it by number: serving, no preStop.
+        plain("targeted", "", ""),
+        "apiVersion: v1\nkind: Service\nmetadata: {name: targeted}\nspec:\n  selector: {app: targeted}\n  ports: [{port: 80, targetPort: 8080}]\n".to_owned(),
+        // Not serving, but its preStop sleeps past the grace period: fails anyway. (An exec
+        // hook: the API server itself refuses a native `sleep` action that long.)
+        plain(
+            "sleepy-worker",
+            "          lifecycle: {preStop: {exec: {command: [sh, -c, 'sleep 40']}}}\n",
+            "      terminationGracePeriodSeconds: 30\n",
+        ),
+        // Not serving, no preStop: nothing to drain.
+        plain("worker", "", ""),
+        // Probed and draining within the grace period.
+        plain(
+            "good",
+            "          readinessProbe: {tcpSocket: {port: 8080}}\n          lifecycle: {preStop: {sleep: {seconds: 5}}}\n",
+            "",
+        ),
+    ] {
+        apply(&client, &name, &doc).await;
+    }
+    let policy = policy_yaml(
+        &name,
+        &format!("{{namespaces: [{name}]}}"),
+        &["gracefulShutdown"],
+        "",
+    );
+    apply(&client, &name, &policy).await;
+    let s = wait_status(
+        &client,
+        &name,
+        SETTLE,
+        "graceful-shutdown decided",
+        expect_counts((5, 2, 3, 0, 0)),
+    )
+    .await;
+    let live = status_findings(&s);
+    let failing: Vec<&str> = live.iter().map(|f| f.0.as_str()).collect();
+    assert_eq!(failing, ["probed", "sleepy-worker", "targeted"], "{live:?}");
+    assert!(
+        live.iter()
+            .all(|f| f.1 == "graceful-shutdown" && f.2 == "app"),
+        "{live:?}"
+    );
+    let (counts_audit, found) = audit_live(sh.cp, &name, "deployments,services", &policy).await;
+    assert_eq!(
+        counts_audit,
+        counts(&s),
+        "audit's counts equal the status's"
+    );
+    assert_eq!(found, live, "audit's findings equal the status's");
+}
+
+#[tokio::test]
+async fn service_monitor_decides_from_the_one_installed_crd_and_scrape_annotations() {
+    let (cp, client) = private().await;
+    let op = Operator::start(
+        program(),
+        cp.kubeconfig(),
+        "one-crd-operator",
+        "one-crd",
+        &[],
+    );
+    op.wait_ready(Duration::from_secs(60)).await;
+    let ns = "default";
+    let service = |name: &str, annotations: &str| {
+        format!(
+            "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}, labels: {{app: {name}}}, annotations: {{{annotations}}}}}\nspec:\n  selector: {{app: {name}}}\n  ports: [{{name: metrics, port: 9090}}]\n"
+        )
+    };
+    for name in ["covered", "bare", "annotated"] {
+        apply(&client, ns, &deployment(name, 2, true, "")).await;
+    }
+    apply(&client, ns, &service("covered", "")).await;
+    apply(&client, ns, &service("bare", "")).await;
+    apply(
+        &client,
+        ns,
+        &service("annotated", r#""prometheus.io/scrape": "true""#),
+    )
+    .await;
+    let plain = policy_yaml(
+        "monitors",
+        "{namespaces: [default]}",
+        &["serviceMonitor"],
+        "",
+    );
+    let scrape = policy_yaml("scrape", "{namespaces: [default]}", &["serviceMonitor"], "").replace(
+        "serviceMonitor: {enabled: true}",
+        "serviceMonitor: {enabled: true, acceptScrapeAnnotations: true}",
+    );
+    assert!(scrape.contains("acceptScrapeAnnotations: true"), "{scrape}");
+    apply(&client, ns, &plain).await;
+    apply(&client, ns, &scrape).await;
+
+    // No monitoring CRD at all: without the parameter nothing can be known; with it, the
+    // annotated Service counts and the others fail, as audit says.
+    wait_status(
+        &client,
+        "monitors",
+        SETTLE,
+        "unknown with no monitoring stack",
+        expect_counts((3, 0, 0, 0, 3)),
+    )
+    .await;
+    let s = wait_status(
+        &client,
+        "scrape",
+        SETTLE,
+        "annotations decide with no monitoring stack",
+        expect_counts((3, 1, 2, 0, 0)),
+    )
+    .await;
+    // Same verdicts; the messages differ by what each can know: the operator knows no
+    // Prometheus Operator CRD is installed, `audit` of a dump only that it holds no monitor.
+    let (audit_counts, found) = audit_live(&cp, ns, "deployments,services", &scrape).await;
+    assert_eq!(audit_counts, counts(&s));
+    let without_message = |f: &[Found]| -> Vec<(String, String, String)> {
+        f.iter()
+            .map(|(w, r, c, _)| (w.clone(), r.clone(), c.clone()))
+            .collect()
+    };
+    assert_eq!(
+        without_message(&found),
+        without_message(&status_findings(&s))
+    );
+    let failing: Vec<String> = found.iter().map(|f| f.0.clone()).collect();
+    assert_eq!(failing, ["bare", "covered"]);
+    assert!(
+        status_findings(&s)
+            .iter()
+            .all(|f| f.3.contains("no Prometheus Operator CRDs are installed")),
+        "{s:?}"
+    );
+
+    // Only the ServiceMonitor CRD: no PodMonitor can exist, so ServiceMonitors decide.
+    install_crd_file(
+        &client,
+        e2e::monitoring_crd_file("monitoring.coreos.com_servicemonitors.yaml")
+            .expect("the ServiceMonitor CRD file"),
+    )
+    .await
+    .expect("install the ServiceMonitor CRD");
+    let s = wait_status(
+        &client,
+        "monitors",
+        SETTLE,
+        "decided from ServiceMonitors alone",
+        expect_counts((3, 0, 3, 0, 0)),
+    )
+    .await;
+    assert_eq!(
+        condition(&s, "Degraded"),
+        Some(("False", "AllRulesEvaluated"))
+    );
+    apply(
+        &client,
+        ns,
+        "apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata: {name: covered}\nspec:\n  selector: {matchLabels: {app: covered}}\n  endpoints: [{port: metrics}]\n",
+    )
+    .await;
+    let s = wait_status(
+        &client,
+        "monitors",
+        SETTLE,
+        "the ServiceMonitor covers one",
+        expect_counts((3, 1, 2, 0, 0)),
+    )
+    .await;
+    let kinds = "deployments,services,servicemonitors";
+    let (audit_counts, found) = audit_live(&cp, ns, kinds, &plain).await;
+    assert_eq!(audit_counts, counts(&s));
+    assert_eq!(found, status_findings(&s));
+    let failing: Vec<String> = found.iter().map(|f| f.0.clone()).collect();
+    assert_eq!(failing, ["annotated", "bare"]);
+    // With the parameter, the annotation counts beside the ServiceMonitor.
+    let s = wait_status(
+        &client,
+        "scrape",
+        SETTLE,
+        "monitor and annotation both count",
+        expect_counts((3, 2, 1, 0, 0)),
+    )
+    .await;
+    let (audit_counts, found) = audit_live(&cp, ns, kinds, &scrape).await;
+    assert_eq!(audit_counts, counts(&s));
+    assert_eq!(found, status_findings(&s));
+    let failing: Vec<String> = found.iter().map(|f| f.0.clone()).collect();
+    assert_eq!(failing, ["bare"]);
+}
