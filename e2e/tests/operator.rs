@@ -2117,3 +2117,60 @@ async fn service_monitor_decides_from_the_one_installed_crd_and_scrape_annotatio
     let failing: Vec<String> = found.iter().map(|f| f.0.clone()).collect();
     assert_eq!(failing, ["bare"]);
 }
+
+#[tokio::test]
+async fn a_container_exemption_is_listed_beside_the_failure_it_does_not_cover() {
+    let sh = shared().await;
+    let ns = sh.cp.temp_namespace("sidecar").await.expect("namespace");
+    let client = sh.cp.client().await.expect("client");
+    let name = ns.name().to_owned();
+    // The app lacks a readinessProbe; the injected sidecar lacks both probes.
+    let meshed = format!(
+        "{}        - name: istio-proxy\n          image: example.org/proxyv2:1.24.0\n",
+        plain(
+            "web",
+            "          livenessProbe: {httpGet: {path: /live, port: 8080}}\n",
+            ""
+        )
+    );
+    apply(&client, &name, &meshed).await;
+    let policy = policy_yaml(
+        &name,
+        &format!("{{namespaces: [{name}]}}"),
+        &["livenessProbe", "readinessProbe"],
+        "  exemptions:\n    - rules: [liveness-probe, readiness-probe]\n      containers: [istio-proxy]\n      reason: injected by the mesh\n      expires: \"2099-01-01T00:00:00Z\"\n",
+    );
+    apply(&client, &name, &policy).await;
+    let s = wait_status(
+        &client,
+        &name,
+        SETTLE,
+        "the app fails, the sidecar is exempt",
+        expect_counts((1, 0, 1, 0, 0)),
+    )
+    .await;
+    let [v] = s.violations.as_slice() else {
+        panic!("one violation expected: {:?}", s.violations);
+    };
+    assert_eq!(
+        (v.rule.as_str(), v.container.as_deref()),
+        ("readiness-probe", Some("app"))
+    );
+    let exempt: Vec<(&str, u32, &str)> = v
+        .exempt_containers
+        .iter()
+        .map(|e| (e.container.as_str(), e.exemption, e.reason.as_str()))
+        .collect();
+    assert_eq!(exempt, [("istio-proxy", 0, "injected by the mesh")]);
+    assert_eq!(
+        v.exempt_containers[0]
+            .expires
+            .as_ref()
+            .map(|t| t.0.to_string()),
+        Some("2099-01-01T00:00:00Z".to_owned())
+    );
+    // audit agrees: the same counts and failure, and the sidecar's findings read exempt.
+    let (audit_counts, found) = audit_live(sh.cp, &name, "deployments", &policy).await;
+    assert_eq!(audit_counts, counts(&s));
+    assert_eq!(found, status_findings(&s));
+}
