@@ -2174,3 +2174,67 @@ async fn a_container_exemption_is_listed_beside_the_failure_it_does_not_cover() 
     assert_eq!(audit_counts, counts(&s));
     assert_eq!(found, status_findings(&s));
 }
+
+#[tokio::test]
+async fn workloads_another_operator_controls_are_counted_as_audit_and_the_webhook_judge_them() {
+    let sh = shared().await;
+    let ns = sh.cp.temp_namespace("owned").await.expect("namespace");
+    let client = sh.cp.client().await.expect("client");
+    let name = ns.name().to_owned();
+    // The fixture the unit tests of judged_at_owner, the store and the admission review read:
+    // a Deployment, StatefulSet and CronJob controlled by custom resources, a Pod of the
+    // StatefulSet and a ReplicaSet of the Deployment.
+    let fixture =
+        std::fs::read_to_string(repo_root().join("tests/fixtures/owned/operator-owned.yaml"))
+            .expect("the fixture")
+            .replace("namespace: streaming", &format!("namespace: {name}"));
+    apply(&client, &name, &fixture).await;
+    let policy = policy_yaml(
+        &name,
+        &format!("{{namespaces: [{name}]}}"),
+        &[
+            "livenessProbe",
+            "readinessProbe",
+            "cronjobSingleRunner",
+            "imagePinned",
+        ],
+        "",
+    );
+    apply(&client, &name, &policy).await;
+    let s = wait_status(
+        &client,
+        &name,
+        SETTLE,
+        "the three operator-owned workloads judged, the Pod and ReplicaSet left to their owners",
+        expect_counts((3, 0, 3, 0, 0)),
+    )
+    .await;
+    let mut judged: Vec<String> = s
+        .violations
+        .iter()
+        .map(|v| format!("{}/{}", v.kind, v.name))
+        .collect();
+    judged.sort();
+    judged.dedup();
+    assert_eq!(
+        judged,
+        [
+            "CronJob/db-backup",
+            "Deployment/kafka-exporter",
+            "StatefulSet/db"
+        ]
+    );
+    let kinds = "deployments,statefulsets,cronjobs,pods,replicasets";
+    let (audit_counts, found) = audit_live(sh.cp, &name, kinds, &policy).await;
+    assert_eq!(audit_counts, counts(&s));
+    // The status keeps the first message per (workload, rule); compare on those keys.
+    let keys = |f: &[Found]| -> Vec<(String, String)> {
+        let mut k: Vec<(String, String)> = f
+            .iter()
+            .map(|(w, r, _, _)| (w.clone(), r.clone()))
+            .collect();
+        k.dedup();
+        k
+    };
+    assert_eq!(keys(&found), keys(&status_findings(&s)));
+}

@@ -1193,3 +1193,42 @@ async fn a_container_exemption_silences_the_sidecar_but_not_the_app() {
     unregister(&client, &hook.configuration).await;
     hook.stop().await;
 }
+
+#[tokio::test]
+async fn workloads_another_operator_controls_are_judged_at_admission() {
+    let cp = shared().await;
+    let ns = cp.temp_namespace("wh-owned").await.expect("namespace");
+    let hook = start_hook(cp, ns.name(), Duration::from_secs(3600)).await;
+    hook.set_policy("baseline", &policy("action: Warn", ""));
+    wait_until_judging(cp, ns.name()).await;
+    // The fixture `audit`, the controller and the unit tests judge alike.
+    let fixture =
+        std::fs::read_to_string(e2e::repo_root().join("tests/fixtures/owned/operator-owned.yaml"))
+            .expect("the fixture")
+            .replace("namespace: streaming", &format!("namespace: {}", ns.name()));
+    let out = apply(cp, ns.name(), &fixture, &["--dry-run=server"]).await;
+    assert!(out.success(), "{}", out.stderr);
+    let warnings = warning_lines(&out.stderr);
+    for judged in [
+        "deployment/kafka-exporter: container \"exporter\" has no readinessProbe",
+        "statefulset/db: container \"postgres\" has no livenessProbe",
+        "cronjob/db-backup: concurrencyPolicy is \"Allow\"",
+    ] {
+        assert!(
+            warnings.iter().any(|w| w.contains(judged)),
+            "no warning for {judged}: {}",
+            out.stderr
+        );
+    }
+    // The Pod of the StatefulSet and the ReplicaSet of the Deployment are left to them.
+    assert!(
+        !warnings
+            .iter()
+            .any(|w| w.contains("pod/db-0") || w.contains("replicaset/")),
+        "{}",
+        out.stderr
+    );
+    let client = cp.client().await.expect("client");
+    unregister(&client, &hook.configuration).await;
+    hook.stop().await;
+}
