@@ -1,4 +1,4 @@
-//! The operator benchmarks (issue 7, scenarios 2, 3, 4 and 6) at 1/100 scale on a real
+//! The operator benchmarks (issue 7, scenarios 2, 3, 4 and 6; issue 15's reports) at 1/100 scale on a real
 //! control plane, so they cannot rot. The figures are not checked against the goals (CI
 //! machines vary); the scenarios' own checks are: the status converges to exactly what the
 //! engine computes, the policy edit and every churned change reach the status, the API
@@ -150,6 +150,71 @@ async fn cold_start_policy_edit_and_churn() {
     drop(op);
     eprintln!(
         "scenarios 2, 3, 4 at 1/100 scale: {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+}
+
+#[test]
+fn reports_cold_start_at_one_hundredth() {
+    run(reports_cold_start());
+}
+
+/// Issue 15's scale scenario (`operator-bench reports`) at 1/100: the OpenReports CRDs are
+/// installed before the operator starts; every matched workload's report converges exactly to
+/// the engine's with one write each, storage holds exactly those objects, and idle stays idle.
+async fn reports_cold_start() {
+    let t = Instant::now();
+    let size = Size::scaled(0.01);
+    let cluster = Cluster::start(size, 16)
+        .await
+        .expect("control plane with workloads");
+    let status = StatusLog::watch(&cluster.client).await;
+    let (rep, op) = operator::reports_cold_start(
+        &cluster,
+        &operator_cmd(),
+        &status,
+        Duration::from_secs(12),
+        Duration::from_secs(90),
+    )
+    .await
+    .expect("the reports converge to the engine's");
+    drop(op);
+    eprintln!("reports cold start: {rep:?}");
+    assert_eq!(rep.expected.matched, 120);
+    assert_eq!(rep.reports, 120, "one per matched workload");
+    assert!(rep.converged_s > 0.0 && rep.converged_s < 90.0);
+    assert!(rep.status_s > 0.0 && rep.status_s < 90.0);
+    assert_eq!(
+        rep.writes_at_convergence, 120.0,
+        "one write per report, no rewrites"
+    );
+    assert_eq!(rep.writes_total, 120.0);
+    assert_eq!(rep.idle_writes, 0.0);
+    assert_eq!(rep.storage_objects.0, 0.0);
+    assert_eq!(
+        rep.storage_objects.1, 120.0,
+        "the API server's storage count"
+    );
+    assert_eq!(rep.listed.0, 120);
+    assert!(rep.listed.1 > 120 * 1024, "about 2 KiB per report: {rep:?}");
+    assert!(rep.etcd_db_bytes.1 >= rep.etcd_db_bytes.0 && rep.etcd_db_bytes.0 > 0);
+    assert!(rep.idle_s >= 12.0);
+    assert!(
+        rep.idle_requests_self / rep.idle_s <= 1.0,
+        "idle API requests with reports on: {} in {:.1} s",
+        rep.idle_requests_self,
+        rep.idle_s
+    );
+    assert!(
+        (rep.idle_requests - rep.background_requests) / rep.idle_s <= 1.0,
+        "idle API requests by the API server's count: {} − {} in {:.1} s",
+        rep.idle_requests,
+        rep.background_requests,
+        rep.idle_s
+    );
+    assert!(rep.rss_kib.0 > 1024);
+    eprintln!(
+        "reports scenario at 1/100 scale: {:.1} s",
         t.elapsed().as_secs_f64()
     );
 }

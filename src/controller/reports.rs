@@ -5,6 +5,10 @@
 //! round's plan asks for ([`ReportSink::sync`]): server-side apply only of reports whose
 //! content differs, deletion of those no policy matches any more, behind the leader gate.
 //!
+//! Every replica watches, so a new leader writes nothing that is already right; what it keeps
+//! of each report is only its key and [`Report::content_digest`] (about 100 bytes with the map's
+//! overhead, instead of the decoded report's 2 KiB or more: 12,000 reports held about 25 MB in every replica).
+//!
 //! Which writes are due is decided by the pure [`changes`]; everything else here is IO.
 
 use std::collections::HashMap;
@@ -37,6 +41,9 @@ const FIELD_MANAGER: &str = "prodready";
 /// `(namespace, name)` of a report.
 pub type ReportKey = (String, String);
 
+/// What is kept of a report the cluster holds: [`Report::content_digest`].
+pub type Digest = u64;
+
 fn key_of(r: &Report) -> ReportKey {
     (
         r.metadata.namespace.clone().unwrap_or_default(),
@@ -47,14 +54,14 @@ fn key_of(r: &Report) -> ReportKey {
 /// What a round must do so the cluster holds exactly `desired`: the reports to apply (absent
 /// or different) and the keys to delete (written by prodready, no longer desired).
 pub fn changes<'a>(
-    stored: &HashMap<ReportKey, Report>,
+    stored: &HashMap<ReportKey, Digest>,
     desired: &'a [Report],
 ) -> (Vec<&'a Report>, Vec<ReportKey>) {
     let mut wanted = HashMap::with_capacity(desired.len());
     let mut apply = Vec::new();
     for r in desired {
         let k = key_of(r);
-        if stored.get(&k).is_none_or(|s| !r.same_content(s)) {
+        if stored.get(&k) != Some(&r.content_digest()) {
             apply.push(r);
         }
         wanted.insert(k, ());
@@ -124,7 +131,7 @@ struct State {
     installed: bool,
     /// The stored reports have been listed since the watch (re)started.
     synced: bool,
-    stored: HashMap<ReportKey, Report>,
+    stored: HashMap<ReportKey, Digest>,
 }
 
 /// The report writer: configuration, CRD presence, and the reports the cluster holds.
@@ -245,8 +252,10 @@ impl ReportSink {
                 Some(Ok(obj)) => {
                     applied += 1;
                     self.metrics.wrote("apply", "success");
-                    let stored = decode(obj).unwrap_or(report);
-                    self.lock().stored.insert((namespace, name), stored);
+                    // What the server returned (the next watch event says the same).
+                    let digest = decode(obj)
+                        .map_or_else(|| report.content_digest(), |served| served.content_digest());
+                    self.lock().stored.insert((namespace, name), digest);
                 }
                 Some(Err(e)) if gone(&e) => {
                     self.metrics.wrote("apply", "gone");
@@ -303,7 +312,7 @@ impl ReportSink {
         let config = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={SOURCE}"));
         let stream = watcher::watcher(api, config).backoff(WatchBackoff::default());
         let mut stream = std::pin::pin!(stream);
-        let mut initial: Option<HashMap<ReportKey, Report>> = None;
+        let mut initial: Option<HashMap<ReportKey, Digest>> = None;
         loop {
             let event = tokio::select! {
                 () = shutdown.cancelled() => return,
@@ -316,7 +325,7 @@ impl ReportSink {
                     if let Some(r) = decode(obj) {
                         initial
                             .get_or_insert_with(HashMap::new)
-                            .insert(key_of(&r), r);
+                            .insert(key_of(&r), r.content_digest());
                     }
                 }
                 Ok(Event::InitDone) => {
@@ -336,13 +345,8 @@ impl ReportSink {
                 }
                 Ok(Event::Apply(obj)) => {
                     let Some(r) = decode(obj) else { continue };
-                    let k = key_of(&r);
-                    let changed = {
-                        let mut s = self.lock();
-                        let changed = s.stored.get(&k).is_none_or(|old| !old.same_content(&r));
-                        s.stored.insert(k, r);
-                        changed
-                    };
+                    let digest = r.content_digest();
+                    let changed = self.lock().stored.insert(key_of(&r), digest) != Some(digest);
                     if changed {
                         trigger.notify_one();
                     }
@@ -478,8 +482,11 @@ mod tests {
         .unwrap_or_else(|| panic!("no report"))
     }
 
-    fn stored(reports: &[Report]) -> HashMap<ReportKey, Report> {
-        reports.iter().map(|r| (key_of(r), r.clone())).collect()
+    fn stored(reports: &[Report]) -> HashMap<ReportKey, Digest> {
+        reports
+            .iter()
+            .map(|r| (key_of(r), r.content_digest()))
+            .collect()
     }
 
     #[test]
@@ -493,14 +500,14 @@ mod tests {
     #[test]
     fn a_new_a_changed_and_a_hand_edited_report_are_applied() {
         let desired = [report("a", true), report("b", false), report("c", true)];
-        let mut held = stored(&[report("a", false), report("b", false)]);
+        let held = stored(&[report("a", false), report("b", false)]);
         let (apply, _) = changes(&held, &desired);
         let names: Vec<_> = apply.iter().map(|r| key_of(r).1).collect();
         assert_eq!(names, ["prodready-deployment-a", "prodready-deployment-c"]);
-        // Someone removed the results of b by hand: restored.
-        if let Some(b) = held.get_mut(&("shop".to_owned(), "prodready-deployment-b".to_owned())) {
-            b.summary.fail = 7;
-        }
+        // Someone changed the counts of b by hand: restored.
+        let mut edited = report("b", false);
+        edited.summary.fail = 7;
+        let held = stored(&[report("a", true), edited]);
         let (apply, _) = changes(&held, &desired);
         assert!(
             apply
@@ -511,11 +518,12 @@ mod tests {
 
     #[test]
     fn reports_no_longer_desired_are_deleted_and_server_fields_do_not_count() {
-        let mut held = stored(&[report("a", true), report("gone", true)]);
-        for r in held.values_mut() {
+        let mut served = [report("a", true), report("gone", true)];
+        for r in &mut served {
             r.metadata.resource_version = Some("9".into());
-            r.metadata.creation_timestamp = None;
+            r.metadata.uid = Some("r-9".into());
         }
+        let held = stored(&served);
         let desired = [report("a", true)];
         let (apply, delete) = changes(&held, &desired);
         assert!(apply.is_empty());

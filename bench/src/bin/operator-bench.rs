@@ -8,6 +8,7 @@
 //! cargo run --release -p bench --bin operator-bench -- churn --update-results        # 2 + 4
 //! cargo run --release -p bench --bin operator-bench -- cluster --update-results      # 2 + 3 + 4
 //! cargo run --release -p bench --bin operator-bench -- memory --update-results       # 6
+//! cargo run --release -p bench --bin operator-bench -- reports --update-results      # issue 15
 //! ```
 //!
 //! Scenarios 3 and 4 need scenario 2's cluster and operator, so they run after it (and its
@@ -18,8 +19,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use bench::operator::{
-    self, Churn, Cluster, ColdStart, MemoryPoint, OperatorCmd, PolicyEdit, Size, StatusLog, median,
-    percentile,
+    self, Churn, Cluster, ColdStart, MemoryPoint, OperatorCmd, PolicyEdit, ReportsColdStart, Size,
+    StatusLog, median, percentile,
 };
 use clap::{Parser, Subcommand};
 
@@ -70,6 +71,8 @@ enum Scenario {
     Cluster,
     /// 6. Memory growth.
     Memory,
+    /// Issue 15: cold start with the OpenReports CRDs installed; reports converge exactly.
+    Reports,
 }
 
 fn main() -> ExitCode {
@@ -134,6 +137,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         return Ok(());
     }
 
+    if args.scenario == Scenario::Reports {
+        return run_reports(&args, &cmd, &header, &results).await;
+    }
     let size = Size::scaled(args.scale);
     let started = now();
     eprintln!("filling a fresh control plane: {size:?}…");
@@ -459,5 +465,114 @@ fn render_memory(points: &[MemoryPoint]) -> String {
          | workloads | other objects | converged | VmRSS | VmHWM (peak) | per workload above base | load average |\n| ---: | ---: | ---: | ---: | ---: | ---: | --- |\n{rows}\n\
          Goal ≤ 3 KiB per workload above the base: {}.\n",
         verdict(worst <= 3.0, format!("{worst:.2} KiB at worst"))
+    )
+}
+
+// ---------------------------------------------------------------------------------------
+// Issue 15: policy reports at scale
+// ---------------------------------------------------------------------------------------
+
+async fn run_reports(
+    args: &Args,
+    cmd: &OperatorCmd,
+    header: &str,
+    results: &std::path::Path,
+) -> anyhow::Result<()> {
+    let size = Size::scaled(args.scale);
+    let started = now();
+    eprintln!("filling a fresh control plane: {size:?}…");
+    let cluster = Cluster::start(size, args.concurrency).await?;
+    eprintln!(
+        "  {} objects in {:.1} s: {:?}",
+        cluster.objects, cluster.create_seconds, cluster.by_kind
+    );
+    let status = StatusLog::watch(&cluster.client).await;
+    let idle = Duration::from_secs(args.idle_seconds);
+    let timeout = Duration::from_secs(120 + size.total() as u64 / 20);
+    let (r, op) = operator::reports_cold_start(&cluster, cmd, &status, idle, timeout).await?;
+    eprintln!("  {r:?}");
+    drop(op);
+    let text = format!(
+        "{header}\n**Run:** {started}; {}.\n\n{}",
+        cluster_line(&cluster, size, args.concurrency),
+        render_reports(&r)
+    );
+    println!("{text}");
+    if args.update_results {
+        operator::update_section(results, "operator-reports", &text)?;
+    }
+    Ok(())
+}
+
+fn render_reports(r: &ReportsColdStart) -> String {
+    let operator_requests = (r.idle_requests - r.background_requests).max(0.0);
+    let idle_rate = operator_requests / r.idle_s;
+    let objects = r.storage_objects.1 - r.storage_objects.0;
+    format!(
+        "## 8. Policy reports at scale (issue 15)\n\n\
+         The official OpenReports CRDs (`github.com/openreports/reports-api`, `config/crd/`, from the Go module cache) are installed before the operator starts, so `--reports openreports` (the default) writes from its first round. Expected (engine over the objects as listed back, through `prodready::reports::build`): {} reports for {} matched workloads (status: violating {}, compliant {}, unknown {}). The tool follows the reports through its own watch and compares every one with `Report::same_content`.\n\n\
+         | figure | value | goal | |\n| --- | ---: | --- | --- |\n\
+         | process start → every report exactly the engine's, none extra | **{:.2} s** (operator CPU {:.2} s) | | |\n\
+         | process start → policy status exact | {:.2} s | | |\n\
+         | report writes to get there (`prodready_report_writes_total`) | **{}** | one per report | {} |\n\
+         | report writes from start to the end of the idle window | {} | | |\n\
+         | `apiserver_resource_objects{{group=\"openreports.io\",resource=\"reports\"}}` (the API server's count of stored reports) before → after | {} → {} (+{}) | | |\n\
+         | report JSON as served by a LIST after the idle window (managedFields included) | {} objects, **{:.1} MB** ({:.2} KiB each) | | |\n\
+         | etcd data file (`member/snap/db`) before the operator → after the idle window (also holds the Events and status written meanwhile) | {:.1} MB → {:.1} MB | | |\n\
+         | `apiserver_storage_size_bytes` (the etcd database as the API server sees it) before → after | {} | | |\n\
+         | API requests while idle, {:.0} s window after the Event backlog drained ({:.0} s): API server count with the operator − without it (operator's own count) | **{:.2}/s** ({} − {} = {}; {} by `dependency_requests_total`) | ≤ 1/s | {} |\n\
+         | report writes while idle | {} | 0 | {} |\n\
+         | operator VmRSS after the idle window (VmHWM peak) | **{:.1} MiB** ({:.1} MiB) | | |\n\n\
+         Load average {} before the operator, {} after the idle window. Requests are counted as in scenario 2 (the API server's `apiserver_request_total`, minus a window of the same length right before the operator started, this tool's watches of the policy and the reports running in both).\n",
+        thousands(r.reports as f64),
+        thousands(r.expected.matched as f64),
+        thousands(r.expected.violating as f64),
+        thousands(r.expected.compliant as f64),
+        thousands(r.expected.unknown as f64),
+        r.converged_s,
+        r.converged_cpu_s,
+        r.status_s,
+        thousands(r.writes_at_convergence),
+        if r.writes_at_convergence as usize == r.reports {
+            "met"
+        } else {
+            "**differs**"
+        },
+        thousands(r.writes_total),
+        thousands(r.storage_objects.0),
+        thousands(r.storage_objects.1),
+        thousands(objects),
+        thousands(r.listed.0 as f64),
+        r.listed.1 as f64 / 1e6,
+        r.listed.1 as f64 / 1024.0 / (r.listed.0.max(1) as f64),
+        r.etcd_db_bytes.0 as f64 / 1e6,
+        r.etcd_db_bytes.1 as f64 / 1e6,
+        if r.storage_size_bytes.1 > 0.0 {
+            format!(
+                "{:.1} MB → {:.1} MB",
+                r.storage_size_bytes.0 / 1e6,
+                r.storage_size_bytes.1 / 1e6
+            )
+        } else {
+            "not served by this build".to_owned()
+        },
+        r.idle_s,
+        r.settle_s,
+        idle_rate,
+        r.idle_requests,
+        r.background_requests,
+        operator_requests,
+        r.idle_requests_self,
+        verdict(idle_rate <= 1.0, format!("{idle_rate:.2}/s")),
+        r.idle_writes,
+        if r.idle_writes == 0.0 {
+            "met"
+        } else {
+            "**MISSED**"
+        },
+        r.rss_kib.0 as f64 / 1024.0,
+        r.rss_kib.1 as f64 / 1024.0,
+        r.load.0,
+        r.load.1,
     )
 }

@@ -8,10 +8,12 @@
 //! ServiceMonitor/PodMonitor CRDs absent).
 
 mod report;
+mod reports_scale;
 mod scenarios;
 mod truth;
 
 pub use report::*;
+pub use reports_scale::*;
 pub use scenarios::*;
 pub use truth::*;
 

@@ -751,7 +751,9 @@ pub struct ReportsRun {
 }
 
 /// Lists every report, decoded, with the total JSON size.
-async fn list_reports(client: &Client) -> anyhow::Result<(Vec<prodready::reports::Report>, usize)> {
+pub(crate) async fn list_reports(
+    client: &Client,
+) -> anyhow::Result<(Vec<prodready::reports::Report>, usize)> {
     let api: Api<kube::api::DynamicObject> = Api::all_with(
         client.clone(),
         &prodready::controller::reports::api_resource(prodready::reports::ReportApi::OpenReports),
@@ -776,7 +778,7 @@ async fn list_reports(client: &Client) -> anyhow::Result<(Vec<prodready::reports
 
 /// How many expected reports the cluster does not hold exactly (missing or different), plus
 /// the reports it holds that are not expected.
-fn report_mismatches(
+pub(crate) fn report_mismatches(
     expected: &[prodready::reports::Report],
     held: &[prodready::reports::Report],
 ) -> usize {
