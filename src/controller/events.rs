@@ -60,13 +60,23 @@ pub enum Planned {
 }
 
 /// The last published rule set per (policy, workload key `Kind/namespace/name`).
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct EventMemory {
     last: HashMap<(String, String), BTreeSet<String>>,
     epoch: Option<u64>,
 }
 
 impl EventMemory {
+    /// How many (policy, workload) pairs it remembers.
+    pub fn len(&self) -> usize {
+        self.last.len()
+    }
+
+    /// Whether it remembers none.
+    pub fn is_empty(&self) -> bool {
+        self.last.is_empty()
+    }
+
     /// Whether this memory belongs to leadership term `epoch`; a new term must reseed.
     pub fn is_for(&self, epoch: u64) -> bool {
         self.epoch == Some(epoch)

@@ -110,6 +110,7 @@ pub struct Controller {
     memory: Arc<Mutex<EventMemory>>,
     publisher: Publisher,
     series: (HashSet<ViolationLabels>, HashSet<WorkloadLabels>),
+    heap: Arc<super::heap::HeapProbe>,
 }
 
 /// One Event to publish: the latest known state of a (policy, workload).
@@ -123,12 +124,37 @@ struct Announcement {
 /// entry, so a backlog never announces a state that is already stale. Rounds fill it and
 /// never wait for it; the publisher drains it at `--max-events-per-second`.
 #[derive(Default)]
-struct Outbox {
+pub(super) struct Outbox {
     pending: Mutex<BTreeMap<(String, String), Announcement>>,
     ready: Notify,
 }
 
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbox")
+            .field("pending", &self.lock().len())
+            .finish()
+    }
+}
+
 impl Outbox {
+    /// Pending announcements and the heap they hold (keys, failing sets, tree nodes; the
+    /// workloads are the stores').
+    pub(super) fn heap_bytes(&self) -> (usize, usize) {
+        let pending = self.lock();
+        let entry = std::mem::size_of::<((String, String), Announcement)>();
+        let bytes = pending
+            .iter()
+            .map(|((p, w), a)| {
+                p.capacity()
+                    + w.capacity()
+                    + entry
+                    + a.failing.iter().map(|r| 24 + r.capacity()).sum::<usize>()
+            })
+            .sum();
+        (pending.len(), bytes)
+    }
+
     fn lock(&self) -> MutexGuard<'_, BTreeMap<(String, String), Announcement>> {
         self.pending
             .lock()
@@ -290,12 +316,20 @@ impl Controller {
             },
         );
         let memory = Arc::new(Mutex::new(EventMemory::default()));
+        let outbox = Arc::new(Outbox::default());
+        let heap = Arc::new(super::heap::HeapProbe {
+            stores: Arc::clone(&stores),
+            memory: Arc::clone(&memory),
+            outbox: Arc::clone(&outbox),
+            last_round_peak: 0.into(),
+            max_round_peak: 0.into(),
+        });
         let publisher = Publisher {
             calls: calls.clone(),
             recorder,
             leadership: leadership.clone(),
             memory: Arc::clone(&memory),
-            outbox: Arc::new(Outbox::default()),
+            outbox,
             per_second: cfg.max_events.max(1),
         };
         Controller {
@@ -310,7 +344,13 @@ impl Controller {
             memory,
             publisher,
             series: (HashSet::new(), HashSet::new()),
+            heap,
         }
+    }
+
+    /// What the admin server's `/debug/memory` reads.
+    pub fn heap_probe(&self) -> Arc<super::heap::HeapProbe> {
+        Arc::clone(&self.heap)
     }
 
     /// Runs rounds (and the Event publisher beside them) until `shutdown`.
@@ -359,6 +399,8 @@ impl Controller {
     /// next time-driven round is due.
     async fn round(&mut self) -> Option<Instant> {
         let now = Timestamp::now();
+        crate::memory::reset_peak();
+        let live_before = crate::memory::heap().map_or(0, |(live, _)| live);
         let objects = self.stores.policies.all();
         let (snapshot, invalid) =
             round::snapshot(&objects, self.stores.context(), now, &crate::rules::CATALOG);
@@ -392,6 +434,9 @@ impl Controller {
         };
         let plan = tracing::info_span!("evaluate", workloads = workloads.len())
             .in_scope(|| round::plan(&inputs, Instant::now));
+        if let Some((_, peak)) = crate::memory::heap() {
+            self.heap.round_peak(peak.saturating_sub(live_before));
+        }
         for (t, e) in &plan.undecodable {
             tracing::error!(kind = t.kind.as_str(), namespace = %t.namespace, workload = %t.name, error = %e, "cannot decode the stored workload; left out of this round");
         }

@@ -191,6 +191,19 @@ impl<T> Store<T> {
         self.len() == 0
     }
 
+    /// How many objects it holds and the heap bytes they take: `entry` of each object (its
+    /// `Arc` and what it owns) plus its key and its slot in the table.
+    pub fn heap_bytes(&self, entry: impl Fn(&T) -> usize) -> (usize, usize) {
+        let map = match self.map.read() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        // hashbrown: one slot and one control byte per bucket.
+        let table = map.capacity() * (std::mem::size_of::<(String, Arc<T>)>() + 1);
+        let entries: usize = map.iter().map(|(k, v)| k.capacity() + entry(v)).sum();
+        (map.len(), table + entries)
+    }
+
     /// Empties the store and marks it unsynced (the kind went away).
     pub fn clear(&self) {
         self.synced.store(false, Ordering::SeqCst);

@@ -249,7 +249,7 @@ fn header(args: &Args, cmd: &OperatorCmd) -> String {
     format!(
         "**Machine:** {cpus} CPUs ({model}), {:.1} GiB RAM, Linux {}.\n\n\
          **Versions:** {version} (`{}`, commit {commit}{}), {}; kube-apiserver {}, etcd {} (built by `e2e/k8s-binaries.sh`, etcd `--unsafe-no-fsync`).\n\n\
-         **Command:** `{}` (the operator: `prodready run --kubeconfig <token of {}> --lease-namespace default --webhook-enabled false --log-format json`, every other flag at its default: debounce 500ms, resync 5m, lease 15s/2s).",
+         **Command:** `{}` (the operator: `prodready run` with the flags the Helm chart renders at its default values, `bench::operator::chart_flags`: webhook on with its self-managed certificate and registered for every namespace but `default` and `kube-system`, reports `openreports` (CRD absent), debounce 500ms, resync 5m, lease 15s/2s, 50 Events/s; its own kubeconfig, a token of {}).",
         mem_kib / 1024.0 / 1024.0,
         sh("uname", &["-r"]),
         cmd.program
