@@ -7,10 +7,12 @@
 //! so server-side defaults are included), in the context the operator builds (leases known,
 //! ServiceMonitor/PodMonitor CRDs absent).
 
+mod large;
 mod report;
 mod scenarios;
 mod truth;
 
+pub use large::*;
 pub use report::*;
 pub use scenarios::*;
 pub use truth::*;
