@@ -79,9 +79,33 @@ pub fn deep_size<T: Clone>(value: &T) -> usize {
 }
 
 /// From now on, new allocations come from the system allocator (memory already taken from
-/// mimalloc is still returned to it).
+/// mimalloc is still returned to it), tuned for a long-running process ([`tune_system_allocator`]).
 pub fn prefer_system_allocator() {
+    tune_system_allocator();
     SYSTEM.store(true, Ordering::Relaxed);
+}
+
+/// glibc's allocator, set for a process that holds a steady heap for days: at most two arenas
+/// (by default up to 8 per core, each keeping its own free memory: a block freed by another
+/// thread's arena cannot serve this one), and blocks of 256 KiB or more (LIST pages, response
+/// bodies) always in their own mapping, returned to the system when freed (by default the
+/// threshold climbs after the first such free, and later large blocks land in the arenas,
+/// where they fragment). Measured in bench/RESULTS.md (issue 18). A no-op elsewhere.
+pub fn tune_system_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // malloc.h
+        const M_MMAP_THRESHOLD: core::ffi::c_int = -3;
+        const M_ARENA_MAX: core::ffi::c_int = -8;
+        unsafe extern "C" {
+            fn mallopt(param: core::ffi::c_int, value: core::ffi::c_int) -> core::ffi::c_int;
+        }
+        // SAFETY: glibc's mallopt takes plain integers and locks what it changes.
+        unsafe {
+            mallopt(M_ARENA_MAX, 2);
+            mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+        }
+    }
 }
 
 /// The process's global allocator (see the module documentation).
@@ -264,9 +288,12 @@ mod tests {
             before.write_bytes(7, 24);
 
             prefer_system_allocator();
-            let after = a.alloc_zeroed(small);
+            let (after, counted) = measure(|| a.alloc_zeroed(small));
             assert!(!after.is_null());
             assert!(!Allocator::owned_by_mimalloc(after));
+            // System blocks are counted, on this thread and process-wide.
+            assert_eq!(counted, 24);
+            assert!(heap().is_some_and(|(live, peak)| live >= 24 && peak >= live));
 
             // Growing a mimalloc block now moves it to the system allocator, bytes intact.
             let grown = a.realloc(before, small, 4096);
@@ -279,7 +306,8 @@ mod tests {
             );
 
             let big = Layout::from_size_align(4096, 8).unwrap_or_else(|e| panic!("{e}"));
-            a.dealloc(grown, big);
+            let ((), freed) = measure(|| a.dealloc(grown, big));
+            assert_eq!(freed, -4096);
             a.dealloc(after, small);
         }
         release_free_memory();

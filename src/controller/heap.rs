@@ -190,3 +190,50 @@ pub fn router(probe: Arc<HeapProbe>) -> axum::Router {
         }),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use tower::ServiceExt as _;
+
+    #[tokio::test]
+    async fn debug_memory_answers_every_part_as_json() {
+        let probe = Arc::new(HeapProbe {
+            stores: Arc::new(Stores::default()),
+            memory: Arc::default(),
+            outbox: Arc::default(),
+            last_round_peak: 0.into(),
+            max_round_peak: 0.into(),
+        });
+        probe.round_peak(7);
+        let req = axum::http::Request::builder()
+            .uri("/debug/memory")
+            .body(Body::empty())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let resp = router(probe)
+            .oneshot(req)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(resp.status(), 200);
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap_or_default();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        assert_eq!(v["lastRoundPeakBytes"], 7);
+        let parts: Vec<&str> = v["parts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p["part"].as_str())
+            .collect();
+        for want in [
+            "store/Deployment",
+            "store/Service",
+            "events/memory",
+            "events/outbox",
+        ] {
+            assert!(parts.contains(&want), "{want} missing from {parts:?}");
+        }
+    }
+}

@@ -2,7 +2,7 @@
 //! the stores, and applies the plan [`round`] computes — status writes and Events behind the
 //! leader claim, metrics on every replica — plus the Event publisher beside the rounds.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use super::Stores;
-use super::events::{self, EventMemory, Planned};
+use super::events::{self, EventMemory, Planned, RuleSet};
 use super::metrics::{ControllerMetrics, ViolationLabels, WorkloadLabels};
 use super::reports::ReportSink;
 use super::round;
@@ -117,7 +117,7 @@ pub struct Controller {
 struct Announcement {
     tracked: Arc<Tracked>,
     plan: Planned,
-    failing: BTreeSet<String>,
+    failing: RuleSet,
 }
 
 /// Events waiting to be published, keyed by (policy, workload): a newer round replaces an
@@ -138,19 +138,14 @@ impl std::fmt::Debug for Outbox {
 }
 
 impl Outbox {
-    /// Pending announcements and the heap they hold (keys, failing sets, tree nodes; the
-    /// workloads are the stores').
+    /// Pending announcements and the heap they hold (keys and entries; the workloads are the
+    /// stores').
     pub(super) fn heap_bytes(&self) -> (usize, usize) {
         let pending = self.lock();
         let entry = std::mem::size_of::<((String, String), Announcement)>();
         let bytes = pending
             .iter()
-            .map(|((p, w), a)| {
-                p.capacity()
-                    + w.capacity()
-                    + entry
-                    + a.failing.iter().map(|r| 24 + r.capacity()).sum::<usize>()
-            })
+            .map(|((p, w), _)| p.capacity() + w.capacity() + entry)
             .sum();
         (pending.len(), bytes)
     }
@@ -218,7 +213,7 @@ impl Publisher {
                     if shutdown.is_cancelled() {
                         return;
                     }
-                    lock_memory(&self.memory).record(&policy, &key, a.failing.clone());
+                    lock_memory(&self.memory).record(&policy, &key, a.failing);
                     match self.publish(&a.tracked, &policy, &a.plan, &a.failing).await {
                         Ok(()) => {}
                         // The workload goes with its namespace: announcing it again in every
@@ -246,7 +241,7 @@ impl Publisher {
         t: &Tracked,
         policy: &str,
         plan: &Planned,
-        failing: &BTreeSet<String>,
+        failing: &RuleSet,
     ) -> Result<(), ApiError> {
         let w = t;
         let reference = ObjectReference {
@@ -281,7 +276,7 @@ impl Publisher {
             return Ok(());
         };
         published?;
-        let rules: Vec<&str> = failing.iter().map(String::as_str).collect();
+        let rules = failing.ids();
         tracing::info!(
             policy,
             namespace = %w.namespace,
@@ -507,7 +502,7 @@ impl Controller {
                             queued = true;
                         }
                         round::EventStep::Settle { key } => {
-                            memory.record(&key.0, &key.1, BTreeSet::new());
+                            memory.record(&key.0, &key.1, RuleSet::new());
                             outbox.remove(&key);
                         }
                         round::EventStep::Unchanged { key } => {
