@@ -527,7 +527,7 @@ spec:
             .flat_map(|p| {
                 p.failing
                     .iter()
-                    .map(|(t, f)| (p.policy.name.clone(), t.key(), f.clone()))
+                    .map(|(t, f)| (p.policy.name.clone(), t.key(), *f))
             })
             .collect();
         Outcome {
@@ -700,7 +700,7 @@ spec:
         let key = ("p".to_owned(), "Deployment/shop/web".to_owned());
         let fails = RuleSet::from(["disruption-budget"]);
         let mut memory = EventMemory::default();
-        let steps = event_steps(&memory, "p", vec![(Arc::clone(&web), fails.clone())]);
+        let steps = event_steps(&memory, "p", vec![(Arc::clone(&web), fails)]);
         assert!(matches!(
             steps.as_slice(),
             [EventStep::Announce {
@@ -708,7 +708,7 @@ spec:
                 ..
             }]
         ));
-        memory.record(&key.0, &key.1, fails.clone());
+        memory.record(&key.0, &key.1, fails);
         let steps = event_steps(&memory, "p", vec![(Arc::clone(&web), fails)]);
         assert_eq!(steps, vec![EventStep::Unchanged { key: key.clone() }]);
         let steps = event_steps(&memory, "p", vec![(Arc::clone(&web), RuleSet::new())]);
