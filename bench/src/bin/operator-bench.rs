@@ -576,11 +576,11 @@ fn render_heap(points: &[MemoryPoint]) -> String {
         ),
         (
             "glibc: in use (blocks with their headers, mmapped included)",
-            Box::new(move |h| num(h, "/malloc/inUseBytes")),
+            Box::new(move |h| num(h, "/malloc/in_use_bytes")),
         ),
         (
             "glibc: free but kept in its arenas (retention)",
-            Box::new(move |h| num(h, "/malloc/freeBytes")),
+            Box::new(move |h| num(h, "/malloc/free_bytes")),
         ),
         ("VmRSS", Box::new(move |h| num(h, "/rssBytes"))),
         (
@@ -588,8 +588,8 @@ fn render_heap(points: &[MemoryPoint]) -> String {
             Box::new(move |h| {
                 Some(
                     num(h, "/rssBytes")?
-                        - num(h, "/malloc/arenaBytes")?
-                        - num(h, "/malloc/mmappedBytes")?,
+                        - num(h, "/malloc/arena_bytes")?
+                        - num(h, "/malloc/mmapped_bytes")?,
                 )
             }),
         ),
