@@ -8,16 +8,104 @@
 //! [`Allocator`] is mimalloc until [`prefer_system_allocator`] is called (first thing in
 //! `prodready run`), then the system allocator; every pointer is freed by the allocator
 //! that owns it, whichever is current.
+//!
+//! Once `run` switched to the system allocator, [`Allocator`] also counts the bytes it hands
+//! out and takes back ([`heap`]), process-wide and per thread ([`measure`]): the operator's
+//! heap profile (`/debug/memory`, bench/RESULTS.md) is read from these counters, so it costs
+//! no profiler and runs in the shipped binary. `audit` (mimalloc) is not counted.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 static SYSTEM: AtomicBool = AtomicBool::new(false);
+/// Bytes of live system-allocator blocks handed out through [`Allocator`] (requested sizes).
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+/// The highest `LIVE` since the last [`reset_peak`].
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// Bytes allocated minus bytes freed on this thread (system allocator only).
+    static NET: Cell<isize> = const { Cell::new(0) };
+}
+
+fn counted(grew: usize, shrank: usize) {
+    if grew >= shrank {
+        let d = grew - shrank;
+        let live = LIVE.fetch_add(d, Ordering::Relaxed) + d;
+        PEAK.fetch_max(live, Ordering::Relaxed);
+    } else {
+        LIVE.fetch_sub(shrank - grew, Ordering::Relaxed);
+    }
+    // `try_with`: a thread being torn down frees blocks after its locals are gone.
+    let _ = NET.try_with(|n| {
+        n.set(
+            n.get()
+                .wrapping_add(grew.cast_signed())
+                .wrapping_sub(shrank.cast_signed()),
+        );
+    });
+}
+
+/// The system-allocator heap as counted by [`Allocator`]: live bytes now and the peak since
+/// the last [`reset_peak`]. `None` when nothing is counted (no counting allocator in this
+/// binary, or `audit`'s mimalloc).
+pub fn heap() -> Option<(usize, usize)> {
+    let live = LIVE.load(Ordering::Relaxed);
+    (cfg!(feature = "mimalloc") && SYSTEM.load(Ordering::Relaxed) && live > 0)
+        .then(|| (live, PEAK.load(Ordering::Relaxed)))
+}
+
+/// Starts a new peak at the current live bytes.
+pub fn reset_peak() {
+    PEAK.store(LIVE.load(Ordering::Relaxed), Ordering::Relaxed);
+}
+
+/// Runs `f` and returns its result with the bytes this thread allocated minus those it freed
+/// meanwhile: what the result holds on the heap when `f` builds a value from borrowed data
+/// (e.g. a `clone`). 0 when nothing is counted.
+pub fn measure<R>(f: impl FnOnce() -> R) -> (R, isize) {
+    let before = NET.with(Cell::get);
+    let r = f();
+    (r, NET.with(Cell::get).wrapping_sub(before))
+}
+
+/// The heap bytes a deep copy of `value` holds (its `Clone` allocations; capacity slack of the
+/// original is not seen). 0 when nothing is counted.
+pub fn deep_size<T: Clone>(value: &T) -> usize {
+    let (copy, bytes) = measure(|| value.clone());
+    drop(copy);
+    bytes.max(0).cast_unsigned()
+}
 
 /// From now on, new allocations come from the system allocator (memory already taken from
-/// mimalloc is still returned to it).
+/// mimalloc is still returned to it), tuned for a long-running process ([`tune_system_allocator`]).
 pub fn prefer_system_allocator() {
+    tune_system_allocator();
     SYSTEM.store(true, Ordering::Relaxed);
+}
+
+/// glibc's allocator, set for a process that holds a steady heap for days: at most two arenas
+/// (by default up to 8 per core, each keeping its own free memory: a block freed by another
+/// thread's arena cannot serve this one), and blocks of 256 KiB or more (LIST pages, response
+/// bodies) always in their own mapping, returned to the system when freed (by default the
+/// threshold climbs after the first such free, and later large blocks land in the arenas,
+/// where they fragment). Measured in bench/RESULTS.md (issue 18). A no-op elsewhere.
+pub fn tune_system_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // malloc.h
+        const M_MMAP_THRESHOLD: core::ffi::c_int = -3;
+        const M_ARENA_MAX: core::ffi::c_int = -8;
+        unsafe extern "C" {
+            fn mallopt(param: core::ffi::c_int, value: core::ffi::c_int) -> core::ffi::c_int;
+        }
+        // SAFETY: glibc's mallopt takes plain integers and locks what it changes.
+        unsafe {
+            mallopt(M_ARENA_MAX, 2);
+            mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+        }
+    }
 }
 
 /// The process's global allocator (see the module documentation).
@@ -52,7 +140,11 @@ unsafe impl GlobalAlloc for Allocator {
         // SAFETY: forwarded with the caller's guarantees.
         unsafe {
             if SYSTEM.load(Ordering::Relaxed) {
-                System.alloc(layout)
+                let p = System.alloc(layout);
+                if !p.is_null() {
+                    counted(layout.size(), 0);
+                }
+                p
             } else {
                 mimalloc::MiMalloc.alloc(layout)
             }
@@ -63,7 +155,11 @@ unsafe impl GlobalAlloc for Allocator {
         // SAFETY: forwarded with the caller's guarantees.
         unsafe {
             if SYSTEM.load(Ordering::Relaxed) {
-                System.alloc_zeroed(layout)
+                let p = System.alloc_zeroed(layout);
+                if !p.is_null() {
+                    counted(layout.size(), 0);
+                }
+                p
             } else {
                 mimalloc::MiMalloc.alloc_zeroed(layout)
             }
@@ -77,6 +173,7 @@ unsafe impl GlobalAlloc for Allocator {
                 mimalloc::MiMalloc.dealloc(ptr, layout);
             } else {
                 System.dealloc(ptr, layout);
+                counted(0, layout.size());
             }
         }
     }
@@ -92,7 +189,11 @@ unsafe impl GlobalAlloc for Allocator {
                 return if mine {
                     mimalloc::MiMalloc.realloc(ptr, layout, new_size)
                 } else {
-                    System.realloc(ptr, layout, new_size)
+                    let p = System.realloc(ptr, layout, new_size);
+                    if !p.is_null() {
+                        counted(new_size, layout.size());
+                    }
+                    p
                 };
             }
             let new_layout = Layout::from_size_align_unchecked(new_size, layout.align());
@@ -121,6 +222,55 @@ pub fn release_free_memory() {
     }
 }
 
+/// What glibc's allocator holds, over all its arenas (`mallinfo2`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct MallocStats {
+    /// Bytes of the arenas' heaps (sbrk and per-thread heaps), in use or free.
+    pub arena_bytes: usize,
+    /// Bytes in blocks handed out, arena and mmapped blocks (with glibc's per-block header).
+    pub in_use_bytes: usize,
+    /// Bytes free inside the arenas: kept by the allocator, resident until trimmed or reused.
+    pub free_bytes: usize,
+    /// Bytes of blocks served by their own mmap (large allocations).
+    pub mmapped_bytes: usize,
+}
+
+/// glibc's allocator statistics; `None` on other C libraries.
+pub fn malloc_stats() -> Option<MallocStats> {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        #[repr(C)]
+        #[derive(Default)]
+        struct MallInfo2 {
+            arena: usize,
+            ordblks: usize,
+            smblks: usize,
+            hblks: usize,
+            hblkhd: usize,
+            usmblks: usize,
+            fsmblks: usize,
+            uordblks: usize,
+            fordblks: usize,
+            keepcost: usize,
+        }
+        unsafe extern "C" {
+            fn mallinfo2() -> MallInfo2;
+        }
+        // SAFETY: glibc's mallinfo2 (2.33+) has no preconditions and returns by value.
+        let m = unsafe { mallinfo2() };
+        Some(MallocStats {
+            arena_bytes: m.arena,
+            in_use_bytes: m.uordblks + m.hblkhd,
+            free_bytes: m.fordblks,
+            mmapped_bytes: m.hblkhd,
+        })
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        None
+    }
+}
+
 #[cfg(all(test, feature = "mimalloc"))]
 mod tests {
     use super::*;
@@ -138,9 +288,12 @@ mod tests {
             before.write_bytes(7, 24);
 
             prefer_system_allocator();
-            let after = a.alloc_zeroed(small);
+            let (after, counted) = measure(|| a.alloc_zeroed(small));
             assert!(!after.is_null());
             assert!(!Allocator::owned_by_mimalloc(after));
+            // System blocks are counted, on this thread and process-wide.
+            assert_eq!(counted, 24);
+            assert!(heap().is_some_and(|(live, peak)| live >= 24 && peak >= live));
 
             // Growing a mimalloc block now moves it to the system allocator, bytes intact.
             let grown = a.realloc(before, small, 4096);
@@ -153,7 +306,8 @@ mod tests {
             );
 
             let big = Layout::from_size_align(4096, 8).unwrap_or_else(|e| panic!("{e}"));
-            a.dealloc(grown, big);
+            let ((), freed) = measure(|| a.dealloc(grown, big));
+            assert_eq!(freed, -4096);
             a.dealloc(after, small);
         }
         release_free_memory();

@@ -437,10 +437,11 @@ pub async fn run_until(args: RunArgs, shutdown: CancellationToken) -> Result<(),
             reports: report_sink,
         },
     );
+    let heap = controller.heap_probe();
     let mut controller_task = tokio::spawn(controller.run(shutdown.clone()));
     let mut admin_task = tokio::spawn(admin::serve(
         listener,
-        admin::router(health, registry, http),
+        admin::router(health, registry, http).merge(controller::heap::router(heap)),
         shutdown.clone(),
     ));
     let mut webhook_task = tokio::spawn(crate::admission::serve(

@@ -10,7 +10,7 @@
 //! that a restart re-announces standing violations once, which is the intended reminder.
 //! Each round publishes at most a bounded number of Events; the rest follow next round.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use k8s_openapi::api::core::v1::Event as CoreEvent;
 
@@ -27,27 +27,81 @@ const NOTE_PREFIX: &str = "ProductionPolicy ";
 const FAILING: &str = ": failing rules: ";
 const COMPLIANT: &str = ": all rules pass";
 
+/// A set of rule ids, one bit per rule of the catalog: what the Event memory, the outbox and a
+/// round's failing sets hold per workload (8 bytes, where a tree of strings took ≈ 400).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct RuleSet(u64);
+
+/// The bit of an id that is not (or no longer) in the catalog, read from an old Event: such a
+/// set equals no set a round computes, so the workload's state is announced again.
+const UNKNOWN_RULE: u64 = 1 << 63;
+
+impl RuleSet {
+    /// The empty set.
+    pub const fn new() -> Self {
+        RuleSet(0)
+    }
+
+    /// Adds a rule id.
+    pub fn insert(&mut self, id: &str) {
+        self.0 |= crate::rules::CATALOG
+            .iter()
+            .position(|r| r.id == id)
+            .filter(|i| *i < 63)
+            .map_or(UNKNOWN_RULE, |i| 1 << i);
+    }
+
+    /// Whether it holds no rule.
+    pub fn is_empty(&self) -> bool {
+        self.0 == 0
+    }
+
+    /// The catalog ids it holds, sorted (as Event notes list them).
+    pub fn ids(&self) -> Vec<&'static str> {
+        let mut ids: Vec<&'static str> = crate::rules::CATALOG
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i < 63 && self.0 & (1 << i) != 0)
+            .map(|(_, r)| r.id)
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+}
+
+impl<S: AsRef<str>> FromIterator<S> for RuleSet {
+    fn from_iter<I: IntoIterator<Item = S>>(iter: I) -> Self {
+        let mut set = RuleSet::new();
+        for id in iter {
+            set.insert(id.as_ref());
+        }
+        set
+    }
+}
+
+impl<S: AsRef<str>, const N: usize> From<[S; N]> for RuleSet {
+    fn from(ids: [S; N]) -> Self {
+        ids.into_iter().collect()
+    }
+}
+
 /// The note of a workload Event: which policy, which rules (empty = compliant).
-pub fn note(policy: &str, rules: &BTreeSet<String>) -> String {
+pub fn note(policy: &str, rules: &RuleSet) -> String {
     if rules.is_empty() {
         format!("{NOTE_PREFIX}{policy}{COMPLIANT}")
     } else {
-        let list: Vec<&str> = rules.iter().map(String::as_str).collect();
-        format!("{NOTE_PREFIX}{policy}{FAILING}{}", list.join(", "))
+        format!("{NOTE_PREFIX}{policy}{FAILING}{}", rules.ids().join(", "))
     }
 }
 
 /// Reads a note written by [`note`] back.
-pub fn parse_note(note: &str) -> Option<(String, BTreeSet<String>)> {
+pub fn parse_note(note: &str) -> Option<(String, RuleSet)> {
     let rest = note.strip_prefix(NOTE_PREFIX)?;
     if let Some(policy) = rest.strip_suffix(COMPLIANT) {
-        return Some((policy.to_owned(), BTreeSet::new()));
+        return Some((policy.to_owned(), RuleSet::new()));
     }
     let (policy, rules) = rest.split_once(FAILING)?;
-    Some((
-        policy.to_owned(),
-        rules.split(", ").map(str::to_owned).collect(),
-    ))
+    Some((policy.to_owned(), rules.split(", ").collect()))
 }
 
 /// What to publish for one workload.
@@ -60,13 +114,23 @@ pub enum Planned {
 }
 
 /// The last published rule set per (policy, workload key `Kind/namespace/name`).
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct EventMemory {
-    last: HashMap<(String, String), BTreeSet<String>>,
+    last: HashMap<(String, String), RuleSet>,
     epoch: Option<u64>,
 }
 
 impl EventMemory {
+    /// How many (policy, workload) pairs it remembers.
+    pub fn len(&self) -> usize {
+        self.last.len()
+    }
+
+    /// Whether it remembers none.
+    pub fn is_empty(&self) -> bool {
+        self.last.is_empty()
+    }
+
     /// Whether this memory belongs to leadership term `epoch`; a new term must reseed.
     pub fn is_for(&self, epoch: u64) -> bool {
         self.epoch == Some(epoch)
@@ -76,7 +140,7 @@ impl EventMemory {
     pub fn seed(&mut self, epoch: u64, events: &[CoreEvent]) {
         self.last.clear();
         self.epoch = Some(epoch);
-        let mut latest: HashMap<(String, String), (i64, BTreeSet<String>)> = HashMap::new();
+        let mut latest: HashMap<(String, String), (i64, RuleSet)> = HashMap::new();
         for e in events {
             let reason = e.reason.as_deref().unwrap_or_default();
             if reason != REASON_VIOLATION && reason != REASON_READY {
@@ -102,7 +166,7 @@ impl EventMemory {
                 .map_or(0, |t| t.as_microsecond());
             let slot = latest
                 .entry((policy, workload))
-                .or_insert((i64::MIN, BTreeSet::new()));
+                .or_insert((i64::MIN, RuleSet::new()));
             if when >= slot.0 {
                 *slot = (when, rules);
             }
@@ -111,7 +175,7 @@ impl EventMemory {
     }
 
     /// What (if anything) to publish for a workload whose failing set is `rules`.
-    pub fn plan(&self, policy: &str, workload: &str, rules: &BTreeSet<String>) -> Option<Planned> {
+    pub fn plan(&self, policy: &str, workload: &str, rules: &RuleSet) -> Option<Planned> {
         match self.last.get(&(policy.to_owned(), workload.to_owned())) {
             Some(prev) if prev == rules => None,
             Some(prev) if rules.is_empty() && !prev.is_empty() => Some(Planned::Ready),
@@ -122,7 +186,7 @@ impl EventMemory {
 
     /// Records that `rules` is the published (or, for a first compliant sighting, the
     /// known) state.
-    pub fn record(&mut self, policy: &str, workload: &str, rules: BTreeSet<String>) {
+    pub fn record(&mut self, policy: &str, workload: &str, rules: RuleSet) {
         self.last
             .insert((policy.to_owned(), workload.to_owned()), rules);
     }
@@ -144,7 +208,7 @@ mod tests {
     use k8s_openapi::api::core::v1::ObjectReference;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 
-    fn set(rules: &[&str]) -> BTreeSet<String> {
+    fn set(rules: &[&str]) -> RuleSet {
         rules.iter().map(|s| (*s).to_owned()).collect()
     }
 
@@ -156,8 +220,8 @@ mod tests {
             Some(("baseline".to_owned(), r))
         );
         assert_eq!(
-            parse_note(&note("baseline", &BTreeSet::new())),
-            Some(("baseline".to_owned(), BTreeSet::new()))
+            parse_note(&note("baseline", &RuleSet::new())),
+            Some(("baseline".to_owned(), RuleSet::new()))
         );
         assert_eq!(parse_note("something else"), None);
     }
@@ -166,12 +230,12 @@ mod tests {
     fn plans_only_on_change() {
         let mut m = EventMemory::default();
         let bad = set(&["liveness-probe"]);
-        assert_eq!(m.plan("p", "Deployment/a/w", &BTreeSet::new()), None);
+        assert_eq!(m.plan("p", "Deployment/a/w", &RuleSet::new()), None);
         assert_eq!(
             m.plan("p", "Deployment/a/w", &bad),
             Some(Planned::Violation)
         );
-        m.record("p", "Deployment/a/w", bad.clone());
+        m.record("p", "Deployment/a/w", bad);
         assert_eq!(m.plan("p", "Deployment/a/w", &bad), None);
         let worse = set(&["liveness-probe", "memory-limit"]);
         assert_eq!(
@@ -179,7 +243,7 @@ mod tests {
             Some(Planned::Violation)
         );
         assert_eq!(
-            m.plan("p", "Deployment/a/w", &BTreeSet::new()),
+            m.plan("p", "Deployment/a/w", &RuleSet::new()),
             Some(Planned::Ready)
         );
     }
@@ -205,15 +269,34 @@ mod tests {
         m.seed(
             1,
             &[
-                ev(REASON_READY, note("p", &BTreeSet::new()), 1),
+                ev(REASON_READY, note("p", &RuleSet::new()), 1),
                 ev(REASON_VIOLATION, note("p", &bad), 2),
             ],
         );
         assert!(m.is_for(1));
         assert_eq!(m.plan("p", "Deployment/a/w", &bad), None);
         assert_eq!(
-            m.plan("p", "Deployment/a/w", &BTreeSet::new()),
+            m.plan("p", "Deployment/a/w", &RuleSet::new()),
             Some(Planned::Ready)
         );
+    }
+
+    #[test]
+    fn a_rule_set_is_a_bit_per_catalog_rule_and_lists_its_ids_sorted() {
+        assert!(
+            crate::rules::CATALOG.len() < 63,
+            "one bit per rule, one for unknown ids"
+        );
+        let s = set(&["readiness-probe", "liveness-probe"]);
+        assert_eq!(s.ids(), vec!["liveness-probe", "readiness-probe"]);
+        assert_eq!(s, set(&["liveness-probe", "readiness-probe"]));
+        // An id from an old Event that no rule has any more: never equal to a computed set.
+        let old = set(&["liveness-probe", "renamed-rule"]);
+        assert_ne!(old, set(&["liveness-probe"]));
+        assert!(!old.is_empty());
+        assert_eq!(old.ids(), vec!["liveness-probe"]);
+        for r in crate::rules::CATALOG {
+            assert_eq!(set(&[r.id]).ids(), vec![r.id]);
+        }
     }
 }

@@ -9,6 +9,7 @@
 //! and every resync interval.
 
 pub mod events;
+pub mod heap;
 pub mod metrics;
 mod reconcile;
 pub mod reports;

@@ -2,7 +2,7 @@
 //! the stores, and applies the plan [`round`] computes — status writes and Events behind the
 //! leader claim, metrics on every replica — plus the Event publisher beside the rounds.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use super::Stores;
-use super::events::{self, EventMemory, Planned};
+use super::events::{self, EventMemory, Planned, RuleSet};
 use super::metrics::{ControllerMetrics, ViolationLabels, WorkloadLabels};
 use super::reports::ReportSink;
 use super::round;
@@ -110,25 +110,46 @@ pub struct Controller {
     memory: Arc<Mutex<EventMemory>>,
     publisher: Publisher,
     series: (HashSet<ViolationLabels>, HashSet<WorkloadLabels>),
+    heap: Arc<super::heap::HeapProbe>,
 }
 
 /// One Event to publish: the latest known state of a (policy, workload).
 struct Announcement {
     tracked: Arc<Tracked>,
     plan: Planned,
-    failing: BTreeSet<String>,
+    failing: RuleSet,
 }
 
 /// Events waiting to be published, keyed by (policy, workload): a newer round replaces an
 /// entry, so a backlog never announces a state that is already stale. Rounds fill it and
 /// never wait for it; the publisher drains it at `--max-events-per-second`.
 #[derive(Default)]
-struct Outbox {
+pub(super) struct Outbox {
     pending: Mutex<BTreeMap<(String, String), Announcement>>,
     ready: Notify,
 }
 
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbox")
+            .field("pending", &self.lock().len())
+            .finish()
+    }
+}
+
 impl Outbox {
+    /// Pending announcements and the heap they hold (keys and entries; the workloads are the
+    /// stores').
+    pub(super) fn heap_bytes(&self) -> (usize, usize) {
+        let pending = self.lock();
+        let entry = std::mem::size_of::<((String, String), Announcement)>();
+        let bytes = pending
+            .iter()
+            .map(|((p, w), _)| p.capacity() + w.capacity() + entry)
+            .sum();
+        (pending.len(), bytes)
+    }
+
     fn lock(&self) -> MutexGuard<'_, BTreeMap<(String, String), Announcement>> {
         self.pending
             .lock()
@@ -192,7 +213,7 @@ impl Publisher {
                     if shutdown.is_cancelled() {
                         return;
                     }
-                    lock_memory(&self.memory).record(&policy, &key, a.failing.clone());
+                    lock_memory(&self.memory).record(&policy, &key, a.failing);
                     match self.publish(&a.tracked, &policy, &a.plan, &a.failing).await {
                         Ok(()) => {}
                         // The workload goes with its namespace: announcing it again in every
@@ -220,7 +241,7 @@ impl Publisher {
         t: &Tracked,
         policy: &str,
         plan: &Planned,
-        failing: &BTreeSet<String>,
+        failing: &RuleSet,
     ) -> Result<(), ApiError> {
         let w = t;
         let reference = ObjectReference {
@@ -255,7 +276,7 @@ impl Publisher {
             return Ok(());
         };
         published?;
-        let rules: Vec<&str> = failing.iter().map(String::as_str).collect();
+        let rules = failing.ids();
         tracing::info!(
             policy,
             namespace = %w.namespace,
@@ -290,12 +311,20 @@ impl Controller {
             },
         );
         let memory = Arc::new(Mutex::new(EventMemory::default()));
+        let outbox = Arc::new(Outbox::default());
+        let heap = Arc::new(super::heap::HeapProbe {
+            stores: Arc::clone(&stores),
+            memory: Arc::clone(&memory),
+            outbox: Arc::clone(&outbox),
+            last_round_peak: 0.into(),
+            max_round_peak: 0.into(),
+        });
         let publisher = Publisher {
             calls: calls.clone(),
             recorder,
             leadership: leadership.clone(),
             memory: Arc::clone(&memory),
-            outbox: Arc::new(Outbox::default()),
+            outbox,
             per_second: cfg.max_events.max(1),
         };
         Controller {
@@ -310,7 +339,13 @@ impl Controller {
             memory,
             publisher,
             series: (HashSet::new(), HashSet::new()),
+            heap,
         }
+    }
+
+    /// What the admin server's `/debug/memory` reads.
+    pub fn heap_probe(&self) -> Arc<super::heap::HeapProbe> {
+        Arc::clone(&self.heap)
     }
 
     /// Runs rounds (and the Event publisher beside them) until `shutdown`.
@@ -359,6 +394,8 @@ impl Controller {
     /// next time-driven round is due.
     async fn round(&mut self) -> Option<Instant> {
         let now = Timestamp::now();
+        crate::memory::reset_peak();
+        let live_before = crate::memory::heap().map_or(0, |(live, _)| live);
         let objects = self.stores.policies.all();
         let (snapshot, invalid) =
             round::snapshot(&objects, self.stores.context(), now, &crate::rules::CATALOG);
@@ -392,6 +429,9 @@ impl Controller {
         };
         let plan = tracing::info_span!("evaluate", workloads = workloads.len())
             .in_scope(|| round::plan(&inputs, Instant::now));
+        if let Some((_, peak)) = crate::memory::heap() {
+            self.heap.round_peak(peak.saturating_sub(live_before));
+        }
         for (t, e) in &plan.undecodable {
             tracing::error!(kind = t.kind.as_str(), namespace = %t.namespace, workload = %t.name, error = %e, "cannot decode the stored workload; left out of this round");
         }
@@ -462,7 +502,7 @@ impl Controller {
                             queued = true;
                         }
                         round::EventStep::Settle { key } => {
-                            memory.record(&key.0, &key.1, BTreeSet::new());
+                            memory.record(&key.0, &key.1, RuleSet::new());
                             outbox.remove(&key);
                         }
                         round::EventStep::Unchanged { key } => {

@@ -9,13 +9,13 @@
 //! depend on the order objects were created in: a PDB created after its Deployment is simply
 //! in the next round's context.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::jiff::Timestamp;
 
-use super::events::{EventMemory, Planned};
+use super::events::{EventMemory, Planned, RuleSet};
 use super::metrics::{ViolationLabels, WorkloadLabels};
 use super::status::{self, StatusBuilder};
 use super::stores::Tracked;
@@ -87,7 +87,7 @@ pub struct PolicyPlan<'a> {
     /// Its status as this round computed it.
     pub status: ProductionPolicyStatus,
     /// Leader only: each matched workload with the rules it fails (empty: compliant).
-    pub failing: Vec<(Arc<Tracked>, BTreeSet<String>)>,
+    pub failing: Vec<(Arc<Tracked>, RuleSet)>,
     /// Time spent evaluating it (measured with the caller's clock).
     pub took: Duration,
 }
@@ -259,7 +259,7 @@ pub enum EventStep {
         /// Warning or Normal.
         planned: Planned,
         /// The rules it fails (empty for a Normal "ready" Event).
-        failing: BTreeSet<String>,
+        failing: RuleSet,
     },
     /// Compliant and nothing to announce: remember it as compliant, drop anything pending.
     Settle {
@@ -290,7 +290,7 @@ impl EventStep {
 pub fn event_steps(
     memory: &EventMemory,
     policy: &str,
-    failing: Vec<(Arc<Tracked>, BTreeSet<String>)>,
+    failing: Vec<(Arc<Tracked>, RuleSet)>,
 ) -> Vec<EventStep> {
     failing
         .into_iter()
@@ -335,7 +335,7 @@ pub fn lease_stale_at(ctx: &Context, w: &Workload, policy: &CompiledPolicy) -> O
 struct Accumulator<'p> {
     status: StatusBuilder<'p>,
     series: SeriesCounts,
-    failing: Vec<(Arc<Tracked>, BTreeSet<String>)>,
+    failing: Vec<(Arc<Tracked>, RuleSet)>,
     took: Duration,
 }
 
@@ -353,11 +353,11 @@ impl<'p> Accumulator<'p> {
         self.status.add(w, evaluation);
         self.series.add(w, evaluation);
         if leader {
-            let failing: BTreeSet<String> = evaluation
+            let failing: RuleSet = evaluation
                 .results
                 .iter()
                 .filter(|r| matches!(r.outcome, Outcome::Fail(_)))
-                .map(|r| r.rule.id.to_owned())
+                .map(|r| r.rule.id)
                 .collect();
             self.failing.push((Arc::clone(t), failing));
         }
@@ -485,7 +485,7 @@ spec:
     struct Outcome {
         statuses: Vec<(String, ProductionPolicyStatus)>,
         wake: Option<Timestamp>,
-        failing: Vec<(String, String, BTreeSet<String>)>,
+        failing: Vec<(String, String, RuleSet)>,
     }
 
     fn run(
@@ -527,7 +527,7 @@ spec:
             .flat_map(|p| {
                 p.failing
                     .iter()
-                    .map(|(t, f)| (p.policy.name.clone(), t.key(), f.clone()))
+                    .map(|(t, f)| (p.policy.name.clone(), t.key(), *f))
             })
             .collect();
         Outcome {
@@ -560,7 +560,7 @@ spec:
             vec![(
                 "pdb".to_owned(),
                 "Deployment/shop/web".to_owned(),
-                BTreeSet::from(["disruption-budget".to_owned()])
+                RuleSet::from(["disruption-budget"])
             )]
         );
         let after = run(&policies, &web, context(PDB), now(), 100);
@@ -698,9 +698,9 @@ spec:
     fn events_follow_changes_of_the_failing_set_only() {
         let web = deployment("web", "");
         let key = ("p".to_owned(), "Deployment/shop/web".to_owned());
-        let fails = BTreeSet::from(["disruption-budget".to_owned()]);
+        let fails = RuleSet::from(["disruption-budget"]);
         let mut memory = EventMemory::default();
-        let steps = event_steps(&memory, "p", vec![(Arc::clone(&web), fails.clone())]);
+        let steps = event_steps(&memory, "p", vec![(Arc::clone(&web), fails)]);
         assert!(matches!(
             steps.as_slice(),
             [EventStep::Announce {
@@ -708,10 +708,10 @@ spec:
                 ..
             }]
         ));
-        memory.record(&key.0, &key.1, fails.clone());
+        memory.record(&key.0, &key.1, fails);
         let steps = event_steps(&memory, "p", vec![(Arc::clone(&web), fails)]);
         assert_eq!(steps, vec![EventStep::Unchanged { key: key.clone() }]);
-        let steps = event_steps(&memory, "p", vec![(Arc::clone(&web), BTreeSet::new())]);
+        let steps = event_steps(&memory, "p", vec![(Arc::clone(&web), RuleSet::new())]);
         assert!(matches!(
             steps.as_slice(),
             [EventStep::Announce {
@@ -720,7 +720,7 @@ spec:
             }]
         ));
         let fresh = EventMemory::default();
-        let steps = event_steps(&fresh, "p", vec![(web, BTreeSet::new())]);
+        let steps = event_steps(&fresh, "p", vec![(web, RuleSet::new())]);
         assert_eq!(steps, vec![EventStep::Settle { key }]);
     }
 

@@ -130,6 +130,18 @@ fn workload_meta(meta: ObjectMeta) -> ObjectMeta {
     }
 }
 
+/// A context object's metadata: its name, namespace, labels and annotations (what selectors,
+/// messages and the scrape annotations read), nothing else.
+fn context_meta(meta: ObjectMeta) -> ObjectMeta {
+    ObjectMeta {
+        name: meta.name,
+        namespace: meta.namespace,
+        labels: meta.labels,
+        annotations: meta.annotations,
+        ..ObjectMeta::default()
+    }
+}
+
 /// A pod template's metadata keeps only labels and annotations.
 fn template_meta(meta: &mut Option<ObjectMeta>) {
     if let Some(m) = meta.take() {
@@ -189,6 +201,19 @@ impl<T> Store<T> {
     /// Whether none are held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// How many objects it holds and the heap bytes they take: `entry` of each object (its
+    /// `Arc` and what it owns) plus its key and its slot in the table.
+    pub fn heap_bytes(&self, entry: impl Fn(&T) -> usize) -> (usize, usize) {
+        let map = match self.map.read() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        // hashbrown: one slot and one control byte per bucket.
+        let table = map.capacity() * (std::mem::size_of::<(String, Arc<T>)>() + 1);
+        let entries: usize = map.iter().map(|(k, v)| k.capacity() + entry(v)).sum();
+        (map.len(), table + entries)
     }
 
     /// Empties the store and marks it unsynced (the kind went away).
@@ -408,10 +433,34 @@ impl Slim for k8s_openapi::api::batch::v1::Job {
 
 impl Slim for k8s_openapi::api::core::v1::Service {
     type Stored = Self;
+    /// The rules read a Service's type, selector and ports (name, port, target port); cluster
+    /// IPs, families, session affinity and the like are dropped with the status.
     fn slim(mut self) -> Self {
+        use k8s_openapi::api::core::v1::{ServicePort, ServiceSpec};
         strip_metadata(&mut self);
-        self.status = None;
-        self
+        let spec = self.spec.map(|s| ServiceSpec {
+            type_: s.type_,
+            selector: s.selector,
+            ports: s.ports.map(|ports| {
+                ports
+                    .into_iter()
+                    .map(|p| ServicePort {
+                        name: p.name,
+                        port: p.port,
+                        target_port: p.target_port,
+                        protocol: p.protocol,
+                        app_protocol: p.app_protocol,
+                        node_port: None,
+                    })
+                    .collect()
+            }),
+            ..ServiceSpec::default()
+        });
+        Self {
+            metadata: context_meta(self.metadata),
+            spec,
+            status: None,
+        }
     }
     fn matters(old: &Self, new: &Self) -> bool {
         old != new
@@ -422,6 +471,7 @@ impl Slim for k8s_openapi::api::networking::v1::NetworkPolicy {
     type Stored = Self;
     fn slim(mut self) -> Self {
         strip_metadata(&mut self);
+        self.metadata = context_meta(std::mem::take(&mut self.metadata));
         self
     }
     fn matters(old: &Self, new: &Self) -> bool {
@@ -452,6 +502,7 @@ impl Slim for k8s_openapi::api::policy::v1::PodDisruptionBudget {
     type Stored = Self;
     fn slim(mut self) -> Self {
         strip_metadata(&mut self);
+        self.metadata = context_meta(std::mem::take(&mut self.metadata));
         // The disruption-budget rule reads the spec only; status changes with every pod.
         self.status = None;
         self
@@ -478,6 +529,7 @@ impl Slim for k8s_openapi::api::coordination::v1::Lease {
     type Stored = Self;
     fn slim(mut self) -> Self {
         strip_metadata(&mut self);
+        self.metadata = context_meta(std::mem::take(&mut self.metadata));
         self
     }
     /// Renewals do not trigger an evaluation: the controller schedules one at each named
@@ -495,7 +547,12 @@ impl Slim for k8s_openapi::api::coordination::v1::Lease {
 impl Slim for k8s_openapi::api::core::v1::Namespace {
     type Stored = Self;
     fn slim(mut self) -> Self {
-        strip_metadata(&mut self);
+        // Namespace selectors read the labels; the name is the key.
+        self.metadata = ObjectMeta {
+            name: self.metadata.name.take(),
+            labels: self.metadata.labels.take(),
+            ..ObjectMeta::default()
+        };
         self.spec = None;
         self.status = None;
         self
@@ -857,6 +914,45 @@ mod tests {
         let b = job("", "{succeeded: 1}").slim();
         assert!(matches!(&a, JobEntry::Standalone(t) if t.key() == "Job/a/j"));
         assert!(!Job::matters(&a, &b));
+    }
+
+    #[test]
+    fn heap_bytes_count_each_entry_its_key_and_the_table() {
+        let store: Arc<Store<String>> = Store::new("X");
+        store.with_map(|m| {
+            m.insert("a/b".to_owned(), Arc::new("x".repeat(100)));
+        });
+        let (objects, bytes) = store.heap_bytes(String::capacity);
+        assert_eq!(objects, 1);
+        assert!(bytes > 100 + 3 + std::mem::size_of::<(String, Arc<String>)>());
+    }
+
+    #[test]
+    fn context_objects_keep_what_the_rules_read() {
+        use k8s_openapi::api::core::v1::Service;
+        let svc: Service = serde_saphyr::from_str(
+            "metadata: {name: web, namespace: a, uid: u, resourceVersion: '7', labels: {app: web}, annotations: {prometheus.io/scrape: 'true'}}\nspec: {type: ClusterIP, clusterIP: 10.0.0.1, clusterIPs: [10.0.0.1], sessionAffinity: None, selector: {app: web}, ports: [{name: http, port: 80, targetPort: http, protocol: TCP, nodePort: 30000}]}\n",
+        )
+        .unwrap_or_default();
+        let slim = svc.clone().slim();
+        let spec = slim.spec.clone().unwrap_or_default();
+        assert_eq!(spec.type_.as_deref(), Some("ClusterIP"));
+        assert_eq!(
+            spec.selector,
+            svc.spec.as_ref().and_then(|s| s.selector.clone())
+        );
+        assert_eq!(spec.cluster_ip, None);
+        let port = spec.ports.unwrap_or_default().pop().unwrap_or_default();
+        assert_eq!(
+            (port.name.as_deref(), port.port, port.node_port),
+            (Some("http"), 80, None)
+        );
+        assert_eq!(slim.metadata.labels, svc.metadata.labels);
+        assert_eq!(slim.metadata.annotations, svc.metadata.annotations);
+        assert_eq!(
+            (slim.metadata.uid, slim.metadata.name.as_deref()),
+            (None, Some("web"))
+        );
     }
 
     #[test]

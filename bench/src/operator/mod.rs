@@ -7,11 +7,13 @@
 //! so server-side defaults are included), in the context the operator builds (leases known,
 //! ServiceMonitor/PodMonitor CRDs absent).
 
+mod large;
 mod report;
 mod reports_scale;
 mod scenarios;
 mod truth;
 
+pub use large::*;
 pub use report::*;
 pub use reports_scale::*;
 pub use scenarios::*;

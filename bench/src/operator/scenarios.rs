@@ -299,29 +299,18 @@ pub struct Operator {
 }
 
 impl Operator {
-    /// Starts `prodready run` with the production defaults (webhook off: it is measured
-    /// on its own in scenario 5).
-    pub fn start(cmd: &OperatorCmd, kubeconfig: &Path, dir: &Path) -> anyhow::Result<Operator> {
+    /// Starts `prodready run` with the flags the Helm chart sets at its default values
+    /// ([`chart_flags`]): the admission webhook on, with its self-managed certificate, and
+    /// registered in a ValidatingWebhookConfiguration as the chart registers it (every
+    /// namespace but the operator's and kube-system, failurePolicy Ignore), so the API server
+    /// calls it for every workload write, as in a real cluster.
+    pub async fn start(cmd: &OperatorCmd, cluster: &Cluster) -> anyhow::Result<Operator> {
+        let dir = cluster.cp.dir().context("local control plane")?;
+        let webhook_port = free_port()?;
+        register_webhook(&cluster.client, webhook_port).await?;
         let admin: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
         let log = dir.join("operator.log");
-        let args: Vec<String> = [
-            "run",
-            "--kubeconfig",
-            &kubeconfig.display().to_string(),
-            "--admin-addr",
-            &admin.to_string(),
-            "--identity",
-            "bench",
-            "--lease-namespace",
-            "default",
-            "--webhook-enabled",
-            "false",
-            "--log-format",
-            "json",
-        ]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
+        let args = chart_flags(&cluster.operator_kubeconfig, admin, webhook_port);
         let started = Instant::now();
         let process = OperatorProcess::start(&cmd.program, &args, &[], &log)?;
         Ok(Operator {
@@ -330,6 +319,18 @@ impl Operator {
             started,
             log,
         })
+    }
+
+    /// The operator's heap by part (`GET /debug/memory`), as JSON.
+    pub fn heap_profile(&self) -> anyhow::Result<Value> {
+        let (code, body) = self
+            .process
+            .get("/debug/memory")
+            .map_err(|e| anyhow::anyhow!("GET /debug/memory: {e}"))?;
+        if code != 200 {
+            bail!("GET /debug/memory answered {code}: {body}");
+        }
+        Ok(serde_json::from_str(&body)?)
     }
 
     /// Its pid.
@@ -381,6 +382,75 @@ impl Operator {
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum())
     }
+}
+
+/// The name of the ValidatingWebhookConfiguration the chart creates (and the operator's
+/// `--webhook-configuration-name` default).
+pub const WEBHOOK_CONFIGURATION: &str = "prodready";
+
+/// `prodready run`'s arguments as `charts/prodready/templates/deployment.yaml` renders them
+/// with the chart's default values (self-managed webhook certificate; `--owner-deployment`
+/// left out: no Deployment of the operator exists here), on local addresses, with the
+/// operator's own kubeconfig and the Lease and the webhook Secret in `default`.
+pub fn chart_flags(kubeconfig: &Path, admin: SocketAddr, webhook_port: u16) -> Vec<String> {
+    [
+        "run".to_owned(),
+        format!("--kubeconfig={}", kubeconfig.display()),
+        format!("--admin-addr={admin}"),
+        "--identity=bench".to_owned(),
+        "--lease-name=prodready-leader".to_owned(),
+        "--lease-namespace=default".to_owned(),
+        "--lease-duration=15s".to_owned(),
+        "--lease-retry-period=2s".to_owned(),
+        "--log-format=json".to_owned(),
+        "--log-level=info".to_owned(),
+        "--resync-interval=5m".to_owned(),
+        "--debounce=500ms".to_owned(),
+        "--max-violations=100".to_owned(),
+        "--max-events-per-second=50".to_owned(),
+        "--api-timeout=10s".to_owned(),
+        "--discovery-interval=30s".to_owned(),
+        "--reports=openreports".to_owned(),
+        "--webhook-enabled=true".to_owned(),
+        format!("--webhook-addr=127.0.0.1:{webhook_port}"),
+        "--webhook-service-name=prodready-webhook".to_owned(),
+        "--webhook-namespace=default".to_owned(),
+        // The API server reaches the webhook by URL here, not through a Service.
+        "--webhook-extra-san=127.0.0.1".to_owned(),
+        "--webhook-secret-name=prodready-webhook-tls".to_owned(),
+        format!("--webhook-configuration-name={WEBHOOK_CONFIGURATION}"),
+        "--webhook-cert-validity=2160h".to_owned(),
+    ]
+    .to_vec()
+}
+
+/// Registers the webhook as the chart does, by URL (no Service routing without kube-proxy);
+/// the operator injects its CA bundle.
+async fn register_webhook(client: &Client, port: u16) -> anyhow::Result<()> {
+    let yaml = format!(
+        r#"apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingWebhookConfiguration
+metadata: {{name: {WEBHOOK_CONFIGURATION}}}
+webhooks:
+  - name: validate.prodready.dev
+    admissionReviewVersions: [v1]
+    sideEffects: None
+    failurePolicy: Ignore
+    timeoutSeconds: 3
+    matchPolicy: Equivalent
+    clientConfig:
+      url: https://127.0.0.1:{port}/validate
+    namespaceSelector:
+      matchExpressions:
+        - {{key: kubernetes.io/metadata.name, operator: NotIn, values: [default, kube-system]}}
+    rules:
+      - {{apiGroups: [apps], apiVersions: [v1], resources: [deployments, statefulsets, daemonsets, replicasets], operations: [CREATE, UPDATE], scope: Namespaced}}
+      - {{apiGroups: [batch], apiVersions: [v1], resources: [jobs, cronjobs], operations: [CREATE, UPDATE], scope: Namespaced}}
+      - {{apiGroups: [""], apiVersions: [v1], resources: [pods], operations: [CREATE, UPDATE], scope: Namespaced}}
+"#
+    );
+    apply_yaml(client, None, &yaml).await?;
+    Ok(())
 }
 
 /// User + system CPU seconds of a process, from `/proc/<pid>/stat`.
@@ -465,9 +535,8 @@ pub async fn cold_start(
     let bg0 = cluster.apiserver_requests().await?;
     tokio::time::sleep(idle).await;
     r.background_requests = cluster.apiserver_requests().await? - bg0;
-    let dir = cluster.cp.dir().context("local control plane")?;
     let before = cluster.apiserver_requests().await?;
-    let mut op = Operator::start(cmd, &cluster.operator_kubeconfig, dir)?;
+    let mut op = Operator::start(cmd, cluster).await?;
     let reached = tokio::select! {
         r = status.wait(op.started, converge_timeout, |o| reflects(o, &expected, generation)) => r,
         () = async {
@@ -684,6 +753,8 @@ pub struct MemoryPoint {
     pub hwm_kib: u64,
     /// Load average.
     pub load: String,
+    /// The operator's heap by part (`/debug/memory`) right after the RSS was read.
+    pub heap: Option<Value>,
 }
 
 /// Scenario 6 at one size: a fresh cluster with `workloads`, the operator, RSS after
@@ -706,8 +777,7 @@ pub async fn memory_point(
     let cluster = Cluster::start(size, concurrency).await?;
     let status = StatusLog::watch(&cluster.client).await;
     let (expected, generation) = expected(&cluster.client).await?;
-    let dir = cluster.cp.dir().context("local control plane")?;
-    let mut op = Operator::start(cmd, &cluster.operator_kubeconfig, dir)?;
+    let mut op = Operator::start(cmd, &cluster).await?;
     let timeout = Duration::from_secs(60 + (workloads / 200) as u64);
     let reached = status
         .wait(op.started, timeout, |o| reflects(o, &expected, generation))
@@ -716,6 +786,7 @@ pub async fn memory_point(
     let reached = reached?;
     tokio::time::sleep(settle).await;
     let (rss_kib, hwm_kib) = op.rss_kib()?;
+    let heap = op.heap_profile().ok();
     Ok(MemoryPoint {
         workloads: size.total(),
         others: cluster.objects - size.total(),
@@ -723,6 +794,7 @@ pub async fn memory_point(
         rss_kib,
         hwm_kib,
         load: loadavg(),
+        heap,
     })
 }
 
