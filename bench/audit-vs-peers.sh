@@ -8,7 +8,9 @@
 #   2. times the commands with hyperfine (medians): those whose checked run took under
 #      SLOW_SECONDS with --warmup WARMUP --runs RUNS, the slower ones (they take minutes each;
 #      the checked run served as their warm-up) with --runs SLOW_RUNS; prodready also pinned to
-#      one core (taskset -c 0) for the "≥ 20,000 workloads/s on one core" figure; a command
+#      one core (taskset -c 0) for the "≥ 20,000 workloads/s on one core" figure and for the
+#      scaling of `audit --jobs` (its default is the cores it may use), kube-linter on the
+#      directory also pinned to one core (both tools on one core, issue 18); a command
 #      whose checked run is still going after CMD_TIMEOUT seconds is killed and reported as
 #      "more than CMD_TIMEOUT" (a lower bound on its time), not timed again;
 #   3. writes a Markdown section with the machine, versions, commands and the table.
@@ -85,6 +87,7 @@ cases=(
     "kube-linter-file|kube-linter|file|kube-linter lint - --format json < corpus.yaml"
     "kube-linter-dir|kube-linter|dir|kube-linter lint files --format json"
     "kube-linter-path-file|kube-linter|file|kube-linter lint corpus.yaml --format json"
+    "kube-linter-1core-dir|kube-linter (1 core)|dir|taskset -c 0 kube-linter lint files --format json"
 )
 
 # Workloads a tool reported on, read from its output.
@@ -96,7 +99,7 @@ count_workloads() {
         kube-score) grep -cE '^(apps/v1/(Deployment|StatefulSet)|batch/v1/CronJob) ' "$f" || true ;;
         polaris) jq '[.Results[] | select(.Kind == "Deployment" or .Kind == "StatefulSet" or .Kind == "CronJob")] | length' "$f" ;;
         # kube-linter lists only objects with findings: distinct workloads among its reports.
-        kube-linter) jq '[.Reports[].Object.K8sObject | select(.GroupVersionKind.Kind | test("^(Deployment|StatefulSet|CronJob)$")) | "\(.Namespace)/\(.Name)"] | unique | length' "$f" ;;
+        kube-linter*) jq '[.Reports[].Object.K8sObject | select(.GroupVersionKind.Kind | test("^(Deployment|StatefulSet|CronJob)$")) | "\(.Namespace)/\(.Name)"] | unique | length' "$f" ;;
     esac
 }
 

@@ -12,6 +12,7 @@ import sys
 
 GOAL_SPEEDUP = 10.0
 GOAL_ONE_CORE = 20_000
+GOAL_SCALING = 1.7
 
 checks_tsv, counts_json, *hyperfine_jsons = sys.argv[1:]
 env = os.environ.get
@@ -74,9 +75,12 @@ def fmt_rate(v):
     return "—" if v is None else f"{v:,.0f}"
 
 
-tools = ["prodready", "prodready-1core", "kube-score", "polaris", "kube-linter"]
-label = {"prodready-1core": "prodready (1 core, `taskset -c 0`)"}
+tools = ["prodready", "prodready-1core", "kube-score", "polaris", "kube-linter", "kube-linter-1core"]
+label = {"prodready-1core": "prodready (1 core, `taskset -c 0`)",
+         "kube-linter-1core": "kube-linter (1 core, `taskset -c 0`)"}
 base = {layout: median(f"prodready-{layout}") for layout in ("file", "dir")}
+# A tool pinned to one core is compared with prodready pinned to one core.
+base_1core = {layout: median(f"prodready-1core-{layout}") for layout in ("file", "dir")}
 
 out = []
 w = out.append
@@ -132,6 +136,7 @@ for t in tools:
         w(f"| {label.get(t, t)} | not installed | | | | | | | | |")
         continue
     mf, md = median(f), median(d)
+    b = base_1core if t.endswith("-1core") else base
     rate = lambda m, s: (workloads / m) if (m and valid(s)) else None
 
     def ratio(m, b, s):
@@ -141,7 +146,7 @@ for t in tools:
 
     w(f"| {label.get(t, t)} | {fmt_time(f)} | {fmt_time(d)} | {fmt_rate(rate(mf, f))} | {fmt_rate(rate(md, d))} "
       f"| {('≥ ' if timed_out(f) else '') + fmt_mib(rss_mib(f))} | {('≥ ' if timed_out(d) else '') + fmt_mib(rss_mib(d))} "
-      f"| {ratio(mf, base['file'], f)} | {ratio(md, base['dir'], d)} "
+      f"| {ratio(mf, b['file'], f)} | {ratio(md, b['dir'], d)} "
       f"| {fmt_s(cpu(f))} / {fmt_s(cpu(d))} |")
 w("")
 w("### Goals")
@@ -172,10 +177,27 @@ for t in ("kube-score", "polaris", "kube-linter"):
     w(f"- **{t}:** prodready is {rf:.1f}× faster on the single file and {rd:.1f}× on the directory "
       f"(by CPU time: {cf:.1f}× and {cd:.1f}×) — goal ≥ {GOAL_SPEEDUP:.0f}× (wall time): {speed}. Peak RSS {fmt_mib(pm)} / {fmt_mib(pmd)} (file / dir) vs "
       f"{fmt_mib(pf)} / {fmt_mib(pdr)} — goal lower: {mem}.")
+def verdict_of(value, goal):
+    """`met`, or by how much a figure that must reach `goal` fell short."""
+    return "met" if value >= goal else f"MISSED by {goal / value:.2f}×"
+
+
+kl1, p1 = median("kube-linter-1core-dir"), median("prodready-1core-dir")
+if kl1 and p1 and valid("kube-linter-1core-dir") and valid("prodready-1core-dir"):
+    r1 = kl1 / p1
+    w(f"- **kube-linter, both tools pinned to one core (issue 18):** {fmt_s(p1)} vs {fmt_s(kl1)} on the "
+      f"directory, {r1:.1f}× (by CPU time: {cpu('kube-linter-1core-dir') / cpu('prodready-1core-dir'):.1f}×) "
+      f"— goal ≥ {GOAL_SPEEDUP:.0f}×: {verdict_of(r1, GOAL_SPEEDUP)}.")
+two = median("prodready-dir")
+if two and p1:
+    s2 = p1 / two
+    w(f"- **`audit --jobs` scaling (issue 18):** the directory in {fmt_s(p1)} on one core and "
+      f"{fmt_s(two)} on {env('BENCH_NPROC')} cores (`--jobs` defaults to the cores it may use), "
+      f"{s2:.2f}× — goal ≥ {GOAL_SCALING}× with 2 cores: {verdict_of(s2, GOAL_SCALING)}.")
 one = median("prodready-1core-file")
 if one:
     rate = workloads / one
-    verdict = "met" if rate >= GOAL_ONE_CORE else f"MISSED by {GOAL_ONE_CORE / rate:.2f}×"
+    verdict = verdict_of(rate, GOAL_ONE_CORE)
     cpu_rate = workloads / cpu("prodready-1core-file")
     w(f"- **One core (issue 2):** {rate:,.0f} workloads/s end to end on the single file, YAML "
       f"parsing and JSON report included ({cpu_rate:,.0f}/s counting CPU time only, which removes "
