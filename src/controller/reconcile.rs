@@ -18,7 +18,7 @@ use tracing::Instrument as _;
 use super::Stores;
 use super::events::{self, EventMemory, Planned, RuleSet};
 use super::metrics::{ControllerMetrics, ViolationLabels, WorkloadLabels};
-use super::reports::ReportSink;
+use super::reports::{ReportKey, ReportRequest, ReportSink};
 use super::round;
 use super::status;
 use super::stores::Tracked;
@@ -407,6 +407,8 @@ impl Controller {
         if leader && !lock_memory(&self.memory).is_for(self.leadership.epoch()) {
             self.seed_events().await;
         }
+        let sink = self.cfg.reports.clone();
+        let held = move |k: &ReportKey| sink.as_ref().and_then(|s| s.held(k));
         let inputs = round::Inputs {
             snapshot: &snap,
             objects: &objects,
@@ -425,7 +427,11 @@ impl Controller {
                 .reports
                 .as_ref()
                 .filter(|_| leader)
-                .and_then(|s| s.ready()),
+                .and_then(|s| s.ready())
+                .map(|options| ReportRequest {
+                    options,
+                    held: &held,
+                }),
         };
         let plan = tracing::info_span!("evaluate", workloads = workloads.len())
             .in_scope(|| round::plan(&inputs, Instant::now));
@@ -447,7 +453,7 @@ impl Controller {
 
     /// Applies a round's plan: statuses and Events behind the leader claim, metrics on every
     /// replica.
-    async fn apply(&mut self, plan: round::Plan<'_>) {
+    async fn apply(&mut self, mut plan: round::Plan<'_>) {
         let api: Api<ProductionPolicy> = Api::all(self.client.clone());
         let mut seen = HashSet::new();
         let mut queued = false;
@@ -544,17 +550,15 @@ impl Controller {
             self.metrics.reconciled("invalid", None);
         }
 
-        if let (Some(sink), Some(desired)) = (self.cfg.reports.as_ref(), plan.reports.as_ref()) {
+        if let (Some(sink), Some(desired)) = (self.cfg.reports.as_ref(), plan.reports.take()) {
+            let total = desired.len();
             let (applied, deleted, failed) = sink
                 .sync(&self.client, &self.calls, &self.leadership, desired)
-                .instrument(tracing::info_span!(
-                    "write_reports",
-                    reports = desired.len()
-                ))
+                .instrument(tracing::info_span!("write_reports", reports = total))
                 .await;
             if applied + deleted + failed > 0 {
                 tracing::info!(
-                    reports = desired.len(),
+                    reports = total,
                     applied,
                     deleted,
                     failed,

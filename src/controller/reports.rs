@@ -11,7 +11,7 @@
 //!
 //! Which writes are due is decided by the pure [`changes`]; everything else here is IO.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -51,24 +51,79 @@ fn key_of(r: &Report) -> ReportKey {
     )
 }
 
-/// What a round must do so the cluster holds exactly `desired`: the reports to apply (absent
-/// or different) and the keys to delete (written by prodready, no longer desired).
-pub fn changes<'a>(
-    stored: &HashMap<ReportKey, Digest>,
-    desired: &'a [Report],
-) -> (Vec<&'a Report>, Vec<ReportKey>) {
-    let mut wanted = HashMap::with_capacity(desired.len());
-    let mut apply = Vec::new();
-    for r in desired {
-        let k = key_of(r);
-        if stored.get(&k) != Some(&r.content_digest()) {
-            apply.push(r);
-        }
-        wanted.insert(k, ());
+/// How many report writes (applies, then deletes) are in flight at once. Each one waits
+/// mostly on the API server (about 6.7 ms for one apply), so a few in parallel cut a full
+/// rewrite of 12,000 reports from minutes to seconds without flooding the server.
+pub const WRITES_IN_FLIGHT: usize = 8;
+
+/// What a round needs to build reports: the options, and the digest of the report the
+/// cluster holds under a key (read-only, so the round stays free of IO).
+#[derive(Clone, Copy)]
+pub struct ReportRequest<'a> {
+    /// What to put into each report.
+    pub options: ReportOptions,
+    /// The stored digest of a key, if prodready's report under that key exists.
+    pub held: &'a (dyn Fn(&ReportKey) -> Option<Digest> + Sync),
+}
+
+impl std::fmt::Debug for ReportRequest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReportRequest")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
     }
+}
+
+/// A round's reports, kept lean: only the reports whose content differs from what the
+/// cluster holds (absent, changed, edited by hand), and the key of every desired report (so
+/// the rest of prodready's reports can be deleted). Reports already right are dropped as soon
+/// as they are built.
+#[derive(Debug, Default)]
+pub struct ReportPlan {
+    /// The reports to write.
+    pub changed: Vec<Report>,
+    /// The key of every desired report, written or not.
+    pub desired: HashSet<ReportKey>,
+}
+
+impl ReportPlan {
+    /// Adds a desired report, keeping it only when `held` says the cluster holds another
+    /// content (or none) under its key.
+    pub fn add(&mut self, report: Report, held: &dyn Fn(&ReportKey) -> Option<Digest>) {
+        let k = key_of(&report);
+        if held(&k) != Some(report.content_digest()) {
+            self.changed.push(report);
+        }
+        self.desired.insert(k);
+    }
+
+    /// How many reports are desired.
+    pub fn len(&self) -> usize {
+        self.desired.len()
+    }
+
+    /// Whether no report is desired.
+    pub fn is_empty(&self) -> bool {
+        self.desired.is_empty()
+    }
+}
+
+/// What a round must do so the cluster holds exactly the desired reports of `plan`: the
+/// reports to apply (absent or different, checked again against `stored`, which the watch
+/// may have updated since the round) and the keys to delete (written by prodready, no longer
+/// desired). Consumes the plan, so reports are moved into the writes, never cloned.
+pub fn changes(
+    stored: &HashMap<ReportKey, Digest>,
+    plan: ReportPlan,
+) -> (Vec<Report>, Vec<ReportKey>) {
+    let ReportPlan { changed, desired } = plan;
+    let apply = changed
+        .into_iter()
+        .filter(|r| stored.get(&key_of(r)) != Some(&r.content_digest()))
+        .collect();
     let mut delete: Vec<ReportKey> = stored
         .keys()
-        .filter(|k| !wanted.contains_key(*k))
+        .filter(|k| !desired.contains(*k))
         .cloned()
         .collect();
     delete.sort();
@@ -223,30 +278,38 @@ impl ReportSink {
             .set(i64::from(installed));
     }
 
-    /// Applies and deletes what [`changes`] says, each behind the leader gate; returns
+    /// The stored digest of the report under `key`, if prodready's report exists.
+    pub fn held(&self, key: &ReportKey) -> Option<Digest> {
+        self.lock().stored.get(key).copied()
+    }
+
+    /// Applies and deletes what [`changes`] says, at most [`WRITES_IN_FLIGHT`] at a time,
+    /// each behind the leader gate (stopping at once when leadership is lost); returns
     /// `(applied, deleted, failed)`.
     pub async fn sync(
         &self,
         client: &Client,
         calls: &ApiCalls,
         leadership: &Leadership,
-        desired: &[Report],
+        plan: ReportPlan,
     ) -> (usize, usize, usize) {
-        let (apply, delete) = {
-            let s = self.lock();
-            let (a, d) = changes(&s.stored, desired);
-            (a.into_iter().cloned().collect::<Vec<_>>(), d)
-        };
+        let (apply, delete) = changes(&self.lock().stored, plan);
         let params = PatchParams::apply(FIELD_MANAGER).force();
+        let (params, resource) = (&params, &self.resource);
         let (mut applied, mut deleted, mut failed) = (0, 0, 0);
-        for report in apply {
-            let (namespace, name) = key_of(&report);
-            let api: Api<DynamicObject> =
-                Api::namespaced_with(client.clone(), &namespace, &self.resource);
-            let patch = Patch::Apply(&report);
-            let written = leadership
-                .gated(calls.call("apply_report", || api.patch(&name, &params, &patch)))
-                .await;
+        let mut writes = futures::stream::iter(apply)
+            .map(|report| async move {
+                let (namespace, name) = key_of(&report);
+                let api: Api<DynamicObject> =
+                    Api::namespaced_with(client.clone(), &namespace, resource);
+                let patch = Patch::Apply(&report);
+                let written = leadership
+                    .gated(calls.call("apply_report", || api.patch(&name, params, &patch)))
+                    .await;
+                (namespace, name, report, written)
+            })
+            .buffer_unordered(WRITES_IN_FLIGHT);
+        while let Some((namespace, name, report, written)) = writes.next().await {
             match written {
                 None => return (applied, deleted, failed), // leadership lost: stop at once
                 Some(Ok(obj)) => {
@@ -268,13 +331,20 @@ impl ReportSink {
                 }
             }
         }
-        for (namespace, name) in delete {
-            let api: Api<DynamicObject> =
-                Api::namespaced_with(client.clone(), &namespace, &self.resource);
-            let dp = DeleteParams::default();
-            let done = leadership
-                .gated(calls.call("delete_report", || api.delete(&name, &dp)))
-                .await;
+        drop(writes);
+        let dp = DeleteParams::default();
+        let dp = &dp;
+        let mut deletes = futures::stream::iter(delete)
+            .map(|(namespace, name)| async move {
+                let api: Api<DynamicObject> =
+                    Api::namespaced_with(client.clone(), &namespace, resource);
+                let done = leadership
+                    .gated(calls.call("delete_report", || api.delete(&name, dp)))
+                    .await;
+                (namespace, name, done)
+            })
+            .buffer_unordered(WRITES_IN_FLIGHT);
+        while let Some((namespace, name, done)) = deletes.next().await {
             match done {
                 None => return (applied, deleted, failed),
                 Some(Ok(_)) => {
@@ -293,6 +363,7 @@ impl ReportSink {
                 }
             }
         }
+        drop(deletes);
         self.metrics
             .reports
             .set(i64::try_from(self.lock().stored.len()).unwrap_or(i64::MAX));
@@ -489,10 +560,44 @@ mod tests {
             .collect()
     }
 
+    /// The plan a round builds from `desired` while the cluster holds `held`.
+    fn plan_of(held: &HashMap<ReportKey, Digest>, desired: &[Report]) -> ReportPlan {
+        let mut plan = ReportPlan::default();
+        for r in desired {
+            plan.add(r.clone(), &|k| held.get(k).copied());
+        }
+        plan
+    }
+
+    #[test]
+    fn the_plan_keeps_only_changed_reports_and_stale_ones_are_still_deleted() {
+        let desired = [report("a", true), report("b", true), report("c", false)];
+        // a is right, b differs, c is absent, gone is no longer desired.
+        let held = stored(&[report("a", true), report("b", false), report("gone", true)]);
+        let plan = plan_of(&held, &desired);
+        let kept: Vec<_> = plan.changed.iter().map(|r| key_of(r).1).collect();
+        assert_eq!(kept, ["prodready-deployment-b", "prodready-deployment-c"]);
+        assert_eq!(plan.len(), 3, "every desired key is known");
+        let (apply, delete) = changes(&held, plan);
+        let names: Vec<_> = apply.iter().map(|r| key_of(r).1).collect();
+        assert_eq!(names, ["prodready-deployment-b", "prodready-deployment-c"]);
+        assert_eq!(
+            delete,
+            vec![("shop".to_owned(), "prodready-deployment-gone".to_owned())]
+        );
+        // The watch saw b written meanwhile: not applied again.
+        let mut now_held = held.clone();
+        now_held.insert(key_of(&desired[1]), desired[1].content_digest());
+        let (apply, _) = changes(&now_held, plan_of(&held, &desired));
+        let names: Vec<_> = apply.iter().map(|r| key_of(r).1).collect();
+        assert_eq!(names, ["prodready-deployment-c"]);
+    }
+
     #[test]
     fn nothing_is_written_when_the_cluster_holds_the_desired_reports() {
         let desired = [report("a", true), report("b", false)];
-        let (apply, delete) = changes(&stored(&desired), &desired);
+        let held = stored(&desired);
+        let (apply, delete) = changes(&held, plan_of(&held, &desired));
         assert!(apply.is_empty());
         assert!(delete.is_empty());
     }
@@ -501,14 +606,14 @@ mod tests {
     fn a_new_a_changed_and_a_hand_edited_report_are_applied() {
         let desired = [report("a", true), report("b", false), report("c", true)];
         let held = stored(&[report("a", false), report("b", false)]);
-        let (apply, _) = changes(&held, &desired);
+        let (apply, _) = changes(&held, plan_of(&held, &desired));
         let names: Vec<_> = apply.iter().map(|r| key_of(r).1).collect();
         assert_eq!(names, ["prodready-deployment-a", "prodready-deployment-c"]);
         // Someone changed the counts of b by hand: restored.
         let mut edited = report("b", false);
         edited.summary.fail = 7;
         let held = stored(&[report("a", true), edited]);
-        let (apply, _) = changes(&held, &desired);
+        let (apply, _) = changes(&held, plan_of(&held, &desired));
         assert!(
             apply
                 .iter()
@@ -525,7 +630,7 @@ mod tests {
         }
         let held = stored(&served);
         let desired = [report("a", true)];
-        let (apply, delete) = changes(&held, &desired);
+        let (apply, delete) = changes(&held, plan_of(&held, &desired));
         assert!(apply.is_empty());
         assert_eq!(
             delete,

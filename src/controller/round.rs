@@ -17,6 +17,7 @@ use k8s_openapi::jiff::Timestamp;
 
 use super::events::{EventMemory, Planned, RuleSet};
 use super::metrics::{ViolationLabels, WorkloadLabels};
+use super::reports::{ReportPlan, ReportRequest};
 use super::status::{self, StatusBuilder};
 use super::stores::Tracked;
 use crate::api::{ProductionPolicy, ProductionPolicyStatus};
@@ -24,7 +25,7 @@ use crate::engine::context::LeaseLookup;
 use crate::engine::{
     CompiledPolicy, Context, Evaluation, Outcome, PolicyError, RuleDef, Workload, WorkloadVerdict,
 };
-use crate::reports::{Report, ReportOptions, Subject};
+use crate::reports::Subject;
 use crate::snapshot::Snapshot;
 
 /// Compiles the policies over `catalog` (sorted by name) into the snapshot the webhook judges
@@ -73,9 +74,10 @@ pub struct Inputs<'a> {
     pub leader: bool,
     /// Whether reports can be written (the `Reported` condition).
     pub reports_state: status::ReportsState,
-    /// What to put into each workload's report, when this round should build them (leader,
-    /// report CRD installed, existing reports listed); `None`: no reports this round.
-    pub reports: Option<ReportOptions>,
+    /// What to put into each workload's report and what the cluster holds, when this round
+    /// should build them (leader, report CRD installed, existing reports listed); `None`: no
+    /// reports this round.
+    pub reports: Option<ReportRequest<'a>>,
 }
 
 /// One valid policy's result.
@@ -119,9 +121,10 @@ pub struct Plan<'a> {
     pub wake: Option<Timestamp>,
     /// Stored workloads that could not be decoded (left out of this round), with the reason.
     pub undecodable: Vec<(Arc<Tracked>, String)>,
-    /// Every workload's report (workloads no policy matches have none), when
+    /// The reports to write (those whose content differs from what the cluster holds) and
+    /// the key of every workload's report (workloads no policy matches have none), when
     /// [`Inputs::reports`] asked for them.
-    pub reports: Option<Vec<Report>>,
+    pub reports: Option<ReportPlan>,
 }
 
 /// Evaluates every workload under every policy once. `clock` only measures how long each
@@ -151,7 +154,7 @@ pub fn plan<'a>(inputs: &Inputs<'a>, clock: fn() -> Instant) -> Plan<'a> {
         .map(|p| Accumulator::new(p, now, inputs.max_violations))
         .collect();
     let mut undecodable = Vec::new();
-    let mut reports = inputs.reports.map(|_| Vec::new());
+    let mut reports = inputs.reports.map(|_| ReportPlan::default());
     for t in inputs.workloads {
         let w = match t.workload() {
             Ok(w) => w,
@@ -183,7 +186,7 @@ pub fn plan<'a>(inputs: &Inputs<'a>, clock: fn() -> Instant) -> Plan<'a> {
             }
             acc.took += clock().saturating_duration_since(started);
         }
-        if let (Some(out), Some(options)) = (reports.as_mut(), inputs.reports) {
+        if let (Some(out), Some(request)) = (reports.as_mut(), inputs.reports) {
             let subject = Subject {
                 kind: t.kind,
                 namespace: &t.namespace,
@@ -192,7 +195,9 @@ pub fn plan<'a>(inputs: &Inputs<'a>, clock: fn() -> Instant) -> Plan<'a> {
             };
             let pairs: Vec<(&str, &Evaluation)> =
                 evaluations.iter().map(|(p, e)| (*p, e)).collect();
-            out.extend(crate::reports::build(&subject, &pairs, options));
+            if let Some(report) = crate::reports::build(&subject, &pairs, request.options) {
+                out.add(report, request.held);
+            }
         }
     }
 
@@ -748,16 +753,20 @@ spec:
                 max_violations: 100,
                 leader: true,
                 reports_state: status::ReportsState::Installed("openreports.io/v1alpha1"),
-                reports: Some(ReportOptions {
-                    api: ReportApi::OpenReports,
-                    include_passes: true,
+                reports: Some(ReportRequest {
+                    options: crate::reports::ReportOptions {
+                        api: ReportApi::OpenReports,
+                        include_passes: true,
+                    },
+                    held: &|_| None,
                 }),
             },
             Instant::now,
         );
         let reports = plan.reports.unwrap_or_default();
         assert_eq!(reports.len(), 1, "none for the workload no policy matches");
-        let r = &reports[0];
+        assert_eq!(reports.changed.len(), 1, "none held yet: written");
+        let r = &reports.changed[0];
         assert_eq!(r.metadata.namespace.as_deref(), Some("shop"));
         let results: Vec<(&str, &str, &str)> = r
             .results
