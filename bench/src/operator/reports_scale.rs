@@ -248,7 +248,7 @@ pub async fn reports_cold_start(
     r.storage_size_bytes.0 = metric_sum_with(&m, "apiserver_storage_size_bytes", |_| true);
     r.etcd_db_bytes.0 = etcd_db_bytes(dir);
 
-    let mut op = Operator::start(cmd, &cluster.operator_kubeconfig, dir)?;
+    let mut op = Operator::start(cmd, cluster).await?;
     let mut status_at: Option<f64> = None;
     loop {
         op.check_alive()?;
