@@ -198,31 +198,36 @@ pub struct Report {
 }
 
 impl Report {
+    /// The fields prodready writes, which [`Report::same_content`] compares and
+    /// [`Report::content_digest`] hashes (server-assigned metadata such as `resourceVersion`
+    /// and `creationTimestamp` left out; of the owner references, the controller's only).
+    fn content(&self) -> impl PartialEq + Serialize + '_ {
+        let owners: Vec<&OwnerReference> = self
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .filter(|o| o.controller == Some(true))
+            .collect();
+        (
+            &self.api_version,
+            &self.kind,
+            &self.scope,
+            &self.source,
+            &self.summary,
+            &self.results,
+            &self.metadata.name,
+            &self.metadata.namespace,
+            &self.metadata.labels,
+            &self.metadata.annotations,
+            owners,
+        )
+    }
+
     /// Whether `other` says the same: the fields prodready writes (server-assigned metadata
     /// such as `resourceVersion` and `creationTimestamp` are not compared).
     pub fn same_content(&self, other: &Report) -> bool {
-        let m = |r: &Report| {
-            (
-                r.metadata.name.clone(),
-                r.metadata.namespace.clone(),
-                r.metadata.labels.clone(),
-                r.metadata.annotations.clone(),
-                r.metadata
-                    .owner_references
-                    .clone()
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter(|o| o.controller == Some(true))
-                    .collect::<Vec<_>>(),
-            )
-        };
-        self.api_version == other.api_version
-            && self.kind == other.kind
-            && self.scope == other.scope
-            && self.source == other.source
-            && self.summary == other.summary
-            && self.results == other.results
-            && m(self) == m(other)
+        self.content() == other.content()
     }
 
     /// A digest of exactly what [`Report::same_content`] compares: reports with the same
@@ -242,26 +247,7 @@ impl Report {
                 Ok(())
             }
         }
-        let owners: Vec<&OwnerReference> = self
-            .metadata
-            .owner_references
-            .iter()
-            .flatten()
-            .filter(|o| o.controller == Some(true))
-            .collect();
-        let content = (
-            &self.api_version,
-            &self.kind,
-            &self.scope,
-            &self.source,
-            &self.summary,
-            &self.results,
-            &self.metadata.name,
-            &self.metadata.namespace,
-            &self.metadata.labels,
-            &self.metadata.annotations,
-            owners,
-        );
+        let content = self.content();
         let mut sink = Sink(std::hash::DefaultHasher::new());
         if serde_json::to_writer(&mut sink, &content).is_err() {
             // Cannot happen (string map keys only). Were it to, the debug text (server fields
