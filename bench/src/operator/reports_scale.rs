@@ -293,17 +293,7 @@ pub async fn reports_cold_start(
         r.converged_s, r.writes_at_convergence, r.status_s
     );
     // Settle as scenario 2 does: the Event backlog drains at `--max-events-per-second`.
-    let settle0 = Instant::now();
-    let mut last = op.metric_sum("dependency_requests_total")?;
-    loop {
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        let now = op.metric_sum("dependency_requests_total")?;
-        if now - last <= 5.0 || settle0.elapsed() > Duration::from_secs(900) {
-            break;
-        }
-        last = now;
-    }
-    r.settle_s = settle0.elapsed().as_secs_f64();
+    r.settle_s = op.settle_event_backlog().await?;
     let (req0, self0, writes0, t0) = (
         cluster.apiserver_requests().await?,
         op.metric_sum("dependency_requests_total")?,

@@ -321,6 +321,23 @@ impl Operator {
         })
     }
 
+    /// Waits until the Event backlog has drained (one Event per violating workload, sent at
+    /// `--max-events-per-second`): until the operator's own request counter grows by at most
+    /// 1/s over 5 s, at most 15 minutes; returns the seconds waited.
+    pub async fn settle_event_backlog(&self) -> anyhow::Result<f64> {
+        let settle0 = Instant::now();
+        let mut last = self.metric_sum("dependency_requests_total")?;
+        loop {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            let now = self.metric_sum("dependency_requests_total")?;
+            if now - last <= 5.0 || settle0.elapsed() > Duration::from_secs(900) {
+                break;
+            }
+            last = now;
+        }
+        Ok(settle0.elapsed().as_secs_f64())
+    }
+
     /// The operator's heap by part (`GET /debug/memory`), as JSON.
     pub fn heap_profile(&self) -> anyhow::Result<Value> {
         let (code, body) = self
@@ -551,20 +568,8 @@ pub async fn cold_start(
     r.converged_s = reached.at.duration_since(op.started).as_secs_f64();
     r.converged_cpu_s = op.cpu_seconds()?;
     r.startup_requests = cluster.apiserver_requests().await? - before;
-    // Idle: nothing changes. First the Event backlog drains (one Event per violating
-    // workload, at `--max-events-per-second`): wait until the operator's own request counter
-    // grows by at most 1/s over 5 s (at most 15 minutes), then count.
-    let settle0 = Instant::now();
-    let mut last = op.metric_sum("dependency_requests_total")?;
-    loop {
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        let now = op.metric_sum("dependency_requests_total")?;
-        if now - last <= 5.0 || settle0.elapsed() > Duration::from_secs(900) {
-            break;
-        }
-        last = now;
-    }
-    r.settle_s = settle0.elapsed().as_secs_f64();
+    // Idle: nothing changes. First the Event backlog drains, then count.
+    r.settle_s = op.settle_event_backlog().await?;
     let (req0, self0, cpu0, t0) = (
         cluster.apiserver_requests().await?,
         op.metric_sum("dependency_requests_total")?,
