@@ -74,6 +74,8 @@ struct Claim {
     leader: AtomicBool,
     valid_until: Mutex<Option<Instant>>,
     epoch: AtomicU64,
+    /// A write was refused since the last renewal (see [`Leadership::take_refused`]).
+    refused: AtomicBool,
 }
 
 /// This replica's view of its own leadership. Cheap to clone.
@@ -100,8 +102,17 @@ impl Leadership {
         if self.is_leader() {
             Some(write.await)
         } else {
+            self.0.refused.store(true, Ordering::SeqCst);
             None
         }
+    }
+
+    /// Whether [`Leadership::gated`] refused a write since the last call, and forgets it. The
+    /// election asks after each renewal: a leader whose claim lapsed for a moment (a renewal
+    /// late because the process was starved, say) must evaluate again once it holds the claim,
+    /// or what that round computed would wait for the next change or resync to be written.
+    pub fn take_refused(&self) -> bool {
+        self.0.refused.swap(false, Ordering::SeqCst)
     }
 
     /// Grows by one each time this replica becomes leader (so per-term state can be reset).
@@ -471,6 +482,11 @@ pub async fn run(
             }
         }
         let now_leader = leadership.is_leader();
+        if now_leader && leadership.take_refused() && reported {
+            // Still leader, but a write was refused while the claim had lapsed.
+            tracing::info!(lease = %elector.cfg.name, "the leader claim lapsed before this renewal and writes were refused; evaluating again to write them");
+            on_change.notify_one();
+        }
         if now_leader != reported {
             reported = now_leader;
             metrics.transitions.inc();
@@ -927,6 +943,20 @@ mod tests {
             "a follower's write never starts"
         );
         assert_eq!(Leadership::always().gated(async { 7 }).await, Some(7));
+    }
+
+    #[tokio::test]
+    async fn a_refused_write_is_remembered_until_asked() {
+        let l = Leadership::default();
+        l.set(true, Some(Instant::now() + Duration::from_secs(60)));
+        assert_eq!(l.gated(async { 1 }).await, Some(1));
+        assert!(!l.take_refused(), "a write that ran is not a refusal");
+        // The claim lapses (a renewal came too late): the write is refused and remembered,
+        // so the election evaluates again once the claim holds.
+        l.set(true, Some(Instant::now()));
+        assert_eq!(l.gated(async { 2 }).await, None);
+        assert!(l.take_refused());
+        assert!(!l.take_refused(), "asked once, forgotten");
     }
 
     #[test]

@@ -397,8 +397,10 @@ impl Controller {
         crate::memory::reset_peak();
         let live_before = crate::memory::heap().map_or(0, |(live, _)| live);
         let objects = self.stores.policies.all();
-        let (snapshot, invalid) =
-            round::snapshot(&objects, self.stores.context(), now, &crate::rules::CATALOG);
+        let stores = &self.stores;
+        let (snapshot, invalid) = super::off_the_runtime(|| {
+            round::snapshot(&objects, stores.context(), now, &crate::rules::CATALOG)
+        });
         // The webhook judges from the new snapshot while this round still evaluates.
         self.snapshot.store(snapshot);
         let snap = self.snapshot.load();
@@ -433,8 +435,8 @@ impl Controller {
                     held: &held,
                 }),
         };
-        let plan = tracing::info_span!("evaluate", workloads = workloads.len())
-            .in_scope(|| round::plan(&inputs, Instant::now));
+        let span = tracing::info_span!("evaluate", workloads = workloads.len());
+        let plan = super::off_the_runtime(|| span.in_scope(|| round::plan(&inputs, Instant::now)));
         if let Some((_, peak)) = crate::memory::heap() {
             self.heap.round_peak(peak.saturating_sub(live_before));
         }
