@@ -51,6 +51,13 @@ async fn cold_start_policy_edit_and_churn() {
     assert_eq!(cluster.by_kind.get("Deployment"), Some(&100));
     assert_eq!(cluster.by_kind.get("CronJob"), Some(&20));
     assert!(cluster.by_kind.get("Service").copied().unwrap_or(0) >= 30);
+    // The large scenario's LIST floor reads every page (7 objects a page here).
+    let (_, objects, bytes) = cluster
+        .time_paged_list(&operator::WORKLOAD_LISTS, 7)
+        .await
+        .expect("paged LIST of the workloads");
+    assert_eq!(objects, 120, "every Deployment and CronJob, once");
+    assert!(bytes > 120 * 500, "{bytes} bytes for 120 objects");
     let status = StatusLog::watch(&cluster.client).await;
 
     // 2. Cold start: converges to the engine's exact figures; the floor and idle counts work.
