@@ -30,9 +30,6 @@ use crate::leader::Leadership;
 use crate::snapshot::SharedSnapshot;
 use crate::text::truncate;
 
-/// How often rounds give freed memory back to the system, at most.
-const TRIM_EVERY: Duration = Duration::from_secs(10);
-
 /// The one field manager of every status write.
 pub const FIELD_MANAGER: &str = "prodready";
 
@@ -360,7 +357,6 @@ impl Controller {
     async fn rounds(&mut self, shutdown: &CancellationToken) {
         let mut wake: Option<Instant> = None;
         let mut next_resync = Instant::now() + self.cfg.resync;
-        let mut last_trim: Option<Instant> = None;
         loop {
             let deadline = wake.map_or(next_resync, |w| w.min(next_resync));
             let trigger = Arc::clone(&self.trigger);
@@ -380,12 +376,6 @@ impl Controller {
                 () = shutdown.cancelled() => return,
                 w = self.round().instrument(tracing::info_span!("evaluation_round")) => w,
             };
-            // A round allocates and frees per workload; hand the freed memory back now and
-            // then rather than keep the high-water mark of the busiest round resident.
-            if last_trim.is_none_or(|t| t.elapsed() >= TRIM_EVERY) {
-                crate::memory::release_free_memory();
-                last_trim = Some(Instant::now());
-            }
             next_resync = Instant::now() + self.cfg.resync;
         }
     }
