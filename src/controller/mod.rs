@@ -39,6 +39,7 @@ use crate::api::ProductionPolicy;
 use crate::engine::Context;
 use crate::engine::autoscaler::Autoscaler;
 use crate::engine::monitoring::{PodMonitor, ServiceMonitor};
+use crate::engine::service::{BudgetView, ServiceView};
 use crate::kubeapi::ApiCalls;
 
 pub use reconcile::{Controller, ControllerConfig, sync_status, write_status};
@@ -69,9 +70,9 @@ pub struct Stores {
     /// Jobs: standalone ones as workloads, those of CronJobs as runs.
     pub jobs: Arc<Store<JobEntry>>,
     /// Services.
-    pub services: Arc<Store<Service>>,
+    pub services: Arc<Store<ServiceView>>,
     /// PodDisruptionBudgets.
-    pub pdbs: Arc<Store<PodDisruptionBudget>>,
+    pub pdbs: Arc<Store<BudgetView>>,
     /// NetworkPolicies.
     pub network_policies: Arc<Store<NetworkPolicy>>,
     /// HorizontalPodAutoscalers (target and bounds only).

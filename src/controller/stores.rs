@@ -432,37 +432,14 @@ impl Slim for k8s_openapi::api::batch::v1::Job {
 }
 
 impl Slim for k8s_openapi::api::core::v1::Service {
-    type Stored = Self;
-    /// The rules read a Service's type, selector and ports (name, port, target port); cluster
-    /// IPs, families, session affinity and the like are dropped with the status.
-    fn slim(mut self) -> Self {
-        use k8s_openapi::api::core::v1::{ServicePort, ServiceSpec};
+    type Stored = crate::engine::service::ServiceView;
+    /// The rules read a Service's labels, annotations, type, selector and ports; cluster IPs,
+    /// families, session affinity and the like are dropped with the status.
+    fn slim(mut self) -> Self::Stored {
         strip_metadata(&mut self);
-        let spec = self.spec.map(|s| ServiceSpec {
-            type_: s.type_,
-            selector: s.selector,
-            ports: s.ports.map(|ports| {
-                ports
-                    .into_iter()
-                    .map(|p| ServicePort {
-                        name: p.name,
-                        port: p.port,
-                        target_port: p.target_port,
-                        protocol: p.protocol,
-                        app_protocol: p.app_protocol,
-                        node_port: None,
-                    })
-                    .collect()
-            }),
-            ..ServiceSpec::default()
-        });
-        Self {
-            metadata: context_meta(self.metadata),
-            spec,
-            status: None,
-        }
+        self.into()
     }
-    fn matters(old: &Self, new: &Self) -> bool {
+    fn matters(old: &Self::Stored, new: &Self::Stored) -> bool {
         old != new
     }
 }
@@ -499,15 +476,12 @@ monitor_slim!(
 );
 
 impl Slim for k8s_openapi::api::policy::v1::PodDisruptionBudget {
-    type Stored = Self;
-    fn slim(mut self) -> Self {
-        strip_metadata(&mut self);
-        self.metadata = context_meta(std::mem::take(&mut self.metadata));
-        // The disruption-budget rule reads the spec only; status changes with every pod.
-        self.status = None;
-        self
+    type Stored = crate::engine::service::BudgetView;
+    /// The disruption-budget rule reads the spec only; the status changes with every pod.
+    fn slim(self) -> Self::Stored {
+        self.into()
     }
-    fn matters(old: &Self, new: &Self) -> bool {
+    fn matters(old: &Self::Stored, new: &Self::Stored) -> bool {
         old != new
     }
 }
@@ -935,24 +909,19 @@ mod tests {
         )
         .unwrap_or_default();
         let slim = svc.clone().slim();
-        let spec = slim.spec.clone().unwrap_or_default();
-        assert_eq!(spec.type_.as_deref(), Some("ClusterIP"));
+        assert_eq!(slim.type_.as_deref(), Some("ClusterIP"));
         assert_eq!(
-            spec.selector,
+            slim.selector,
             svc.spec.as_ref().and_then(|s| s.selector.clone())
         );
-        assert_eq!(spec.cluster_ip, None);
-        let port = spec.ports.unwrap_or_default().pop().unwrap_or_default();
+        let port = slim.ports.first().cloned().unwrap_or_default();
         assert_eq!(
             (port.name.as_deref(), port.port, port.node_port),
             (Some("http"), 80, None)
         );
-        assert_eq!(slim.metadata.labels, svc.metadata.labels);
-        assert_eq!(slim.metadata.annotations, svc.metadata.annotations);
-        assert_eq!(
-            (slim.metadata.uid, slim.metadata.name.as_deref()),
-            (None, Some("web"))
-        );
+        assert_eq!(Some(&slim.labels), svc.metadata.labels.as_ref());
+        assert_eq!(Some(&slim.annotations), svc.metadata.annotations.as_ref());
+        assert_eq!((slim.namespace.as_str(), slim.name.as_str()), ("a", "web"));
     }
 
     #[test]
@@ -961,10 +930,10 @@ mod tests {
         s.metadata.managed_fields = Some(vec![ManagedFieldsEntry::default()]);
         s.metadata.annotations = Some([(LAST_APPLIED.to_owned(), "x".to_owned())].into());
         s.status = Some(Default::default());
-        let s = s.slim();
+        strip_metadata(&mut s);
         assert_eq!(s.metadata.managed_fields, None);
-        assert_eq!(s.metadata.annotations.map(|a| a.len()), Some(0));
-        assert_eq!(s.status, None);
+        assert_eq!(s.metadata.annotations.as_ref().map(|a| a.len()), Some(0));
+        assert!(s.slim().annotations.is_empty());
     }
 
     #[test]

@@ -10,14 +10,13 @@ use std::sync::Arc;
 
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 
 use super::autoscaler::Autoscaler;
 use super::monitoring::{MonitorNamespaceSelector, PodMonitor, ServiceMonitor};
+use super::service::{BudgetView, ServiceView};
 use super::workload::{DEFAULT_NAMESPACE, Workload};
 use crate::api::WorkloadKind;
 
@@ -171,8 +170,8 @@ pub const LEASES_OFFLINE: &str =
 /// The read-only context of cross-object rules.
 #[derive(Clone, Debug)]
 pub struct Context {
-    services: ByNamespace<Service>,
-    pdbs: ByNamespace<PodDisruptionBudget>,
+    services: ByNamespace<ServiceView>,
+    pdbs: ByNamespace<BudgetView>,
     network_policies: ByNamespace<NetworkPolicy>,
     autoscalers: ByNamespace<Autoscaler>,
     service_monitors: Availability<Monitors<ServiceMonitor>>,
@@ -213,13 +212,13 @@ fn ns_of<K: ResourceExt>(obj: &K) -> String {
 
 impl Context {
     /// Adds a Service.
-    pub fn add_service(&mut self, svc: Arc<Service>) {
-        self.services.insert(ns_of(svc.as_ref()), svc);
+    pub fn add_service(&mut self, svc: Arc<ServiceView>) {
+        self.services.insert(svc.namespace.clone(), svc);
     }
 
     /// Adds a PodDisruptionBudget.
-    pub fn add_pdb(&mut self, pdb: Arc<PodDisruptionBudget>) {
-        self.pdbs.insert(ns_of(pdb.as_ref()), pdb);
+    pub fn add_pdb(&mut self, pdb: Arc<BudgetView>) {
+        self.pdbs.insert(pdb.namespace.clone(), pdb);
     }
 
     /// Adds a NetworkPolicy.
@@ -334,12 +333,12 @@ impl Context {
     }
 
     /// Services in a namespace.
-    pub fn services(&self, namespace: &str) -> &[Arc<Service>] {
+    pub fn services(&self, namespace: &str) -> &[Arc<ServiceView>] {
         self.services.get(namespace)
     }
 
     /// PodDisruptionBudgets in a namespace.
-    pub fn pdbs(&self, namespace: &str) -> &[Arc<PodDisruptionBudget>] {
+    pub fn pdbs(&self, namespace: &str) -> &[Arc<BudgetView>] {
         self.pdbs.get(namespace)
     }
 

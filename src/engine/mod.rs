@@ -17,6 +17,7 @@ pub mod object;
 mod policy;
 pub mod rule;
 pub mod selector;
+pub mod service;
 pub mod workload;
 
 pub use context::Context;

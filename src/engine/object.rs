@@ -15,6 +15,7 @@ use serde_json::Value;
 use super::autoscaler::Autoscaler;
 use super::context::JobRun;
 use super::monitoring::{PodMonitor, ServiceMonitor};
+use super::service::{BudgetView, ServiceView};
 use super::workload::judged_at_owner;
 use super::{Context, Workload};
 use crate::api::{ProductionPolicy, WorkloadKind};
@@ -28,9 +29,9 @@ pub enum Object {
     /// A policy to apply.
     Policy(Box<ProductionPolicy>),
     /// A Service.
-    Service(Arc<Service>),
+    Service(Arc<ServiceView>),
     /// A PodDisruptionBudget.
-    Pdb(Arc<PodDisruptionBudget>),
+    Pdb(Arc<BudgetView>),
     /// A NetworkPolicy.
     NetworkPolicy(Arc<NetworkPolicy>),
     /// A ServiceMonitor.
@@ -231,8 +232,10 @@ pub fn decode<'de, M: Manifest<'de>>(doc: M) -> Result<Object, DecodeError> {
             let pod = typed::<Pod, _>(k, doc)?;
             on_its_own(WorkloadKind::Pod, pod)
         }
-        "Service" => Object::Service(Arc::new(typed(k, doc)?)),
-        "PodDisruptionBudget" => Object::Pdb(Arc::new(typed(k, doc)?)),
+        "Service" => Object::Service(Arc::new(typed::<Service, _>(k, doc)?.into())),
+        "PodDisruptionBudget" => {
+            Object::Pdb(Arc::new(typed::<PodDisruptionBudget, _>(k, doc)?.into()))
+        }
         "NetworkPolicy" => Object::NetworkPolicy(Arc::new(typed(k, doc)?)),
         "Lease" => Object::Lease(Arc::new(typed(k, doc)?)),
         "HorizontalPodAutoscaler" if hpa_v1 => Object::Autoscaler(Arc::new(

@@ -3,12 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::{Check, RuleDef, Verdict, Violation};
 use crate::api::{Severity, WorkloadKind};
 use crate::engine::selector;
+use crate::engine::service::BudgetView;
 
 /// The rule.
 pub static RULE: RuleDef = RuleDef {
@@ -41,7 +41,7 @@ fn check(c: &Check<'_>) -> Verdict {
         return Verdict::NotApplicable;
     };
     let replicas = count.min;
-    let covering: Vec<&PodDisruptionBudget> = c
+    let covering: Vec<&BudgetView> = c
         .context
         .pdbs(&w.namespace)
         .iter()
@@ -84,15 +84,14 @@ fn check(c: &Check<'_>) -> Verdict {
 
 /// Whether a policy/v1 budget selects the pods: an absent selector selects nothing, an
 /// empty one (`{}`) every pod in the namespace.
-fn selects(pdb: &PodDisruptionBudget, labels: &BTreeMap<String, String>) -> bool {
-    pdb.spec
+fn selects(pdb: &BudgetView, labels: &BTreeMap<String, String>) -> bool {
+    pdb.selector
         .as_ref()
-        .and_then(|s| s.selector.as_ref())
         .is_some_and(|sel| selector::matches(sel, labels))
 }
 
-fn name_of(pdb: &PodDisruptionBudget) -> &str {
-    pdb.metadata.name.as_deref().unwrap_or_default()
+fn name_of(pdb: &BudgetView) -> &str {
+    &pdb.name
 }
 
 const BLOCKS: &str = "no pod can ever be evicted, node drains hang";
@@ -102,10 +101,9 @@ const REMEDIATION: &str = "set maxUnavailable: 1 (or minAvailable below the repl
 /// controller reads `maxUnavailable` first, then `minAvailable`; with neither it requires no
 /// healthy pods, so such a budget allows evictions.
 /// `count` names the replica count as messages say it (`3 replicas`, `minReplicas 3 of …`).
-fn check_budget(pdb: &PodDisruptionBudget, replicas: i32, count: &str) -> Verdict {
+fn check_budget(pdb: &BudgetView, replicas: i32, count: &str) -> Verdict {
     let name = name_of(pdb);
-    let spec = pdb.spec.as_ref();
-    if let Some(max) = spec.and_then(|s| s.max_unavailable.as_ref()) {
+    if let Some(max) = pdb.max_unavailable.as_ref() {
         let allowed = match scaled(max, replicas) {
             Ok(n) => n,
             Err(shown) => return malformed(name, "maxUnavailable", &shown),
@@ -121,7 +119,7 @@ fn check_budget(pdb: &PodDisruptionBudget, replicas: i32, count: &str) -> Verdic
             REMEDIATION,
         );
     }
-    if let Some(min) = spec.and_then(|s| s.min_available.as_ref()) {
+    if let Some(min) = pdb.min_available.as_ref() {
         let required = match scaled(min, replicas) {
             Ok(n) => n,
             Err(shown) => return malformed(name, "minAvailable", &shown),

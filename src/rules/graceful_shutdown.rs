@@ -160,14 +160,13 @@ fn service_target_ports(c: &Check<'_>) -> Vec<i32> {
     c.context
         .services(&c.workload.namespace)
         .iter()
-        .filter_map(|svc| svc.spec.as_ref())
-        .filter(|spec| {
+        .filter(|svc| {
             // A Service without a selector has hand-made endpoints: it selects no pods.
-            spec.selector.as_ref().is_some_and(|sel| {
+            svc.selector.as_ref().is_some_and(|sel| {
                 !sel.is_empty() && sel.iter().all(|(k, v)| labels.get(k) == Some(v))
             })
         })
-        .flat_map(|spec| spec.ports.iter().flatten())
+        .flat_map(|svc| svc.ports.iter())
         .filter_map(|p| match &p.target_port {
             None => Some(p.port),
             Some(IntOrString::Int(n)) => Some(*n),

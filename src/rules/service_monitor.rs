@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{ContainerPort, Service, ServicePort};
+use k8s_openapi::api::core::v1::{ContainerPort, ServicePort};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::{Check, RuleDef, Verdict, Violation};
@@ -12,6 +12,7 @@ use crate::api::Severity;
 use crate::engine::Workload;
 use crate::engine::monitoring::{PodMetricsEndpoint, ServiceMonitor, ServiceMonitorEndpoint};
 use crate::engine::selector;
+use crate::engine::service::ServiceView;
 
 /// The rule.
 pub static RULE: RuleDef = RuleDef {
@@ -52,8 +53,6 @@ enum Gap {
     },
 }
 
-static NO_LABELS: BTreeMap<String, String> = BTreeMap::new();
-
 fn check(c: &Check<'_>) -> Verdict {
     let w = c.workload;
     if !w.is_long_running() {
@@ -63,7 +62,7 @@ fn check(c: &Check<'_>) -> Verdict {
         .long_lived_containers()
         .flat_map(|c| c.container.ports.iter().flatten())
         .collect();
-    let services: Vec<&Service> = c
+    let services: Vec<&ServiceView> = c
         .context
         .services(&w.namespace)
         .iter()
@@ -75,7 +74,7 @@ fn check(c: &Check<'_>) -> Verdict {
         && (scrape_annotated(Some(&w.pod_annotations))
             || services
                 .iter()
-                .any(|s| scrape_annotated(s.metadata.annotations.as_ref())))
+                .any(|s| scrape_annotated(Some(&s.annotations))))
     {
         return Verdict::Pass;
     }
@@ -135,7 +134,7 @@ fn check(c: &Check<'_>) -> Verdict {
             let monitors: Vec<&ServiceMonitor> = monitors.collect();
             let mut unmonitored = Vec::new();
             for svc in &services {
-                let svc_labels = svc.metadata.labels.as_ref().unwrap_or(&NO_LABELS);
+                let svc_labels = &svc.labels;
                 let ports = service_ports(svc);
                 let mut monitored = false;
                 for sm in &monitors {
@@ -254,25 +253,20 @@ fn violation(w: &Workload, gap: Option<Gap>) -> Violation {
 }
 
 /// Whether a Service routes to the workload's pods. ExternalName Services route nowhere.
-fn selects_pods(svc: &Service, w: &Workload) -> bool {
-    svc.spec.as_ref().is_some_and(|spec| {
-        spec.type_.as_deref() != Some("ExternalName")
-            && spec
-                .selector
-                .as_ref()
-                .is_some_and(|sel| selector::map_matches(sel, &w.pod_labels))
-    })
+fn selects_pods(svc: &ServiceView, w: &Workload) -> bool {
+    svc.type_.as_deref() != Some("ExternalName")
+        && svc
+            .selector
+            .as_ref()
+            .is_some_and(|sel| selector::map_matches(sel, &w.pod_labels))
 }
 
-fn service_ports(svc: &Service) -> &[ServicePort] {
-    svc.spec
-        .as_ref()
-        .and_then(|s| s.ports.as_deref())
-        .unwrap_or_default()
+fn service_ports(svc: &ServiceView) -> &[ServicePort] {
+    &svc.ports
 }
 
-fn name_of(svc: &Service) -> String {
-    svc.metadata.name.clone().unwrap_or_default()
+fn name_of(svc: &ServiceView) -> String {
+    svc.name.clone()
 }
 
 fn non_empty(s: Option<&String>) -> Option<&str> {

@@ -280,10 +280,10 @@ async fn engine_inputs(
         ctx.add_namespace(ns.metadata.name.unwrap_or_default(), labels);
     }
     for s in list_all::<Service>(client).await? {
-        ctx.add_service(Arc::new(s));
+        ctx.add_service(Arc::new(s.into()));
     }
     for p in list_all::<PodDisruptionBudget>(client).await? {
-        ctx.add_pdb(Arc::new(p));
+        ctx.add_pdb(Arc::new(p.into()));
     }
     for j in list_all::<Job>(client).await? {
         if let Some(run) = JobRun::from_job(&j) {
