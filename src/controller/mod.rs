@@ -43,7 +43,7 @@ use crate::engine::service::{BudgetView, ServiceView};
 use crate::kubeapi::ApiCalls;
 
 pub use reconcile::{Controller, ControllerConfig, sync_status, write_status};
-use stores::{JobEntry, Store, Tracked, watch_into};
+use stores::{JobEntry, NamespaceLabels, Store, Tracked, watch_into};
 
 /// Why ServiceMonitors are unknown while their CRD is absent.
 pub const SERVICE_MONITOR_CRD_MISSING: &str =
@@ -78,7 +78,7 @@ pub struct Stores {
     /// HorizontalPodAutoscalers (target and bounds only).
     pub autoscalers: Arc<Store<Autoscaler>>,
     /// Namespaces (labels only).
-    pub namespaces: Arc<Store<Namespace>>,
+    pub namespaces: Arc<Store<NamespaceLabels>>,
     /// Leases outside `kube-node-lease`.
     pub leases: Arc<Store<Lease>>,
     /// ProductionPolicies.
@@ -195,9 +195,7 @@ impl Stores {
             }
         }
         for ns in self.namespaces.all() {
-            if let Some(name) = ns.metadata.name.clone() {
-                ctx.add_namespace(name, ns.metadata.labels.clone().unwrap_or_default());
-            }
+            ctx.add_namespace(ns.name.clone(), ns.labels.clone());
         }
         if self.service_monitors_installed.load(Ordering::SeqCst) {
             for m in self.service_monitors.all() {
