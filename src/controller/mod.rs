@@ -8,6 +8,7 @@
 //! can change by itself (an exemption expiring, `enforceAfter`, a named Lease going stale)
 //! and every resync interval.
 
+mod dictionary;
 pub mod events;
 pub mod heap;
 pub mod metrics;
