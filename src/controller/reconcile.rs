@@ -731,6 +731,65 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_event_is_created_in_its_namespace_and_a_retry_that_conflicts_is_done() {
+        let (api, calls, mut handle) = mock();
+        let client: Client = api.into_client();
+        let regarding = ObjectReference {
+            kind: Some("Deployment".into()),
+            namespace: Some("shop".into()),
+            name: Some("web".into()),
+            ..ObjectReference::default()
+        };
+        let draft = Draft {
+            type_: EventType::Warning,
+            reason: events::REASON_VIOLATION,
+            action: "Evaluate",
+            note: "n".to_owned(),
+        };
+        let event = events::build(draft, regarding, "prodready-0", Timestamp::UNIX_EPOCH);
+        let server = tokio::spawn(async move {
+            let mut names = Vec::new();
+            // A 503 (retried), then the 409 of a retry whose first attempt got through.
+            for code in [503_u16, 409] {
+                let (req, send) = handle
+                    .next_request()
+                    .await
+                    .unwrap_or_else(|| panic!("no request"));
+                assert_eq!(req.method(), http::Method::POST);
+                assert!(
+                    req.uri()
+                        .to_string()
+                        .starts_with("/apis/events.k8s.io/v1/namespaces/shop/events?"),
+                    "{}",
+                    req.uri()
+                );
+                let body = req.into_body().collect_bytes().await.unwrap_or_default();
+                let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                assert_eq!(json["reportingController"], "prodready");
+                names.push(json["metadata"]["name"].clone());
+                let status = serde_json::json!({
+                    "kind": "Status", "apiVersion": "v1", "status": "Failure",
+                    "message": "refused", "reason": "", "code": code,
+                });
+                send.send_response(
+                    Response::builder()
+                        .status(code)
+                        .body(Body::from(serde_json::to_vec(&status).unwrap_or_default()))
+                        .unwrap_or_else(|e| panic!("{e}")),
+                );
+            }
+            names
+        });
+        create_event(&client, &calls, &event)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let names = server.await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(names.len(), 2);
+        assert_eq!(names[0], "web.0");
+        assert_eq!(names[0], names[1], "a retry creates the same Event");
+    }
+
+    #[tokio::test]
     async fn unchanged_status_is_not_written() {
         let (api, calls, mut handle) = mock();
         let old = status(1, 1000);
