@@ -9,10 +9,18 @@
 //! set has not changed. Events expire in the API server after an hour by default; after
 //! that a restart re-announces standing violations once, which is the intended reminder.
 //! Each round publishes at most a bounded number of Events; the rest follow next round.
+//!
+//! An Event is created directly ([`build`] here, the create call in the reconcile shell), not
+//! through kube's `Recorder`: that one keeps every Event it created to count repeats into a
+//! series, which at ten thousand violating workloads is tens of MiB this memory makes
+//! needless, since a (policy, workload) is announced only when its state changes.
 
 use std::collections::HashMap;
 
-use k8s_openapi::api::core::v1::Event as CoreEvent;
+use k8s_openapi::api::core::v1::{Event as CoreEvent, ObjectReference};
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use k8s_openapi::jiff::Timestamp;
 
 /// Reason of the Warning Event on a violating workload.
 pub const REASON_VIOLATION: &str = "ProductionReadinessViolation";
@@ -22,6 +30,13 @@ pub const REASON_READY: &str = "ProductionReady";
 pub const REASON_INVALID_POLICY: &str = "InvalidPolicy";
 /// The reporting controller name of every Event prodready publishes.
 pub const REPORTER: &str = "prodready";
+
+/// The most bytes of an Event's note: under the API server's 1 KiB limit.
+pub const NOTE_LIMIT: usize = 1000;
+/// The longest object name the API server accepts (a DNS subdomain).
+const NAME_LIMIT: usize = 253;
+/// Where the Event on a cluster-scoped object (a policy) goes, as kube's `Recorder` put it.
+const CLUSTER_EVENTS_NAMESPACE: &str = "default";
 
 const NOTE_PREFIX: &str = "ProductionPolicy ";
 const FAILING: &str = ": failing rules: ";
@@ -102,6 +117,81 @@ pub fn parse_note(note: &str) -> Option<(String, RuleSet)> {
     }
     let (policy, rules) = rest.split_once(FAILING)?;
     Some((policy.to_owned(), rules.split(", ").collect()))
+}
+
+/// An Event's severity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventType {
+    /// Nothing to act on.
+    Normal,
+    /// Something to look at.
+    Warning,
+}
+
+impl EventType {
+    /// The API's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Normal => "Normal",
+            EventType::Warning => "Warning",
+        }
+    }
+}
+
+/// What an Event says about its object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Draft {
+    /// Normal or Warning.
+    pub type_: EventType,
+    /// `ProductionReadinessViolation`, `ProductionReady`, `InvalidPolicy`.
+    pub reason: &'static str,
+    /// What prodready did: `Evaluate`, `Compile`.
+    pub action: &'static str,
+    /// The text a person reads; cut to [`NOTE_LIMIT`].
+    pub note: String,
+}
+
+/// The `events.k8s.io/v1` Event on `regarding` that prodready's replica `instance` reports at
+/// `now`, with the fields kube's `Recorder` set on a first occurrence: the name is the
+/// object's name and the time in nanoseconds as hex (cut so the whole stays a valid name), the
+/// namespace the object's or, for a cluster-scoped object, `default`. The API server lists it
+/// as a core/v1 Event whose `reportingComponent` is [`REPORTER`], as [`EventMemory::seed`]
+/// reads it back.
+pub fn build(draft: Draft, regarding: ObjectReference, instance: &str, now: Timestamp) -> Event {
+    let namespace = regarding
+        .namespace
+        .clone()
+        .unwrap_or_else(|| CLUSTER_EVENTS_NAMESPACE.to_owned());
+    let name = event_name(regarding.name.as_deref().unwrap_or(REPORTER), now);
+    Event {
+        metadata: ObjectMeta {
+            name: Some(name),
+            namespace: Some(namespace),
+            ..ObjectMeta::default()
+        },
+        event_time: Some(MicroTime(now)),
+        reporting_controller: Some(REPORTER.to_owned()),
+        reporting_instance: Some(instance.to_owned()),
+        regarding: Some(regarding),
+        reason: Some(draft.reason.to_owned()),
+        note: Some(crate::text::truncate(draft.note, NOTE_LIMIT)),
+        action: Some(draft.action.to_owned()),
+        type_: Some(draft.type_.as_str().to_owned()),
+        ..Event::default()
+    }
+}
+
+/// `object.<nanoseconds as hex>`, the object's part cut (and stripped of a trailing `-` or
+/// `.`, which would end a DNS label) so the name stays within [`NAME_LIMIT`].
+fn event_name(object: &str, now: Timestamp) -> String {
+    let suffix = format!(".{:x}", now.as_nanosecond());
+    let room = NAME_LIMIT.saturating_sub(suffix.len());
+    let mut end = object.len().min(room);
+    while !object.is_char_boundary(end) {
+        end -= 1;
+    }
+    let prefix = object[..end].trim_end_matches(['-', '.']);
+    format!("{prefix}{suffix}")
 }
 
 /// What to publish for one workload.
@@ -205,8 +295,6 @@ impl EventMemory {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::api::core::v1::ObjectReference;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 
     fn set(rules: &[&str]) -> RuleSet {
         rules.iter().map(|s| (*s).to_owned()).collect()
@@ -279,6 +367,87 @@ mod tests {
             m.plan("p", "Deployment/a/w", &RuleSet::new()),
             Some(Planned::Ready)
         );
+    }
+
+    fn at(nanos: i128) -> Timestamp {
+        Timestamp::from_nanosecond(nanos).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn draft(note: String) -> Draft {
+        Draft {
+            type_: EventType::Warning,
+            reason: REASON_VIOLATION,
+            action: "Evaluate",
+            note,
+        }
+    }
+
+    #[test]
+    fn an_event_on_a_workload_carries_what_the_recorder_set() {
+        let regarding = ObjectReference {
+            api_version: Some("apps/v1".into()),
+            kind: Some("Deployment".into()),
+            namespace: Some("shop".into()),
+            name: Some("web".into()),
+            uid: Some("u-1".into()),
+            ..ObjectReference::default()
+        };
+        let now = at(1_764_500_000_123_456_789);
+        let note = note("baseline", &set(&["liveness-probe"]));
+        let e = build(draft(note.clone()), regarding.clone(), "prodready-0", now);
+        assert_eq!(
+            e.metadata.name.as_deref(),
+            Some(format!("web.{:x}", 1_764_500_000_123_456_789_i128).as_str())
+        );
+        assert_eq!(e.metadata.namespace.as_deref(), Some("shop"));
+        assert_eq!(e.event_time, Some(MicroTime(now)));
+        assert_eq!(e.reporting_controller.as_deref(), Some(REPORTER));
+        assert_eq!(e.reporting_instance.as_deref(), Some("prodready-0"));
+        assert_eq!(e.regarding, Some(regarding));
+        assert_eq!(e.reason.as_deref(), Some(REASON_VIOLATION));
+        assert_eq!(e.action.as_deref(), Some("Evaluate"));
+        assert_eq!(e.type_.as_deref(), Some("Warning"));
+        assert_eq!(e.note, Some(note));
+        // A first occurrence: no series, no related object, none of the core/v1 fields.
+        assert_eq!(e.series, None);
+        assert_eq!(e.related, None);
+        assert_eq!(e.deprecated_count, None);
+    }
+
+    #[test]
+    fn an_event_on_a_policy_goes_to_the_default_namespace() {
+        let regarding = ObjectReference {
+            api_version: Some("prodready.dev/v1alpha1".into()),
+            kind: Some("ProductionPolicy".into()),
+            name: Some("baseline".into()),
+            ..ObjectReference::default()
+        };
+        let mut d = draft("x".repeat(5000));
+        d.type_ = EventType::Normal;
+        let e = build(d, regarding, "prodready-0", at(255));
+        assert_eq!(e.metadata.namespace.as_deref(), Some("default"));
+        assert_eq!(e.metadata.name.as_deref(), Some("baseline.ff"));
+        assert_eq!(e.type_.as_deref(), Some("Normal"));
+        let note = e.note.unwrap_or_default();
+        assert!(note.len() <= NOTE_LIMIT && note.ends_with('…'), "{note}");
+    }
+
+    #[test]
+    fn an_event_name_stays_a_valid_name_for_the_longest_object_names() {
+        let now = at(1_764_500_000_123_456_789);
+        let suffix = format!(".{:x}", 1_764_500_000_123_456_789_i128);
+        let long = "a".repeat(NAME_LIMIT);
+        let name = event_name(&long, now);
+        assert_eq!(name.len(), NAME_LIMIT);
+        assert!(name.ends_with(&suffix), "{name}");
+        // A cut that would leave a label ending in `-` or `.` drops those too.
+        let cut = NAME_LIMIT - suffix.len();
+        let dashed = format!("{}-.-{}", "b".repeat(cut - 3), "c".repeat(10));
+        let name = event_name(&dashed, now);
+        assert_eq!(name, format!("{}{suffix}", "b".repeat(cut - 3)));
+        // No object name: the reporter's, as the Recorder did.
+        let e = build(draft(String::new()), ObjectReference::default(), "i", now);
+        assert_eq!(e.metadata.name, Some(format!("{REPORTER}{suffix}")));
     }
 
     #[test]

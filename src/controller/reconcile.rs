@@ -7,16 +7,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Event as CoreEvent, ObjectReference};
+use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{ListParams, Patch, PatchParams};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use super::Stores;
-use super::events::{self, EventMemory, Planned, RuleSet};
+use super::events::{self, Draft, EventMemory, EventType, Planned, RuleSet};
 use super::metrics::{ControllerMetrics, ViolationLabels, WorkloadLabels};
 use super::reports::{ReportKey, ReportRequest, ReportSink};
 use super::round;
@@ -28,7 +28,6 @@ use crate::error::Categorized;
 use crate::kubeapi::{ApiCalls, ApiError};
 use crate::leader::Leadership;
 use crate::snapshot::SharedSnapshot;
-use crate::text::truncate;
 
 /// The one field manager of every status write.
 pub const FIELD_MANAGER: &str = "prodready";
@@ -92,6 +91,23 @@ pub async fn sync_status(
         return Ok(false);
     }
     write_status(api, calls, name, new).await.map(|()| true)
+}
+
+/// Creates `event` in its namespace (see [`events::build`]). The event is built once per
+/// announcement, so a retry of a create the API server did receive meets the same name:
+/// its conflict means the Event exists, which is what was asked.
+async fn create_event(client: &Client, calls: &ApiCalls, event: &Event) -> Result<(), ApiError> {
+    let namespace = event.metadata.namespace.as_deref().unwrap_or_default();
+    let api: Api<Event> = Api::namespaced(client.clone(), namespace);
+    let params = PostParams::default();
+    match calls
+        .call("create_event", || api.create(&params, event))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.code() == Some(409) => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// The controller's state between rounds.
@@ -165,8 +181,10 @@ fn lock_memory(memory: &Mutex<EventMemory>) -> MutexGuard<'_, EventMemory> {
 /// forgetting it if the call fails (so the next round queues it again).
 #[derive(Clone)]
 struct Publisher {
+    client: Client,
     calls: ApiCalls,
-    recorder: Recorder,
+    /// This replica's identity (the Events' reporting instance).
+    identity: Arc<str>,
     leadership: Leadership,
     memory: Arc<Mutex<EventMemory>>,
     outbox: Arc<Outbox>,
@@ -253,21 +271,16 @@ impl Publisher {
             Planned::Violation => (EventType::Warning, events::REASON_VIOLATION),
             Planned::Ready => (EventType::Normal, events::REASON_READY),
         };
-        let note = events::note(policy, failing);
+        let draft = Draft {
+            type_,
+            reason,
+            action: "Evaluate",
+            note: events::note(policy, failing),
+        };
+        let event = events::build(draft, reference, &self.identity, Timestamp::now());
         let published = self
             .leadership
-            .gated(self.calls.call("create_event", || {
-                let ev = Event {
-                    type_,
-                    reason: reason.to_owned(),
-                    note: Some(note.clone()),
-                    action: "Evaluate".to_owned(),
-                    secondary: None,
-                };
-                let reference = reference.clone();
-                let recorder = &self.recorder;
-                async move { recorder.publish(&ev, &reference).await }
-            }))
+            .gated(create_event(&self.client, &self.calls, &event))
             .await;
         let Some(published) = published else {
             return Ok(());
@@ -300,13 +313,6 @@ impl Controller {
         trigger: Arc<Notify>,
         cfg: ControllerConfig,
     ) -> Self {
-        let recorder = Recorder::new(
-            client.clone(),
-            Reporter {
-                controller: events::REPORTER.to_owned(),
-                instance: Some(cfg.identity.clone()),
-            },
-        );
         let memory = Arc::new(Mutex::new(EventMemory::default()));
         let outbox = Arc::new(Outbox::default());
         let heap = Arc::new(super::heap::HeapProbe {
@@ -317,8 +323,9 @@ impl Controller {
             max_round_peak: 0.into(),
         });
         let publisher = Publisher {
+            client: client.clone(),
             calls: calls.clone(),
-            recorder,
+            identity: Arc::from(cfg.identity.as_str()),
             leadership: leadership.clone(),
             memory: Arc::clone(&memory),
             outbox,
@@ -601,21 +608,14 @@ impl Controller {
             uid: obj.metadata.uid.clone(),
             ..ObjectReference::default()
         };
-        let note = err.problems.join("; ");
-        self.calls
-            .call("create_event", || {
-                let ev = Event {
-                    type_: EventType::Warning,
-                    reason: events::REASON_INVALID_POLICY.to_owned(),
-                    note: Some(truncate(note.clone(), 1000)),
-                    action: "Compile".to_owned(),
-                    secondary: None,
-                };
-                let reference = reference.clone();
-                let recorder = &self.publisher.recorder;
-                async move { recorder.publish(&ev, &reference).await }
-            })
-            .await
+        let draft = Draft {
+            type_: EventType::Warning,
+            reason: events::REASON_INVALID_POLICY,
+            action: "Compile",
+            note: err.problems.join("; "),
+        };
+        let event = events::build(draft, reference, &self.cfg.identity, Timestamp::now());
+        create_event(&self.client, &self.calls, &event).await
     }
 }
 
@@ -720,6 +720,65 @@ mod tests {
         .unwrap_or_else(|e| panic!("{e}"));
         assert!(wrote);
         server.await.unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    #[tokio::test]
+    async fn an_event_is_created_in_its_namespace_and_a_retry_that_conflicts_is_done() {
+        let (api, calls, mut handle) = mock();
+        let client: Client = api.into_client();
+        let regarding = ObjectReference {
+            kind: Some("Deployment".into()),
+            namespace: Some("shop".into()),
+            name: Some("web".into()),
+            ..ObjectReference::default()
+        };
+        let draft = Draft {
+            type_: EventType::Warning,
+            reason: events::REASON_VIOLATION,
+            action: "Evaluate",
+            note: "n".to_owned(),
+        };
+        let event = events::build(draft, regarding, "prodready-0", Timestamp::UNIX_EPOCH);
+        let server = tokio::spawn(async move {
+            let mut names = Vec::new();
+            // A 503 (retried), then the 409 of a retry whose first attempt got through.
+            for code in [503_u16, 409] {
+                let (req, send) = handle
+                    .next_request()
+                    .await
+                    .unwrap_or_else(|| panic!("no request"));
+                assert_eq!(req.method(), http::Method::POST);
+                assert!(
+                    req.uri()
+                        .to_string()
+                        .starts_with("/apis/events.k8s.io/v1/namespaces/shop/events?"),
+                    "{}",
+                    req.uri()
+                );
+                let body = req.into_body().collect_bytes().await.unwrap_or_default();
+                let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                assert_eq!(json["reportingController"], "prodready");
+                names.push(json["metadata"]["name"].clone());
+                let status = serde_json::json!({
+                    "kind": "Status", "apiVersion": "v1", "status": "Failure",
+                    "message": "refused", "reason": "", "code": code,
+                });
+                send.send_response(
+                    Response::builder()
+                        .status(code)
+                        .body(Body::from(serde_json::to_vec(&status).unwrap_or_default()))
+                        .unwrap_or_else(|e| panic!("{e}")),
+                );
+            }
+            names
+        });
+        create_event(&client, &calls, &event)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let names = server.await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(names.len(), 2);
+        assert_eq!(names[0], "web.0");
+        assert_eq!(names[0], names[1], "a retry creates the same Event");
     }
 
     #[tokio::test]
