@@ -43,7 +43,7 @@ struct Args {
     /// Seconds of the idle window (API requests and CPU when nothing changes).
     #[arg(long, default_value_t = 60, global = true)]
     idle_seconds: u64,
-    /// Timed runs of each kubectl LIST.
+    /// Timed runs of each LIST floor (kubectl in scenario 2; paged reads in `large`).
     #[arg(long, default_value_t = 3, global = true)]
     list_runs: usize,
     /// Churn: Deployment updates per second.
