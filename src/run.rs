@@ -245,13 +245,15 @@ fn identity(args: &RunArgs) -> String {
 }
 
 /// How often freed memory is handed back to the system.
-const TRIM_EVERY: Duration = Duration::from_secs(10);
+const TRIM_EVERY: Duration = Duration::from_secs(2);
 
 /// Hands the memory the allocator holds but no longer uses back to the system every `every`
-/// ([`crate::memory::release_free_memory`]): rounds, the Event publisher, watch events and
-/// reviews all allocate and free, and without it glibc keeps the busiest moment's pages
-/// resident (18.6 MiB at 12,000 workloads, bench/RESULTS.md section 6). Off the runtime's
-/// workers: a trim walks the allocator's free lists.
+/// ([`crate::memory::release_free_memory`]): the first LIST's pages, rounds, the Event
+/// publisher, watch events and reviews all allocate and free, and without it glibc keeps the
+/// busiest moment's pages resident (20 MiB of a 73 MiB RSS at 12,000 workloads, read 5 s
+/// after convergence, bench/RESULTS.md section 6). A trim walks the allocator's free lists
+/// (a few milliseconds at most), so it runs off the runtime's workers; glibc's own counters
+/// cannot tell whether there is anything left to release, so it simply runs on a timer.
 async fn keep_trimmed(every: Duration, shutdown: CancellationToken) {
     loop {
         tokio::select! {
@@ -262,10 +264,7 @@ async fn keep_trimmed(every: Duration, shutdown: CancellationToken) {
         if let Err(e) = tokio::task::spawn_blocking(crate::memory::release_free_memory).await {
             tracing::warn!(error = %e, "cannot hand freed memory back to the system");
         }
-        tracing::trace!(
-            took_ms = started.elapsed().as_millis(),
-            "freed memory handed back"
-        );
+        tracing::trace!(took_ms = started.elapsed().as_millis(), "freed memory handed back");
     }
 }
 
