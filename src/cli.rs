@@ -256,7 +256,7 @@ pub fn run_audit_retaining(args: &AuditArgs, out: &mut dyn Write) -> io::Result<
         ColorArg::Never => false,
         ColorArg::Auto => io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     };
-    output::write(&report, args.output, color, out)?;
+    output::write_jobs(&report, args.output, color, jobs, out)?;
     if args.output != output::Format::Table && !report.errors.is_empty() {
         // Machine formats carry the errors in the document; say so on stderr too.
         for e in &report.errors {

@@ -80,8 +80,14 @@ impl Loaded {
         for path in paths {
             expand(path, &mut inputs);
         }
-        let mut loaded = Loaded::default();
-        for part in super::map_in_order(inputs, jobs, Input::read) {
+        let parts = super::map_in_order(inputs, jobs, Input::read);
+        // One allocation for every workload: growing the vector part by part moved each
+        // (large) workload several times, on the one thread that merges.
+        let mut loaded = Loaded {
+            workloads: Vec::with_capacity(parts.iter().map(|p| p.workloads.len()).sum()),
+            ..Loaded::default()
+        };
+        for part in parts {
             loaded.merge(part);
         }
         loaded

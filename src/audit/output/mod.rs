@@ -42,9 +42,21 @@ impl Format {
 
 /// Writes a report in a format. `color` only affects the table.
 pub fn write(report: &Report, format: Format, color: bool, out: &mut dyn Write) -> io::Result<()> {
+    write_jobs(report, format, color, 1, out)
+}
+
+/// [`write`], rendering the JSON report's findings on up to `jobs` threads; the output is the
+/// same, byte for byte, for every `jobs`.
+pub fn write_jobs(
+    report: &Report,
+    format: Format,
+    color: bool,
+    jobs: usize,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     match format {
         Format::Table => table::write(report, color, out),
-        Format::Json => json::write(report, out),
+        Format::Json => json::write(report, jobs, out),
         Format::Sarif => sarif::write(report, out),
         Format::Junit => junit::write(report, out),
         Format::Openreports | Format::Policyreport => reports::write(report, out),
