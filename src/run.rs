@@ -264,7 +264,10 @@ async fn keep_trimmed(every: Duration, shutdown: CancellationToken) {
         if let Err(e) = tokio::task::spawn_blocking(crate::memory::release_free_memory).await {
             tracing::warn!(error = %e, "cannot hand freed memory back to the system");
         }
-        tracing::trace!(took_ms = started.elapsed().as_millis(), "freed memory handed back");
+        tracing::trace!(
+            took_ms = started.elapsed().as_millis(),
+            "freed memory handed back"
+        );
     }
 }
 

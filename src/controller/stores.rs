@@ -978,15 +978,24 @@ spec:
         assert_eq!(slim.type_.as_deref(), Some("ClusterIP"));
         assert_eq!(
             slim.selector,
-            svc.spec.as_ref().and_then(|s| s.selector.clone())
+            svc.spec
+                .as_ref()
+                .and_then(|s| s.selector.clone())
+                .map(Into::into)
         );
         let port = slim.ports.first().cloned().unwrap_or_default();
         assert_eq!(
             (port.name.as_deref(), port.port, port.node_port),
             (Some("http"), 80, None)
         );
-        assert_eq!(Some(&slim.labels), svc.metadata.labels.as_ref());
-        assert_eq!(Some(&slim.annotations), svc.metadata.annotations.as_ref());
+        assert_eq!(
+            Some(slim.labels.clone()),
+            svc.metadata.labels.clone().map(Into::into)
+        );
+        assert_eq!(
+            Some(slim.annotations.clone()),
+            svc.metadata.annotations.clone().map(Into::into)
+        );
         assert_eq!((slim.namespace.as_str(), slim.name.as_str()), ("a", "web"));
     }
 

@@ -8,13 +8,13 @@
 //! bytes each. `audit`, the controller and the webhook all build them with the same `From`,
 //! so their verdicts cannot differ on what was dropped.
 
-use std::collections::BTreeMap;
-
 use k8s_openapi::api::core::v1::{Service, ServicePort};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+#[cfg(test)]
+use super::selector::Labels as _;
+use super::selector::{Pairs, Selector};
 use super::workload::identity;
 
 /// A core/v1 Service, reduced to what the rules read.
@@ -25,13 +25,13 @@ pub struct ServiceView {
     /// Its name.
     pub name: String,
     /// Its labels (what a ServiceMonitor's selector matches).
-    pub labels: BTreeMap<String, String>,
+    pub labels: Pairs,
     /// Its annotations (the scrape annotation).
-    pub annotations: BTreeMap<String, String>,
+    pub annotations: Pairs,
     /// `spec.type` as written (`None`: ClusterIP).
     pub type_: Option<String>,
     /// `spec.selector` (`None`: hand-made endpoints, no pods selected).
-    pub selector: Option<BTreeMap<String, String>>,
+    pub selector: Option<Pairs>,
     /// `spec.ports`, without `nodePort`.
     pub ports: Vec<ServicePort>,
 }
@@ -43,10 +43,10 @@ impl From<Service> for ServiceView {
         ServiceView {
             namespace,
             name,
-            labels: svc.metadata.labels.unwrap_or_default(),
-            annotations: svc.metadata.annotations.unwrap_or_default(),
+            labels: svc.metadata.labels.unwrap_or_default().into(),
+            annotations: svc.metadata.annotations.unwrap_or_default().into(),
             type_: spec.type_,
-            selector: spec.selector,
+            selector: spec.selector.map(Pairs::from),
             ports: spec
                 .ports
                 .unwrap_or_default()
@@ -69,7 +69,7 @@ pub struct BudgetView {
     /// Its name.
     pub name: String,
     /// `spec.selector` (`None` selects nothing; an empty one every pod of the namespace).
-    pub selector: Option<LabelSelector>,
+    pub selector: Option<Selector>,
     /// `spec.minAvailable`.
     pub min_available: Option<IntOrString>,
     /// `spec.maxUnavailable`.
@@ -83,7 +83,7 @@ impl From<PodDisruptionBudget> for BudgetView {
         BudgetView {
             namespace,
             name,
-            selector: spec.selector,
+            selector: spec.selector.map(Selector::from),
             min_available: spec.min_available,
             max_unavailable: spec.max_unavailable,
         }
@@ -92,6 +92,8 @@ impl From<PodDisruptionBudget> for BudgetView {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     #[test]
@@ -105,10 +107,10 @@ mod tests {
         .unwrap_or_default();
         let v = ServiceView::from(svc);
         assert_eq!((v.namespace.as_str(), v.name.as_str()), ("default", "web"));
-        assert_eq!(v.labels.get("app").map(String::as_str), Some("web"));
-        assert_eq!(v.annotations.len(), 1);
+        assert_eq!(v.labels.label("app"), Some("web"));
+        assert_eq!(v.annotations.iter().count(), 1);
         assert_eq!(v.type_.as_deref(), Some("NodePort"));
-        assert_eq!(v.selector.as_ref().map(BTreeMap::len), Some(1));
+        assert_eq!(v.selector.as_ref().map(|s| s.iter().count()), Some(1));
         assert_eq!(v.ports.len(), 1);
         assert_eq!(v.ports[0].port, 80);
         assert_eq!(v.ports[0].target_port, Some(IntOrString::Int(8080)));
@@ -127,6 +129,12 @@ mod tests {
         assert_eq!((v.namespace.as_str(), v.name.as_str()), ("shop", "web"));
         assert_eq!(v.max_unavailable, Some(IntOrString::String("25%".into())));
         assert_eq!(v.min_available, None);
-        assert!(v.selector.is_some());
+        let labels: BTreeMap<String, String> = [("app".to_owned(), "web".to_owned())].into();
+        assert!(v.selector.as_ref().is_some_and(|s| s.matches(&labels)));
+        assert!(
+            !v.selector
+                .as_ref()
+                .is_some_and(|s| s.matches(&BTreeMap::new()))
+        );
     }
 }

@@ -7,7 +7,6 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::{Check, RuleDef, Verdict, Violation};
 use crate::api::{Severity, WorkloadKind};
-use crate::engine::selector;
 use crate::engine::service::BudgetView;
 
 /// The rule.
@@ -85,9 +84,7 @@ fn check(c: &Check<'_>) -> Verdict {
 /// Whether a policy/v1 budget selects the pods: an absent selector selects nothing, an
 /// empty one (`{}`) every pod in the namespace.
 fn selects(pdb: &BudgetView, labels: &BTreeMap<String, String>) -> bool {
-    pdb.selector
-        .as_ref()
-        .is_some_and(|sel| selector::matches(sel, labels))
+    pdb.selector.as_ref().is_some_and(|sel| sel.matches(labels))
 }
 
 fn name_of(pdb: &BudgetView) -> &str {

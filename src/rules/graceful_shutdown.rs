@@ -162,9 +162,9 @@ fn service_target_ports(c: &Check<'_>) -> Vec<i32> {
         .iter()
         .filter(|svc| {
             // A Service without a selector has hand-made endpoints: it selects no pods.
-            svc.selector.as_ref().is_some_and(|sel| {
-                !sel.is_empty() && sel.iter().all(|(k, v)| labels.get(k) == Some(v))
-            })
+            svc.selector
+                .as_ref()
+                .is_some_and(|sel| crate::engine::selector::map_matches(sel, labels))
         })
         .flat_map(|svc| svc.ports.iter())
         .filter_map(|p| match &p.target_port {

@@ -11,7 +11,7 @@ use super::{Check, RuleDef, Verdict, Violation};
 use crate::api::Severity;
 use crate::engine::Workload;
 use crate::engine::monitoring::{PodMetricsEndpoint, ServiceMonitor, ServiceMonitorEndpoint};
-use crate::engine::selector;
+use crate::engine::selector::{self, Labels};
 use crate::engine::service::ServiceView;
 
 /// The rule.
@@ -71,10 +71,8 @@ fn check(c: &Check<'_>) -> Verdict {
         .collect();
     let accept_annotations = c.params.accept_scrape_annotations;
     if accept_annotations
-        && (scrape_annotated(Some(&w.pod_annotations))
-            || services
-                .iter()
-                .any(|s| scrape_annotated(Some(&s.annotations))))
+        && (scrape_annotated(&w.pod_annotations)
+            || services.iter().any(|s| scrape_annotated(&s.annotations)))
     {
         return Verdict::Pass;
     }
@@ -197,9 +195,9 @@ fn check(c: &Check<'_>) -> Verdict {
 const SCRAPE_ANNOTATION: &str = "prometheus.io/scrape";
 
 /// Whether annotations ask Prometheus to scrape (`prometheus.io/scrape: "true"`).
-fn scrape_annotated(annotations: Option<&BTreeMap<String, String>>) -> bool {
+fn scrape_annotated(annotations: &impl Labels) -> bool {
     annotations
-        .and_then(|a| a.get(SCRAPE_ANNOTATION))
+        .label(SCRAPE_ANNOTATION)
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
 }
 
