@@ -216,6 +216,12 @@ impl Stores {
     }
 }
 
+/// Objects per page of a watch's initial LIST (kube's default is 500). A page is decoded into
+/// typed objects all at once before they are slimmed one by one, so the page size sets the
+/// transient heap of a sync: 500 Deployments decoded are several MiB per watch, freed between
+/// the small records kept, and glibc cannot hand back pages that a kept record shares.
+pub const LIST_PAGE: u32 = 100;
+
 /// Starts every core watch on `tasks`; each notifies `trigger` on changes that matter.
 pub fn spawn_watches(
     client: &Client,
@@ -224,7 +230,7 @@ pub fn spawn_watches(
     shutdown: &CancellationToken,
     tasks: &mut JoinSet<()>,
 ) {
-    let cfg = watcher::Config::default;
+    let cfg = || watcher::Config::default().page_size(LIST_PAGE);
     macro_rules! watch {
         ($k:ty, $store:expr, $cfg:expr) => {
             tasks.spawn(watch_into::<$k>(

@@ -78,8 +78,8 @@ pub const CONTEXT_LISTS: [&str; 4] = [
     "/api/v1/namespaces",
 ];
 
-/// The page size of kube's reflectors (`watcher::Config::page_size`'s default).
-pub const PAGE: usize = 500;
+/// The page size of the operator's watches (`prodready::controller::LIST_PAGE`).
+pub const PAGE: usize = prodready::controller::LIST_PAGE as usize;
 
 /// One page of a LIST as read for the floor: only what paging needs is decoded.
 #[derive(serde::Deserialize)]
@@ -96,7 +96,7 @@ struct PageMeta {
 
 impl Cluster {
     /// The LIST floor: every collection in `paths` read to its end at the same time, in pages
-    /// of `page` (the operator's reflectors read pages of 500), the bytes received but not
+    /// of `page` (the operator reads pages of `LIST_PAGE`), the bytes received but not
     /// decoded into objects (only each page's continue token). Returns seconds, objects and
     /// bytes.
     pub async fn time_paged_list(
