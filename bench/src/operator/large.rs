@@ -14,6 +14,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use kube::api::ListParams;
 
 use super::*;
 
@@ -109,16 +110,14 @@ impl Cluster {
         let started = Instant::now();
         let one = |path: String| async move {
             let (mut objects, mut bytes) = (0usize, 0u64);
-            let mut next: Option<String> = None;
+            let request = kube::core::Request::new(&path);
+            let mut lp = ListParams::default().limit(u32::try_from(page)?);
             loop {
-                let mut uri = format!("{path}?limit={page}");
-                if let Some(c) = &next {
-                    uri.push_str("&continue=");
-                    uri.push_str(&url_escape(c));
-                }
+                let list = request.list(&lp)?;
+                let uri = list.uri().to_string();
                 let body = self
                     .client
-                    .request_text(http::Request::get(&uri).body(Vec::new())?)
+                    .request_text(list)
                     .await
                     .with_context(|| format!("LIST {uri}"))?;
                 bytes += body.len() as u64;
@@ -126,7 +125,7 @@ impl Cluster {
                     .with_context(|| format!("LIST {uri}: not a list"))?;
                 objects += page.items.len();
                 match page.metadata.next.filter(|c| !c.is_empty()) {
-                    Some(c) => next = Some(c),
+                    Some(c) => lp = lp.continue_token(&c),
                     None => return anyhow::Ok((objects, bytes)),
                 }
             }
@@ -255,17 +254,4 @@ pub async fn large(
     op.check_alive()?;
     r.load[2] = loadavg();
     Ok(r)
-}
-
-/// `c` escaped for a query string (continue tokens are base64: `+`, `/` and `=`).
-fn url_escape(c: &str) -> String {
-    let mut out = String::with_capacity(c.len() + 8);
-    for b in c.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
