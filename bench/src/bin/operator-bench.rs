@@ -169,13 +169,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     let size = Size::scaled(args.scale);
     let started = now();
-    eprintln!("filling a fresh control plane: {size:?}…");
-    let cluster = Cluster::start(size, args.concurrency).await?;
-    eprintln!(
-        "  {} objects in {:.1} s: {:?}",
-        cluster.objects, cluster.create_seconds, cluster.by_kind
-    );
-    let status = StatusLog::watch(&cluster.client).await;
+    let (cluster, status) = fresh_cluster(size, args.concurrency).await?;
     let idle = Duration::from_secs(args.idle_seconds);
     let timeout = Duration::from_secs(120 + size.total() as u64 / 100);
     let (cold, op) =
@@ -736,6 +730,18 @@ fn render_large(r: &operator::LargeRun) -> String {
     )
 }
 
+/// A fresh control plane filled with `size`, and a log of the policy's status watched on it.
+async fn fresh_cluster(size: Size, concurrency: usize) -> anyhow::Result<(Cluster, StatusLog)> {
+    eprintln!("filling a fresh control plane: {size:?}…");
+    let cluster = Cluster::start(size, concurrency).await?;
+    eprintln!(
+        "  {} objects in {:.1} s: {:?}",
+        cluster.objects, cluster.create_seconds, cluster.by_kind
+    );
+    let status = StatusLog::watch(&cluster.client).await;
+    Ok((cluster, status))
+}
+
 // ---------------------------------------------------------------------------------------
 // Issue 15: policy reports at scale
 // ---------------------------------------------------------------------------------------
@@ -748,13 +754,7 @@ async fn run_reports(
 ) -> anyhow::Result<()> {
     let size = Size::scaled(args.scale);
     let started = now();
-    eprintln!("filling a fresh control plane: {size:?}…");
-    let cluster = Cluster::start(size, args.concurrency).await?;
-    eprintln!(
-        "  {} objects in {:.1} s: {:?}",
-        cluster.objects, cluster.create_seconds, cluster.by_kind
-    );
-    let status = StatusLog::watch(&cluster.client).await;
+    let (cluster, status) = fresh_cluster(size, args.concurrency).await?;
     let idle = Duration::from_secs(args.idle_seconds);
     let timeout = Duration::from_secs(120 + size.total() as u64 / 20);
     let (r, op) = operator::reports_cold_start(&cluster, cmd, &status, idle, timeout).await?;
