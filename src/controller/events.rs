@@ -57,18 +57,36 @@ impl RuleSet {
         RuleSet(0)
     }
 
+    /// Every rule (and the unknown-rule bit).
+    pub const ALL: RuleSet = RuleSet(u64::MAX);
+
     /// Adds a rule id.
     pub fn insert(&mut self, id: &str) {
-        self.0 |= crate::rules::CATALOG
-            .iter()
-            .position(|r| r.id == id)
-            .filter(|i| *i < 63)
-            .map_or(UNKNOWN_RULE, |i| 1 << i);
+        self.0 |= Self::bit(id);
     }
 
     /// Whether it holds no rule.
     pub fn is_empty(&self) -> bool {
         self.0 == 0
+    }
+
+    /// The bit of a catalog id (the unknown-rule bit for an id not in the catalog).
+    pub fn bit(id: &str) -> u64 {
+        crate::rules::CATALOG
+            .iter()
+            .position(|r| r.id == id)
+            .filter(|i| *i < 63)
+            .map_or(UNKNOWN_RULE, |i| 1 << i)
+    }
+
+    /// Whether it holds every rule of `bit` (from [`RuleSet::bit`]).
+    pub fn has(&self, bit: u64) -> bool {
+        self.0 & bit == bit
+    }
+
+    /// Adds the rule of `bit` (from [`RuleSet::bit`]).
+    pub fn add(&mut self, bit: u64) {
+        self.0 |= bit;
     }
 
     /// The catalog ids it holds, sorted (as Event notes list them).

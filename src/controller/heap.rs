@@ -61,6 +61,8 @@ pub struct HeapProbe {
     pub(super) outbox: Arc<super::reconcile::Outbox>,
     pub(super) last_round_peak: AtomicUsize,
     pub(super) max_round_peak: AtomicUsize,
+    /// The ledger's workloads and heap bytes, as of the last round.
+    pub(super) ledger: (AtomicUsize, AtomicUsize),
 }
 
 impl HeapProbe {
@@ -117,6 +119,11 @@ impl HeapProbe {
             part: "events/outbox".to_owned(),
             objects,
             bytes,
+        });
+        parts.push(Part {
+            part: "ledger".to_owned(),
+            objects: self.ledger.0.load(Ordering::Relaxed),
+            bytes: self.ledger.1.load(Ordering::Relaxed),
         });
         let (rss, hwm) = proc_status();
         HeapProfile {
@@ -205,6 +212,7 @@ mod tests {
             outbox: Arc::default(),
             last_round_peak: 0.into(),
             max_round_peak: 0.into(),
+            ledger: (0.into(), 0.into()),
         });
         probe.round_peak(7);
         let req = axum::http::Request::builder()
@@ -232,6 +240,7 @@ mod tests {
             "store/Service",
             "events/memory",
             "events/outbox",
+            "ledger",
         ] {
             assert!(parts.contains(&want), "{want} missing from {parts:?}");
         }

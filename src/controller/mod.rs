@@ -11,6 +11,7 @@
 mod dictionary;
 pub mod events;
 pub mod heap;
+pub mod ledger;
 pub mod metrics;
 mod reconcile;
 pub mod reports;
@@ -18,7 +19,7 @@ pub mod round;
 pub mod status;
 pub mod stores;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -44,7 +45,8 @@ use crate::engine::service::{BudgetView, ServiceView};
 use crate::kubeapi::ApiCalls;
 
 pub use reconcile::{Controller, ControllerConfig, sync_status, write_status};
-use stores::{JobEntry, NamespaceLabels, Store, Tracked, watch_into};
+use ledger::Dirt;
+use stores::{JobEntry, NamespaceLabels, Scope, Store, Tracked, watch_into};
 
 /// Why ServiceMonitors are unknown while their CRD is absent.
 pub const SERVICE_MONITOR_CRD_MISSING: &str =
@@ -90,29 +92,32 @@ pub struct Stores {
     pub pod_monitors: Arc<Store<PodMonitor>>,
     service_monitors_installed: AtomicBool,
     pod_monitors_installed: AtomicBool,
+    /// Workloads to evaluate again whatever changed (an Event about them failed).
+    redo: Mutex<Dirt>,
 }
 
 impl Default for Stores {
     fn default() -> Self {
         Stores {
-            deployments: Store::new("Deployment"),
-            statefulsets: Store::new("StatefulSet"),
-            daemonsets: Store::new("DaemonSet"),
-            cronjobs: Store::new("CronJob"),
-            replicasets: Store::new("ReplicaSet"),
-            pods: Store::new("Pod"),
-            jobs: Store::new("Job"),
-            services: Store::new("Service"),
-            pdbs: Store::new("PodDisruptionBudget"),
-            network_policies: Store::new("NetworkPolicy"),
-            autoscalers: Store::new("HorizontalPodAutoscaler"),
-            namespaces: Store::new("Namespace"),
-            leases: Store::new("Lease"),
+            deployments: Store::scoped("Deployment", Scope::Itself),
+            statefulsets: Store::scoped("StatefulSet", Scope::Itself),
+            daemonsets: Store::scoped("DaemonSet", Scope::Itself),
+            cronjobs: Store::scoped("CronJob", Scope::Itself),
+            replicasets: Store::scoped("ReplicaSet", Scope::Itself),
+            pods: Store::scoped("Pod", Scope::Itself),
+            jobs: Store::scoped("Job", Scope::Namespace),
+            services: Store::scoped("Service", Scope::Namespace),
+            pdbs: Store::scoped("PodDisruptionBudget", Scope::Namespace),
+            network_policies: Store::scoped("NetworkPolicy", Scope::Namespace),
+            autoscalers: Store::scoped("HorizontalPodAutoscaler", Scope::Namespace),
+            namespaces: Store::scoped("Namespace", Scope::Namespace),
+            leases: Store::scoped("Lease", Scope::Lease),
             policies: Store::new("ProductionPolicy"),
             service_monitors: Store::new("ServiceMonitor"),
             pod_monitors: Store::new("PodMonitor"),
             service_monitors_installed: AtomicBool::new(false),
             pod_monitors_installed: AtomicBool::new(false),
+            redo: Mutex::new(Dirt::default()),
         }
     }
 }
@@ -154,6 +159,42 @@ impl Stores {
             out.push(self.pod_monitors.kind());
         }
         out
+    }
+
+    /// What changed since the last call, besides the workloads themselves (see [`Dirt`]).
+    pub fn take_dirt(&self) -> Dirt {
+        let mut dirt = std::mem::take(
+            &mut *self
+                .redo
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        dirt.merge(self.deployments.take_dirt());
+        dirt.merge(self.statefulsets.take_dirt());
+        dirt.merge(self.daemonsets.take_dirt());
+        dirt.merge(self.cronjobs.take_dirt());
+        dirt.merge(self.replicasets.take_dirt());
+        dirt.merge(self.pods.take_dirt());
+        dirt.merge(self.jobs.take_dirt());
+        dirt.merge(self.services.take_dirt());
+        dirt.merge(self.pdbs.take_dirt());
+        dirt.merge(self.network_policies.take_dirt());
+        dirt.merge(self.autoscalers.take_dirt());
+        dirt.merge(self.namespaces.take_dirt());
+        dirt.merge(self.leases.take_dirt());
+        dirt.merge(self.policies.take_dirt());
+        dirt.merge(self.service_monitors.take_dirt());
+        dirt.merge(self.pod_monitors.take_dirt());
+        dirt
+    }
+
+    /// Asks the next round to evaluate the workload `Kind/namespace/name` again.
+    pub fn redo(&self, workload: String) {
+        self.redo
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .workloads
+            .insert(workload);
     }
 
     /// Every workload.
@@ -353,6 +394,7 @@ fn toggle<K>(
             ));
             *running = Some(token);
             installed.store(true, Ordering::SeqCst);
+            store.soil_all();
         }
         (false, true) => {
             tracing::info!(kind = store.kind(), "CRD gone; stopped watching");

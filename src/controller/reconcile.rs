@@ -19,6 +19,7 @@ use super::Stores;
 use super::events::{self, Draft, EventMemory, EventType, Planned, RuleSet};
 use super::metrics::{ControllerMetrics, ViolationLabels, WorkloadLabels};
 use super::reports::{ReportKey, ReportRequest, ReportSink};
+use super::ledger::Ledger;
 use super::round;
 use super::status;
 use super::stores::Tracked;
@@ -124,6 +125,10 @@ pub struct Controller {
     publisher: Publisher,
     series: (HashSet<ViolationLabels>, HashSet<WorkloadLabels>),
     heap: Arc<super::heap::HeapProbe>,
+    /// Every workload's last judgement: rounds evaluate only what changed.
+    ledger: Ledger,
+    /// The leader epoch whose Events were planned for every matched workload.
+    events_epoch: Option<u64>,
 }
 
 /// One Event to publish: the latest known state of a (policy, workload).
@@ -189,6 +194,9 @@ struct Publisher {
     memory: Arc<Mutex<EventMemory>>,
     outbox: Arc<Outbox>,
     per_second: usize,
+    /// Where a failed announcement asks for its workload to be evaluated again.
+    stores: Arc<Stores>,
+    trigger: Arc<Notify>,
 }
 
 fn wake_at(t: Timestamp, now: Timestamp) -> Instant {
@@ -237,7 +245,10 @@ impl Publisher {
                             tracing::debug!(policy = %policy, namespace = %a.tracked.namespace, workload = %a.tracked.name, "namespace is being deleted; Event dropped");
                         }
                         Err(e) => {
+                            // The next round plans it again.
                             lock_memory(&self.memory).forget(&policy, &key);
+                            self.stores.redo(key);
+                            self.trigger.notify_one();
                             tracing::error!(policy = %policy, namespace = %a.tracked.namespace, workload = %a.tracked.name, error = %e, "cannot publish Event");
                         }
                     }
@@ -321,6 +332,7 @@ impl Controller {
             outbox: Arc::clone(&outbox),
             last_round_peak: 0.into(),
             max_round_peak: 0.into(),
+            ledger: (0.into(), 0.into()),
         });
         let publisher = Publisher {
             client: client.clone(),
@@ -330,6 +342,8 @@ impl Controller {
             memory: Arc::clone(&memory),
             outbox,
             per_second: cfg.max_events.max(1),
+            stores: Arc::clone(&stores),
+            trigger: Arc::clone(&trigger),
         };
         Controller {
             client,
@@ -344,6 +358,8 @@ impl Controller {
             publisher,
             series: (HashSet::new(), HashSet::new()),
             heap,
+            ledger: Ledger::default(),
+            events_epoch: None,
         }
     }
 
@@ -365,6 +381,7 @@ impl Controller {
         let mut wake: Option<Instant> = None;
         let mut next_resync = Instant::now() + self.cfg.resync;
         loop {
+            // A full pass at least every resync interval; rounds between evaluate what changed.
             let deadline = wake.map_or(next_resync, |w| w.min(next_resync));
             let trigger = Arc::clone(&self.trigger);
             if super::next_round(&trigger, self.cfg.debounce, deadline, shutdown)
@@ -379,18 +396,25 @@ impl Controller {
                 wake = None;
                 continue;
             }
-            wake = tokio::select! {
+            let resync = Instant::now() >= next_resync;
+            let full;
+            (wake, full) = tokio::select! {
                 () = shutdown.cancelled() => return,
-                w = self.round().instrument(tracing::info_span!("evaluation_round")) => w,
+                w = self.round(resync).instrument(tracing::info_span!("evaluation_round")) => w,
             };
-            next_resync = Instant::now() + self.cfg.resync;
+            if full {
+                next_resync = Instant::now() + self.cfg.resync;
+            }
         }
     }
 
-    /// Evaluates everything once ([`round::plan`]) and applies the plan; returns when the
-    /// next time-driven round is due.
-    async fn round(&mut self) -> Option<Instant> {
+    /// Evaluates what changed since the last round (everything when `resync` or when a full
+    /// pass is due, see [`Ledger`]) with [`round::plan`] and applies the plan; returns when
+    /// the next time-driven round is due and whether this one was a full pass.
+    async fn round(&mut self, resync: bool) -> (Option<Instant>, bool) {
         let now = Timestamp::now();
+        let mut dirt = self.stores.take_dirt();
+        dirt.everything |= resync;
         crate::memory::reset_peak();
         let live_before = crate::memory::heap().map_or(0, |(live, _)| live);
         let objects = self.stores.policies.all();
@@ -403,9 +427,11 @@ impl Controller {
         let snap = self.snapshot.load();
         let workloads = self.stores.workloads();
         let leader = self.leadership.is_leader();
-        if leader && !lock_memory(&self.memory).is_for(self.leadership.epoch()) {
+        let epoch = self.leadership.epoch();
+        if leader && !lock_memory(&self.memory).is_for(epoch) {
             self.seed_events().await;
         }
+        let all_events = leader && self.events_epoch != Some(epoch);
         let sink = self.cfg.reports.clone();
         let held = move |k: &ReportKey| sink.as_ref().and_then(|s| s.held(k));
         let inputs = round::Inputs {
@@ -416,6 +442,7 @@ impl Controller {
             now,
             max_violations: self.cfg.max_violations,
             leader,
+            all_events,
             reports_state: self
                 .cfg
                 .reports
@@ -432,8 +459,32 @@ impl Controller {
                     held: &held,
                 }),
         };
-        let span = tracing::info_span!("evaluate", workloads = workloads.len());
-        let plan = super::off_the_runtime(|| span.in_scope(|| round::plan(&inputs, Instant::now)));
+        let span = tracing::info_span!(
+            "evaluate",
+            workloads = workloads.len(),
+            evaluated = tracing::field::Empty,
+            full = tracing::field::Empty
+        );
+        let ledger = &mut self.ledger;
+        let plan = super::off_the_runtime(|| {
+            span.in_scope(|| round::plan(ledger, &inputs, &dirt, Instant::now))
+        });
+        span.record("evaluated", plan.evaluated);
+        span.record("full", plan.full);
+        tracing::debug!(
+            workloads = workloads.len(),
+            evaluated = plan.evaluated,
+            full = plan.full,
+            "round evaluated"
+        );
+        if leader {
+            self.events_epoch = Some(epoch);
+        }
+        self.heap.ledger.0.store(self.ledger.len(), std::sync::atomic::Ordering::Relaxed);
+        self.heap
+            .ledger
+            .1
+            .store(self.ledger.heap_bytes(), std::sync::atomic::Ordering::Relaxed);
         if let Some((_, peak)) = crate::memory::heap() {
             self.heap.round_peak(peak.saturating_sub(live_before));
         }
@@ -441,8 +492,9 @@ impl Controller {
             tracing::error!(kind = t.kind.as_str(), namespace = %t.namespace, workload = %t.name, error = %e, "cannot decode the stored workload; left out of this round");
         }
         let wake = plan.wake.map(|t| wake_at(t, now));
+        let full = plan.full;
         self.apply(plan).await;
-        wake
+        (wake, full)
     }
 
     /// The leader gate ([`Leadership::gated`]) every write of a round goes through.
@@ -570,8 +622,17 @@ impl Controller {
         // Forget pairs (and drop announcements) of workloads and policies that are gone; only
         // the leader keeps Event state.
         if self.gated(std::future::ready(())).await.is_some() {
-            lock_memory(&self.memory).retain(&seen);
-            self.publisher.outbox.lock().retain(|k, _| seen.contains(k));
+            if plan.events_complete {
+                lock_memory(&self.memory).retain(&seen);
+                self.publisher.outbox.lock().retain(|k, _| seen.contains(k));
+            } else {
+                let mut memory = lock_memory(&self.memory);
+                let mut outbox = self.publisher.outbox.lock();
+                for (policy, workload) in &plan.forget {
+                    memory.forget(policy, workload);
+                    outbox.remove(&(policy.clone(), workload.clone()));
+                }
+            }
         }
         if queued {
             self.publisher.outbox.ready.notify_one();

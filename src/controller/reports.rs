@@ -82,8 +82,15 @@ impl std::fmt::Debug for ReportRequest<'_> {
 pub struct ReportPlan {
     /// The reports to write.
     pub changed: Vec<Report>,
-    /// The key of every desired report, written or not.
+    /// The key of every desired report, written or not (when `complete`).
     pub desired: HashSet<ReportKey>,
+    /// Whether `desired` holds every desired report (a full pass): then every other report of
+    /// prodready's is deleted; otherwise only those in `gone` are.
+    pub complete: bool,
+    /// Reports no longer desired (when not `complete`).
+    pub gone: Vec<ReportKey>,
+    /// How many reports are desired.
+    pub total: usize,
 }
 
 impl ReportPlan {
@@ -94,17 +101,20 @@ impl ReportPlan {
         if held(&k) != Some(report.content_digest()) {
             self.changed.push(report);
         }
-        self.desired.insert(k);
+        if self.desired.insert(k) {
+            self.total += 1;
+        }
+        self.complete = true;
     }
 
     /// How many reports are desired.
     pub fn len(&self) -> usize {
-        self.desired.len()
+        self.total
     }
 
     /// Whether no report is desired.
     pub fn is_empty(&self) -> bool {
-        self.desired.is_empty()
+        self.total == 0
     }
 }
 
@@ -116,16 +126,26 @@ pub fn changes(
     stored: &HashMap<ReportKey, Digest>,
     plan: ReportPlan,
 ) -> (Vec<Report>, Vec<ReportKey>) {
-    let ReportPlan { changed, desired } = plan;
+    let ReportPlan {
+        changed,
+        desired,
+        complete,
+        gone,
+        total: _,
+    } = plan;
     let apply = changed
         .into_iter()
         .filter(|r| stored.get(&key_of(r)) != Some(&r.content_digest()))
         .collect();
-    let mut delete: Vec<ReportKey> = stored
-        .keys()
-        .filter(|k| !desired.contains(*k))
-        .cloned()
-        .collect();
+    let mut delete: Vec<ReportKey> = if complete {
+        stored
+            .keys()
+            .filter(|k| !desired.contains(*k))
+            .cloned()
+            .collect()
+    } else {
+        gone.into_iter().filter(|k| stored.contains_key(k)).collect()
+    };
     delete.sort();
     (apply, delete)
 }

@@ -16,16 +16,14 @@ use std::time::{Duration, Instant};
 use k8s_openapi::jiff::Timestamp;
 
 use super::events::{EventMemory, Planned, RuleSet};
+use super::ledger::{Dirt, Ledger, Round};
 use super::metrics::{ViolationLabels, WorkloadLabels};
 use super::reports::{ReportPlan, ReportRequest};
-use super::status::{self, StatusBuilder};
+use super::status::{self, Tally};
 use super::stores::Tracked;
 use crate::api::{ProductionPolicy, ProductionPolicyStatus};
 use crate::engine::context::LeaseLookup;
-use crate::engine::{
-    CompiledPolicy, Context, Evaluation, Outcome, PolicyError, RuleDef, Workload, WorkloadVerdict,
-};
-use crate::reports::Subject;
+use crate::engine::{CompiledPolicy, Context, PolicyError, RuleDef, Workload, WorkloadVerdict};
 use crate::snapshot::Snapshot;
 
 /// Compiles the policies over `catalog` (sorted by name) into the snapshot the webhook judges
@@ -72,6 +70,9 @@ pub struct Inputs<'a> {
     /// Whether this replica leads: only then are failing sets kept for Events (followers
     /// never publish, so they do not hold them).
     pub leader: bool,
+    /// Whether to plan the Events of every matched workload, not only of those evaluated
+    /// again (the Event memory was seeded anew: this replica just became leader).
+    pub all_events: bool,
     /// Whether reports can be written (the `Reported` condition).
     pub reports_state: status::ReportsState,
     /// What to put into each workload's report and what the cluster holds, when this round
@@ -88,7 +89,8 @@ pub struct PolicyPlan<'a> {
     pub old: Option<&'a ProductionPolicyStatus>,
     /// Its status as this round computed it.
     pub status: ProductionPolicyStatus,
-    /// Leader only: each matched workload with the rules it fails (empty: compliant).
+    /// Leader only: each matched workload evaluated this round (every one when
+    /// [`Plan::events_complete`]) with the rules it fails (empty: compliant).
     pub failing: Vec<(Arc<Tracked>, RuleSet)>,
     /// Time spent evaluating it (measured with the caller's clock).
     pub took: Duration,
@@ -125,11 +127,27 @@ pub struct Plan<'a> {
     /// the key of every workload's report (workloads no policy matches have none), when
     /// [`Inputs::reports`] asked for them.
     pub reports: Option<ReportPlan>,
+    /// Whether every workload was evaluated (a full pass).
+    pub full: bool,
+    /// Whether the policies' `failing` lists hold every matched workload: then Event state of
+    /// pairs not in them is dropped; otherwise only the pairs in [`Plan::forget`] are.
+    pub events_complete: bool,
+    /// `(policy, Kind/namespace/name)` pairs gone since the last round (incremental rounds).
+    pub forget: Vec<(String, String)>,
+    /// How many workloads were evaluated.
+    pub evaluated: usize,
 }
 
-/// Evaluates every workload under every policy once. `clock` only measures how long each
-/// policy took (for the duration histogram); no decision reads it.
-pub fn plan<'a>(inputs: &Inputs<'a>, clock: fn() -> Instant) -> Plan<'a> {
+/// Evaluates what changed since the ledger's last update (everything on a full pass, see
+/// [`Ledger`]) and builds the round's plan from the ledger: every policy's status and metric
+/// series, the wake-up instant, the Event pairs to plan and the reports to write. `clock` only
+/// measures how long each policy took (for the duration histogram); no decision reads it.
+pub fn plan<'a>(
+    ledger: &mut Ledger,
+    inputs: &Inputs<'a>,
+    dirt: &Dirt,
+    clock: fn() -> Instant,
+) -> Plan<'a> {
     let now = inputs.now;
     let snap = inputs.snapshot;
     let by_name: HashMap<&str, &ProductionPolicy> = inputs
@@ -137,82 +155,36 @@ pub fn plan<'a>(inputs: &Inputs<'a>, clock: fn() -> Instant) -> Plan<'a> {
         .iter()
         .filter_map(|o| o.metadata.name.as_deref().map(|n| (n, o.as_ref())))
         .collect();
-    let mut wake: Option<Timestamp> = None;
-    let mut earliest = |t: Timestamp| wake = Some(wake.map_or(t, |w| w.min(t)));
-    for policy in &snap.policies {
-        if let Some(t) = policy.next_transition(now) {
-            earliest(t);
-        }
-    }
-
-    // One pass over the workloads, decoding each once and evaluating it under every policy:
-    // nothing per workload outlives its turn but counts, the bounded violation list and
-    // (leader only) its failing rule set.
-    let mut per_policy: Vec<Accumulator<'_>> = snap
-        .policies
-        .iter()
-        .map(|p| Accumulator::new(p, now, inputs.max_violations))
-        .collect();
-    let mut undecodable = Vec::new();
-    let mut reports = inputs.reports.map(|_| ReportPlan::default());
-    for t in inputs.workloads {
-        let w = match t.workload() {
-            Ok(w) => w,
-            Err(e) => {
-                undecodable.push((Arc::clone(t), e.to_string()));
-                continue;
-            }
-        };
-        let mut evaluations = Vec::new();
-        // A CronJob becomes overdue for cronjob-health by itself when no run succeeds.
-        let overdue = crate::rules::cronjob_overdue_at(&w, &snap.context).filter(|x| *x > now);
-        for (policy, acc) in snap.policies.iter().zip(per_policy.iter_mut()) {
-            let started = clock();
-            if policy.matches(&w, &snap.context) {
-                if let Some(x) = overdue {
-                    earliest(x);
-                }
-                let evaluation = policy.evaluate(&w, &snap.context, now);
-                if let Some(x) = evaluation.next_expiry.filter(|x| *x > now) {
-                    earliest(x);
-                }
-                if let Some(x) = lease_stale_at(&snap.context, &w, policy).filter(|x| *x > now) {
-                    earliest(x);
-                }
-                acc.add(t, &w, &evaluation, inputs.leader);
-                if reports.is_some() {
-                    evaluations.push((policy.name.as_str(), evaluation));
-                }
-            }
-            acc.took += clock().saturating_duration_since(started);
-        }
-        if let (Some(out), Some(request)) = (reports.as_mut(), inputs.reports) {
-            let subject = Subject {
-                kind: t.kind,
-                namespace: &t.namespace,
-                name: &t.name,
-                uid: t.uid.as_deref(),
-            };
-            let pairs: Vec<(&str, &Evaluation)> =
-                evaluations.iter().map(|(p, e)| (*p, e)).collect();
-            if let Some(report) = crate::reports::build(&subject, &pairs, request.options) {
-                out.add(report, request.held);
-            }
-        }
-    }
+    let round = Round {
+        snapshot: snap,
+        now,
+        leader: inputs.leader,
+        all_events: inputs.all_events,
+        reports: inputs.reports,
+    };
+    let update = ledger.update(&round, inputs.workloads, dirt, clock);
 
     let mut violations = Vec::new();
     let mut workloads = Vec::new();
     let policies = snap
         .policies
         .iter()
-        .zip(per_policy)
-        .map(|(policy, acc)| {
+        .enumerate()
+        .zip(update.failing)
+        .zip(update.took)
+        .map(|(((index, policy), failing), took)| {
             let old = by_name
                 .get(policy.name.as_str())
                 .and_then(|o| o.status.as_ref());
-            acc.series.record(policy, &mut violations, &mut workloads);
-            let mut status = acc.status.finish(old);
+            let started = clock();
+            let mut series = SeriesCounts::default();
+            for (namespace, tally) in ledger.tallies(index) {
+                series.add(policy, namespace, tally);
+            }
+            series.record(policy, &mut violations, &mut workloads);
+            let mut status = ledger
+                .status(policy, index, &round, inputs.max_violations)
+                .finish(old);
             if let Some(c) =
                 status::reports_condition(inputs.reports_state, policy.generation, now, old)
             {
@@ -222,8 +194,8 @@ pub fn plan<'a>(inputs: &Inputs<'a>, clock: fn() -> Instant) -> Plan<'a> {
                 policy,
                 old,
                 status,
-                failing: acc.failing,
-                took: acc.took,
+                failing,
+                took: took + clock().saturating_duration_since(started),
             }
         })
         .collect();
@@ -241,14 +213,25 @@ pub fn plan<'a>(inputs: &Inputs<'a>, clock: fn() -> Instant) -> Plan<'a> {
             }
         })
         .collect();
+    let reports = inputs.reports.map(|_| ReportPlan {
+        changed: update.changed_reports,
+        desired: update.desired_reports,
+        complete: update.full,
+        gone: update.gone_reports,
+        total: update.reports,
+    });
     Plan {
         policies,
         invalid,
         violations,
         workloads,
-        wake,
-        undecodable,
+        wake: ledger.wake(),
+        undecodable: update.undecodable,
         reports,
+        full: update.full,
+        events_complete: update.complete,
+        forget: update.forget,
+        evaluated: update.evaluated,
     }
 }
 
@@ -335,45 +318,11 @@ pub fn lease_stale_at(ctx: &Context, w: &Workload, policy: &CompiledPolicy) -> O
     Timestamp::from_second(renewed + duration + grace + 1).ok()
 }
 
-/// One policy's share of a round: its status so far, its metric counts, and (leader only)
-/// each matched workload's failing rules for Events.
-struct Accumulator<'p> {
-    status: StatusBuilder<'p>,
-    series: SeriesCounts,
-    failing: Vec<(Arc<Tracked>, RuleSet)>,
-    took: Duration,
-}
-
-impl<'p> Accumulator<'p> {
-    fn new(policy: &'p CompiledPolicy, now: Timestamp, max_violations: usize) -> Self {
-        Accumulator {
-            status: StatusBuilder::new(policy, now, max_violations),
-            series: SeriesCounts::default(),
-            failing: Vec::new(),
-            took: Duration::ZERO,
-        }
-    }
-
-    fn add(&mut self, t: &Arc<Tracked>, w: &Workload, evaluation: &Evaluation, leader: bool) {
-        self.status.add(w, evaluation);
-        self.series.add(w, evaluation);
-        if leader {
-            let failing: RuleSet = evaluation
-                .results
-                .iter()
-                .filter(|r| matches!(r.outcome, Outcome::Fail(_)))
-                .map(|r| r.rule.id)
-                .collect();
-            self.failing.push((Arc::clone(t), failing));
-        }
-    }
-}
-
 /// A policy's metric counts: failing workloads per (namespace, rule, severity), workloads
 /// per verdict.
 #[derive(Default)]
-struct SeriesCounts {
-    per: HashMap<(String, &'static str, &'static str), i64>,
+struct SeriesCounts<'l> {
+    per: HashMap<(&'l str, &'static str, &'static str), i64>,
     verdicts: [i64; 4],
 }
 
@@ -384,15 +333,17 @@ const VERDICTS: [WorkloadVerdict; 4] = [
     WorkloadVerdict::Unknown,
 ];
 
-impl SeriesCounts {
-    fn add(&mut self, w: &Workload, evaluation: &Evaluation) {
-        let verdict = evaluation.verdict();
-        if let Some(i) = VERDICTS.iter().position(|v| *v == verdict) {
+impl<'l> SeriesCounts<'l> {
+    fn add(&mut self, policy: &CompiledPolicy, namespace: &'l str, tally: &Tally) {
+        if let Some(i) = VERDICTS.iter().position(|v| *v == tally.verdict) {
             self.verdicts[i] += 1;
         }
-        for r in &evaluation.results {
-            if matches!(r.outcome, Outcome::Fail(_)) {
-                let key = (w.namespace.clone(), r.rule.id, r.severity.as_str());
+        if tally.failing.is_empty() {
+            return;
+        }
+        for rule in &policy.rules {
+            if tally.failing.has(RuleSet::bit(rule.def.id)) {
+                let key = (namespace, rule.def.id, rule.severity.as_str());
                 *self.per.entry(key).or_insert(0) += 1;
             }
         }
@@ -408,7 +359,7 @@ impl SeriesCounts {
             v.push((
                 ViolationLabels {
                     policy: policy.name.clone(),
-                    namespace,
+                    namespace: namespace.to_owned(),
                     rule,
                     severity,
                 },
@@ -502,6 +453,7 @@ spec:
     ) -> Outcome {
         let (snap, invalid) = snapshot(policies, ctx, at, &CATALOG);
         let plan = plan(
+            &mut Ledger::default(),
             &Inputs {
                 snapshot: &snap,
                 objects: policies,
@@ -510,9 +462,11 @@ spec:
                 now: at,
                 max_violations,
                 leader: true,
+                all_events: false,
                 reports_state: status::ReportsState::Disabled,
                 reports: None,
             },
+            &Dirt::everything(),
             Instant::now,
         );
         let mut statuses: Vec<(String, ProductionPolicyStatus)> = plan
@@ -744,6 +698,7 @@ spec:
         let workloads = [deployment("web", ""), Arc::new(other.slim())];
         let (snap, invalid) = snapshot(&policies, Context::default(), now(), &CATALOG);
         let plan = plan(
+            &mut Ledger::default(),
             &Inputs {
                 snapshot: &snap,
                 objects: &policies,
@@ -752,6 +707,7 @@ spec:
                 now: now(),
                 max_violations: 100,
                 leader: true,
+                all_events: false,
                 reports_state: status::ReportsState::Installed("openreports.io/v1alpha1"),
                 reports: Some(ReportRequest {
                     options: crate::reports::ReportOptions {
@@ -761,6 +717,7 @@ spec:
                     held: &|_| None,
                 }),
             },
+            &Dirt::everything(),
             Instant::now,
         );
         let reports = plan.reports.unwrap_or_default();
@@ -790,6 +747,7 @@ spec:
         }
         // CRD missing: no reports, Reported=False with the reason.
         let plan = super::plan(
+            &mut Ledger::default(),
             &Inputs {
                 snapshot: &snap,
                 objects: &policies,
@@ -798,12 +756,14 @@ spec:
                 now: now(),
                 max_violations: 100,
                 leader: true,
+                all_events: false,
                 reports_state: status::ReportsState::CrdMissing(
                     "openreports.io/v1alpha1",
                     "reports",
                 ),
                 reports: None,
             },
+            &Dirt::everything(),
             Instant::now,
         );
         assert!(plan.reports.is_none());

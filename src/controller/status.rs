@@ -14,6 +14,7 @@ use crate::api::{
     ExemptContainer, ExpiringExemption, PolicySummary, ProductionPolicyStatus, RuleCount, Severity,
     ViolationRef,
 };
+use super::events::RuleSet;
 use crate::engine::{
     CompiledPolicy, Evaluation, ExemptionSource, Outcome, PolicyError, RuleResult, Workload,
     WorkloadVerdict,
@@ -177,8 +178,63 @@ pub struct StatusBuilder<'p> {
     per_rule: BTreeMap<&'static str, (Severity, u32)>,
     violations: Vec<ViolationRef>,
     violations_seen: usize,
-    unknown: BTreeMap<&'static str, (u32, String)>,
+    unknown: BTreeMap<&'static str, (u32, Option<String>)>,
     expiring: Vec<ExpiringExemption>,
+    /// The [`RuleSet::bit`] of each of the policy's rules, in its order.
+    bits: Vec<u64>,
+}
+
+/// What a policy's status counts of one matched workload: its verdict, the rules it fails and
+/// the rules that could not decide. The controller keeps it per workload and policy (40
+/// bytes), so a round counts a workload it has no reason to evaluate again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tally {
+    /// The workload's verdict under the policy.
+    pub verdict: WorkloadVerdict,
+    /// The rules it fails.
+    pub failing: RuleSet,
+    /// The rules that could not decide.
+    pub unknown: RuleSet,
+}
+
+impl Tally {
+    /// The tally of an evaluation.
+    pub fn of(evaluation: &Evaluation) -> Tally {
+        let mut failing = RuleSet::new();
+        let mut unknown = RuleSet::new();
+        for r in &evaluation.results {
+            match r.outcome {
+                Outcome::Fail(_) => failing.insert(r.rule.id),
+                Outcome::Unknown(_) => unknown.insert(r.rule.id),
+                _ => {}
+            }
+        }
+        Tally {
+            verdict: evaluation.verdict(),
+            failing,
+            unknown,
+        }
+    }
+}
+
+/// Which details [`StatusBuilder::detail`] keeps of an evaluation.
+#[derive(Clone, Copy, Debug)]
+pub struct Want {
+    /// Its violations, for the bounded list.
+    pub violations: bool,
+    /// The reason of each of these rules it could not decide.
+    pub reasons: RuleSet,
+    /// Its annotation exemptions that expire within [`EXPIRING_WITHIN`].
+    pub expiring: bool,
+}
+
+impl Want {
+    /// Every detail.
+    pub const EVERYTHING: Want = Want {
+        violations: true,
+        reasons: RuleSet::ALL,
+        expiring: true,
+    };
 }
 
 /// The containers of a failing rule that an exemption naming them covers, once each.
@@ -227,23 +283,54 @@ impl<'p> StatusBuilder<'p> {
             violations_seen: 0,
             unknown: BTreeMap::new(),
             expiring: Vec::new(),
+            bits: policy.rules.iter().map(|r| RuleSet::bit(r.def.id)).collect(),
         }
     }
 
-    /// Counts one matched workload and its evaluation.
+    /// Counts one matched workload and its evaluation, and keeps the details the status
+    /// lists: the same as [`StatusBuilder::count`] of its [`Tally`] and
+    /// [`StatusBuilder::detail`] of everything.
     pub fn add(&mut self, workload: &Workload, evaluation: &Evaluation) {
-        let now = self.now;
+        self.count(&Tally::of(evaluation));
+        self.detail(workload, evaluation, Want::EVERYTHING);
+    }
+
+    /// Counts one matched workload from its tally: the summary, the failures per rule, the
+    /// workloads each rule could not decide, and the violations the bounded list chooses from.
+    pub fn count(&mut self, tally: &Tally) {
         self.summary.matched += 1;
-        match evaluation.verdict() {
+        match tally.verdict {
             WorkloadVerdict::Compliant => self.summary.compliant += 1,
             WorkloadVerdict::Violating => self.summary.violating += 1,
             WorkloadVerdict::Exempt => self.summary.exempt += 1,
             WorkloadVerdict::Unknown => self.summary.unknown += 1,
         }
+        if tally.failing.is_empty() && tally.unknown.is_empty() {
+            return;
+        }
+        for (rule, bit) in self.policy.rules.iter().zip(&self.bits) {
+            if tally.failing.has(*bit) {
+                self.per_rule
+                    .entry(rule.def.id)
+                    .or_insert((rule.severity, 0))
+                    .1 += 1;
+                self.violations_seen += 1;
+            }
+            if tally.unknown.has(*bit) {
+                self.unknown.entry(rule.def.id).or_insert((0, None)).0 += 1;
+            }
+        }
+    }
+
+    /// Keeps what `want` asks of a counted workload's evaluation for the lists: its
+    /// violations (the bounded list keeps the first of all, in order), the reason of each rule
+    /// in `want.reasons` it could not decide (the first reason given is kept), and its
+    /// annotation exemptions expiring soon. Counts nothing.
+    pub fn detail(&mut self, workload: &Workload, evaluation: &Evaluation, want: Want) {
+        let now = self.now;
         for r in &evaluation.results {
             match &r.outcome {
-                Outcome::Fail(vs) => {
-                    self.per_rule.entry(r.rule.id).or_insert((r.severity, 0)).1 += 1;
+                Outcome::Fail(vs) if want.violations => {
                     let Some(first) = vs.first() else { continue };
                     let mut message = first.message.clone();
                     if vs.len() > 1 {
@@ -260,13 +347,14 @@ impl<'p> StatusBuilder<'p> {
                         exempt_containers: exempt_containers(r),
                     });
                 }
-                Outcome::Unknown(reason) => {
-                    self.unknown
-                        .entry(r.rule.id)
-                        .or_insert((0, reason.clone()))
-                        .0 += 1;
+                Outcome::Unknown(reason) if want.reasons.has(RuleSet::bit(r.rule.id)) => {
+                    if let Some(slot) = self.unknown.get_mut(r.rule.id)
+                        && slot.1.is_none()
+                    {
+                        slot.1 = Some(reason.clone());
+                    }
                 }
-                Outcome::Exempt { exemption, .. } => {
+                Outcome::Exempt { exemption, .. } if want.expiring => {
                     if exemption.source == ExemptionSource::Annotation
                         && let Some(t) = exemption.expires
                         && t > now
@@ -292,15 +380,19 @@ impl<'p> StatusBuilder<'p> {
                         }
                     }
                 }
-                Outcome::Pass | Outcome::NotApplicable => {}
+                _ => {}
             }
         }
+    }
+
+    /// The instant up to which an annotation exemption counts as expiring soon.
+    pub fn horizon(&self) -> Timestamp {
+        self.horizon
     }
 
     /// Keeps at most twice the bound between trims: sorting and cutting back to the bound
     /// whenever that fills keeps exactly the first `max_violations` of the whole list.
     fn push_violation(&mut self, v: ViolationRef) {
-        self.violations_seen += 1;
         self.violations.push(v);
         if self.violations.len() >= self.max_violations.saturating_mul(2).max(64) {
             self.violations.sort_by(violation_order);
@@ -321,6 +413,7 @@ impl<'p> StatusBuilder<'p> {
             violations_seen,
             unknown,
             mut expiring,
+            bits: _,
         } = self;
         for (index, ex) in policy.spec.exemptions.iter().enumerate() {
             if let Some(t) = &ex.expires
@@ -410,7 +503,12 @@ impl<'p> StatusBuilder<'p> {
             let monitors_only = unknown.keys().all(|r| *r == "service-monitor");
             let detail: Vec<String> = unknown
                 .iter()
-                .map(|(rule, (n, reason))| format!("{rule} unknown for {n} workloads: {reason}"))
+                .map(|(rule, (n, reason))| {
+                    format!(
+                        "{rule} unknown for {n} workloads: {}",
+                        reason.as_deref().unwrap_or_default()
+                    )
+                })
                 .collect();
             condition(
                 DEGRADED,

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
+use super::ledger::Dirt;
 use crate::api::WorkloadKind;
 use crate::engine::Workload;
 use crate::engine::context::JobRun;
@@ -169,22 +170,81 @@ fn template_meta(meta: &mut Option<ObjectMeta>) {
     }
 }
 
-/// Objects of one kind, by `namespace/name`.
+/// Which workloads a change of a store's object can affect (see [`Dirt`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// The object is a workload: the ledger sees its change in the store itself.
+    Itself,
+    /// The workloads in the object's namespace (a Namespace: in itself).
+    Namespace,
+    /// The workloads that name this Lease.
+    Lease,
+    /// Any workload: a change asks for a full pass.
+    Everything,
+}
+
+/// Objects of one kind, by `namespace/name`, with what changed since the last round.
 #[derive(Debug)]
 pub struct Store<T> {
     kind: &'static str,
     map: RwLock<HashMap<String, Arc<T>>>,
     synced: AtomicBool,
+    scope: Scope,
+    dirt: Mutex<Dirt>,
 }
 
 impl<T> Store<T> {
-    /// An empty, unsynced store.
+    /// An empty, unsynced store whose every change asks for a full pass.
     pub fn new(kind: &'static str) -> Arc<Self> {
+        Self::scoped(kind, Scope::Everything)
+    }
+
+    /// An empty, unsynced store whose changes affect the workloads of `scope`.
+    pub fn scoped(kind: &'static str, scope: Scope) -> Arc<Self> {
         Arc::new(Store {
             kind,
             map: RwLock::new(HashMap::new()),
             synced: AtomicBool::new(false),
+            scope,
+            dirt: Mutex::new(Dirt::default()),
         })
+    }
+
+    /// Records that the object under `key` (`namespace/name`) changed.
+    pub fn soil(&self, key: &str) {
+        let (namespace, name) = key.split_once('/').unwrap_or(("", key));
+        let mut dirt = self.lock_dirt();
+        match self.scope {
+            Scope::Itself => {}
+            Scope::Namespace if namespace.is_empty() => {
+                dirt.namespaces.insert(name.to_owned());
+            }
+            Scope::Namespace => {
+                dirt.namespaces.insert(namespace.to_owned());
+            }
+            Scope::Lease => {
+                dirt.leases.insert((namespace.to_owned(), name.to_owned()));
+            }
+            Scope::Everything => dirt.everything = true,
+        }
+    }
+
+    /// Records that any object may have changed (a new list, the kind went away).
+    pub fn soil_all(&self) {
+        if self.scope != Scope::Itself {
+            self.lock_dirt().everything = true;
+        }
+    }
+
+    /// What changed since the last call.
+    pub fn take_dirt(&self) -> Dirt {
+        std::mem::take(&mut *self.lock_dirt())
+    }
+
+    fn lock_dirt(&self) -> std::sync::MutexGuard<'_, Dirt> {
+        self.dirt
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The kind held (for readiness messages).
@@ -236,6 +296,7 @@ impl<T> Store<T> {
     pub fn clear(&self) {
         self.synced.store(false, Ordering::SeqCst);
         self.with_map(HashMap::clear);
+        self.soil_all();
     }
 
     fn with_map<R>(&self, f: impl FnOnce(&mut HashMap<String, Arc<T>>) -> R) -> R {
@@ -640,25 +701,30 @@ pub async fn watch_into<K>(
                 if !store.synced.swap(true, Ordering::SeqCst) {
                     tracing::info!(kind = store.kind, objects = n, "cache synced");
                 }
+                store.soil_all();
                 trigger.notify_one();
             }
             Ok(Event::Apply(obj)) if !obj.wanted() => {
                 // Judged at its owner: not kept (dropped if it was kept before it gained a controller).
-                if store.with_map(|m| m.remove(&key(&obj))).is_some() {
+                let k = key(&obj);
+                if store.with_map(|m| m.remove(&k)).is_some() {
+                    store.soil(&k);
                     trigger.notify_one();
                 }
             }
             Ok(Event::Apply(obj)) => {
                 let k = key(&obj);
                 let new = Arc::new(obj.slim());
-                let old = store.with_map(|m| m.insert(k, Arc::clone(&new)));
+                let old = store.with_map(|m| m.insert(k.clone(), Arc::clone(&new)));
                 if old.is_none_or(|o| K::matters(&o, &new)) {
+                    store.soil(&k);
                     trigger.notify_one();
                 }
             }
             Ok(Event::Delete(obj)) => {
                 let k = key(&obj);
                 if store.with_map(|m| m.remove(&k)).is_some() {
+                    store.soil(&k);
                     trigger.notify_one();
                 }
             }

@@ -1,0 +1,689 @@
+//! What the controller remembers of its last judgement of every workload, so a round evaluates
+//! only what a change can affect — pure: no IO, no clock.
+//!
+//! Per workload the ledger keeps the stored object it judged (a pointer into the store), its
+//! [`Tally`] under each policy (about 40 bytes), the earliest instant its verdict can change by
+//! itself, the digest of its report and the Lease it names. A round re-evaluates a workload
+//! when
+//!
+//! - the store holds another object for it than the one judged (every watched change of a
+//!   workload replaces the stored object, so no change can be missed), or it is new or gone;
+//! - something in its namespace that rules read changed ([`Dirt::namespaces`]: a Service, PDB,
+//!   NetworkPolicy, HPA, a CronJob's Job run, the Namespace's labels);
+//! - the Lease it names changed ([`Dirt::leases`]);
+//! - its report is not what the cluster holds (edited or deleted by hand, or a write failed);
+//! - an Event about it could not be published ([`Dirt::workloads`]).
+//!
+//! Everything is evaluated again (a full pass) when a policy changes, a monitor changes or a
+//! watch lists again ([`Dirt::everything`]), when an instant passes at which a verdict changes
+//! by itself (an exemption expiry, a Lease going stale, a CronJob falling overdue, an
+//! `enforceAfter`), when reports start or stop, and at every resync. The property test
+//! `controller::round::tests::incremental_rounds_equal_full_evaluation` checks, over random
+//! change sequences, that an incremental round's result always equals a full evaluation's.
+
+use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::jiff::Timestamp;
+
+use super::events::RuleSet;
+use super::reports::{Digest, ReportKey, ReportRequest};
+use super::status::{StatusBuilder, Tally, Want};
+use super::stores::Tracked;
+use crate::api::{Severity, WorkloadKind};
+use crate::engine::{CompiledPolicy, Evaluation, ExemptionSource, Outcome};
+use crate::reports::{Report, ReportOptions, Subject};
+use crate::snapshot::Snapshot;
+
+/// What changed since the last round besides the workloads themselves (the ledger sees those
+/// in the store): recorded by the watches, taken by each round.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Dirt {
+    /// Evaluate everything again.
+    pub everything: bool,
+    /// Namespaces in which something the rules read changed.
+    pub namespaces: HashSet<String>,
+    /// Leases (`namespace`, `name`) that changed.
+    pub leases: HashSet<(String, String)>,
+    /// Workloads (`Kind/namespace/name`) to evaluate again whatever else changed.
+    pub workloads: HashSet<String>,
+}
+
+impl Dirt {
+    /// Dirt that asks for a full pass.
+    pub fn everything() -> Dirt {
+        Dirt {
+            everything: true,
+            ..Dirt::default()
+        }
+    }
+
+    /// Whether nothing is recorded.
+    pub fn is_clean(&self) -> bool {
+        !self.everything
+            && self.namespaces.is_empty()
+            && self.leases.is_empty()
+            && self.workloads.is_empty()
+    }
+
+    /// Adds what `other` records.
+    pub fn merge(&mut self, other: Dirt) {
+        self.everything |= other.everything;
+        self.namespaces.extend(other.namespaces);
+        self.leases.extend(other.leases);
+        self.workloads.extend(other.workloads);
+    }
+}
+
+/// A stored workload as a map key: equal by kind, namespace and name, whichever version of
+/// the object it points to, so the store's newer object finds the entry of the older one.
+#[derive(Clone)]
+struct ByName(Arc<Tracked>);
+
+impl PartialEq for ByName {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.kind == other.0.kind
+            && self.0.name == other.0.name
+            && self.0.namespace == other.0.namespace
+    }
+}
+
+impl Eq for ByName {}
+
+impl Hash for ByName {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.namespace.hash(state);
+        self.0.name.hash(state);
+        self.0.kind.hash(state);
+    }
+}
+
+/// One workload's standing under one policy that matches it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Mark {
+    tally: Tally,
+    /// Expiry of each annotation exemption in use (the status lists those expiring soon).
+    expiries: Option<Box<[Timestamp]>>,
+}
+
+/// The last judgement of one workload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Judged {
+    /// The stored object could not be decoded: it is in no count.
+    Undecodable,
+    Evaluated {
+        /// Per policy of the snapshot (in its order): `None` where it does not match.
+        marks: Box<[Option<Mark>]>,
+        /// The earliest instant after the evaluation at which its verdict can change by itself.
+        wake: Option<Timestamp>,
+        /// The digest of its report (`None`: no report, or reports off).
+        report: Option<Digest>,
+        /// The Lease it names (`namespace`, `name`).
+        lease: Option<Box<(String, String)>>,
+    },
+}
+
+struct Entry {
+    /// The round that last found the workload in the store.
+    seen: u64,
+    judged: Judged,
+}
+
+/// What the ledger was computed for: a change of any of it asks for a full pass.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Basis {
+    /// Each policy's name and generation, in snapshot order.
+    policies: Vec<(String, Option<i64>)>,
+    /// The report options the digests were computed with (`None`: no reports).
+    reports: Option<ReportOptions>,
+}
+
+/// The controller's memory of every workload's last judgement (see the module docs).
+#[derive(Default)]
+pub struct Ledger {
+    entries: HashMap<ByName, Entry>,
+    basis: Option<Basis>,
+    round: u64,
+    /// The earliest instant at which a verdict changes by itself (then a full pass is due).
+    wake: Option<Timestamp>,
+}
+
+/// The evaluation-side result of [`Ledger::update`].
+pub struct Update {
+    /// Whether every workload was evaluated again.
+    pub full: bool,
+    /// Per policy (snapshot order), each re-evaluated workload it matches with the rules it
+    /// fails; every matched workload when `full` or when asked for all.
+    pub failing: Vec<Vec<(Arc<Tracked>, RuleSet)>>,
+    /// Whether `failing` holds every matched workload.
+    pub complete: bool,
+    /// `(policy, Kind/namespace/name)` pairs that no longer exist (the workload is gone or
+    /// the policy no longer matches it), when not `complete`.
+    pub forget: Vec<(String, String)>,
+    /// Reports whose content differs from what the cluster holds.
+    pub changed_reports: Vec<Report>,
+    /// The key of every desired report (full pass only).
+    pub desired_reports: HashSet<ReportKey>,
+    /// Reports no longer desired (incremental rounds only).
+    pub gone_reports: Vec<ReportKey>,
+    /// How many reports are desired.
+    pub reports: usize,
+    /// Re-evaluated workloads that could not be decoded, with the reason.
+    pub undecodable: Vec<(Arc<Tracked>, String)>,
+    /// Time spent evaluating under each policy.
+    pub took: Vec<Duration>,
+    /// How many workloads were evaluated.
+    pub evaluated: usize,
+}
+
+/// What an [`Ledger::update`] reads besides the workloads.
+pub struct Round<'a> {
+    /// The compiled policies and the context.
+    pub snapshot: &'a Snapshot,
+    /// The evaluation instant.
+    pub now: Timestamp,
+    /// Whether to keep failing sets for Events (leader only).
+    pub leader: bool,
+    /// Whether `failing` must hold every matched workload (the Event memory was re-seeded).
+    pub all_events: bool,
+    /// Reports to build, when asked.
+    pub reports: Option<ReportRequest<'a>>,
+}
+
+fn report_key(t: &Tracked) -> ReportKey {
+    (
+        t.namespace.clone(),
+        crate::reports::report_name(t.kind, &t.name),
+    )
+}
+
+/// The judgement of one workload under every policy (and its report, when asked).
+fn judge(
+    t: &Tracked,
+    round: &Round<'_>,
+    took: &mut [Duration],
+    clock: fn() -> Instant,
+) -> (Judged, Option<Report>, Option<String>) {
+    let w = match t.workload() {
+        Ok(w) => w,
+        Err(e) => return (Judged::Undecodable, None, Some(e.to_string())),
+    };
+    let snap = round.snapshot;
+    let now = round.now;
+    let mut wake: Option<Timestamp> = None;
+    let mut earliest = |t: Option<Timestamp>| {
+        if let Some(t) = t.filter(|t| *t > now) {
+            wake = Some(wake.map_or(t, |w| w.min(t)));
+        }
+    };
+    let overdue = crate::rules::cronjob_overdue_at(&w, &snap.context);
+    let mut evaluations: Vec<(&str, Evaluation)> = Vec::new();
+    let mut marks = Vec::with_capacity(snap.policies.len());
+    for (policy, took) in snap.policies.iter().zip(took.iter_mut()) {
+        let started = clock();
+        let mark = if policy.matches(&w, &snap.context) {
+            earliest(overdue);
+            let evaluation = policy.evaluate(&w, &snap.context, now);
+            earliest(evaluation.next_expiry);
+            earliest(super::round::lease_stale_at(&snap.context, &w, policy));
+            let mark = Mark {
+                tally: Tally::of(&evaluation),
+                expiries: annotation_expiries(&evaluation),
+            };
+            if round.reports.is_some() {
+                evaluations.push((policy.name.as_str(), evaluation));
+            }
+            Some(mark)
+        } else {
+            None
+        };
+        marks.push(mark);
+        *took += clock().saturating_duration_since(started);
+    }
+    let report = round.reports.and_then(|request| {
+        let subject = Subject {
+            kind: t.kind,
+            namespace: &t.namespace,
+            name: &t.name,
+            uid: t.uid.as_deref(),
+        };
+        let pairs: Vec<(&str, &Evaluation)> = evaluations.iter().map(|(p, e)| (*p, e)).collect();
+        crate::reports::build(&subject, &pairs, request.options)
+    });
+    let lease = w.lease_name().and_then(|value| {
+        let (namespace, name) = value.split_once('/').unwrap_or((&w.namespace, value));
+        (!namespace.is_empty() && !name.is_empty())
+            .then(|| Box::new((namespace.to_owned(), name.to_owned())))
+    });
+    let judged = Judged::Evaluated {
+        marks: marks.into_boxed_slice(),
+        wake,
+        report: report.as_ref().map(Report::content_digest),
+        lease,
+    };
+    (judged, report, None)
+}
+
+fn annotation_expiries(evaluation: &Evaluation) -> Option<Box<[Timestamp]>> {
+    let found: Vec<Timestamp> = evaluation
+        .results
+        .iter()
+        .filter_map(|r| match &r.outcome {
+            Outcome::Exempt { exemption, .. } if exemption.source == ExemptionSource::Annotation => {
+                exemption.expires
+            }
+            _ => None,
+        })
+        .collect();
+    (!found.is_empty()).then(|| found.into_boxed_slice())
+}
+
+impl Judged {
+    fn marks(&self) -> &[Option<Mark>] {
+        match self {
+            Judged::Undecodable => &[],
+            Judged::Evaluated { marks, .. } => marks,
+        }
+    }
+
+    fn report(&self) -> Option<Digest> {
+        match self {
+            Judged::Undecodable => None,
+            Judged::Evaluated { report, .. } => *report,
+        }
+    }
+}
+
+impl Ledger {
+    /// How many workloads it holds.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether it holds no workload.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The heap it holds (entries and their marks; the workloads are the stores').
+    pub fn heap_bytes(&self) -> usize {
+        let entry = std::mem::size_of::<(ByName, Entry)>() + 8;
+        self.entries
+            .values()
+            .map(|e| {
+                entry
+                    + match &e.judged {
+                        Judged::Undecodable => 0,
+                        Judged::Evaluated { marks, lease, .. } => {
+                            marks.len() * std::mem::size_of::<Option<Mark>>()
+                                + marks
+                                    .iter()
+                                    .flatten()
+                                    .filter_map(|m| m.expiries.as_ref())
+                                    .map(|x| x.len() * 16)
+                                    .sum::<usize>()
+                                + lease.as_ref().map_or(0, |l| 48 + l.0.len() + l.1.len())
+                        }
+                    }
+            })
+            .sum()
+    }
+
+    /// Whether the next update will evaluate everything: nothing judged yet, or `dirt`
+    /// asks for it, or the policies or report options changed, or `now` reached an instant
+    /// at which a verdict changes by itself.
+    fn needs_full(&self, round: &Round<'_>, dirt: &Dirt, basis: &Basis) -> bool {
+        dirt.everything
+            || self.basis.as_ref() != Some(basis)
+            || self.wake.is_some_and(|w| w <= round.now)
+    }
+
+    /// Brings the ledger up to date with `workloads` (every stored workload) and evaluates
+    /// what a change can affect (everything when a full pass is due, see the module docs).
+    pub fn update(
+        &mut self,
+        round: &Round<'_>,
+        workloads: &[Arc<Tracked>],
+        dirt: &Dirt,
+        clock: fn() -> Instant,
+    ) -> Update {
+        let snap = round.snapshot;
+        let basis = Basis {
+            policies: snap
+                .policies
+                .iter()
+                .map(|p| (p.name.clone(), p.generation))
+                .collect(),
+            reports: round.reports.map(|r| r.options),
+        };
+        let full = self.needs_full(round, dirt, &basis);
+        if full {
+            self.entries.clear();
+            self.basis = Some(basis);
+        }
+        self.round += 1;
+        let this_round = self.round;
+        let n = snap.policies.len();
+        let complete = full || (round.leader && round.all_events);
+        let mut out = Update {
+            full,
+            failing: vec![Vec::new(); n],
+            complete,
+            forget: Vec::new(),
+            changed_reports: Vec::new(),
+            desired_reports: HashSet::new(),
+            gone_reports: Vec::new(),
+            reports: 0,
+            undecodable: Vec::new(),
+            took: vec![Duration::ZERO; n],
+            evaluated: 0,
+        };
+        let held = round.reports.map(|r| r.held);
+        for t in workloads {
+            let key = ByName(Arc::clone(t));
+            let stale = match self.entries.get_key_value(&key) {
+                None => true,
+                Some((judged_as, entry)) => {
+                    let dirty = !Arc::ptr_eq(&judged_as.0, t)
+                        || dirt.namespaces.contains(&t.namespace)
+                        || matches!(&entry.judged, Judged::Evaluated { lease: Some(l), .. } if dirt.leases.contains(l.as_ref()))
+                        || (!dirt.workloads.is_empty() && dirt.workloads.contains(&t.key()));
+                    dirty
+                        || held.is_some_and(|held| {
+                            entry
+                                .judged
+                                .report()
+                                .is_some_and(|d| held(&report_key(t)) != Some(d))
+                        })
+                }
+            };
+            if !stale {
+                if let Some(entry) = self.entries.get_mut(&key) {
+                    entry.seen = this_round;
+                    if complete && round.leader {
+                        push_failing(&mut out.failing, t, &entry.judged);
+                    }
+                    if full && entry.judged.report().is_some() {
+                        out.desired_reports.insert(report_key(t));
+                    }
+                    if entry.judged.report().is_some() {
+                        out.reports += 1;
+                    }
+                }
+                continue;
+            }
+            let old = self.entries.remove(&key);
+            let (judged, report, error) = judge(t, round, &mut out.took, clock);
+            out.evaluated += 1;
+            if let Some(e) = error {
+                out.undecodable.push((Arc::clone(t), e));
+            }
+            if round.leader {
+                push_failing(&mut out.failing, t, &judged);
+                if !complete && let Some(old) = &old {
+                    forget_unmatched(&mut out.forget, snap, t, &old.judged, &judged);
+                }
+            }
+            if let Some(report) = report {
+                out.reports += 1;
+                let k = report_key(t);
+                if held.is_none_or(|held| held(&k) != Some(report.content_digest())) {
+                    out.changed_reports.push(report);
+                }
+                if full {
+                    out.desired_reports.insert(k);
+                }
+            } else if !full && old.as_ref().is_some_and(|o| o.judged.report().is_some()) {
+                out.gone_reports.push(report_key(t));
+            }
+            self.entries.insert(
+                key,
+                Entry {
+                    seen: this_round,
+                    judged,
+                },
+            );
+        }
+        // Workloads no longer stored.
+        let (leader, forget, gone) = (round.leader, &mut out.forget, &mut out.gone_reports);
+        self.entries.retain(|k, e| {
+            if e.seen == this_round {
+                return true;
+            }
+            if leader && !complete {
+                for (policy, mark) in snap.policies.iter().zip(e.judged.marks()) {
+                    if mark.is_some() {
+                        forget.push((policy.name.clone(), k.0.key()));
+                    }
+                }
+            }
+            if e.judged.report().is_some() {
+                gone.push(report_key(&k.0));
+            }
+            false
+        });
+        self.wake = self
+            .entries
+            .values()
+            .filter_map(|e| match &e.judged {
+                Judged::Evaluated { wake, .. } => *wake,
+                Judged::Undecodable => None,
+            })
+            .chain(snap.policies.iter().filter_map(|p| p.next_transition(round.now)))
+            .filter(|w| *w > round.now)
+            .min();
+        out
+    }
+
+    /// The earliest instant after the last update at which a verdict changes by itself (an
+    /// exemption expiry, a Lease going stale, a CronJob falling overdue, an `enforceAfter`).
+    pub fn wake(&self) -> Option<Timestamp> {
+        self.wake
+    }
+
+    /// Builds the status of the policy at `index` of `snapshot` from the ledger: counts from
+    /// every tally; the violation list, the reason of each undecided rule and the expiring
+    /// annotation exemptions from evaluating again only the workloads that make those lists.
+    pub fn status<'p>(
+        &self,
+        policy: &'p CompiledPolicy,
+        index: usize,
+        round: &Round<'_>,
+        max_violations: usize,
+    ) -> StatusBuilder<'p> {
+        let mut builder = StatusBuilder::new(policy, round.now, max_violations);
+        let horizon = builder.horizon();
+        let now = round.now;
+        let rules: Vec<(u64, Severity, &'static str)> = policy
+            .rules
+            .iter()
+            .map(|r| (RuleSet::bit(r.def.id), r.severity, r.def.id))
+            .collect();
+        // The first `max_violations` (workload, rule) pairs in the list's order.
+        let mut top: BinaryHeap<Candidate<'_>> = BinaryHeap::new();
+        // Per rule that could not decide: the first workload in (namespace, name, kind) order.
+        let mut first_unknown: HashMap<u64, &Arc<Tracked>> = HashMap::new();
+        let mut expiring: Vec<&Arc<Tracked>> = Vec::new();
+        for (k, e) in &self.entries {
+            let Some(Some(mark)) = e.judged.marks().get(index) else {
+                continue;
+            };
+            builder.count(&mark.tally);
+            let t = &k.0;
+            if !mark.tally.failing.is_empty() && max_violations > 0 {
+                for (bit, severity, rule) in &rules {
+                    if mark.tally.failing.has(*bit) {
+                        let c = Candidate {
+                            severity: *severity,
+                            namespace: &t.namespace,
+                            name: &t.name,
+                            kind: t.kind,
+                            rule,
+                            tracked: t,
+                        };
+                        if top.len() < max_violations {
+                            top.push(c);
+                        } else if top.peek().is_some_and(|worst| c < *worst) {
+                            top.pop();
+                            top.push(c);
+                        }
+                    }
+                }
+            }
+            if !mark.tally.unknown.is_empty() {
+                for (bit, _, _) in &rules {
+                    if mark.tally.unknown.has(*bit) {
+                        let slot = first_unknown.entry(*bit).or_insert(t);
+                        if order(t) < order(slot) {
+                            *slot = t;
+                        }
+                    }
+                }
+            }
+            if mark
+                .expiries
+                .as_ref()
+                .is_some_and(|x| x.iter().any(|t| *t > now && *t <= horizon))
+            {
+                expiring.push(t);
+            }
+        }
+        // Which details each of those workloads gives.
+        let mut wants: HashMap<ByName, Want> = HashMap::new();
+        let none = Want {
+            violations: false,
+            reasons: RuleSet::new(),
+            expiring: false,
+        };
+        for c in top {
+            wants
+                .entry(ByName(Arc::clone(c.tracked)))
+                .or_insert(none)
+                .violations = true;
+        }
+        for (bit, t) in first_unknown {
+            wants
+                .entry(ByName(Arc::clone(t)))
+                .or_insert(none)
+                .reasons
+                .add(bit);
+        }
+        for t in expiring {
+            wants.entry(ByName(Arc::clone(t))).or_insert(none).expiring = true;
+        }
+        for (k, want) in wants {
+            // It decoded when it was judged; the store keeps the same bytes.
+            let Ok(w) = k.0.workload() else { continue };
+            let evaluation = policy.evaluate(&w, &round.snapshot.context, now);
+            builder.detail(&w, &evaluation, want);
+        }
+        builder
+    }
+
+    /// Each matched workload's namespace with its tally under the policy at `index`.
+    pub fn tallies(&self, index: usize) -> impl Iterator<Item = (&str, &Tally)> + '_ {
+        self.entries.iter().filter_map(move |(k, e)| {
+            e.judged
+                .marks()
+                .get(index)
+                .and_then(Option::as_ref)
+                .map(|m| (k.0.namespace.as_str(), &m.tally))
+        })
+    }
+
+    /// Every workload's key with its tallies and report digest, sorted (for comparisons).
+    #[cfg(test)]
+    pub fn summary(&self) -> Vec<(String, Vec<Option<Tally>>, Option<Digest>)> {
+        let mut out: Vec<_> = self
+            .entries
+            .iter()
+            .map(|(k, e)| {
+                (
+                    k.0.key(),
+                    e.judged
+                        .marks()
+                        .iter()
+                        .map(|m| m.as_ref().map(|m| m.tally))
+                        .collect(),
+                    e.judged.report(),
+                )
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+}
+
+fn push_failing(failing: &mut [Vec<(Arc<Tracked>, RuleSet)>], t: &Arc<Tracked>, judged: &Judged) {
+    for (out, mark) in failing.iter_mut().zip(judged.marks()) {
+        if let Some(mark) = mark {
+            out.push((Arc::clone(t), mark.tally.failing));
+        }
+    }
+}
+
+/// The pairs of `t` whose policy matched it before and no longer does.
+fn forget_unmatched(
+    forget: &mut Vec<(String, String)>,
+    snap: &Snapshot,
+    t: &Tracked,
+    old: &Judged,
+    new: &Judged,
+) {
+    let new_marks = new.marks();
+    for (i, (policy, mark)) in snap.policies.iter().zip(old.marks()).enumerate() {
+        if mark.is_some() && new_marks.get(i).is_none_or(Option::is_none) {
+            forget.push((policy.name.clone(), t.key()));
+        }
+    }
+}
+
+/// The (namespace, name, kind) order the lists use to break ties.
+fn order(t: &Tracked) -> (&str, &str, &'static str) {
+    (&t.namespace, &t.name, t.kind.as_str())
+}
+
+/// A (workload, rule) pair that may make the bounded violation list, ordered as the list is:
+/// most severe first, then namespace, name, kind and rule.
+struct Candidate<'a> {
+    severity: Severity,
+    namespace: &'a str,
+    name: &'a str,
+    kind: WorkloadKind,
+    rule: &'static str,
+    tracked: &'a Arc<Tracked>,
+}
+
+impl Candidate<'_> {
+    fn key(&self) -> (std::cmp::Reverse<Severity>, &str, &str, &'static str, &'static str) {
+        (
+            std::cmp::Reverse(self.severity),
+            self.namespace,
+            self.name,
+            self.kind.as_str(),
+            self.rule,
+        )
+    }
+}
+
+impl PartialEq for Candidate<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for Candidate<'_> {}
+
+impl PartialOrd for Candidate<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Candidate<'_> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
+}
