@@ -121,6 +121,19 @@ async fn cold_start_policy_edit_and_churn() {
         "every generated workload had its liveness probe"
     );
     assert!(churn.cpu_s > 0.0);
+    // Issue 18: the churn's rounds were incremental (each evaluated only the changed
+    // workloads, far fewer than a full pass would), and what they left in the status equals
+    // the engine's full evaluation of the same objects.
+    eprintln!(
+        "churn rounds: {} incremental, {} full, {} workloads evaluated",
+        churn.rounds.0, churn.rounds.1, churn.evaluated_workloads
+    );
+    assert!(churn.rounds.0 >= 1.0, "{churn:?}");
+    assert!(
+        churn.evaluated_workloads < (churn.rounds.0 + churn.rounds.1) * 120.0,
+        "incremental rounds evaluate only what changed: {churn:?}"
+    );
+    assert_eq!(churn.final_summary.0, churn.final_summary.1, "{churn:?}");
 
     // Issue 15: the OpenReports CRDs appear; every matched workload gets exactly the report
     // the engine computes, and idle stays idle.

@@ -308,6 +308,12 @@ impl EventMemory {
     pub fn retain(&mut self, seen: &std::collections::HashSet<(String, String)>) {
         self.last.retain(|k, _| seen.contains(k));
     }
+
+    /// Every remembered pair with its set (for comparisons in tests).
+    #[cfg(test)]
+    pub fn pairs(&self) -> Vec<((String, String), RuleSet)> {
+        self.last.iter().map(|(k, v)| (k.clone(), *v)).collect()
+    }
 }
 
 #[cfg(test)]

@@ -271,7 +271,9 @@ fn annotation_expiries(evaluation: &Evaluation) -> Option<Box<[Timestamp]>> {
         .results
         .iter()
         .filter_map(|r| match &r.outcome {
-            Outcome::Exempt { exemption, .. } if exemption.source == ExemptionSource::Annotation => {
+            Outcome::Exempt { exemption, .. }
+                if exemption.source == ExemptionSource::Annotation =>
+            {
                 exemption.expires
             }
             _ => None,
@@ -471,7 +473,11 @@ impl Ledger {
                 Judged::Evaluated { wake, .. } => *wake,
                 Judged::Undecodable => None,
             })
-            .chain(snap.policies.iter().filter_map(|p| p.next_transition(round.now)))
+            .chain(
+                snap.policies
+                    .iter()
+                    .filter_map(|p| p.next_transition(round.now)),
+            )
             .filter(|w| *w > round.now)
             .min();
         out
@@ -657,7 +663,15 @@ struct Candidate<'a> {
 }
 
 impl Candidate<'_> {
-    fn key(&self) -> (std::cmp::Reverse<Severity>, &str, &str, &'static str, &'static str) {
+    fn key(
+        &self,
+    ) -> (
+        std::cmp::Reverse<Severity>,
+        &str,
+        &str,
+        &'static str,
+        &'static str,
+    ) {
         (
             std::cmp::Reverse(self.severity),
             self.namespace,
@@ -685,5 +699,477 @@ impl PartialOrd for Candidate<'_> {
 impl Ord for Candidate<'_> {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         self.key().cmp(&other.key())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Incremental rounds against full evaluations, over random change sequences applied to
+    //! the controller's own stores (so the changes are recorded exactly as the watches record
+    //! them).
+
+    use std::collections::{BTreeMap, HashMap, HashSet};
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+    use k8s_openapi::api::coordination::v1::Lease;
+    use k8s_openapi::api::core::v1::{Namespace, Service};
+    use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+    use k8s_openapi::jiff::{SignedDuration, Timestamp};
+    use kube::Resource;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::*;
+    use crate::api::ProductionPolicy;
+    use crate::controller::Stores;
+    use crate::controller::events::EventMemory;
+    use crate::controller::reports::ReportRequest;
+    use crate::controller::round::{self, EventStep, Inputs};
+    use crate::controller::status::{self, ReportsState};
+    use crate::controller::stores::{Slim, Store, key};
+    use crate::engine::Workload;
+    use crate::reports::{ReportApi, ReportOptions};
+    use crate::rules::CATALOG;
+    use crate::rules::testing::now;
+
+    const NAMESPACES: [&str; 3] = ["shop", "pay", "ops"];
+    const WORKLOADS: u8 = 9;
+
+    /// One change to the cluster.
+    #[derive(Clone, Debug)]
+    enum Change {
+        /// Creates or replaces Deployment `i` (namespace `i % 3`).
+        Workload {
+            i: u8,
+            probe: bool,
+            app: u8,
+            lease: u8,
+            exempt: bool,
+        },
+        /// Deletes Deployment `i`.
+        Delete(u8),
+        /// A PDB over `app` in a namespace, or none.
+        Pdb { ns: u8, app: u8, present: bool },
+        /// A Service over `app` in a namespace, or none.
+        Service { ns: u8, app: u8, present: bool },
+        /// Lease `lock` in a namespace renewed `ago` seconds before now, or none.
+        Lease { ns: u8, ago: u8, present: bool },
+        /// The `tier` label of a namespace.
+        Labels { ns: u8, prod: bool },
+        /// An HPA over Deployment `i` with `min` replicas, or none.
+        Hpa { i: u8, min: u8, present: bool },
+        /// Time passes.
+        Tick(u8),
+        /// The second policy is edited (its rules toggle).
+        Policy,
+    }
+
+    fn change() -> impl Strategy<Value = Change> {
+        prop_oneof![
+            4 => (0..WORKLOADS, any::<bool>(), 0..2u8, 0..3u8, any::<bool>()).prop_map(
+                |(i, probe, app, lease, exempt)| Change::Workload { i, probe, app, lease, exempt }
+            ),
+            1 => (0..WORKLOADS).prop_map(Change::Delete),
+            1 => (0..3u8, 0..2u8, any::<bool>()).prop_map(|(ns, app, present)| Change::Pdb { ns, app, present }),
+            1 => (0..3u8, 0..2u8, any::<bool>()).prop_map(|(ns, app, present)| Change::Service { ns, app, present }),
+            1 => (0..3u8, 0..30u8, any::<bool>()).prop_map(|(ns, ago, present)| Change::Lease { ns, ago, present }),
+            1 => (0..3u8, any::<bool>()).prop_map(|(ns, prod)| Change::Labels { ns, prod }),
+            1 => (0..WORKLOADS, 1..4u8, any::<bool>()).prop_map(|(i, min, present)| Change::Hpa { i, min, present }),
+            1 => (1..40u8).prop_map(Change::Tick),
+            1 => Just(Change::Policy),
+        ]
+    }
+
+    fn decode<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> T {
+        serde_json::from_value(v).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn put<K: Resource + Slim>(store: &Store<K::Stored>, obj: K) {
+        store.put(key(&obj), Arc::new(obj.slim()), K::matters);
+    }
+
+    fn at(start: Timestamp, secs: i64) -> Timestamp {
+        start
+            .checked_add(SignedDuration::from_secs(secs))
+            .unwrap_or(start)
+    }
+
+    fn policy(name: &str, yaml_spec: &str, generation: i64) -> Arc<ProductionPolicy> {
+        let yaml = format!(
+            "apiVersion: prodready.dev/v1alpha1\nkind: ProductionPolicy\nmetadata: {{name: {name}, generation: {generation}}}\nspec:\n{yaml_spec}"
+        );
+        Arc::new(serde_saphyr::from_str(&yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}")))
+    }
+
+    fn toggles(enabled: &[&str]) -> String {
+        let all: Vec<String> = CATALOG
+            .iter()
+            .map(|r| {
+                let camel: String =
+                    r.id.split('-')
+                        .enumerate()
+                        .map(|(i, p)| {
+                            if i == 0 {
+                                p.to_owned()
+                            } else {
+                                p[..1].to_uppercase() + &p[1..]
+                            }
+                        })
+                        .collect();
+                format!("{camel}: {{enabled: {}}}", enabled.contains(&r.id))
+            })
+            .collect();
+        format!("  rules: {{{}}}\n", all.join(", "))
+    }
+
+    /// The two policies: one over every namespace labelled `tier: prod`, allowing annotation
+    /// exemptions; one over `shop` with a policy exemption that expires, whose rules an edit
+    /// toggles.
+    fn policies(start: Timestamp, edited: bool) -> Vec<Arc<ProductionPolicy>> {
+        let first = policy(
+            "prod",
+            &format!(
+                "  match: {{namespaceSelector: {{matchLabels: {{tier: prod}}}}}}\n  allowAnnotationExemptions: true\n{}",
+                toggles(&[
+                    "disruption-budget",
+                    "liveness-probe",
+                    "leader-lease",
+                    "replicas-ha",
+                    "service-monitor",
+                    "graceful-shutdown",
+                ])
+            ),
+            1,
+        );
+        let rules: &[&str] = if edited {
+            &["liveness-probe", "replicas-ha"]
+        } else {
+            &["disruption-budget", "liveness-probe"]
+        };
+        let second = policy(
+            "shop",
+            &format!(
+                "  match: {{namespaces: [shop]}}\n  exemptions: [{{rules: [disruption-budget], names: [w3], reason: migration, expires: \"{}\"}}]\n{}",
+                at(start, 45),
+                toggles(rules)
+            ),
+            if edited { 2 } else { 1 },
+        );
+        vec![first, second]
+    }
+
+    fn deployment(
+        start: Timestamp,
+        i: u8,
+        probe: bool,
+        app: u8,
+        lease: u8,
+        exempt: bool,
+    ) -> Deployment {
+        let ns = NAMESPACES[usize::from(i % 3)];
+        let mut annotations = serde_json::Map::new();
+        if lease > 0 {
+            annotations.insert("prodready.dev/single-runner".into(), json!("true"));
+            let name = if lease == 1 { "lock" } else { "ops/lock" };
+            annotations.insert("prodready.dev/lease".into(), json!(name));
+        }
+        if exempt {
+            annotations.insert("prodready.dev/exempt".into(), json!("disruption-budget"));
+            annotations.insert("prodready.dev/exempt-reason".into(), json!("migration"));
+            annotations.insert(
+                "prodready.dev/exempt-until".into(),
+                json!(at(start, 30).to_string()),
+            );
+        }
+        let mut container = json!({
+            "name": "app",
+            "image": "shop:1.0",
+            "ports": [{"name": "http", "containerPort": 8080}],
+        });
+        if probe {
+            container["livenessProbe"] = json!({"httpGet": {"path": "/", "port": 8080}});
+        }
+        decode(json!({
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": format!("w{i}"), "namespace": ns, "uid": format!("u-{i}"), "annotations": annotations},
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": {"app": format!("a{app}")}},
+                "template": {
+                    "metadata": {"labels": {"app": format!("a{app}")}},
+                    "spec": {"containers": [container]},
+                },
+            },
+        }))
+    }
+
+    fn apply(stores: &Stores, start: Timestamp, clock: Timestamp, change: &Change) {
+        let ns = |n: u8| NAMESPACES[usize::from(n % 3)];
+        match *change {
+            Change::Workload {
+                i,
+                probe,
+                app,
+                lease,
+                exempt,
+            } => put(
+                &stores.deployments,
+                deployment(start, i, probe, app, lease, exempt),
+            ),
+            Change::Delete(i) => {
+                stores.deployments.remove(&format!("{}/w{i}", ns(i)));
+            }
+            Change::Pdb {
+                ns: n,
+                app,
+                present,
+            } => {
+                if present {
+                    put(
+                        &stores.pdbs,
+                        decode::<PodDisruptionBudget>(json!({
+                            "metadata": {"name": "pdb", "namespace": ns(n)},
+                            "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": format!("a{app}")}}},
+                        })),
+                    );
+                } else {
+                    stores.pdbs.remove(&format!("{}/pdb", ns(n)));
+                }
+            }
+            Change::Service {
+                ns: n,
+                app,
+                present,
+            } => {
+                if present {
+                    put(
+                        &stores.services,
+                        decode::<Service>(json!({
+                            "metadata": {"name": "svc", "namespace": ns(n)},
+                            "spec": {"selector": {"app": format!("a{app}")}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]},
+                        })),
+                    );
+                } else {
+                    stores.services.remove(&format!("{}/svc", ns(n)));
+                }
+            }
+            Change::Lease {
+                ns: n,
+                ago,
+                present,
+            } => {
+                if present {
+                    let renewed = at(clock, -i64::from(ago));
+                    put(
+                        &stores.leases,
+                        decode::<Lease>(json!({
+                            "metadata": {"name": "lock", "namespace": ns(n)},
+                            "spec": {"holderIdentity": "a", "leaseDurationSeconds": 10, "renewTime": renewed.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()},
+                        })),
+                    );
+                } else {
+                    stores.leases.remove(&format!("{}/lock", ns(n)));
+                }
+            }
+            Change::Labels { ns: n, prod } => {
+                let labels = if prod {
+                    json!({"tier": "prod"})
+                } else {
+                    json!({"tier": "dev"})
+                };
+                put(
+                    &stores.namespaces,
+                    decode::<Namespace>(json!({"metadata": {"name": ns(n), "labels": labels}})),
+                );
+            }
+            Change::Hpa { i, min, present } => {
+                if present {
+                    put(
+                        &stores.autoscalers,
+                        decode::<HorizontalPodAutoscaler>(json!({
+                            "metadata": {"name": format!("w{i}"), "namespace": ns(i)},
+                            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": format!("w{i}")}, "minReplicas": min, "maxReplicas": 6},
+                        })),
+                    );
+                } else {
+                    stores.autoscalers.remove(&format!("{}/w{i}", ns(i)));
+                }
+            }
+            Change::Tick(_) | Change::Policy => {}
+        }
+    }
+
+    /// The cluster's reports, as a sink would keep them after applying a plan.
+    fn write_reports(
+        held: &mut HashMap<ReportKey, Digest>,
+        plan: super::super::reports::ReportPlan,
+    ) {
+        let stored = held.clone();
+        let (apply, delete) = super::super::reports::changes(&stored, plan);
+        for r in apply {
+            held.insert(
+                (
+                    r.metadata.namespace.clone().unwrap_or_default(),
+                    r.metadata.name.clone().unwrap_or_default(),
+                ),
+                r.content_digest(),
+            );
+        }
+        for k in delete {
+            held.remove(&k);
+        }
+    }
+
+    /// Applies a plan's Event steps to `memory` the way the controller and its publisher do
+    /// (every announcement published).
+    fn remember(memory: &mut EventMemory, plan: &round::Plan<'_>) {
+        let mut seen = HashSet::new();
+        for p in &plan.policies {
+            for step in round::event_steps(memory, &p.policy.name, p.failing.clone()) {
+                seen.insert(step.key().clone());
+                match step {
+                    EventStep::Announce { key, failing, .. } => {
+                        memory.record(&key.0, &key.1, failing)
+                    }
+                    EventStep::Settle { key } => memory.record(&key.0, &key.1, RuleSet::new()),
+                    EventStep::Unchanged { .. } => {}
+                }
+            }
+        }
+        if plan.events_complete {
+            memory.retain(&seen);
+        } else {
+            for (policy, workload) in &plan.forget {
+                memory.forget(policy, workload);
+            }
+        }
+    }
+
+    /// What must be equal between the two: statuses, metric series, the wake-up instant.
+    type Outcome = (
+        Vec<crate::api::ProductionPolicyStatus>,
+        Vec<String>,
+        Option<Timestamp>,
+    );
+
+    fn outcome(plan: &round::Plan<'_>) -> Outcome {
+        let mut series: Vec<String> = plan
+            .violations
+            .iter()
+            .map(|(l, n)| format!("{l:?}={n}"))
+            .chain(plan.workloads.iter().map(|(l, n)| format!("{l:?}={n}")))
+            .collect();
+        series.sort();
+        (
+            plan.policies.iter().map(|p| p.status.clone()).collect(),
+            series,
+            plan.wake,
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+        /// After every change of a random sequence, the incremental round's statuses, metric
+        /// series, wake-up instant, ledger, Event memory and reports equal those of a full
+        /// evaluation of the same stores, and each full evaluation's statuses equal the
+        /// straightforward status builder's over every evaluation.
+        #[test]
+        fn incremental_rounds_equal_full_evaluation(changes in proptest::collection::vec(change(), 1..40)) {
+            let start = now();
+            let stores = Stores::default();
+            for n in 0..3u8 {
+                apply(&stores, start, start, &Change::Labels { ns: n, prod: n != 2 });
+            }
+            let options = ReportOptions { api: ReportApi::OpenReports, include_passes: false };
+            let mut ledger = Ledger::default();
+            let mut memory = (EventMemory::default(), EventMemory::default());
+            let mut held: (HashMap<ReportKey, Digest>, HashMap<ReportKey, Digest>) = Default::default();
+            let mut clock = start;
+            let mut edited = false;
+            let mut rounds = (0, 0); // (incremental, full) among the incremental ledger's rounds
+            for change in std::iter::once(Change::Tick(0)).chain(changes) {
+                apply(&stores, start, clock, &change);
+                match change {
+                    Change::Tick(s) => clock = at(clock, i64::from(s)),
+                    Change::Policy => {
+                        edited = !edited;
+                        stores.policies.put(
+                            "/shop".to_owned(),
+                            Arc::clone(&policies(start, edited)[1]),
+                            |_, _| true,
+                        );
+                    }
+                    _ => {}
+                }
+                let objects = policies(start, edited);
+                let dirt = stores.take_dirt();
+                let workloads = stores.workloads();
+                let (snap, invalid) = round::snapshot(&objects, stores.context(), clock, &CATALOG);
+                prop_assert!(invalid.is_empty());
+                let inc_held = held.0.clone();
+                let inc_lookup = move |k: &ReportKey| inc_held.get(k).copied();
+                let full_held = held.1.clone();
+                let full_lookup = move |k: &ReportKey| full_held.get(k).copied();
+                macro_rules! inputs {
+                    ($held:expr) => {
+                        Inputs {
+                            snapshot: &snap,
+                            objects: &objects,
+                            invalid: &invalid,
+                            workloads: &workloads,
+                            now: clock,
+                            max_violations: 2,
+                            leader: true,
+                            all_events: false,
+                            reports_state: ReportsState::Installed("openreports.io/v1alpha1"),
+                            reports: Some(ReportRequest { options, held: $held }),
+                        }
+                    };
+                }
+                let inc_inputs = inputs!(&inc_lookup);
+                let inc = round::plan(&mut ledger, &inc_inputs, &dirt, Instant::now);
+                let mut fresh = Ledger::default();
+                let full_inputs = inputs!(&full_lookup);
+                let full = round::plan(&mut fresh, &full_inputs, &Dirt::default(), Instant::now);
+                prop_assert!(full.full);
+                if inc.full { rounds.1 += 1 } else { rounds.0 += 1 }
+                prop_assert_eq!(outcome(&inc), outcome(&full), "after {:?}", change);
+                prop_assert_eq!(ledger.summary(), fresh.summary(), "after {:?}", change);
+                remember(&mut memory.0, &inc);
+                remember(&mut memory.1, &full);
+                prop_assert_eq!(format!("{:?}", sorted(&memory.0)), format!("{:?}", sorted(&memory.1)), "after {:?}", change);
+                if let Some(r) = inc.reports { write_reports(&mut held.0, r) }
+                if let Some(r) = full.reports { write_reports(&mut held.1, r) }
+                prop_assert_eq!(&held.0, &held.1, "after {:?}", change);
+
+                // The full evaluation against the straightforward builder, in (namespace,
+                // name, kind) order.
+                let mut decoded: Vec<Workload> = workloads.iter().filter_map(|t| t.workload().ok()).collect();
+                decoded.sort_by(|a, b| (&a.namespace, &a.name, a.kind.as_str()).cmp(&(&b.namespace, &b.name, b.kind.as_str())));
+                for (policy, p) in snap.policies.iter().zip(&full.policies) {
+                    let evaluated: Vec<status::Evaluated<'_>> = decoded
+                        .iter()
+                        .filter(|w| policy.matches(w, &snap.context))
+                        .map(|w| status::Evaluated { workload: w, evaluation: policy.evaluate(w, &snap.context, clock) })
+                        .collect();
+                    let mut want = status::build_status(policy, &evaluated, clock, 2, None);
+                    if let Some(c) = status::reports_condition(ReportsState::Installed("openreports.io/v1alpha1"), policy.generation, clock, None) {
+                        want.conditions.push(c);
+                    }
+                    prop_assert_eq!(&p.status, &want, "policy {}", policy.name);
+                }
+            }
+            // Not every round was a full pass (the test exercises the incremental path).
+            prop_assert!(rounds.0 > 0 || rounds.1 <= 2, "{:?}", rounds);
+        }
+    }
+
+    fn sorted(memory: &EventMemory) -> BTreeMap<(String, String), RuleSet> {
+        memory.pairs().into_iter().collect()
     }
 }

@@ -55,9 +55,18 @@ pub struct WorkloadLabels {
     pub result: &'static str,
 }
 
-/// Reconcile counts and durations, violation and workload gauges.
+/// Labels of `prodready_rounds_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PassLabels {
+    /// `full` (every workload evaluated) or `incremental` (only what changed).
+    pub pass: &'static str,
+}
+
+/// Reconcile counts and durations, violation and workload gauges, rounds.
 #[derive(Clone, Debug)]
 pub struct ControllerMetrics {
+    rounds: Family<PassLabels, Counter>,
+    evaluated: Counter,
     reconciles: Family<ResultLabels, Counter>,
     duration: Histogram,
     violations: Family<ViolationLabels, Gauge>,
@@ -68,11 +77,23 @@ impl ControllerMetrics {
     /// Registers the controller's families.
     pub fn register(registry: &mut Registry) -> Self {
         let m = ControllerMetrics {
+            rounds: Family::default(),
+            evaluated: Counter::default(),
             reconciles: Family::default(),
             duration: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
             violations: Family::default(),
             workloads: Family::default(),
         };
+        registry.register(
+            "prodready_rounds",
+            "Evaluation rounds, by pass: full (every workload) or incremental (only what changed)",
+            m.rounds.clone(),
+        );
+        registry.register(
+            "prodready_round_evaluated_workloads",
+            "Workloads evaluated by rounds (a full pass counts every workload)",
+            m.evaluated.clone(),
+        );
         registry.register(
             "prodready_reconcile",
             "Policy evaluations, by result",
@@ -94,6 +115,14 @@ impl ControllerMetrics {
             m.workloads.clone(),
         );
         m
+    }
+
+    /// Counts one round, full or incremental, that evaluated `workloads`.
+    pub fn round(&self, full: bool, workloads: usize) {
+        let pass = if full { "full" } else { "incremental" };
+        self.rounds.get_or_create(&PassLabels { pass }).inc();
+        self.evaluated
+            .inc_by(u64::try_from(workloads).unwrap_or(u64::MAX));
     }
 
     /// Counts one policy evaluation; `category` names an error's kind.
@@ -147,6 +176,8 @@ mod tests {
         let m = ControllerMetrics::register(&mut registry);
         m.reconciled("success", None);
         m.reconciled("error", Some("timeout"));
+        m.round(true, 12);
+        m.round(false, 2);
         {
             let _timer = m.timer(Duration::from_secs(2));
         }
@@ -162,6 +193,18 @@ mod tests {
         );
         assert!(
             text.contains("prodready_reconcile_duration_seconds_count 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("prodready_rounds_total{pass=\"full\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("prodready_rounds_total{pass=\"incremental\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("prodready_round_evaluated_workloads_total 14"),
             "{text}"
         );
         // The time measured before the guard counts: the one observation is ≥ 2 s.

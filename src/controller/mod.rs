@@ -19,8 +19,8 @@ pub mod round;
 pub mod status;
 pub mod stores;
 
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
@@ -44,8 +44,8 @@ use crate::engine::monitoring::{PodMonitor, ServiceMonitor};
 use crate::engine::service::{BudgetView, ServiceView};
 use crate::kubeapi::ApiCalls;
 
-pub use reconcile::{Controller, ControllerConfig, sync_status, write_status};
 use ledger::Dirt;
+pub use reconcile::{Controller, ControllerConfig, sync_status, write_status};
 use stores::{JobEntry, NamespaceLabels, Scope, Store, Tracked, watch_into};
 
 /// Why ServiceMonitors are unknown while their CRD is absent.

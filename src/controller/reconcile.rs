@@ -17,9 +17,9 @@ use tracing::Instrument as _;
 
 use super::Stores;
 use super::events::{self, Draft, EventMemory, EventType, Planned, RuleSet};
+use super::ledger::Ledger;
 use super::metrics::{ControllerMetrics, ViolationLabels, WorkloadLabels};
 use super::reports::{ReportKey, ReportRequest, ReportSink};
-use super::ledger::Ledger;
 use super::round;
 use super::status;
 use super::stores::Tracked;
@@ -477,14 +477,18 @@ impl Controller {
             full = plan.full,
             "round evaluated"
         );
+        self.metrics.round(plan.full, plan.evaluated);
         if leader {
             self.events_epoch = Some(epoch);
         }
-        self.heap.ledger.0.store(self.ledger.len(), std::sync::atomic::Ordering::Relaxed);
         self.heap
             .ledger
-            .1
-            .store(self.ledger.heap_bytes(), std::sync::atomic::Ordering::Relaxed);
+            .0
+            .store(self.ledger.len(), std::sync::atomic::Ordering::Relaxed);
+        self.heap.ledger.1.store(
+            self.ledger.heap_bytes(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         if let Some((_, peak)) = crate::memory::heap() {
             self.heap.round_peak(peak.saturating_sub(live_before));
         }

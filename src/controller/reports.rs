@@ -144,7 +144,9 @@ pub fn changes(
             .cloned()
             .collect()
     } else {
-        gone.into_iter().filter(|k| stored.contains_key(k)).collect()
+        gone.into_iter()
+            .filter(|k| stored.contains_key(k))
+            .collect()
     };
     delete.sort();
     (apply, delete)

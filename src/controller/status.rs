@@ -10,11 +10,11 @@ use std::collections::BTreeMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
+use super::events::RuleSet;
 use crate::api::{
     ExemptContainer, ExpiringExemption, PolicySummary, ProductionPolicyStatus, RuleCount, Severity,
     ViolationRef,
 };
-use super::events::RuleSet;
 use crate::engine::{
     CompiledPolicy, Evaluation, ExemptionSource, Outcome, PolicyError, RuleResult, Workload,
     WorkloadVerdict,
@@ -283,7 +283,11 @@ impl<'p> StatusBuilder<'p> {
             violations_seen: 0,
             unknown: BTreeMap::new(),
             expiring: Vec::new(),
-            bits: policy.rules.iter().map(|r| RuleSet::bit(r.def.id)).collect(),
+            bits: policy
+                .rules
+                .iter()
+                .map(|r| RuleSet::bit(r.def.id))
+                .collect(),
         }
     }
 

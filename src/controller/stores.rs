@@ -210,6 +210,29 @@ impl<T> Store<T> {
         })
     }
 
+    /// Stores `new` under `key` (`namespace/name`); returns whether a verdict can change by it
+    /// (by `matters` against the object it replaces), and then records the change.
+    pub fn put(&self, key: String, new: Arc<T>, matters: fn(&T, &T) -> bool) -> bool {
+        let old = self.with_map(|m| m.insert(key.clone(), Arc::clone(&new)));
+        let changed = old.is_none_or(|o| matters(&o, &new));
+        // A Lease renewal triggers no round (one is scheduled at each named Lease's stale
+        // instant), but the next round must see it: a stale Lease may be held again.
+        if changed || self.scope == Scope::Lease {
+            self.soil(&key);
+        }
+        changed
+    }
+
+    /// Removes the object under `key`; returns whether there was one, and then records the
+    /// change.
+    pub fn remove(&self, key: &str) -> bool {
+        let removed = self.with_map(|m| m.remove(key)).is_some();
+        if removed {
+            self.soil(key);
+        }
+        removed
+    }
+
     /// Records that the object under `key` (`namespace/name`) changed.
     pub fn soil(&self, key: &str) {
         let (namespace, name) = key.split_once('/').unwrap_or(("", key));
@@ -307,7 +330,8 @@ impl<T> Store<T> {
     }
 }
 
-fn key<K: Resource>(obj: &K) -> String {
+/// The store key of an object: `namespace/name`.
+pub fn key<K: Resource>(obj: &K) -> String {
     format!(
         "{}/{}",
         obj.meta().namespace.as_deref().unwrap_or_default(),
@@ -706,25 +730,18 @@ pub async fn watch_into<K>(
             }
             Ok(Event::Apply(obj)) if !obj.wanted() => {
                 // Judged at its owner: not kept (dropped if it was kept before it gained a controller).
-                let k = key(&obj);
-                if store.with_map(|m| m.remove(&k)).is_some() {
-                    store.soil(&k);
+                if store.remove(&key(&obj)) {
                     trigger.notify_one();
                 }
             }
             Ok(Event::Apply(obj)) => {
                 let k = key(&obj);
-                let new = Arc::new(obj.slim());
-                let old = store.with_map(|m| m.insert(k.clone(), Arc::clone(&new)));
-                if old.is_none_or(|o| K::matters(&o, &new)) {
-                    store.soil(&k);
+                if store.put(k, Arc::new(obj.slim()), K::matters) {
                     trigger.notify_one();
                 }
             }
             Ok(Event::Delete(obj)) => {
-                let k = key(&obj);
-                if store.with_map(|m| m.remove(&k)).is_some() {
-                    store.soil(&k);
+                if store.remove(&key(&obj)) {
                     trigger.notify_one();
                 }
             }

@@ -155,10 +155,12 @@ fn check_renewal(c: &Check<'_>, lease: &Lease, namespace: &str, name: &str) -> V
     if age <= duration.saturating_add(grace) {
         return Verdict::Pass;
     }
+    // The instant, not the age: the finding stays the same from one evaluation to the next
+    // (so a status or report does not change every round while the Lease stays stale).
+    let at = k8s_openapi::jiff::Timestamp::from_second(renewed.0.as_second()).unwrap_or(renewed.0);
     fail(
         format!(
-            "Lease {namespace}/{name} was last renewed {} ago, longer than its {} duration: the leader is gone or stuck",
-            human_duration(age),
+            "Lease {namespace}/{name} was last renewed at {at}, longer ago than its {} duration: the leader is gone or stuck",
             human_duration(duration),
         ),
         "check the leader pod's leader election (logs, RBAC on leases)",
@@ -276,12 +278,12 @@ spec:
         assert_eq!(run(&w, &at("2026-05-31T23:59:40Z")), Verdict::Pass);
         assert_eq!(
             message(run(&w, &at("2026-05-31T23:59:39Z"))),
-            "Lease jobs/scheduler-leader was last renewed 21s ago, longer than its 15s duration: the leader is gone or stuck"
+            "Lease jobs/scheduler-leader was last renewed at 2026-05-31T23:59:39Z, longer ago than its 15s duration: the leader is gone or stuck"
         );
     }
 
     #[test]
-    fn stale_lease_fails_with_human_durations() {
+    fn stale_lease_fails_with_the_renewal_instant_and_a_human_duration() {
         let ctx = lease(
             "scheduler-leader",
             "holderIdentity: scheduler-abc",
@@ -293,7 +295,7 @@ spec:
         assert_eq!(v[0].container, None);
         assert_eq!(
             v[0].message,
-            "Lease jobs/scheduler-leader was last renewed 2m10s ago, longer than its 15s duration: the leader is gone or stuck"
+            "Lease jobs/scheduler-leader was last renewed at 2026-05-31T23:57:50Z, longer ago than its 15s duration: the leader is gone or stuck"
         );
     }
 

@@ -661,6 +661,12 @@ pub struct Churn {
     pub status_updates: usize,
     /// Final count of the churned rule, and the engine's.
     pub final_count: (u32, u32),
+    /// Final `(matched, violating)` of the status, and the engine's full evaluation's.
+    pub final_summary: ((u32, u32), (u32, u32)),
+    /// Evaluation rounds during the window: (incremental, full).
+    pub rounds: (f64, f64),
+    /// Workloads those rounds evaluated.
+    pub evaluated_workloads: f64,
     /// Load average before and after.
     pub load: (String, String),
 }
@@ -682,6 +688,7 @@ pub async fn churn(
     let start_obs = status.all().len();
     let cpu0 = op.cpu_seconds()?;
     let evals0 = op.metric_sum("prodready_reconcile_total")?;
+    let rounds0 = rounds(op)?;
     let started = Instant::now();
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate.max(1) as f64));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
@@ -711,6 +718,7 @@ pub async fn churn(
     let wall_s = started.elapsed().as_secs_f64();
     let cpu_s = op.cpu_seconds()? - cpu0;
     let evaluations = op.metric_sum("prodready_reconcile_total")? - evals0;
+    let rounds1 = rounds(op)?;
     let seen: Vec<Observed> = status.all().into_iter().skip(start_obs).collect();
     let mut lags = Vec::with_capacity(changes);
     let mut missing = 0;
@@ -725,7 +733,12 @@ pub async fn churn(
     }
     lags.sort_by(f64::total_cmp);
     let (after, _) = expected(&cluster.client).await?;
-    let final_count = status.all().last().map_or(0, |o| o.churn_rule);
+    let last = status.all().last().cloned();
+    let final_count = last.as_ref().map_or(0, |o| o.churn_rule);
+    let final_summary = (
+        last.as_ref().map_or((0, 0), |o| (o.matched, o.violating)),
+        (after.matched, after.violating),
+    );
     caught_up.context("the status did not catch up with the churn")?;
     Ok(Churn {
         changes,
@@ -739,8 +752,20 @@ pub async fn churn(
         evaluations,
         status_updates: seen.len(),
         final_count: (final_count, after.churn_rule),
+        final_summary,
+        rounds: (rounds1.0 - rounds0.0, rounds1.1 - rounds0.1),
+        evaluated_workloads: rounds1.2 - rounds0.2,
         load: (load0, loadavg()),
     })
+}
+
+/// The operator's rounds so far: (incremental, full, workloads evaluated).
+fn rounds(op: &Operator) -> anyhow::Result<(f64, f64, f64)> {
+    Ok((
+        op.metric_sum("prodready_rounds_total{pass=\"incremental\"}")?,
+        op.metric_sum("prodready_rounds_total{pass=\"full\"}")?,
+        op.metric_sum("prodready_round_evaluated_workloads_total")?,
+    ))
 }
 
 /// Scenario 6's figures for one size.
