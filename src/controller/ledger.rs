@@ -1,44 +1,51 @@
-//! What the controller remembers of its last judgement of every workload, so a round evaluates
-//! only what a change can affect — pure: no IO, no clock.
+//! What the controller remembers of its last judgement of every workload, so a round costs
+//! what changed — pure: no IO, no clock.
 //!
 //! Per workload the ledger keeps the stored object it judged (a pointer into the store), its
 //! [`Tally`] under each policy (about 40 bytes), the earliest instant its verdict can change by
-//! itself, the digest of its report and the Lease it names. A round re-evaluates a workload
-//! when
+//! itself, the digest of its report and the Lease it names. Per policy it keeps the counts of
+//! the status and the metrics, every failing (workload, rule) pair in the order of the status's
+//! violation list, and per rule the workloads it could not decide, all updated as workloads are
+//! judged again. A round evaluates a workload again only when
 //!
-//! - the store holds another object for it than the one judged (every watched change of a
-//!   workload replaces the stored object, so no change can be missed), or it is new or gone;
+//! - the watch replaced, added or removed it ([`Dirt::workloads`]; an update that leaves what
+//!   rules read unchanged, such as a status change, is not recorded);
 //! - something in its namespace that rules read changed ([`Dirt::namespaces`]: a Service, PDB,
 //!   NetworkPolicy, HPA, a CronJob's Job run, the Namespace's labels);
 //! - the Lease it names changed ([`Dirt::leases`]);
-//! - its report is not what the cluster holds (edited or deleted by hand, or a write failed);
-//! - an Event about it could not be published ([`Dirt::workloads`]).
+//! - its report was edited or deleted by hand, its write failed, or an Event about it could
+//!   not be published (the controller adds those to [`Dirt::workloads`]).
 //!
-//! Everything is evaluated again (a full pass) when a policy changes, a monitor changes or a
-//! watch lists again ([`Dirt::everything`]), when an instant passes at which a verdict changes
-//! by itself (an exemption expiry, a Lease going stale, a CronJob falling overdue, an
-//! `enforceAfter`), when reports start or stop, and at every resync. The property test
-//! `controller::round::tests::incremental_rounds_equal_full_evaluation` checks, over random
-//! change sequences, that an incremental round's result always equals a full evaluation's.
+//! Then the statuses, metric series and lists are built from the per-policy aggregates; only
+//! the workloads the bounded lists show are evaluated again, for their messages.
+//!
+//! Everything is evaluated again (a full pass) when a policy, a ServiceMonitor or PodMonitor
+//! changes, when a watch lists again ([`Dirt::everything`]), when an instant passes at which a
+//! verdict changes by itself (an exemption expiry, a Lease going stale, a CronJob falling
+//! overdue, an `enforceAfter`), when reports start or stop, and at every resync. The property
+//! test `controller::ledger::tests::incremental_rounds_equal_full_evaluation` checks, over
+//! random change sequences, that an incremental round's result always equals a full
+//! evaluation's.
 
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use hashbrown::{Equivalent, HashMap};
 use k8s_openapi::jiff::Timestamp;
 
 use super::events::RuleSet;
 use super::reports::{Digest, ReportKey, ReportRequest};
 use super::status::{StatusBuilder, Tally, Want};
 use super::stores::Tracked;
-use crate::api::{Severity, WorkloadKind};
-use crate::engine::{CompiledPolicy, Evaluation, ExemptionSource, Outcome};
-use crate::reports::{Report, ReportOptions, Subject};
+use crate::api::{PolicySummary, Severity};
+use crate::engine::{CompiledPolicy, Evaluation, ExemptionSource, Outcome, WorkloadVerdict};
+use crate::reports::{Report, Subject};
 use crate::snapshot::Snapshot;
 
-/// What changed since the last round besides the workloads themselves (the ledger sees those
-/// in the store): recorded by the watches, taken by each round.
+/// What changed since the last round: recorded by the watches (and the controller), taken by
+/// each round.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Dirt {
     /// Evaluate everything again.
@@ -47,7 +54,7 @@ pub struct Dirt {
     pub namespaces: HashSet<String>,
     /// Leases (`namespace`, `name`) that changed.
     pub leases: HashSet<(String, String)>,
-    /// Workloads (`Kind/namespace/name`) to evaluate again whatever else changed.
+    /// Workloads (`Kind/namespace/name`) added, changed or removed, or to evaluate again.
     pub workloads: HashSet<String>,
 }
 
@@ -77,6 +84,29 @@ impl Dirt {
     }
 }
 
+/// One `prodready_violations` series of a policy: (namespace, rule id, severity, count).
+pub type Series<'a> = (&'a str, &'static str, &'static str, i64);
+
+/// Where a round finds the stored workloads.
+pub trait Workloads: Sync {
+    /// The stored workload of `kind` (its API name, e.g. `Deployment`) under `namespace` and
+    /// `name`, if any.
+    fn get(&self, kind: &str, namespace: &str, name: &str) -> Option<Arc<Tracked>>;
+    /// Every stored workload.
+    fn all(&self) -> Vec<Arc<Tracked>>;
+}
+
+impl Workloads for Vec<Arc<Tracked>> {
+    fn get(&self, kind: &str, namespace: &str, name: &str) -> Option<Arc<Tracked>> {
+        self.iter()
+            .find(|t| t.kind.as_str() == kind && t.namespace == namespace && t.name == name)
+            .cloned()
+    }
+    fn all(&self) -> Vec<Arc<Tracked>> {
+        self.clone()
+    }
+}
+
 /// A stored workload as a map key: equal by kind, namespace and name, whichever version of
 /// the object it points to, so the store's newer object finds the entry of the older one.
 #[derive(Clone)]
@@ -94,9 +124,54 @@ impl Eq for ByName {}
 
 impl Hash for ByName {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.0.namespace.hash(state);
-        self.0.name.hash(state);
-        self.0.kind.hash(state);
+        Names {
+            kind: self.0.kind.as_str(),
+            namespace: &self.0.namespace,
+            name: &self.0.name,
+        }
+        .hash(state);
+    }
+}
+
+/// (namespace, name, kind): the order in which the status lists break ties.
+impl Ord for ByName {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        order(&self.0).cmp(&order(&other.0))
+    }
+}
+
+impl PartialOrd for ByName {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// A workload's names, to find its entry without its object (when it is gone).
+#[derive(Hash)]
+struct Names<'a> {
+    namespace: &'a str,
+    name: &'a str,
+    kind: &'a str,
+}
+
+impl Equivalent<ByName> for Names<'_> {
+    fn equivalent(&self, key: &ByName) -> bool {
+        key.0.kind.as_str() == self.kind
+            && key.0.namespace == self.namespace
+            && key.0.name == self.name
+    }
+}
+
+impl<'a> Names<'a> {
+    /// Splits `Kind/namespace/name`.
+    fn parse(key: &'a str) -> Option<Names<'a>> {
+        let (kind, rest) = key.split_once('/')?;
+        let (namespace, name) = rest.split_once('/')?;
+        Some(Names {
+            namespace,
+            name,
+            kind,
+        })
     }
 }
 
@@ -125,9 +200,182 @@ enum Judged {
     },
 }
 
+impl Judged {
+    fn marks(&self) -> &[Option<Mark>] {
+        match self {
+            Judged::Undecodable => &[],
+            Judged::Evaluated { marks, .. } => marks,
+        }
+    }
+
+    fn report(&self) -> Option<Digest> {
+        match self {
+            Judged::Undecodable => None,
+            Judged::Evaluated { report, .. } => *report,
+        }
+    }
+
+    fn wake(&self) -> Option<Timestamp> {
+        match self {
+            Judged::Undecodable => None,
+            Judged::Evaluated { wake, .. } => *wake,
+        }
+    }
+
+    fn names_lease(&self, leases: &HashSet<(String, String)>) -> bool {
+        matches!(self, Judged::Evaluated { lease: Some(l), .. } if leases.contains(l.as_ref()))
+    }
+}
+
+/// A failing (workload, rule) pair in the order of the status's violation list: most severe
+/// first, then namespace, name, kind and rule.
+#[derive(Clone, PartialEq, Eq)]
+struct Listed {
+    severity: Severity,
+    workload: ByName,
+    rule: &'static str,
+}
+
+impl Ord for Listed {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        other
+            .severity
+            .cmp(&self.severity)
+            .then_with(|| self.workload.cmp(&other.workload))
+            .then_with(|| self.rule.cmp(other.rule))
+    }
+}
+
+impl PartialOrd for Listed {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// One policy's counts and lists over every workload it matches, kept up to date as
+/// workloads are judged again.
+#[derive(Default)]
+struct Aggregate {
+    summary: PolicySummary,
+    /// Per rule of the policy (in its order): failing workloads.
+    failing: Vec<u32>,
+    /// Per rule of the policy: workloads it could not decide, in (namespace, name, kind) order.
+    undecided: Vec<BTreeSet<ByName>>,
+    /// Every failing (workload, rule) pair, in the violation list's order.
+    listed: BTreeSet<Listed>,
+    /// Per namespace, failing workloads per rule of the policy (the violation metric series).
+    series: HashMap<Box<str>, Box<[u32]>>,
+    /// Matched workloads per verdict (compliant, violating, exempt, unknown).
+    verdicts: [i64; 4],
+    /// Workloads with an annotation exemption that has an expiry.
+    expiring: hashbrown::HashSet<ByName>,
+    /// The policy's rules: (bit, id, severity).
+    rules: Vec<(u64, &'static str, Severity)>,
+}
+
+/// The verdicts in the order of [`Aggregate::verdicts`] and the `prodready_workloads` series.
+pub const VERDICTS: [WorkloadVerdict; 4] = [
+    WorkloadVerdict::Compliant,
+    WorkloadVerdict::Violating,
+    WorkloadVerdict::Exempt,
+    WorkloadVerdict::Unknown,
+];
+
+impl Aggregate {
+    fn new(policy: &CompiledPolicy) -> Self {
+        let rules: Vec<(u64, &'static str, Severity)> = policy
+            .rules
+            .iter()
+            .map(|r| (RuleSet::bit(r.def.id), r.def.id, r.severity))
+            .collect();
+        Aggregate {
+            failing: vec![0; rules.len()],
+            undecided: vec![BTreeSet::new(); rules.len()],
+            rules,
+            ..Aggregate::default()
+        }
+    }
+
+    /// Adds (`sign` 1) or removes (`sign` -1) one workload's mark.
+    fn apply(&mut self, t: &Arc<Tracked>, mark: &Mark, add: bool) {
+        let step = |n: &mut u32| {
+            *n = if add {
+                n.saturating_add(1)
+            } else {
+                n.saturating_sub(1)
+            }
+        };
+        step(&mut self.summary.matched);
+        match mark.tally.verdict {
+            WorkloadVerdict::Compliant => step(&mut self.summary.compliant),
+            WorkloadVerdict::Violating => step(&mut self.summary.violating),
+            WorkloadVerdict::Exempt => step(&mut self.summary.exempt),
+            WorkloadVerdict::Unknown => step(&mut self.summary.unknown),
+        }
+        if let Some(i) = VERDICTS.iter().position(|v| *v == mark.tally.verdict) {
+            self.verdicts[i] += if add { 1 } else { -1 };
+        }
+        if mark.expiries.is_some() {
+            if add {
+                self.expiring.insert(ByName(Arc::clone(t)));
+            } else {
+                self.expiring.remove(&ByName(Arc::clone(t)));
+            }
+        }
+        let tally = &mark.tally;
+        if tally.failing.is_empty() && tally.unknown.is_empty() {
+            return;
+        }
+        let n = self.rules.len();
+        let series = if tally.failing.is_empty() {
+            None
+        } else {
+            Some(
+                self.series
+                    .entry_ref(t.namespace.as_str())
+                    .or_insert_with(|| vec![0; n].into_boxed_slice()),
+            )
+        };
+        let mut series = series;
+        for (i, (bit, id, severity)) in self.rules.iter().enumerate() {
+            if tally.failing.has(*bit) {
+                if let Some(f) = self.failing.get_mut(i) {
+                    step(f);
+                }
+                if let Some(s) = series.as_mut().and_then(|s| s.get_mut(i)) {
+                    step(s);
+                }
+                let listed = Listed {
+                    severity: *severity,
+                    workload: ByName(Arc::clone(t)),
+                    rule: id,
+                };
+                if add {
+                    self.listed.insert(listed);
+                } else {
+                    self.listed.remove(&listed);
+                }
+            }
+            if tally.unknown.has(*bit)
+                && let Some(set) = self.undecided.get_mut(i)
+            {
+                if add {
+                    set.insert(ByName(Arc::clone(t)));
+                } else {
+                    set.remove(&ByName(Arc::clone(t)));
+                }
+            }
+        }
+        if !add
+            && let Some(s) = self.series.get(t.namespace.as_str())
+            && s.iter().all(|n| *n == 0)
+        {
+            self.series.remove(t.namespace.as_str());
+        }
+    }
+}
+
 struct Entry {
-    /// The round that last found the workload in the store.
-    seen: u64,
     judged: Judged,
 }
 
@@ -137,15 +385,15 @@ struct Basis {
     /// Each policy's name and generation, in snapshot order.
     policies: Vec<(String, Option<i64>)>,
     /// The report options the digests were computed with (`None`: no reports).
-    reports: Option<ReportOptions>,
+    reports: Option<crate::reports::ReportOptions>,
 }
 
 /// The controller's memory of every workload's last judgement (see the module docs).
 #[derive(Default)]
 pub struct Ledger {
     entries: HashMap<ByName, Entry>,
+    aggregates: Vec<Aggregate>,
     basis: Option<Basis>,
-    round: u64,
     /// The earliest instant at which a verdict changes by itself (then a full pass is due).
     wake: Option<Timestamp>,
 }
@@ -155,7 +403,7 @@ pub struct Update {
     /// Whether every workload was evaluated again.
     pub full: bool,
     /// Per policy (snapshot order), each re-evaluated workload it matches with the rules it
-    /// fails; every matched workload when `full` or when asked for all.
+    /// fails; every matched workload when `complete`.
     pub failing: Vec<Vec<(Arc<Tracked>, RuleSet)>>,
     /// Whether `failing` holds every matched workload.
     pub complete: bool,
@@ -168,8 +416,6 @@ pub struct Update {
     pub desired_reports: HashSet<ReportKey>,
     /// Reports no longer desired (incremental rounds only).
     pub gone_reports: Vec<ReportKey>,
-    /// How many reports are desired.
-    pub reports: usize,
     /// Re-evaluated workloads that could not be decoded, with the reason.
     pub undecodable: Vec<(Arc<Tracked>, String)>,
     /// Time spent evaluating under each policy.
@@ -282,22 +528,6 @@ fn annotation_expiries(evaluation: &Evaluation) -> Option<Box<[Timestamp]>> {
     (!found.is_empty()).then(|| found.into_boxed_slice())
 }
 
-impl Judged {
-    fn marks(&self) -> &[Option<Mark>] {
-        match self {
-            Judged::Undecodable => &[],
-            Judged::Evaluated { marks, .. } => marks,
-        }
-    }
-
-    fn report(&self) -> Option<Digest> {
-        match self {
-            Judged::Undecodable => None,
-            Judged::Evaluated { report, .. } => *report,
-        }
-    }
-}
-
 impl Ledger {
     /// How many workloads it holds.
     pub fn len(&self) -> usize {
@@ -309,45 +539,69 @@ impl Ledger {
         self.entries.is_empty()
     }
 
-    /// The heap it holds (entries and their marks; the workloads are the stores').
+    /// The heap it holds (entries, marks and per-policy lists; the workloads are the stores').
     pub fn heap_bytes(&self) -> usize {
-        let entry = std::mem::size_of::<(ByName, Entry)>() + 8;
-        self.entries
+        let entry = std::mem::size_of::<(ByName, Entry)>() + 1;
+        let entries: usize = self
+            .entries
             .values()
-            .map(|e| {
-                entry
-                    + match &e.judged {
-                        Judged::Undecodable => 0,
-                        Judged::Evaluated { marks, lease, .. } => {
-                            marks.len() * std::mem::size_of::<Option<Mark>>()
-                                + marks
-                                    .iter()
-                                    .flatten()
-                                    .filter_map(|m| m.expiries.as_ref())
-                                    .map(|x| x.len() * 16)
-                                    .sum::<usize>()
-                                + lease.as_ref().map_or(0, |l| 48 + l.0.len() + l.1.len())
-                        }
-                    }
+            .map(|e| match &e.judged {
+                Judged::Undecodable => 0,
+                Judged::Evaluated { marks, lease, .. } => {
+                    marks.len() * std::mem::size_of::<Option<Mark>>()
+                        + marks
+                            .iter()
+                            .flatten()
+                            .filter_map(|m| m.expiries.as_ref())
+                            .map(|x| x.len() * 16)
+                            .sum::<usize>()
+                        + lease.as_ref().map_or(0, |l| 48 + l.0.len() + l.1.len())
+                }
             })
-            .sum()
+            .sum();
+        // B-tree elements with their share of the nodes (about 1.5 times the element).
+        let lists: usize = self
+            .aggregates
+            .iter()
+            .map(|a| {
+                a.listed.len() * std::mem::size_of::<Listed>() * 3 / 2
+                    + a.undecided.iter().map(BTreeSet::len).sum::<usize>() * 12
+                    + a.series.len() * (32 + a.rules.len() * 4)
+                    + a.expiring.len() * 9
+            })
+            .sum();
+        self.entries.capacity() * entry + entries + lists
     }
 
-    /// Whether the next update will evaluate everything: nothing judged yet, or `dirt`
-    /// asks for it, or the policies or report options changed, or `now` reached an instant
-    /// at which a verdict changes by itself.
+    /// Whether the next update must evaluate everything (see the module docs).
     fn needs_full(&self, round: &Round<'_>, dirt: &Dirt, basis: &Basis) -> bool {
         dirt.everything
             || self.basis.as_ref() != Some(basis)
             || self.wake.is_some_and(|w| w <= round.now)
     }
 
-    /// Brings the ledger up to date with `workloads` (every stored workload) and evaluates
-    /// what a change can affect (everything when a full pass is due, see the module docs).
+    fn forget_entry(&mut self, k: &ByName, judged: &Judged) {
+        for (agg, mark) in self.aggregates.iter_mut().zip(judged.marks()) {
+            if let Some(mark) = mark {
+                agg.apply(&k.0, mark, false);
+            }
+        }
+    }
+
+    fn record_entry(&mut self, t: &Arc<Tracked>, judged: &Judged) {
+        for (agg, mark) in self.aggregates.iter_mut().zip(judged.marks()) {
+            if let Some(mark) = mark {
+                agg.apply(t, mark, true);
+            }
+        }
+    }
+
+    /// Brings the ledger up to date: evaluates again what `dirt` says a change can affect
+    /// (everything when a full pass is due, see the module docs).
     pub fn update(
         &mut self,
         round: &Round<'_>,
-        workloads: &[Arc<Tracked>],
+        workloads: &dyn Workloads,
         dirt: &Dirt,
         clock: fn() -> Instant,
     ) -> Update {
@@ -361,12 +615,6 @@ impl Ledger {
             reports: round.reports.map(|r| r.options),
         };
         let full = self.needs_full(round, dirt, &basis);
-        if full {
-            self.entries.clear();
-            self.basis = Some(basis);
-        }
-        self.round += 1;
-        let this_round = self.round;
         let n = snap.policies.len();
         let complete = full || (round.leader && round.all_events);
         let mut out = Update {
@@ -377,102 +625,111 @@ impl Ledger {
             changed_reports: Vec::new(),
             desired_reports: HashSet::new(),
             gone_reports: Vec::new(),
-            reports: 0,
             undecodable: Vec::new(),
             took: vec![Duration::ZERO; n],
             evaluated: 0,
         };
-        let held = round.reports.map(|r| r.held);
-        for t in workloads {
-            let key = ByName(Arc::clone(t));
-            let stale = match self.entries.get_key_value(&key) {
-                None => true,
-                Some((judged_as, entry)) => {
-                    let dirty = !Arc::ptr_eq(&judged_as.0, t)
-                        || dirt.namespaces.contains(&t.namespace)
-                        || matches!(&entry.judged, Judged::Evaluated { lease: Some(l), .. } if dirt.leases.contains(l.as_ref()))
-                        || (!dirt.workloads.is_empty() && dirt.workloads.contains(&t.key()));
-                    dirty
-                        || held.is_some_and(|held| {
-                            entry
-                                .judged
-                                .report()
-                                .is_some_and(|d| held(&report_key(t)) != Some(d))
-                        })
+        // (the entry's key if it has one, the stored workload if any)
+        let mut todo: Vec<(Option<ByName>, Option<Arc<Tracked>>)> = Vec::new();
+        if full {
+            self.entries.clear();
+            self.aggregates = snap.policies.iter().map(|p| Aggregate::new(p)).collect();
+            self.basis = Some(basis);
+            todo.extend(workloads.all().into_iter().map(|t| (None, Some(t))));
+        } else {
+            let mut seen: hashbrown::HashSet<ByName> = hashbrown::HashSet::new();
+            for key in &dirt.workloads {
+                let Some(names) = Names::parse(key) else {
+                    continue;
+                };
+                let current = workloads.get(names.kind, names.namespace, names.name);
+                let entry = self.entries.get_key_value(&names).map(|(k, _)| k.clone());
+                if let Some(k) = entry.clone().or_else(|| current.clone().map(ByName))
+                    && seen.insert(k)
+                {
+                    todo.push((entry, current));
                 }
-            };
-            if !stale {
-                if let Some(entry) = self.entries.get_mut(&key) {
-                    entry.seen = this_round;
-                    if complete && round.leader {
-                        push_failing(&mut out.failing, t, &entry.judged);
+            }
+            if !dirt.namespaces.is_empty() || !dirt.leases.is_empty() {
+                for (k, e) in &self.entries {
+                    if (dirt.namespaces.contains(&k.0.namespace)
+                        || e.judged.names_lease(&dirt.leases))
+                        && !seen.contains(k)
+                    {
+                        let current = workloads.get(k.0.kind.as_str(), &k.0.namespace, &k.0.name);
+                        todo.push((Some(k.clone()), current));
                     }
-                    if full && entry.judged.report().is_some() {
-                        out.desired_reports.insert(report_key(t));
+                }
+            }
+        }
+        for (key, current) in todo {
+            let old = key.and_then(|k| self.entries.remove_entry(&k));
+            if let Some((k, e)) = &old {
+                self.forget_entry(k, &e.judged);
+            }
+            let Some(t) = current else {
+                // Gone from the store.
+                if let Some((k, e)) = old {
+                    if round.leader && !complete {
+                        for (policy, mark) in snap.policies.iter().zip(e.judged.marks()) {
+                            if mark.is_some() {
+                                out.forget.push((policy.name.clone(), k.0.key()));
+                            }
+                        }
                     }
-                    if entry.judged.report().is_some() {
-                        out.reports += 1;
+                    if e.judged.report().is_some() {
+                        out.gone_reports.push(report_key(&k.0));
                     }
                 }
                 continue;
-            }
-            let old = self.entries.remove(&key);
-            let (judged, report, error) = judge(t, round, &mut out.took, clock);
+            };
+            let (judged, report, error) = judge(&t, round, &mut out.took, clock);
             out.evaluated += 1;
             if let Some(e) = error {
-                out.undecodable.push((Arc::clone(t), e));
+                out.undecodable.push((Arc::clone(&t), e));
             }
             if round.leader {
-                push_failing(&mut out.failing, t, &judged);
-                if !complete && let Some(old) = &old {
-                    forget_unmatched(&mut out.forget, snap, t, &old.judged, &judged);
+                push_failing(&mut out.failing, &t, &judged);
+                if !complete && let Some((_, old)) = &old {
+                    forget_unmatched(&mut out.forget, snap, &t, &old.judged, &judged);
                 }
             }
+            let held = round.reports.map(|r| r.held);
             if let Some(report) = report {
-                out.reports += 1;
-                let k = report_key(t);
+                let k = report_key(&t);
                 if held.is_none_or(|held| held(&k) != Some(report.content_digest())) {
                     out.changed_reports.push(report);
                 }
-                if full {
-                    out.desired_reports.insert(k);
-                }
-            } else if !full && old.as_ref().is_some_and(|o| o.judged.report().is_some()) {
-                out.gone_reports.push(report_key(t));
+            } else if old
+                .as_ref()
+                .is_some_and(|(_, o)| o.judged.report().is_some())
+            {
+                out.gone_reports.push(report_key(&t));
             }
-            self.entries.insert(
-                key,
-                Entry {
-                    seen: this_round,
-                    judged,
-                },
-            );
+            self.record_entry(&t, &judged);
+            self.entries.insert(ByName(t), Entry { judged });
         }
-        // Workloads no longer stored.
-        let (leader, forget, gone) = (round.leader, &mut out.forget, &mut out.gone_reports);
-        self.entries.retain(|k, e| {
-            if e.seen == this_round {
-                return true;
+        if full {
+            out.desired_reports = self
+                .entries
+                .iter()
+                .filter(|(_, e)| e.judged.report().is_some())
+                .map(|(k, _)| report_key(&k.0))
+                .collect();
+        } else if complete && round.leader {
+            for (k, e) in &self.entries {
+                push_failing(&mut out.failing, &k.0, &e.judged);
             }
-            if leader && !complete {
-                for (policy, mark) in snap.policies.iter().zip(e.judged.marks()) {
-                    if mark.is_some() {
-                        forget.push((policy.name.clone(), k.0.key()));
-                    }
-                }
+            // Those evaluated this round are in twice: keep each pair once.
+            for list in &mut out.failing {
+                let mut once = hashbrown::HashSet::new();
+                list.retain(|(t, _)| once.insert(ByName(Arc::clone(t))));
             }
-            if e.judged.report().is_some() {
-                gone.push(report_key(&k.0));
-            }
-            false
-        });
+        }
         self.wake = self
             .entries
             .values()
-            .filter_map(|e| match &e.judged {
-                Judged::Evaluated { wake, .. } => *wake,
-                Judged::Undecodable => None,
-            })
+            .filter_map(|e| e.judged.wake())
             .chain(
                 snap.policies
                     .iter()
@@ -483,15 +740,23 @@ impl Ledger {
         out
     }
 
+    /// How many reports are desired (workloads with one).
+    pub fn reports(&self) -> usize {
+        self.entries
+            .values()
+            .filter(|e| e.judged.report().is_some())
+            .count()
+    }
+
     /// The earliest instant after the last update at which a verdict changes by itself (an
     /// exemption expiry, a Lease going stale, a CronJob falling overdue, an `enforceAfter`).
     pub fn wake(&self) -> Option<Timestamp> {
         self.wake
     }
 
-    /// Builds the status of the policy at `index` of `snapshot` from the ledger: counts from
-    /// every tally; the violation list, the reason of each undecided rule and the expiring
-    /// annotation exemptions from evaluating again only the workloads that make those lists.
+    /// Builds the status of the policy at `index` of `snapshot` from its aggregate: the
+    /// counts as kept; the violation list, the reason of each undecided rule and the expiring
+    /// annotation exemptions from evaluating again only the workloads those lists show.
     pub fn status<'p>(
         &self,
         policy: &'p CompiledPolicy,
@@ -500,84 +765,50 @@ impl Ledger {
         max_violations: usize,
     ) -> StatusBuilder<'p> {
         let mut builder = StatusBuilder::new(policy, round.now, max_violations);
+        let Some(agg) = self.aggregates.get(index) else {
+            return builder;
+        };
         let horizon = builder.horizon();
         let now = round.now;
-        let rules: Vec<(u64, Severity, &'static str)> = policy
-            .rules
-            .iter()
-            .map(|r| (RuleSet::bit(r.def.id), r.severity, r.def.id))
-            .collect();
-        // The first `max_violations` (workload, rule) pairs in the list's order.
-        let mut top: BinaryHeap<Candidate<'_>> = BinaryHeap::new();
-        // Per rule that could not decide: the first workload in (namespace, name, kind) order.
-        let mut first_unknown: HashMap<u64, &Arc<Tracked>> = HashMap::new();
-        let mut expiring: Vec<&Arc<Tracked>> = Vec::new();
-        for (k, e) in &self.entries {
-            let Some(Some(mark)) = e.judged.marks().get(index) else {
-                continue;
-            };
-            builder.count(&mark.tally);
-            let t = &k.0;
-            if !mark.tally.failing.is_empty() && max_violations > 0 {
-                for (bit, severity, rule) in &rules {
-                    if mark.tally.failing.has(*bit) {
-                        let c = Candidate {
-                            severity: *severity,
-                            namespace: &t.namespace,
-                            name: &t.name,
-                            kind: t.kind,
-                            rule,
-                            tracked: t,
-                        };
-                        if top.len() < max_violations {
-                            top.push(c);
-                        } else if top.peek().is_some_and(|worst| c < *worst) {
-                            top.pop();
-                            top.push(c);
-                        }
-                    }
-                }
-            }
-            if !mark.tally.unknown.is_empty() {
-                for (bit, _, _) in &rules {
-                    if mark.tally.unknown.has(*bit) {
-                        let slot = first_unknown.entry(*bit).or_insert(t);
-                        if order(t) < order(slot) {
-                            *slot = t;
-                        }
-                    }
-                }
-            }
-            if mark
-                .expiries
-                .as_ref()
-                .is_some_and(|x| x.iter().any(|t| *t > now && *t <= horizon))
-            {
-                expiring.push(t);
-            }
-        }
-        // Which details each of those workloads gives.
-        let mut wants: HashMap<ByName, Want> = HashMap::new();
+        builder.set_counts(
+            agg.summary.clone(),
+            agg.rules.iter().zip(&agg.failing).zip(&agg.undecided).map(
+                |(((_, id, severity), failing), undecided)| {
+                    (
+                        *id,
+                        *severity,
+                        *failing,
+                        u32::try_from(undecided.len()).unwrap_or(u32::MAX),
+                    )
+                },
+            ),
+            agg.listed.len(),
+        );
+        // Which details each workload the lists show gives.
         let none = Want {
             violations: false,
             reasons: RuleSet::new(),
             expiring: false,
         };
-        for c in top {
-            wants
-                .entry(ByName(Arc::clone(c.tracked)))
-                .or_insert(none)
-                .violations = true;
+        let mut wants: HashMap<ByName, Want> = HashMap::new();
+        for l in agg.listed.iter().take(max_violations) {
+            wants.entry(l.workload.clone()).or_insert(none).violations = true;
         }
-        for (bit, t) in first_unknown {
-            wants
-                .entry(ByName(Arc::clone(t)))
-                .or_insert(none)
-                .reasons
-                .add(bit);
+        for ((bit, _, _), undecided) in agg.rules.iter().zip(&agg.undecided) {
+            if let Some(first) = undecided.first() {
+                wants.entry(first.clone()).or_insert(none).reasons.add(*bit);
+            }
         }
-        for t in expiring {
-            wants.entry(ByName(Arc::clone(t))).or_insert(none).expiring = true;
+        for k in &agg.expiring {
+            let soon = self
+                .entries
+                .get(k)
+                .and_then(|e| e.judged.marks().get(index).cloned().flatten())
+                .and_then(|m| m.expiries)
+                .is_some_and(|x| x.iter().any(|t| *t > now && *t <= horizon));
+            if soon {
+                wants.entry(k.clone()).or_insert(none).expiring = true;
+            }
         }
         for (k, want) in wants {
             // It decoded when it was judged; the store keeps the same bytes.
@@ -588,15 +819,21 @@ impl Ledger {
         builder
     }
 
-    /// Each matched workload's namespace with its tally under the policy at `index`.
-    pub fn tallies(&self, index: usize) -> impl Iterator<Item = (&str, &Tally)> + '_ {
-        self.entries.iter().filter_map(move |(k, e)| {
-            e.judged
-                .marks()
-                .get(index)
-                .and_then(Option::as_ref)
-                .map(|m| (k.0.namespace.as_str(), &m.tally))
-        })
+    /// The policy at `index`'s metric counts: failing workloads per (namespace, rule id,
+    /// severity), and matched workloads per verdict (in [`VERDICTS`] order).
+    pub fn series(&self, index: usize) -> (Vec<Series<'_>>, [i64; 4]) {
+        let Some(agg) = self.aggregates.get(index) else {
+            return (Vec::new(), [0; 4]);
+        };
+        let mut out = Vec::new();
+        for (namespace, counts) in &agg.series {
+            for ((_, id, severity), n) in agg.rules.iter().zip(counts.iter()) {
+                if *n > 0 {
+                    out.push((namespace.as_ref(), *id, severity.as_str(), i64::from(*n)));
+                }
+            }
+        }
+        (out, agg.verdicts)
     }
 
     /// Every workload's key with its tallies and report digest, sorted (for comparisons).
@@ -650,58 +887,6 @@ fn forget_unmatched(
 fn order(t: &Tracked) -> (&str, &str, &'static str) {
     (&t.namespace, &t.name, t.kind.as_str())
 }
-
-/// A (workload, rule) pair that may make the bounded violation list, ordered as the list is:
-/// most severe first, then namespace, name, kind and rule.
-struct Candidate<'a> {
-    severity: Severity,
-    namespace: &'a str,
-    name: &'a str,
-    kind: WorkloadKind,
-    rule: &'static str,
-    tracked: &'a Arc<Tracked>,
-}
-
-impl Candidate<'_> {
-    fn key(
-        &self,
-    ) -> (
-        std::cmp::Reverse<Severity>,
-        &str,
-        &str,
-        &'static str,
-        &'static str,
-    ) {
-        (
-            std::cmp::Reverse(self.severity),
-            self.namespace,
-            self.name,
-            self.kind.as_str(),
-            self.rule,
-        )
-    }
-}
-
-impl PartialEq for Candidate<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        self.key() == other.key()
-    }
-}
-
-impl Eq for Candidate<'_> {}
-
-impl PartialOrd for Candidate<'_> {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Candidate<'_> {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.key().cmp(&other.key())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     //! Incremental rounds against full evaluations, over random change sequences applied to
@@ -1109,19 +1294,22 @@ mod tests {
                 let objects = policies(start, edited);
                 let dirt = stores.take_dirt();
                 let workloads = stores.workloads();
+                // The incremental side reads the context the controller caches between rounds;
+                // the full side one built anew from every store.
                 let (snap, invalid) = round::snapshot(&objects, stores.context(), clock, &CATALOG);
+                let (fresh_snap, _) = round::snapshot(&objects, stores.fresh_context(), clock, &CATALOG);
                 prop_assert!(invalid.is_empty());
                 let inc_held = held.0.clone();
                 let inc_lookup = move |k: &ReportKey| inc_held.get(k).copied();
                 let full_held = held.1.clone();
                 let full_lookup = move |k: &ReportKey| full_held.get(k).copied();
                 macro_rules! inputs {
-                    ($held:expr) => {
+                    ($snap:expr, $held:expr) => {
                         Inputs {
-                            snapshot: &snap,
+                            snapshot: $snap,
                             objects: &objects,
                             invalid: &invalid,
-                            workloads: &workloads,
+                            workloads: &stores,
                             now: clock,
                             max_violations: 2,
                             leader: true,
@@ -1131,10 +1319,10 @@ mod tests {
                         }
                     };
                 }
-                let inc_inputs = inputs!(&inc_lookup);
+                let inc_inputs = inputs!(&snap, &inc_lookup);
                 let inc = round::plan(&mut ledger, &inc_inputs, &dirt, Instant::now);
                 let mut fresh = Ledger::default();
-                let full_inputs = inputs!(&full_lookup);
+                let full_inputs = inputs!(&fresh_snap, &full_lookup);
                 let full = round::plan(&mut fresh, &full_inputs, &Dirt::default(), Instant::now);
                 prop_assert!(full.full);
                 if inc.full { rounds.1 += 1 } else { rounds.0 += 1 }
@@ -1151,11 +1339,11 @@ mod tests {
                 // name, kind) order.
                 let mut decoded: Vec<Workload> = workloads.iter().filter_map(|t| t.workload().ok()).collect();
                 decoded.sort_by(|a, b| (&a.namespace, &a.name, a.kind.as_str()).cmp(&(&b.namespace, &b.name, b.kind.as_str())));
-                for (policy, p) in snap.policies.iter().zip(&full.policies) {
+                for (policy, p) in fresh_snap.policies.iter().zip(&full.policies) {
                     let evaluated: Vec<status::Evaluated<'_>> = decoded
                         .iter()
-                        .filter(|w| policy.matches(w, &snap.context))
-                        .map(|w| status::Evaluated { workload: w, evaluation: policy.evaluate(w, &snap.context, clock) })
+                        .filter(|w| policy.matches(w, &fresh_snap.context))
+                        .map(|w| status::Evaluated { workload: w, evaluation: policy.evaluate(w, &fresh_snap.context, clock) })
                         .collect();
                     let mut want = status::build_status(policy, &evaluated, clock, 2, None);
                     if let Some(c) = status::reports_condition(ReportsState::Installed("openreports.io/v1alpha1"), policy.generation, clock, None) {

@@ -40,6 +40,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::ProductionPolicy;
 use crate::engine::Context;
 use crate::engine::autoscaler::Autoscaler;
+use crate::engine::context::Part;
 use crate::engine::monitoring::{PodMonitor, ServiceMonitor};
 use crate::engine::service::{BudgetView, ServiceView};
 use crate::kubeapi::ApiCalls;
@@ -94,6 +95,8 @@ pub struct Stores {
     pod_monitors_installed: AtomicBool,
     /// Workloads to evaluate again whatever changed (an Event about them failed).
     redo: Mutex<Dirt>,
+    /// The last context built, with the store versions it was built from.
+    context_cache: Mutex<Option<(Context, ContextVersions)>>,
 }
 
 impl Default for Stores {
@@ -118,6 +121,7 @@ impl Default for Stores {
             service_monitors_installed: AtomicBool::new(false),
             pod_monitors_installed: AtomicBool::new(false),
             redo: Mutex::new(Dirt::default()),
+            context_cache: Mutex::new(None),
         }
     }
 }
@@ -197,6 +201,27 @@ impl Stores {
             .insert(workload);
     }
 
+    /// The stored workload of `kind` under `namespace` and `name`, if any.
+    pub fn workload(&self, kind: &str, namespace: &str, name: &str) -> Option<Arc<Tracked>> {
+        let key = format!("{namespace}/{name}");
+        let store = match kind {
+            "Deployment" => &self.deployments,
+            "StatefulSet" => &self.statefulsets,
+            "DaemonSet" => &self.daemonsets,
+            "CronJob" => &self.cronjobs,
+            "ReplicaSet" => &self.replicasets,
+            "Pod" => &self.pods,
+            "Job" => {
+                return match self.jobs.get(&key)?.as_ref() {
+                    JobEntry::Standalone(t) => Some(Arc::clone(t)),
+                    JobEntry::Run(_) => None,
+                };
+            }
+            _ => return None,
+        };
+        store.get(&key)
+    }
+
     /// Every workload.
     pub fn workloads(&self) -> Vec<Arc<Tracked>> {
         let mut all = self.deployments.all();
@@ -212,49 +237,156 @@ impl Stores {
         all
     }
 
-    /// The engine's context over the stores (sharing their objects).
+    /// The engine's context over the stores (sharing their objects). The parts of the last
+    /// context whose stores did not change since are reused as they are (they are shared, not
+    /// copied), so a round after a workload change does not rebuild the index of 50,000
+    /// Services and PDBs.
     pub fn context(&self) -> Context {
-        let mut ctx = Context::default();
-        ctx.set_leases_known();
-        for s in self.services.all() {
-            ctx.add_service(s);
-        }
-        for p in self.pdbs.all() {
-            ctx.add_pdb(p);
-        }
-        for n in self.network_policies.all() {
-            ctx.add_network_policy(n);
-        }
-        for a in self.autoscalers.all() {
-            ctx.add_autoscaler(a);
-        }
-        for l in self.leases.all() {
-            ctx.add_lease(l);
-        }
-        for j in self.jobs.all() {
-            if let JobEntry::Run(run) = j.as_ref() {
-                ctx.add_job_run(Arc::clone(run));
+        let versions = ContextVersions {
+            services: self.services.version(),
+            pdbs: self.pdbs.version(),
+            network_policies: self.network_policies.version(),
+            autoscalers: self.autoscalers.version(),
+            leases: self.leases.version(),
+            jobs: self.jobs.version(),
+            namespaces: self.namespaces.version(),
+            monitors: (
+                self.service_monitors.version(),
+                self.pod_monitors.version(),
+                self.service_monitors_installed.load(Ordering::SeqCst),
+                self.pod_monitors_installed.load(Ordering::SeqCst),
+            ),
+        };
+        let mut cache = self
+            .context_cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let ctx = self.context_from(cache.take(), versions);
+        *cache = Some((ctx.clone(), versions));
+        ctx
+    }
+
+    /// The engine's context built anew from every store (what [`Stores::context`] must
+    /// always equal).
+    pub fn fresh_context(&self) -> Context {
+        let versions = ContextVersions {
+            services: 0,
+            pdbs: 0,
+            network_policies: 0,
+            autoscalers: 0,
+            leases: 0,
+            jobs: 0,
+            namespaces: 0,
+            monitors: (0, 0, false, false),
+        };
+        self.context_from(None, versions)
+    }
+
+    fn context_from(
+        &self,
+        cached: Option<(Context, ContextVersions)>,
+        versions: ContextVersions,
+    ) -> Context {
+        let (mut ctx, last) = match cached {
+            Some((ctx, last)) => (ctx, Some(last)),
+            None => {
+                let mut ctx = Context::default();
+                ctx.set_leases_known();
+                (ctx, None)
+            }
+        };
+        let stale = |part: fn(&ContextVersions) -> u64| {
+            last.as_ref().is_none_or(|l| part(l) != part(&versions))
+        };
+        if stale(|v| v.services) {
+            ctx.clear(Part::Services);
+            for s in self.services.all() {
+                ctx.add_service(s);
             }
         }
-        for ns in self.namespaces.all() {
-            ctx.add_namespace(ns.name.clone(), ns.labels.clone());
-        }
-        if self.service_monitors_installed.load(Ordering::SeqCst) {
-            for m in self.service_monitors.all() {
-                ctx.add_service_monitor(m);
+        if stale(|v| v.pdbs) {
+            ctx.clear(Part::Pdbs);
+            for p in self.pdbs.all() {
+                ctx.add_pdb(p);
             }
-        } else {
-            ctx.set_service_monitors_absent(SERVICE_MONITOR_CRD_MISSING);
         }
-        if self.pod_monitors_installed.load(Ordering::SeqCst) {
-            for m in self.pod_monitors.all() {
-                ctx.add_pod_monitor(m);
+        if stale(|v| v.network_policies) {
+            ctx.clear(Part::NetworkPolicies);
+            for n in self.network_policies.all() {
+                ctx.add_network_policy(n);
             }
-        } else {
-            ctx.set_pod_monitors_absent(POD_MONITOR_CRD_MISSING);
+        }
+        if stale(|v| v.autoscalers) {
+            ctx.clear(Part::Autoscalers);
+            for a in self.autoscalers.all() {
+                ctx.add_autoscaler(a);
+            }
+        }
+        if stale(|v| v.leases) {
+            ctx.clear(Part::Leases);
+            for l in self.leases.all() {
+                ctx.add_lease(l);
+            }
+        }
+        if stale(|v| v.jobs) {
+            ctx.clear(Part::JobRuns);
+            for j in self.jobs.all() {
+                if let JobEntry::Run(run) = j.as_ref() {
+                    ctx.add_job_run(Arc::clone(run));
+                }
+            }
+        }
+        if stale(|v| v.namespaces) {
+            ctx.clear(Part::Namespaces);
+            for ns in self.namespaces.all() {
+                ctx.add_namespace(ns.name.clone(), ns.labels.clone());
+            }
+        }
+        if last
+            .as_ref()
+            .is_none_or(|l| l.monitors != versions.monitors)
+        {
+            if self.service_monitors_installed.load(Ordering::SeqCst) {
+                ctx.set_service_monitors_known();
+                for m in self.service_monitors.all() {
+                    ctx.add_service_monitor(m);
+                }
+            } else {
+                ctx.set_service_monitors_absent(SERVICE_MONITOR_CRD_MISSING);
+            }
+            if self.pod_monitors_installed.load(Ordering::SeqCst) {
+                ctx.set_pod_monitors_known();
+                for m in self.pod_monitors.all() {
+                    ctx.add_pod_monitor(m);
+                }
+            } else {
+                ctx.set_pod_monitors_absent(POD_MONITOR_CRD_MISSING);
+            }
         }
         ctx
     }
+}
+
+impl ledger::Workloads for Stores {
+    fn get(&self, kind: &str, namespace: &str, name: &str) -> Option<Arc<Tracked>> {
+        self.workload(kind, namespace, name)
+    }
+    fn all(&self) -> Vec<Arc<Tracked>> {
+        self.workloads()
+    }
+}
+
+/// The store versions a cached context was built from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct ContextVersions {
+    services: u64,
+    pdbs: u64,
+    network_policies: u64,
+    autoscalers: u64,
+    leases: u64,
+    jobs: u64,
+    namespaces: u64,
+    monitors: (u64, u64, bool, bool),
 }
 
 /// Objects per page of a watch's initial LIST (kube's default is 500). A page is decoded into

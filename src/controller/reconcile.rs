@@ -415,6 +415,9 @@ impl Controller {
         let now = Timestamp::now();
         let mut dirt = self.stores.take_dirt();
         dirt.everything |= resync;
+        if let Some(sink) = &self.cfg.reports {
+            dirt.workloads.extend(sink.take_touched());
+        }
         crate::memory::reset_peak();
         let live_before = crate::memory::heap().map_or(0, |(live, _)| live);
         let objects = self.stores.policies.all();
@@ -425,8 +428,8 @@ impl Controller {
         // The webhook judges from the new snapshot while this round still evaluates.
         self.snapshot.store(snapshot);
         let snap = self.snapshot.load();
-        let workloads = self.stores.workloads();
         let leader = self.leadership.is_leader();
+        let stores_for_round = Arc::clone(&self.stores);
         let epoch = self.leadership.epoch();
         if leader && !lock_memory(&self.memory).is_for(epoch) {
             self.seed_events().await;
@@ -438,7 +441,7 @@ impl Controller {
             snapshot: &snap,
             objects: &objects,
             invalid: &invalid,
-            workloads: &workloads,
+            workloads: stores_for_round.as_ref(),
             now,
             max_violations: self.cfg.max_violations,
             leader,
@@ -461,7 +464,7 @@ impl Controller {
         };
         let span = tracing::info_span!(
             "evaluate",
-            workloads = workloads.len(),
+            workloads = tracing::field::Empty,
             evaluated = tracing::field::Empty,
             full = tracing::field::Empty
         );
@@ -469,10 +472,11 @@ impl Controller {
         let plan = super::off_the_runtime(|| {
             span.in_scope(|| round::plan(ledger, &inputs, &dirt, Instant::now))
         });
+        span.record("workloads", self.ledger.len());
         span.record("evaluated", plan.evaluated);
         span.record("full", plan.full);
         tracing::debug!(
-            workloads = workloads.len(),
+            workloads = self.ledger.len(),
             evaluated = plan.evaluated,
             full = plan.full,
             "round evaluated"

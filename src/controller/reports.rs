@@ -209,6 +209,18 @@ struct State {
     /// The stored reports have been listed since the watch (re)started.
     synced: bool,
     stored: HashMap<ReportKey, Digest>,
+    /// Workloads (`Kind/namespace/name`) whose report the cluster no longer holds as written
+    /// (edited or deleted by hand, or its write failed): the next round judges them again.
+    touched: HashSet<String>,
+}
+
+/// The workload a report is about (`Kind/namespace/name`, from its annotation).
+fn workload_of(r: &Report) -> Option<String> {
+    r.metadata
+        .annotations
+        .as_ref()?
+        .get(crate::reports::WORKLOAD_ANNOTATION)
+        .cloned()
 }
 
 /// The report writer: configuration, CRD presence, and the reports the cluster holds.
@@ -300,6 +312,11 @@ impl ReportSink {
             .set(i64::from(installed));
     }
 
+    /// Workloads whose report changed in the cluster since the last call (see `State`).
+    pub fn take_touched(&self) -> HashSet<String> {
+        std::mem::take(&mut self.lock().touched)
+    }
+
     /// The stored digest of the report under `key`, if prodready's report exists.
     pub fn held(&self, key: &ReportKey) -> Option<Digest> {
         self.lock().stored.get(key).copied()
@@ -349,6 +366,9 @@ impl ReportSink {
                 Some(Err(e)) => {
                     failed += 1;
                     self.metrics.wrote("apply", "error");
+                    if let Some(w) = workload_of(&report) {
+                        self.lock().touched.insert(w);
+                    }
                     tracing::error!(namespace = %namespace, report = %name, error = %e, category = e.category(), "cannot write policy report; the next round retries");
                 }
             }
@@ -439,14 +459,24 @@ impl ReportSink {
                 Ok(Event::Apply(obj)) => {
                     let Some(r) = decode(obj) else { continue };
                     let digest = r.content_digest();
-                    let changed = self.lock().stored.insert(key_of(&r), digest) != Some(digest);
+                    let mut state = self.lock();
+                    let changed = state.stored.insert(key_of(&r), digest) != Some(digest);
                     if changed {
+                        if let Some(w) = workload_of(&r) {
+                            state.touched.insert(w);
+                        }
+                        drop(state);
                         trigger.notify_one();
                     }
                 }
                 Ok(Event::Delete(obj)) => {
                     let Some(r) = decode(obj) else { continue };
-                    if self.lock().stored.remove(&key_of(&r)).is_some() {
+                    let mut state = self.lock();
+                    if state.stored.remove(&key_of(&r)).is_some() {
+                        if let Some(w) = workload_of(&r) {
+                            state.touched.insert(w);
+                        }
+                        drop(state);
                         trigger.notify_one();
                     }
                 }

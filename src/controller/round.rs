@@ -16,14 +16,14 @@ use std::time::{Duration, Instant};
 use k8s_openapi::jiff::Timestamp;
 
 use super::events::{EventMemory, Planned, RuleSet};
-use super::ledger::{Dirt, Ledger, Round};
+use super::ledger::{Dirt, Ledger, Round, VERDICTS, Workloads};
 use super::metrics::{ViolationLabels, WorkloadLabels};
 use super::reports::{ReportPlan, ReportRequest};
-use super::status::{self, Tally};
+use super::status;
 use super::stores::Tracked;
 use crate::api::{ProductionPolicy, ProductionPolicyStatus};
 use crate::engine::context::LeaseLookup;
-use crate::engine::{CompiledPolicy, Context, PolicyError, RuleDef, Workload, WorkloadVerdict};
+use crate::engine::{CompiledPolicy, Context, PolicyError, RuleDef, Workload};
 use crate::snapshot::Snapshot;
 
 /// Compiles the policies over `catalog` (sorted by name) into the snapshot the webhook judges
@@ -61,8 +61,8 @@ pub struct Inputs<'a> {
     pub objects: &'a [Arc<ProductionPolicy>],
     /// The policies that do not compile (from [`snapshot`]).
     pub invalid: &'a [(Arc<ProductionPolicy>, PolicyError)],
-    /// Every stored workload.
-    pub workloads: &'a [Arc<Tracked>],
+    /// The stored workloads.
+    pub workloads: &'a dyn Workloads,
     /// The evaluation instant (also stamped as `lastEvaluationTime`).
     pub now: Timestamp,
     /// Bound of `status.violations` (the counts stay exact).
@@ -177,11 +177,27 @@ pub fn plan<'a>(
                 .get(policy.name.as_str())
                 .and_then(|o| o.status.as_ref());
             let started = clock();
-            let mut series = SeriesCounts::default();
-            for (namespace, tally) in ledger.tallies(index) {
-                series.add(policy, namespace, tally);
+            let (per, verdicts) = ledger.series(index);
+            for (namespace, rule, severity, n) in per {
+                violations.push((
+                    ViolationLabels {
+                        policy: policy.name.clone(),
+                        namespace: namespace.to_owned(),
+                        rule,
+                        severity,
+                    },
+                    n,
+                ));
             }
-            series.record(policy, &mut violations, &mut workloads);
+            for (verdict, n) in VERDICTS.iter().zip(verdicts) {
+                workloads.push((
+                    WorkloadLabels {
+                        policy: policy.name.clone(),
+                        result: verdict.as_str(),
+                    },
+                    n,
+                ));
+            }
             let mut status = ledger
                 .status(policy, index, &round, inputs.max_violations)
                 .finish(old);
@@ -218,7 +234,7 @@ pub fn plan<'a>(
         desired: update.desired_reports,
         complete: update.full,
         gone: update.gone_reports,
-        total: update.reports,
+        total: ledger.reports(),
     });
     Plan {
         policies,
@@ -318,66 +334,6 @@ pub fn lease_stale_at(ctx: &Context, w: &Workload, policy: &CompiledPolicy) -> O
     Timestamp::from_second(renewed + duration + grace + 1).ok()
 }
 
-/// A policy's metric counts: failing workloads per (namespace, rule, severity), workloads
-/// per verdict.
-#[derive(Default)]
-struct SeriesCounts<'l> {
-    per: HashMap<(&'l str, &'static str, &'static str), i64>,
-    verdicts: [i64; 4],
-}
-
-const VERDICTS: [WorkloadVerdict; 4] = [
-    WorkloadVerdict::Compliant,
-    WorkloadVerdict::Violating,
-    WorkloadVerdict::Exempt,
-    WorkloadVerdict::Unknown,
-];
-
-impl<'l> SeriesCounts<'l> {
-    fn add(&mut self, policy: &CompiledPolicy, namespace: &'l str, tally: &Tally) {
-        if let Some(i) = VERDICTS.iter().position(|v| *v == tally.verdict) {
-            self.verdicts[i] += 1;
-        }
-        if tally.failing.is_empty() {
-            return;
-        }
-        for rule in &policy.rules {
-            if tally.failing.has(RuleSet::bit(rule.def.id)) {
-                let key = (namespace, rule.def.id, rule.severity.as_str());
-                *self.per.entry(key).or_insert(0) += 1;
-            }
-        }
-    }
-
-    fn record(
-        self,
-        policy: &CompiledPolicy,
-        v: &mut Vec<(ViolationLabels, i64)>,
-        w: &mut Vec<(WorkloadLabels, i64)>,
-    ) {
-        for ((namespace, rule, severity), n) in self.per {
-            v.push((
-                ViolationLabels {
-                    policy: policy.name.clone(),
-                    namespace: namespace.to_owned(),
-                    rule,
-                    severity,
-                },
-                n,
-            ));
-        }
-        for (verdict, n) in VERDICTS.iter().zip(self.verdicts) {
-            w.push((
-                WorkloadLabels {
-                    policy: policy.name.clone(),
-                    result: verdict.as_str(),
-                },
-                n,
-            ));
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use k8s_openapi::api::apps::v1::Deployment;
@@ -452,13 +408,14 @@ spec:
         max_violations: usize,
     ) -> Outcome {
         let (snap, invalid) = snapshot(policies, ctx, at, &CATALOG);
+        let workloads = workloads.to_vec();
         let plan = plan(
             &mut Ledger::default(),
             &Inputs {
                 snapshot: &snap,
                 objects: policies,
                 invalid: &invalid,
-                workloads,
+                workloads: &workloads,
                 now: at,
                 max_violations,
                 leader: true,
@@ -695,7 +652,7 @@ spec:
             "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: elsewhere, namespace: other}\nspec: {selector: {matchLabels: {app: x}}, template: {metadata: {labels: {app: x}}, spec: {containers: [{name: app, image: 'x:1'}]}}}\n",
         )
         .unwrap_or_else(|e| panic!("{e}"));
-        let workloads = [deployment("web", ""), Arc::new(other.slim())];
+        let workloads = vec![deployment("web", ""), Arc::new(other.slim())];
         let (snap, invalid) = snapshot(&policies, Context::default(), now(), &CATALOG);
         let plan = plan(
             &mut Ledger::default(),

@@ -299,6 +299,28 @@ impl<'p> StatusBuilder<'p> {
         self.detail(workload, evaluation, Want::EVERYTHING);
     }
 
+    /// Sets the counts at once (kept up to date elsewhere, e.g. by the controller's ledger),
+    /// as [`StatusBuilder::count`] of every matched workload would have: the summary, per rule
+    /// the failing workloads (with the rule's severity) and the undecided ones, and how many
+    /// (workload, rule) failures there are.
+    pub fn set_counts(
+        &mut self,
+        summary: PolicySummary,
+        rules: impl IntoIterator<Item = (&'static str, Severity, u32, u32)>,
+        violations: usize,
+    ) {
+        self.summary = summary;
+        for (id, severity, failing, unknown) in rules {
+            if failing > 0 {
+                self.per_rule.insert(id, (severity, failing));
+            }
+            if unknown > 0 {
+                self.unknown.insert(id, (unknown, None));
+            }
+        }
+        self.violations_seen = violations;
+    }
+
     /// Counts one matched workload from its tally: the summary, the failures per rule, the
     /// workloads each rule could not decide, and the violations the bounded list chooses from.
     pub fn count(&mut self, tally: &Tally) {

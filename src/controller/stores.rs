@@ -191,6 +191,9 @@ pub struct Store<T> {
     synced: AtomicBool,
     scope: Scope,
     dirt: Mutex<Dirt>,
+    /// Bumped by every change of the map (the controller rebuilds what it derives from the
+    /// store only when this moved).
+    version: std::sync::atomic::AtomicU64,
 }
 
 impl<T> Store<T> {
@@ -207,14 +210,28 @@ impl<T> Store<T> {
             synced: AtomicBool::new(false),
             scope,
             dirt: Mutex::new(Dirt::default()),
+            version: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
     /// Stores `new` under `key` (`namespace/name`); returns whether a verdict can change by it
     /// (by `matters` against the object it replaces), and then records the change.
     pub fn put(&self, key: String, new: Arc<T>, matters: fn(&T, &T) -> bool) -> bool {
-        let old = self.with_map(|m| m.insert(key.clone(), Arc::clone(&new)));
-        let changed = old.is_none_or(|o| matters(&o, &new));
+        let scope = self.scope;
+        let changed = self.with_map(|m| match m.get(&key) {
+            // A workload's stored form holds only what rules read, so an update that does not
+            // matter (a status change) leaves it equal: the ledger keeps the object it judged.
+            Some(old) if scope == Scope::Itself && !matters(old, &new) => false,
+            Some(old) => {
+                let changed = matters(old, &new);
+                m.insert(key.clone(), new);
+                changed
+            }
+            None => {
+                m.insert(key.clone(), new);
+                true
+            }
+        });
         // A Lease renewal triggers no round (one is scheduled at each named Lease's stale
         // instant), but the next round must see it: a stale Lease may be held again.
         if changed || self.scope == Scope::Lease {
@@ -238,7 +255,10 @@ impl<T> Store<T> {
         let (namespace, name) = key.split_once('/').unwrap_or(("", key));
         let mut dirt = self.lock_dirt();
         match self.scope {
-            Scope::Itself => {}
+            Scope::Itself => {
+                dirt.workloads
+                    .insert(crate::api::workload_key(self.kind, namespace, name));
+            }
             Scope::Namespace if namespace.is_empty() => {
                 dirt.namespaces.insert(name.to_owned());
             }
@@ -252,11 +272,19 @@ impl<T> Store<T> {
         }
     }
 
-    /// Records that any object may have changed (a new list, the kind went away).
+    /// Records that any object may have changed (a new list, the kind went away): asks for a
+    /// full pass.
     pub fn soil_all(&self) {
-        if self.scope != Scope::Itself {
-            self.lock_dirt().everything = true;
-        }
+        self.lock_dirt().everything = true;
+    }
+
+    /// The object under `key` (`namespace/name`), if any.
+    pub fn get(&self, key: &str) -> Option<Arc<T>> {
+        let map = match self.map.read() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        map.get(key).cloned()
     }
 
     /// What changed since the last call.
@@ -322,11 +350,18 @@ impl<T> Store<T> {
         self.soil_all();
     }
 
+    /// How many times the map changed (see `version`).
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::SeqCst)
+    }
+
     fn with_map<R>(&self, f: impl FnOnce(&mut HashMap<String, Arc<T>>) -> R) -> R {
-        match self.map.write() {
+        let out = match self.map.write() {
             Ok(mut g) => f(&mut g),
             Err(p) => f(&mut p.into_inner()),
-        }
+        };
+        self.version.fetch_add(1, Ordering::SeqCst);
+        out
     }
 }
 
@@ -781,6 +816,57 @@ mod tests {
         assert!(!Deployment::matters(&a, &b));
         assert_eq!(a.uid.as_deref(), Some("u-1"));
         assert!(Deployment::matters(&a, &deployment("app:2").slim()));
+
+        // In the store: a status change keeps the object the ledger judged and records no
+        // change; a spec change replaces it.
+        let store: Arc<Store<Tracked>> = Store::scoped("Deployment", Scope::Itself);
+        let first = Arc::new(a);
+        assert!(store.put("shop/web".into(), Arc::clone(&first), Deployment::matters));
+        assert!(!store.put("shop/web".into(), Arc::new(b), Deployment::matters));
+        assert!(Arc::ptr_eq(&store.all()[0], &first));
+        assert!(store.put(
+            "shop/web".into(),
+            Arc::new(deployment("app:2").slim()),
+            Deployment::matters
+        ));
+        assert!(!Arc::ptr_eq(&store.all()[0], &first));
+        assert_eq!(
+            store.take_dirt().workloads,
+            ["Deployment/shop/web".to_owned()].into(),
+            "the add and the spec change, not the status change"
+        );
+    }
+
+    #[test]
+    fn changes_of_context_objects_are_recorded_by_scope() {
+        let services: Arc<Store<u8>> = Store::scoped("Service", Scope::Namespace);
+        services.put("shop/web".into(), Arc::new(1), |a, b| a != b);
+        services.put("shop/web".into(), Arc::new(1), |a, b| a != b);
+        let namespaces: Arc<Store<u8>> = Store::scoped("Namespace", Scope::Namespace);
+        namespaces.put("/pay".into(), Arc::new(1), |a, b| a != b);
+        let leases: Arc<Store<u8>> = Store::scoped("Lease", Scope::Lease);
+        leases.put("ops/lock".into(), Arc::new(1), |a, b| a != b);
+        // A renewal does not matter but is recorded.
+        leases.take_dirt();
+        leases.put("ops/lock".into(), Arc::new(2), |_, _| false);
+        let mut dirt = services.take_dirt();
+        dirt.merge(namespaces.take_dirt());
+        assert_eq!(
+            dirt.namespaces,
+            ["shop".to_owned(), "pay".to_owned()].into()
+        );
+        assert!(!dirt.everything);
+        assert_eq!(
+            leases.take_dirt().leases,
+            [("ops".to_owned(), "lock".to_owned())].into()
+        );
+        let policies: Arc<Store<u8>> = Store::new("ProductionPolicy");
+        assert!(policies.remove("/p").then_some(()).is_none());
+        policies.put("/p".into(), Arc::new(1), |a, b| a != b);
+        assert!(policies.take_dirt().everything);
+        policies.soil_all();
+        assert!(policies.take_dirt().everything);
+        assert!(policies.take_dirt().is_clean(), "taken");
     }
 
     #[test]

@@ -170,10 +170,10 @@ pub const LEASES_OFFLINE: &str =
 /// The read-only context of cross-object rules.
 #[derive(Clone, Debug)]
 pub struct Context {
-    services: ByNamespace<ServiceView>,
-    pdbs: ByNamespace<BudgetView>,
-    network_policies: ByNamespace<NetworkPolicy>,
-    autoscalers: ByNamespace<Autoscaler>,
+    services: Arc<ByNamespace<ServiceView>>,
+    pdbs: Arc<ByNamespace<BudgetView>>,
+    network_policies: Arc<ByNamespace<NetworkPolicy>>,
+    autoscalers: Arc<ByNamespace<Autoscaler>>,
     service_monitors: Availability<Monitors<ServiceMonitor>>,
     pod_monitors: Availability<Monitors<PodMonitor>>,
     /// Whether ServiceMonitors are unavailable because their CRD is not installed (then none
@@ -181,26 +181,52 @@ pub struct Context {
     service_monitors_absent: bool,
     /// The same for PodMonitors.
     pod_monitors_absent: bool,
-    leases: Availability<HashMap<(String, String), Arc<Lease>>>,
-    namespaces: HashMap<String, BTreeMap<String, String>>,
-    job_runs: HashMap<(String, String), Vec<Arc<JobRun>>>,
+    leases: Arc<Availability<Leases>>,
+    namespaces: Arc<HashMap<String, BTreeMap<String, String>>>,
+    job_runs: Arc<JobRuns>,
+}
+
+/// Leases by (namespace, name).
+type Leases = HashMap<(String, String), Arc<Lease>>;
+
+/// The runs of each CronJob, by (namespace, name).
+type JobRuns = HashMap<(String, String), Vec<Arc<JobRun>>>;
+
+/// A part of the context that [`Context::clear`] empties, so a controller can rebuild only the
+/// parts whose objects changed (the others stay shared with the previous context).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    /// Services.
+    Services,
+    /// PodDisruptionBudgets.
+    Pdbs,
+    /// NetworkPolicies.
+    NetworkPolicies,
+    /// HorizontalPodAutoscalers.
+    Autoscalers,
+    /// Leases (left consultable).
+    Leases,
+    /// The runs of CronJobs.
+    JobRuns,
+    /// Namespaces' labels.
+    Namespaces,
 }
 
 impl Default for Context {
     /// An empty context in which leases are unavailable (the offline default).
     fn default() -> Self {
         Context {
-            services: ByNamespace::default(),
-            pdbs: ByNamespace::default(),
-            network_policies: ByNamespace::default(),
-            autoscalers: ByNamespace::default(),
+            services: Arc::default(),
+            pdbs: Arc::default(),
+            network_policies: Arc::default(),
+            autoscalers: Arc::default(),
             service_monitors: Availability::default(),
             pod_monitors: Availability::default(),
             service_monitors_absent: false,
             pod_monitors_absent: false,
-            leases: Availability::Unavailable(LEASES_OFFLINE.to_owned()),
-            namespaces: HashMap::new(),
-            job_runs: HashMap::new(),
+            leases: Arc::new(Availability::Unavailable(LEASES_OFFLINE.to_owned())),
+            namespaces: Arc::default(),
+            job_runs: Arc::default(),
         }
     }
 }
@@ -213,22 +239,22 @@ fn ns_of<K: ResourceExt>(obj: &K) -> String {
 impl Context {
     /// Adds a Service.
     pub fn add_service(&mut self, svc: Arc<ServiceView>) {
-        self.services.insert(svc.namespace.clone(), svc);
+        Arc::make_mut(&mut self.services).insert(svc.namespace.clone(), svc);
     }
 
     /// Adds a PodDisruptionBudget.
     pub fn add_pdb(&mut self, pdb: Arc<BudgetView>) {
-        self.pdbs.insert(pdb.namespace.clone(), pdb);
+        Arc::make_mut(&mut self.pdbs).insert(pdb.namespace.clone(), pdb);
     }
 
     /// Adds a NetworkPolicy.
     pub fn add_network_policy(&mut self, np: Arc<NetworkPolicy>) {
-        self.network_policies.insert(ns_of(np.as_ref()), np);
+        Arc::make_mut(&mut self.network_policies).insert(ns_of(np.as_ref()), np);
     }
 
     /// Adds a HorizontalPodAutoscaler.
     pub fn add_autoscaler(&mut self, hpa: Arc<Autoscaler>) {
-        self.autoscalers.insert(hpa.namespace.clone(), hpa);
+        Arc::make_mut(&mut self.autoscalers).insert(hpa.namespace.clone(), hpa);
     }
 
     /// Adds a ServiceMonitor (ignored while ServiceMonitors are unavailable).
@@ -253,6 +279,18 @@ impl Context {
                 m.cross.push(pm);
             }
         }
+    }
+
+    /// Makes ServiceMonitors consultable again with none known yet (their CRD is installed).
+    pub fn set_service_monitors_known(&mut self) {
+        self.service_monitors = Availability::default();
+        self.service_monitors_absent = false;
+    }
+
+    /// Makes PodMonitors consultable again with none known yet (their CRD is installed).
+    pub fn set_pod_monitors_known(&mut self) {
+        self.pod_monitors = Availability::default();
+        self.pod_monitors_absent = false;
     }
 
     /// Marks ServiceMonitors as impossible to consult (e.g. CRD not installed).
@@ -293,22 +331,36 @@ impl Context {
 
     /// Makes Leases consultable (a live cluster); until called, lookups are unavailable.
     pub fn set_leases_known(&mut self) {
-        if matches!(self.leases, Availability::Unavailable(_)) {
-            self.leases = Availability::Known(HashMap::new());
+        if matches!(*self.leases, Availability::Unavailable(_)) {
+            self.leases = Arc::new(Availability::Known(HashMap::new()));
         }
     }
 
     /// Adds a Lease (makes Leases consultable).
     pub fn add_lease(&mut self, lease: Arc<Lease>) {
         self.set_leases_known();
-        if let Availability::Known(m) = &mut self.leases {
+        if let Availability::Known(m) = Arc::make_mut(&mut self.leases) {
             m.insert((ns_of(lease.as_ref()), lease.name_any()), lease);
+        }
+    }
+
+    /// Empties one part (Leases stay consultable), to be filled again with the `add_` method
+    /// of its kind.
+    pub fn clear(&mut self, part: Part) {
+        match part {
+            Part::Services => self.services = Arc::default(),
+            Part::Pdbs => self.pdbs = Arc::default(),
+            Part::NetworkPolicies => self.network_policies = Arc::default(),
+            Part::Autoscalers => self.autoscalers = Arc::default(),
+            Part::Leases => self.leases = Arc::new(Availability::Known(HashMap::new())),
+            Part::JobRuns => self.job_runs = Arc::default(),
+            Part::Namespaces => self.namespaces = Arc::default(),
         }
     }
 
     /// Adds a run of a CronJob.
     pub fn add_job_run(&mut self, run: Arc<JobRun>) {
-        self.job_runs
+        Arc::make_mut(&mut self.job_runs)
             .entry((run.namespace.clone(), run.cronjob.clone()))
             .or_default()
             .push(run);
@@ -329,7 +381,7 @@ impl Context {
 
     /// Records a Namespace's labels (for `match.namespaceSelector`).
     pub fn add_namespace(&mut self, name: String, labels: BTreeMap<String, String>) {
-        self.namespaces.insert(name, labels);
+        Arc::make_mut(&mut self.namespaces).insert(name, labels);
     }
 
     /// Services in a namespace.
@@ -420,7 +472,7 @@ impl Context {
 
     /// Looks up a Lease.
     pub fn lease(&self, namespace: &str, name: &str) -> LeaseLookup<'_> {
-        match &self.leases {
+        match self.leases.as_ref() {
             Availability::Unavailable(reason) => LeaseLookup::Unavailable(reason),
             Availability::Known(m) => m
                 .get(&(namespace.to_owned(), name.to_owned()))

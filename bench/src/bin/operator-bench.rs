@@ -659,6 +659,7 @@ fn render_large(r: &operator::LargeRun) -> String {
          | cold start / floor (everything) | **{:.2}×** ({:.2}× the workloads-only LIST) | ≤ 2× | {} |\n\
          | churn: {} Deployment updates at {}/s (achieved {:.1}/s), lag p50 / p99 / max | {:.3} s / **{:.3} s** / {:.3} s | p99 ≤ 1 s | {} |\n\
          | churn: changes never reflected; evaluations / status updates | {}; {} / {} | 0 | |\n\
+         | churn: rounds incremental / full; workloads they evaluated; final (matched, violating) of the status / of the engine's full evaluation | {:.0} / {:.0}; {:.0}; {:?} / {:?} | equal | {} |\n\
          | churn: operator CPU (webhook reviews of every update and the Event backlog included) | {:.1} s in {:.1} s = **{:.2} cores** | ≤ 0.5 core | {} |\n\
          | idle API requests, {:.0} s window, `events` excluded: with the operator − background | **{:.2}/s** ({:.0} − {:.0}); {:.0} Events created meanwhile (the cold start's backlog draining at 50/s) | ≤ 1/s | {} |\n\
          | operator CPU while idle (Event backlog draining) | {:.2} s in {:.0} s | | |\n\n\
@@ -711,6 +712,15 @@ fn render_large(r: &operator::LargeRun) -> String {
         r.churn.missing,
         r.churn.evaluations,
         r.churn.status_updates,
+        r.churn.rounds.0,
+        r.churn.rounds.1,
+        r.churn.evaluated_workloads,
+        r.churn.final_summary.0,
+        r.churn.final_summary.1,
+        verdict(
+            r.churn.final_summary.0 == r.churn.final_summary.1,
+            "differs".to_owned()
+        ),
         r.churn.cpu_s,
         r.churn.wall_s,
         churn_cores,
