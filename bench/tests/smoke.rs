@@ -92,3 +92,38 @@ fn same_seed_same_bytes() {
         .sum();
     assert_eq!(files, 10);
 }
+
+/// `round-bench` at 1/100 scale: a full pass over every generated workload, then incremental
+/// rounds that each evaluate exactly the changed Deployments.
+#[test]
+fn round_bench_at_one_hundredth() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_round-bench"))
+        .args([
+            "--deployments",
+            "800",
+            "--cronjobs",
+            "200",
+            "--namespaces",
+            "20",
+            "--changes",
+            "7",
+            "--rounds",
+            "3",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("full pass: 1000 workloads evaluated"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("; 7 workloads evaluated per round"),
+        "{stdout}"
+    );
+}

@@ -96,7 +96,7 @@ impl HeapProbe {
             store_part(&s.service_monitors, deep_size),
             store_part(&s.pod_monitors, deep_size),
         ];
-        let (ctx, bytes) = memory::measure(|| s.context());
+        let (ctx, bytes) = memory::measure(|| s.fresh_context());
         parts.push(Part {
             part: "context (the snapshot's indexes)".to_owned(),
             objects: 1,
