@@ -9,7 +9,8 @@
 //! judged again. A round evaluates a workload again only when
 //!
 //! - the watch replaced, added or removed it ([`Dirt::workloads`]; an update that leaves what
-//!   rules read unchanged, such as a status change, is not recorded);
+//!   rules read unchanged, such as a status change, is not recorded; every Job change is, since
+//!   a Job may be a standalone workload);
 //! - something in its namespace that rules read changed ([`Dirt::namespaces`]: a Service, PDB,
 //!   NetworkPolicy, HPA, a CronJob's Job run, the Namespace's labels);
 //! - the Lease it names changed ([`Dirt::leases`]);
@@ -296,7 +297,7 @@ impl Aggregate {
         }
     }
 
-    /// Adds (`sign` 1) or removes (`sign` -1) one workload's mark.
+    /// Adds (`add`) or removes one workload's mark.
     fn apply(&mut self, t: &Arc<Tracked>, mark: &Mark, add: bool) {
         let step = |n: &mut u32| {
             *n = if add {
@@ -946,6 +947,8 @@ mod tests {
         Labels { ns: u8, prod: bool },
         /// An HPA over Deployment `i` with `min` replicas, or none.
         Hpa { i: u8, min: u8, present: bool },
+        /// A standalone Job in a namespace (a workload of its own), or none.
+        Job { ns: u8, image: u8, present: bool },
         /// Time passes.
         Tick(u8),
         /// The second policy is edited (its rules toggle).
@@ -963,6 +966,7 @@ mod tests {
             1 => (0..3u8, 0..30u8, any::<bool>()).prop_map(|(ns, ago, present)| Change::Lease { ns, ago, present }),
             1 => (0..3u8, any::<bool>()).prop_map(|(ns, prod)| Change::Labels { ns, prod }),
             1 => (0..WORKLOADS, 1..4u8, any::<bool>()).prop_map(|(i, min, present)| Change::Hpa { i, min, present }),
+            1 => (0..3u8, 0..2u8, any::<bool>()).prop_map(|(ns, image, present)| Change::Job { ns, image, present }),
             1 => (1..40u8).prop_map(Change::Tick),
             1 => Just(Change::Policy),
         ]
@@ -1182,6 +1186,28 @@ mod tests {
                     );
                 } else {
                     stores.autoscalers.remove(&format!("{}/w{i}", ns(i)));
+                }
+            }
+            Change::Job {
+                ns: n,
+                image,
+                present,
+            } => {
+                if present {
+                    let image = if image == 0 {
+                        "shop:1.0"
+                    } else {
+                        "shop:latest"
+                    };
+                    put(
+                        &stores.jobs,
+                        decode::<k8s_openapi::api::batch::v1::Job>(json!({
+                            "metadata": {"name": "once", "namespace": ns(n), "uid": format!("job-{n}")},
+                            "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "app", "image": image}]}}},
+                        })),
+                    );
+                } else {
+                    stores.jobs.remove(&format!("{}/once", ns(n)));
                 }
             }
             Change::Tick(_) | Change::Policy => {}

@@ -108,7 +108,7 @@ impl Default for Stores {
             cronjobs: Store::scoped("CronJob", Scope::Itself),
             replicasets: Store::scoped("ReplicaSet", Scope::Itself),
             pods: Store::scoped("Pod", Scope::Itself),
-            jobs: Store::scoped("Job", Scope::Namespace),
+            jobs: Store::scoped("Job", Scope::NamespaceAndItself),
             services: Store::scoped("Service", Scope::Namespace),
             pdbs: Store::scoped("PodDisruptionBudget", Scope::Namespace),
             network_policies: Store::scoped("NetworkPolicy", Scope::Namespace),

@@ -177,6 +177,9 @@ pub enum Scope {
     Itself,
     /// The workloads in the object's namespace (a Namespace: in itself).
     Namespace,
+    /// Both: the object may be a workload (a standalone Job) or read by the rules of the
+    /// workloads in its namespace (the run of a CronJob).
+    NamespaceAndItself,
     /// The workloads that name this Lease.
     Lease,
     /// Any workload: a change asks for a full pass.
@@ -264,6 +267,11 @@ impl<T> Store<T> {
             }
             Scope::Namespace => {
                 dirt.namespaces.insert(namespace.to_owned());
+            }
+            Scope::NamespaceAndItself => {
+                dirt.namespaces.insert(namespace.to_owned());
+                dirt.workloads
+                    .insert(crate::api::workload_key(self.kind, namespace, name));
             }
             Scope::Lease => {
                 dirt.leases.insert((namespace.to_owned(), name.to_owned()));
@@ -860,6 +868,13 @@ mod tests {
             leases.take_dirt().leases,
             [("ops".to_owned(), "lock".to_owned())].into()
         );
+        // A Job may be a workload (standalone) or a CronJob's run: both are recorded, so a new
+        // standalone Job is judged in the next round.
+        let jobs: Arc<Store<u8>> = Store::scoped("Job", Scope::NamespaceAndItself);
+        jobs.put("batch/once".into(), Arc::new(1), |a, b| a != b);
+        let dirt = jobs.take_dirt();
+        assert_eq!(dirt.namespaces, ["batch".to_owned()].into());
+        assert_eq!(dirt.workloads, ["Job/batch/once".to_owned()].into());
         let policies: Arc<Store<u8>> = Store::new("ProductionPolicy");
         assert!(policies.remove("/p").then_some(()).is_none());
         policies.put("/p".into(), Arc::new(1), |a, b| a != b);
