@@ -37,7 +37,7 @@ use hashbrown::{Equivalent, HashMap};
 use k8s_openapi::jiff::Timestamp;
 
 use super::events::RuleSet;
-use super::reports::{Digest, ReportKey, ReportRequest};
+use super::reports::{Digest, ReportKey, ReportPlan, ReportRequest};
 use super::status::{StatusBuilder, Tally, Want};
 use super::stores::Tracked;
 use crate::api::{PolicySummary, Severity};
@@ -411,12 +411,10 @@ pub struct Update {
     /// `(policy, Kind/namespace/name)` pairs that no longer exist (the workload is gone or
     /// the policy no longer matches it), when not `complete`.
     pub forget: Vec<(String, String)>,
-    /// Reports whose content differs from what the cluster holds.
-    pub changed_reports: Vec<Report>,
-    /// The key of every desired report (full pass only).
-    pub desired_reports: HashSet<ReportKey>,
-    /// Reports no longer desired (incremental rounds only).
-    pub gone_reports: Vec<ReportKey>,
+    /// The reports whose content differs from what the cluster holds, and either every
+    /// desired key (a full pass: `complete`) or the reports no longer desired (`gone`); its
+    /// `total` is left to the caller ([`Ledger::reports`]).
+    pub reports: ReportPlan,
     /// Re-evaluated workloads that could not be decoded, with the reason.
     pub undecodable: Vec<(Arc<Tracked>, String)>,
     /// Time spent evaluating under each policy.
@@ -623,9 +621,10 @@ impl Ledger {
             failing: vec![Vec::new(); n],
             complete,
             forget: Vec::new(),
-            changed_reports: Vec::new(),
-            desired_reports: HashSet::new(),
-            gone_reports: Vec::new(),
+            reports: ReportPlan {
+                complete: full,
+                ..ReportPlan::default()
+            },
             undecodable: Vec::new(),
             took: vec![Duration::ZERO; n],
             evaluated: 0,
@@ -679,7 +678,7 @@ impl Ledger {
                         }
                     }
                     if e.judged.report().is_some() {
-                        out.gone_reports.push(report_key(&k.0));
+                        out.reports.gone.push(report_key(&k.0));
                     }
                 }
                 continue;
@@ -695,29 +694,21 @@ impl Ledger {
                     forget_unmatched(&mut out.forget, snap, &t, &old.judged, &judged);
                 }
             }
-            let held = round.reports.map(|r| r.held);
-            if let Some(report) = report {
-                let k = report_key(&t);
-                if held.is_none_or(|held| held(&k) != Some(report.content_digest())) {
-                    out.changed_reports.push(report);
+            match (report, round.reports) {
+                (Some(report), Some(request)) if full => out.reports.add(report, request.held),
+                (Some(report), Some(request)) => out.reports.offer(report, request.held),
+                _ if old
+                    .as_ref()
+                    .is_some_and(|(_, o)| o.judged.report().is_some()) =>
+                {
+                    out.reports.gone.push(report_key(&t));
                 }
-            } else if old
-                .as_ref()
-                .is_some_and(|(_, o)| o.judged.report().is_some())
-            {
-                out.gone_reports.push(report_key(&t));
+                _ => {}
             }
             self.record_entry(&t, &judged);
             self.entries.insert(ByName(t), Entry { judged });
         }
-        if full {
-            out.desired_reports = self
-                .entries
-                .iter()
-                .filter(|(_, e)| e.judged.report().is_some())
-                .map(|(k, _)| report_key(&k.0))
-                .collect();
-        } else if complete && round.leader {
+        if !full && complete && round.leader {
             for (k, e) in &self.entries {
                 push_failing(&mut out.failing, &k.0, &e.judged);
             }

@@ -94,17 +94,19 @@ pub struct ReportPlan {
 }
 
 impl ReportPlan {
-    /// Adds a desired report, keeping it only when `held` says the cluster holds another
-    /// content (or none) under its key.
-    pub fn add(&mut self, report: Report, held: &dyn Fn(&ReportKey) -> Option<Digest>) {
-        let k = key_of(&report);
-        if held(&k) != Some(report.content_digest()) {
+    /// Keeps `report` to write when `held` says the cluster holds another content (or none)
+    /// under its key.
+    pub fn offer(&mut self, report: Report, held: &dyn Fn(&ReportKey) -> Option<Digest>) {
+        if held(&key_of(&report)) != Some(report.content_digest()) {
             self.changed.push(report);
         }
-        if self.desired.insert(k) {
-            self.total += 1;
-        }
-        self.complete = true;
+    }
+
+    /// Adds a desired report to a complete plan: its key, and the report itself as
+    /// [`ReportPlan::offer`] keeps it.
+    pub fn add(&mut self, report: Report, held: &dyn Fn(&ReportKey) -> Option<Digest>) {
+        self.desired.insert(key_of(&report));
+        self.offer(report, held);
     }
 
     /// How many reports are desired.
@@ -614,10 +616,14 @@ mod tests {
 
     /// The plan a round builds from `desired` while the cluster holds `held`.
     fn plan_of(held: &HashMap<ReportKey, Digest>, desired: &[Report]) -> ReportPlan {
-        let mut plan = ReportPlan::default();
+        let mut plan = ReportPlan {
+            complete: true,
+            ..ReportPlan::default()
+        };
         for r in desired {
             plan.add(r.clone(), &|k| held.get(k).copied());
         }
+        plan.total = plan.desired.len();
         plan
     }
 

@@ -230,11 +230,8 @@ pub fn plan<'a>(
         })
         .collect();
     let reports = inputs.reports.map(|_| ReportPlan {
-        changed: update.changed_reports,
-        desired: update.desired_reports,
-        complete: update.full,
-        gone: update.gone_reports,
         total: ledger.reports(),
+        ..update.reports
     });
     Plan {
         policies,
