@@ -299,48 +299,46 @@ impl Stores {
             last.as_ref().is_none_or(|l| part(l) != part(&versions))
         };
         if stale(|v| v.services) {
-            ctx.clear(Part::Services);
-            for s in self.services.all() {
-                ctx.add_service(s);
-            }
+            refill(
+                &mut ctx,
+                Part::Services,
+                &self.services,
+                Context::add_service,
+            );
         }
         if stale(|v| v.pdbs) {
-            ctx.clear(Part::Pdbs);
-            for p in self.pdbs.all() {
-                ctx.add_pdb(p);
-            }
+            refill(&mut ctx, Part::Pdbs, &self.pdbs, Context::add_pdb);
         }
         if stale(|v| v.network_policies) {
-            ctx.clear(Part::NetworkPolicies);
-            for n in self.network_policies.all() {
-                ctx.add_network_policy(n);
-            }
+            refill(
+                &mut ctx,
+                Part::NetworkPolicies,
+                &self.network_policies,
+                Context::add_network_policy,
+            );
         }
         if stale(|v| v.autoscalers) {
-            ctx.clear(Part::Autoscalers);
-            for a in self.autoscalers.all() {
-                ctx.add_autoscaler(a);
-            }
+            refill(
+                &mut ctx,
+                Part::Autoscalers,
+                &self.autoscalers,
+                Context::add_autoscaler,
+            );
         }
         if stale(|v| v.leases) {
-            ctx.clear(Part::Leases);
-            for l in self.leases.all() {
-                ctx.add_lease(l);
-            }
+            refill(&mut ctx, Part::Leases, &self.leases, Context::add_lease);
         }
         if stale(|v| v.jobs) {
-            ctx.clear(Part::JobRuns);
-            for j in self.jobs.all() {
-                if let JobEntry::Run(run) = j.as_ref() {
+            refill(&mut ctx, Part::JobRuns, &self.jobs, |ctx, job| {
+                if let JobEntry::Run(run) = job.as_ref() {
                     ctx.add_job_run(Arc::clone(run));
                 }
-            }
+            });
         }
         if stale(|v| v.namespaces) {
-            ctx.clear(Part::Namespaces);
-            for ns in self.namespaces.all() {
+            refill(&mut ctx, Part::Namespaces, &self.namespaces, |ctx, ns| {
                 ctx.add_namespace(ns.name.clone(), ns.labels.clone());
-            }
+            });
         }
         if last
             .as_ref()
@@ -373,6 +371,14 @@ impl ledger::Workloads for Stores {
     }
     fn all(&self) -> Vec<Arc<Tracked>> {
         self.workloads()
+    }
+}
+
+/// Empties `part` of `ctx` and fills it again from `store`, one object at a time with `add`.
+fn refill<T>(ctx: &mut Context, part: Part, store: &Store<T>, add: fn(&mut Context, Arc<T>)) {
+    ctx.clear(part);
+    for obj in store.all() {
+        add(ctx, obj);
     }
 }
 
