@@ -910,7 +910,7 @@ mod tests {
     use crate::engine::Workload;
     use crate::reports::{ReportApi, ReportOptions};
     use crate::rules::CATALOG;
-    use crate::rules::testing::now;
+    use crate::rules::testing::{now, rule_toggles};
 
     const NAMESPACES: [&str; 3] = ["shop", "pay", "ops"];
     const WORKLOADS: u8 = 9;
@@ -985,24 +985,7 @@ mod tests {
     }
 
     fn toggles(enabled: &[&str]) -> String {
-        let all: Vec<String> = CATALOG
-            .iter()
-            .map(|r| {
-                let camel: String =
-                    r.id.split('-')
-                        .enumerate()
-                        .map(|(i, p)| {
-                            if i == 0 {
-                                p.to_owned()
-                            } else {
-                                p[..1].to_uppercase() + &p[1..]
-                            }
-                        })
-                        .collect();
-                format!("{camel}: {{enabled: {}}}", enabled.contains(&r.id))
-            })
-            .collect();
-        format!("  rules: {{{}}}\n", all.join(", "))
+        format!("  rules: {}\n", rule_toggles(enabled))
     }
 
     /// The two policies: one over every namespace labelled `tier: prod`, allowing annotation

@@ -339,30 +339,13 @@ mod tests {
     use super::*;
     use crate::controller::stores::Slim as _;
     use crate::rules::CATALOG;
-    use crate::rules::testing::{context, now};
+    use crate::rules::testing::{context, now, rule_toggles};
 
     /// A policy over namespace `shop` with only `rules` (kebab-case ids) enabled.
     fn policy(name: &str, rules: &[&str], extra: &str) -> Arc<ProductionPolicy> {
-        let toggles: Vec<String> = CATALOG
-            .iter()
-            .map(|r| {
-                let camel: String =
-                    r.id.split('-')
-                        .enumerate()
-                        .map(|(i, part)| {
-                            if i == 0 {
-                                part.to_owned()
-                            } else {
-                                part[..1].to_uppercase() + &part[1..]
-                            }
-                        })
-                        .collect();
-                format!("{camel}: {{enabled: {}}}", rules.contains(&r.id))
-            })
-            .collect();
         let yaml = format!(
-            "apiVersion: prodready.dev/v1alpha1\nkind: ProductionPolicy\nmetadata: {{name: {name}, generation: 1}}\nspec:\n  match: {{namespaces: [shop]}}\n  rules: {{{}}}\n{extra}",
-            toggles.join(", ")
+            "apiVersion: prodready.dev/v1alpha1\nkind: ProductionPolicy\nmetadata: {{name: {name}, generation: 1}}\nspec:\n  match: {{namespaces: [shop]}}\n  rules: {}\n{extra}",
+            rule_toggles(rules)
         );
         Arc::new(serde_saphyr::from_str(&yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}")))
     }

@@ -76,3 +76,26 @@ pub fn deployment(pod: &str) -> String {
         "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web}}\nspec:\n  selector: {{}}\n  template:\n    spec:\n{pod}"
     )
 }
+
+/// `spec.rules` of a ProductionPolicy in YAML flow style: every catalog rule, enabled only if
+/// its id is in `enabled`.
+pub fn rule_toggles(enabled: &[&str]) -> String {
+    let toggles: Vec<String> = super::CATALOG
+        .iter()
+        .map(|r| {
+            let camel: String =
+                r.id.split('-')
+                    .enumerate()
+                    .map(|(i, part)| {
+                        if i == 0 {
+                            part.to_owned()
+                        } else {
+                            part[..1].to_uppercase() + &part[1..]
+                        }
+                    })
+                    .collect();
+            format!("{camel}: {{enabled: {}}}", enabled.contains(&r.id))
+        })
+        .collect();
+    format!("{{{}}}", toggles.join(", "))
+}
