@@ -715,6 +715,44 @@ impl Cluster {
     pub fn log_tail(&self, component: &str, lines: usize) -> String {
         tail(&self.run.path(&format!("{component}.log")), lines)
     }
+
+    /// Bytes free on the filesystem holding the cluster's directory (the kubelet's nodefs).
+    pub fn free_disk(&self) -> anyhow::Result<u64> {
+        free_bytes(&self.run.path("."))
+    }
+
+    /// What a person needs when a phase fails: free disk, the node's conditions and taints,
+    /// every pod's phase and conditions, recent Events, and the kubelet's last lines. Each
+    /// part that cannot be read says why instead.
+    pub async fn diagnose(&self) -> String {
+        let mut out = String::new();
+        match self.free_disk() {
+            Ok(free) => out.push_str(&format!(
+                "free disk under the cluster directory: {:.1} GiB\n",
+                free as f64 / f64::from(1u32 << 30)
+            )),
+            Err(e) => out.push_str(&format!("free disk: unknown ({e})\n")),
+        }
+        let views: [&[&str]; 4] = [
+            &["describe", "nodes"],
+            &["get", "pods", "-A", "-o", "wide"],
+            &["describe", "pods", "-n", "prodready-system"],
+            &["get", "events", "-A", "--sort-by=.lastTimestamp"],
+        ];
+        for args in views {
+            out.push_str(&format!("\n$ kubectl {}\n", args.join(" ")));
+            match self.plane().kubectl(args.iter().copied()).await {
+                Ok(o) => {
+                    out.push_str(&o.stdout);
+                    out.push_str(&o.stderr);
+                }
+                Err(e) => out.push_str(&format!("(not run: {e:#})\n")),
+            }
+        }
+        out.push_str("\n$ tail kubelet.log\n");
+        out.push_str(&self.log_tail("kubelet", 40));
+        out
+    }
 }
 
 impl Drop for Cluster {
@@ -728,6 +766,20 @@ impl Drop for Cluster {
             eprintln!("cluster teardown: removing the run directory failed: {e}");
         }
     }
+}
+
+/// Bytes free to unprivileged writers on the filesystem holding `path`, from `df`.
+fn free_bytes(path: &Path) -> anyhow::Result<u64> {
+    let out = std::process::Command::new("df")
+        .args(["-B1", "--output=avail"])
+        .arg(path)
+        .output()
+        .context("running df")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .nth(1)
+        .and_then(|l| l.trim().parse().ok())
+        .with_context(|| format!("df printed no size for {}: {text}", path.display()))
 }
 
 /// A connection attempt as a start-up probe: ready once it connects.
@@ -1156,12 +1208,14 @@ authorization:
 readOnlyPort: 0
 healthzBindAddress: 127.0.0.1
 failSwapOn: false
-# A test node on a shared disk: evict only when really full, never garbage-collect images
-# (they are imported, and cannot be pulled again).
+# A test node on a shared disk that cargo builds fill: evict only when really full (an
+# absolute floor, since 1% of a large disk is gigabytes, and a percentage tainted the node
+# DiskPressure in CI once), never garbage-collect images (they are imported, and cannot be
+# pulled again).
 evictionHard:
   memory.available: 100Mi
-  nodefs.available: 1%
-  imagefs.available: 1%
+  nodefs.available: 256Mi
+  imagefs.available: 256Mi
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 serializeImagePulls: false

@@ -47,43 +47,56 @@ async fn prodready_runs_in_a_real_cluster() -> anyhow::Result<()> {
         .context("phase: starting the single-node cluster")?;
     let t = cluster.timings();
     figure("node_ready_s", format!("{:.1}", t.node_ready.as_secs_f64()));
+    let free = cluster.free_disk()?;
+    figure(
+        "disk_free_gib",
+        format!("{:.1}", free as f64 / f64::from(1u32 << 30)),
+    );
     let plane = cluster.plane();
     let client = plane.client().await?;
 
-    let (package, _dist) = install(&cluster).await.context("phase: helm install")?;
-    apps(&cluster, &client)
-        .await
-        .context("phase: real workloads")?;
-    scheduled_runs(plane, &client)
-        .await
-        .context("phase: cronjob-health from runs the CronJob controller really made")?;
-    admission(plane)
-        .await
-        .context("phase: admission through the Service")?;
-    failover(&cluster, &client)
-        .await
-        .context("phase: failover between pods")?;
-    upgrade(plane, &client, &package)
-        .await
-        .context("phase: helm upgrade under admission load")?;
-    drain(plane, &client)
-        .await
-        .context("phase: kubectl drain")?;
-    leader_program(plane, &client)
-        .await
-        .context("phase: leader-elected program")?;
-    faults(&cluster, &client)
-        .await
-        .context("phase: API server and etcd faults")?;
-    latency(plane, &client)
-        .await
-        .context("phase: webhook latency")?;
-    kustomize(plane, &client)
-        .await
-        .context("phase: kustomize install")?;
-    quick_start(plane, &client)
-        .await
-        .context("phase: the README's quick start")?;
+    // On a failed phase, what the node and its pods looked like goes with the error.
+    let phases = async {
+        let (package, _dist) = install(&cluster).await.context("phase: helm install")?;
+        apps(&cluster, &client)
+            .await
+            .context("phase: real workloads")?;
+        scheduled_runs(plane, &client)
+            .await
+            .context("phase: cronjob-health from runs the CronJob controller really made")?;
+        admission(plane)
+            .await
+            .context("phase: admission through the Service")?;
+        failover(&cluster, &client)
+            .await
+            .context("phase: failover between pods")?;
+        upgrade(plane, &client, &package)
+            .await
+            .context("phase: helm upgrade under admission load")?;
+        drain(plane, &client)
+            .await
+            .context("phase: kubectl drain")?;
+        leader_program(plane, &client)
+            .await
+            .context("phase: leader-elected program")?;
+        faults(&cluster, &client)
+            .await
+            .context("phase: API server and etcd faults")?;
+        latency(plane, &client)
+            .await
+            .context("phase: webhook latency")?;
+        kustomize(plane, &client)
+            .await
+            .context("phase: kustomize install")?;
+        quick_start(plane, &client)
+            .await
+            .context("phase: the README's quick start")?;
+        anyhow::Ok(())
+    };
+    if let Err(e) = phases.await {
+        let state = cluster.diagnose().await;
+        return Err(e.context(format!("the cluster when the phase failed:\n{state}")));
+    }
     figure("suite_s", format!("{:.0}", suite.elapsed().as_secs_f64()));
     let down = Instant::now();
     drop(cluster);
