@@ -102,6 +102,13 @@ pub struct RunArgs {
     #[arg(long, env = "PRODREADY_MAX_EVENTS_PER_SECOND", default_value_t = 50)]
     pub max_events_per_second: usize,
 
+    /// How watches read the cluster's state at start (and after falling too far behind):
+    /// `stream` (a streaming list: each object sent from the API server's watch cache as an
+    /// event; Kubernetes 1.32+), `pages` (a LIST in pages of 100) or `auto` (stream when a
+    /// probe at start shows the API server supports it, else pages).
+    #[arg(long, env = "PRODREADY_INITIAL_LIST", value_enum, default_value_t = InitialListArg::Auto)]
+    pub initial_list: InitialListArg,
+
     /// Timeout of each API request (retried when transient).
     #[arg(long, env = "PRODREADY_API_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub api_timeout: Duration,
@@ -120,6 +127,28 @@ pub struct RunArgs {
     /// The admission webhook's flags (`--webhook-*`, `--tls-*`).
     #[command(flatten)]
     pub webhook: crate::admission::WebhookArgs,
+}
+
+/// The `--initial-list` choice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum InitialListArg {
+    /// Streaming lists when the API server supports them (probed at start), else pages.
+    Auto,
+    /// Streaming lists (`sendInitialEvents`); the API server must support them.
+    Stream,
+    /// Paged LISTs, then a watch.
+    Pages,
+}
+
+impl InitialListArg {
+    /// The fixed choice, or `None` for `auto`.
+    pub fn fixed(self) -> Option<controller::InitialList> {
+        match self {
+            InitialListArg::Auto => None,
+            InitialListArg::Stream => Some(controller::InitialList::Stream),
+            InitialListArg::Pages => Some(controller::InitialList::Pages),
+        }
+    }
 }
 
 /// The `--reports` choice.
@@ -378,9 +407,19 @@ pub async fn run_until(args: RunArgs, shutdown: CancellationToken) -> Result<(),
     let stores = Arc::new(Stores::default());
     let trigger = Arc::new(Notify::new());
     let mut background = JoinSet::new();
-    controller::spawn_watches(&client, &stores, &trigger, &shutdown, &mut background);
+    let lists =
+        controller::initial_list::choose(args.initial_list.fixed(), &client, &probe_calls).await;
+    controller::spawn_watches(
+        &client,
+        lists,
+        &stores,
+        &trigger,
+        &shutdown,
+        &mut background,
+    );
     background.spawn(controller::discover_monitors(
         client.clone(),
+        lists,
         probe_calls.clone(),
         Arc::clone(&stores),
         Arc::clone(&trigger),
@@ -390,6 +429,7 @@ pub async fn run_until(args: RunArgs, shutdown: CancellationToken) -> Result<(),
     if let Some(sink) = &report_sink {
         background.spawn(controller::reports::discover(
             client.clone(),
+            lists,
             probe_calls.clone(),
             Arc::clone(sink),
             Arc::clone(&trigger),

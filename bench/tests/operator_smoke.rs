@@ -58,6 +58,16 @@ async fn cold_start_policy_edit_and_churn() {
         .expect("paged LIST of the workloads");
     assert_eq!(objects, 120, "every Deployment and CronJob, once");
     assert!(bytes > 120 * 500, "{bytes} bytes for 120 objects");
+    // Its streaming-list floor reads the same objects, each once, to the end bookmark.
+    let (_, streamed, stream_bytes) = cluster
+        .time_streaming_list(&operator::WORKLOAD_LISTS)
+        .await
+        .expect("streaming list of the workloads");
+    assert_eq!(streamed, 120, "every Deployment and CronJob, once");
+    assert!(
+        stream_bytes > 120 * 500,
+        "{stream_bytes} bytes for 120 objects"
+    );
     let status = StatusLog::watch(&cluster.client).await;
 
     // 2. Cold start: converges to the engine's exact figures; the floor and idle counts work.

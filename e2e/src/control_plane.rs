@@ -60,6 +60,12 @@ impl ControlPlane {
     /// an admin (`system:masters`) client certificate. Always local, whatever
     /// `PRODREADY_E2E_KUBECONFIG` says: use this for tests that stop the API server.
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with(&[]).await
+    }
+
+    /// [`ControlPlane::start`] with `extra` kube-apiserver flags (e.g. a feature gate turned
+    /// off, to test how prodready copes with an API server that lacks a feature).
+    pub async fn start_with(extra: &[&str]) -> anyhow::Result<Self> {
         let binaries = Binaries::locate()?;
         let dir = crate::process::new_temp_dir().context("creating the control-plane dir")?;
         let root = dir.path().to_path_buf();
@@ -73,7 +79,8 @@ impl ControlPlane {
         let apiserver_url = format!("https://127.0.0.1:{api_port}");
         let kubeconfig = root.join("kubeconfig");
         write_kubeconfig(&kubeconfig, &apiserver_url, &pki)?;
-        let apiserver_args = apiserver_args(&root, &pki, api_port, etcd_port);
+        let mut apiserver_args = apiserver_args(&root, &pki, api_port, etcd_port);
+        apiserver_args.extend(extra.iter().map(|a| (*a).to_owned()));
         let apiserver_log = root.join("kube-apiserver.log");
 
         let cp = Self {

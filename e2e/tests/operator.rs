@@ -1044,6 +1044,71 @@ async fn private() -> (ControlPlane, Client) {
     (cp, client)
 }
 
+/// Watches read their initial state with a streaming list where the API server supports it
+/// (WatchList, on by default since 1.32) and with paged LISTs where it does not: the probe at
+/// start chooses, the log says which and why, and verdicts are the same either way, for
+/// objects there before the start and for changes after it.
+#[tokio::test]
+async fn initial_lists_stream_where_supported_and_page_where_not() {
+    for (gate, want) in [
+        (None, "stream"),
+        (Some("--feature-gates=WatchList=false"), "pages"),
+    ] {
+        let cp = ControlPlane::start_with(gate.as_slice())
+            .await
+            .expect("private control plane");
+        let client = cp.client().await.expect("client");
+        install_crd_file(&client, repo_root().join(CRD_FILE))
+            .await
+            .expect("install the CRD");
+        apply(&client, "default", &deployment("web", 2, true, "")).await;
+        apply(
+            &client,
+            "default",
+            &policy_yaml("lists", "{namespaces: [default]}", &["livenessProbe"], ""),
+        )
+        .await;
+        let op = Operator::start(program(), cp.kubeconfig(), "lists-operator", "lists", &[]);
+        op.wait_ready(Duration::from_secs(60)).await;
+        wait_status(
+            &client,
+            "lists",
+            SETTLE,
+            "the workload listed at start",
+            expect_counts((1, 1, 0, 0, 0)),
+        )
+        .await;
+        apply(&client, "default", &deployment("bare", 1, false, "")).await;
+        wait_status(
+            &client,
+            "lists",
+            SETTLE,
+            "a workload created after the initial list",
+            expect_counts((2, 1, 1, 0, 0)),
+        )
+        .await;
+        let logs = op.logs();
+        let chosen = format!(r#""initial_list":"{want}""#);
+        for line in logs.lines().filter(|l| l.contains(&chosen)) {
+            eprintln!("{line}");
+        }
+        assert!(
+            logs.contains(&chosen),
+            "want {chosen} in the log:\n{}",
+            tail_lines(&logs, 30)
+        );
+        if want == "pages" {
+            // The fallback says why: the API server refused sendInitialEvents.
+            assert!(
+                logs.contains("a streaming list could not be used")
+                    && logs.contains("sendInitialEvents"),
+                "{}",
+                tail_lines(&logs, 30)
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn service_monitor_is_unknown_until_its_crd_is_installed() {
     let (cp, client) = private().await;

@@ -11,6 +11,7 @@
 mod dictionary;
 pub mod events;
 pub mod heap;
+pub mod initial_list;
 pub mod ledger;
 pub mod metrics;
 mod reconcile;
@@ -31,7 +32,6 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use kube::runtime::watcher;
 use kube::{Api, Client};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
@@ -45,6 +45,7 @@ use crate::engine::monitoring::{PodMonitor, ServiceMonitor};
 use crate::engine::service::{BudgetView, ServiceView};
 use crate::kubeapi::ApiCalls;
 
+pub use initial_list::{InitialList, LIST_PAGE};
 use ledger::Dirt;
 pub use reconcile::{Controller, ControllerConfig, sync_status, write_status};
 use stores::{JobEntry, NamespaceLabels, Scope, Store, Tracked, watch_into};
@@ -395,21 +396,17 @@ struct ContextVersions {
     monitors: (u64, u64, bool, bool),
 }
 
-/// Objects per page of a watch's initial LIST (kube's default is 500). A page is decoded into
-/// typed objects all at once before they are slimmed one by one, so the page size sets the
-/// transient heap of a sync: 500 Deployments decoded are several MiB per watch, freed between
-/// the small records kept, and glibc cannot hand back pages that a kept record shares.
-pub const LIST_PAGE: u32 = 100;
-
-/// Starts every core watch on `tasks`; each notifies `trigger` on changes that matter.
+/// Starts every core watch on `tasks`, each reading its initial state as `lists` says; each
+/// notifies `trigger` on changes that matter.
 pub fn spawn_watches(
     client: &Client,
+    lists: InitialList,
     stores: &Stores,
     trigger: &Arc<Notify>,
     shutdown: &CancellationToken,
     tasks: &mut JoinSet<()>,
 ) {
-    let cfg = || watcher::Config::default().page_size(LIST_PAGE);
+    let cfg = || lists.config();
     macro_rules! watch {
         ($k:ty, $store:expr, $cfg:expr) => {
             tasks.spawn(watch_into::<$k>(
@@ -446,10 +443,12 @@ pub fn spawn_watches(
 }
 
 /// Watches ServiceMonitors and PodMonitors while their CRDs exist: discovers
-/// `monitoring.coreos.com/v1` at start and every `interval`, starting a watch when a CRD
+/// `monitoring.coreos.com/v1` at start and every `interval`, starting a watch (initial list as
+/// `lists` says) when a CRD
 /// appears and stopping it (and emptying its store) when it goes.
 pub async fn discover_monitors(
     client: Client,
+    lists: InitialList,
     calls: ApiCalls,
     stores: Arc<Stores>,
     trigger: Arc<Notify>,
@@ -476,23 +475,25 @@ pub async fn discover_monitors(
                 (sm.is_some(), pm.is_some())
             }
         };
+        let start = WatchStart {
+            client: &client,
+            lists,
+            trigger: &trigger,
+            shutdown: &shutdown,
+        };
         toggle::<ServiceMonitor>(
-            &client,
+            &start,
             has_sm,
             &mut sm,
             &stores.service_monitors,
             &stores.service_monitors_installed,
-            &trigger,
-            &shutdown,
         );
         toggle::<PodMonitor>(
-            &client,
+            &start,
             has_pm,
             &mut pm,
             &stores.pod_monitors,
             &stores.pod_monitors_installed,
-            &trigger,
-            &shutdown,
         );
         tokio::select! {
             () = shutdown.cancelled() => return,
@@ -501,14 +502,22 @@ pub async fn discover_monitors(
     }
 }
 
+/// What starting a watch needs: the client, how it lists, whom it wakes, when it stops.
+struct WatchStart<'a> {
+    client: &'a Client,
+    lists: InitialList,
+    trigger: &'a Arc<Notify>,
+    shutdown: &'a CancellationToken,
+}
+
+/// Starts `store`'s watch when its CRD is `present` and it is not `running`; stops it and
+/// empties the store when the CRD is gone.
 fn toggle<K>(
-    client: &Client,
+    start: &WatchStart<'_>,
     present: bool,
     running: &mut Option<CancellationToken>,
     store: &Arc<Store<K>>,
     installed: &AtomicBool,
-    trigger: &Arc<Notify>,
-    shutdown: &CancellationToken,
 ) where
     K: kube::Resource<DynamicType = ()>
         + stores::Slim<Stored = K>
@@ -522,12 +531,12 @@ fn toggle<K>(
     match (present, running.is_some()) {
         (true, false) => {
             tracing::info!(kind = store.kind(), "CRD found; watching");
-            let token = shutdown.child_token();
+            let token = start.shutdown.child_token();
             tokio::spawn(watch_into::<K>(
-                Api::all(client.clone()),
-                watcher::Config::default(),
+                Api::all(start.client.clone()),
+                start.lists.config(),
                 Arc::clone(store),
-                Arc::clone(trigger),
+                Arc::clone(start.trigger),
                 token.clone(),
             ));
             *running = Some(token);
@@ -541,7 +550,7 @@ fn toggle<K>(
             }
             installed.store(false, Ordering::SeqCst);
             store.clear();
-            trigger.notify_one();
+            start.trigger.notify_one();
         }
         _ => {}
     }

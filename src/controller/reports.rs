@@ -420,11 +420,14 @@ impl ReportSink {
     async fn watch(
         self: Arc<Self>,
         client: Client,
+        lists: super::InitialList,
         trigger: Arc<Notify>,
         shutdown: CancellationToken,
     ) {
         let api: Api<DynamicObject> = Api::all_with(client, &self.resource);
-        let config = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={SOURCE}"));
+        let config = lists
+            .config()
+            .labels(&format!("{MANAGED_BY_LABEL}={SOURCE}"));
         let stream = watcher::watcher(api, config).backoff(WatchBackoff::default());
         let mut stream = std::pin::pin!(stream);
         let mut initial: Option<HashMap<ReportKey, Digest>> = None;
@@ -491,10 +494,11 @@ impl ReportSink {
 }
 
 /// Discovers the report API at start and every `interval`: when its CRD appears, watches
-/// prodready's reports and lets rounds write them; when it goes, stops, forgets them, and
+/// prodready's reports (initial list as `lists` says) and lets rounds write them; when it goes, stops, forgets them, and
 /// says so (log, `Reported=False` condition, `prodready_report_crd_installed 0`).
 pub async fn discover(
     client: Client,
+    lists: super::InitialList,
     calls: ApiCalls,
     sink: Arc<ReportSink>,
     trigger: Arc<Notify>,
@@ -529,6 +533,7 @@ pub async fn discover(
                 let token = shutdown.child_token();
                 tokio::spawn(Arc::clone(&sink).watch(
                     client.clone(),
+                    lists,
                     Arc::clone(&trigger),
                     token.clone(),
                 ));

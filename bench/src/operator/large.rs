@@ -42,6 +42,8 @@ pub struct LargeRun {
     pub list_all_s: Vec<f64>,
     /// Objects and bytes the last run of the full LIST read.
     pub list_all_size: (usize, u64),
+    /// The same collections as streaming lists, seconds per run.
+    pub stream_all_s: Vec<f64>,
     /// Seconds from the operator's start to the exact status.
     pub converged_s: f64,
     /// Operator CPU seconds until then.
@@ -79,9 +81,10 @@ pub const CONTEXT_LISTS: [&str; 4] = [
     "/api/v1/namespaces",
 ];
 
-/// The floor's page size: kube's default (`watcher::Config::page_size`), the fastest here. The
-/// operator reads smaller pages (`prodready::controller::LIST_PAGE`, for memory), so the floor
-/// is what a plain client pays, not what the operator chose to pay.
+/// The LIST floor's page size: kube's default (`watcher::Config::page_size`), the fastest here.
+/// When the API server does not support streaming lists the operator reads smaller pages
+/// (`prodready::controller::LIST_PAGE`, for memory), so the floor is what a plain client pays,
+/// not what the operator chose to pay.
 pub const PAGE: usize = 500;
 
 /// One page of a LIST as read for the floor: only what paging needs is decoded.
@@ -129,6 +132,51 @@ impl Cluster {
                     None => return anyhow::Ok((objects, bytes)),
                 }
             }
+        };
+        let results = futures::future::join_all(paths.iter().map(|p| one((*p).to_owned()))).await;
+        let (mut objects, mut bytes) = (0, 0);
+        for r in results {
+            let (o, b) = r?;
+            objects += o;
+            bytes += b;
+        }
+        Ok((started.elapsed().as_secs_f64(), objects, bytes))
+    }
+
+    /// The streaming-list floor: every collection in `paths` read at the same time as a
+    /// streaming list (`sendInitialEvents`, what the operator does on an API server that
+    /// supports it), each to the bookmark that ends its initial events; the bytes received but
+    /// not decoded. Returns seconds, objects and bytes.
+    pub async fn time_streaming_list(&self, paths: &[&str]) -> anyhow::Result<(f64, usize, u64)> {
+        use futures::{AsyncBufReadExt as _, TryStreamExt as _};
+        let started = Instant::now();
+        let one = |path: String| async move {
+            let (mut objects, mut bytes) = (0usize, 0u64);
+            let request = kube::core::Request::new(&path)
+                .watch(&kube::api::WatchParams::streaming_lists().timeout(290), "0")?;
+            let uri = request.uri().to_string();
+            let mut lines = std::pin::pin!(
+                self.client
+                    .request_stream(request)
+                    .await
+                    .with_context(|| format!("WATCH {uri}"))?
+                    .lines()
+            );
+            while let Some(line) = lines
+                .try_next()
+                .await
+                .with_context(|| format!("WATCH {uri}"))?
+            {
+                bytes += line.len() as u64 + 1;
+                if line.starts_with(r#"{"type":"BOOKMARK""#) {
+                    if line.contains(r#""k8s.io/initial-events-end":"true""#) {
+                        return anyhow::Ok((objects, bytes));
+                    }
+                } else {
+                    objects += 1;
+                }
+            }
+            anyhow::bail!("WATCH {uri} ended before the bookmark that ends its initial events")
         };
         let results = futures::future::join_all(paths.iter().map(|p| one((*p).to_owned()))).await;
         let (mut objects, mut bytes) = (0, 0);
@@ -205,8 +253,13 @@ pub async fn large(
         let (s, objects, bytes) = cluster.time_paged_list(&all, PAGE).await?;
         r.list_all_s.push(s);
         r.list_all_size = (objects, bytes);
+        r.stream_all_s
+            .push(cluster.time_streaming_list(&all).await?.0);
     }
-    eprintln!("  floor {:?} / {:?}", r.list_workloads_s, r.list_all_s);
+    eprintln!(
+        "  floor {:?} / {:?}; streaming {:?}",
+        r.list_workloads_s, r.list_all_s, r.stream_all_s
+    );
     let (bg0, _) = cluster.apiserver_requests_split("events").await?;
     tokio::time::sleep(idle).await;
     r.background_requests = cluster.apiserver_requests_split("events").await?.0 - bg0;
