@@ -380,11 +380,19 @@ impl Controller {
     async fn rounds(&mut self, shutdown: &CancellationToken) {
         let mut wake: Option<Instant> = None;
         let mut next_resync = Instant::now() + self.cfg.resync;
+        // Until every cache has synced there is nothing to batch: the first round starts as
+        // soon as the last cache syncs, not a debounce later.
+        let mut synced = false;
         loop {
             // A full pass at least every resync interval; rounds between evaluate what changed.
             let deadline = wake.map_or(next_resync, |w| w.min(next_resync));
             let trigger = Arc::clone(&self.trigger);
-            if super::next_round(&trigger, self.cfg.debounce, deadline, shutdown)
+            let debounce = if synced {
+                self.cfg.debounce
+            } else {
+                Duration::ZERO
+            };
+            if super::next_round(&trigger, debounce, deadline, shutdown)
                 .await
                 .is_none()
             {
@@ -396,6 +404,7 @@ impl Controller {
                 wake = None;
                 continue;
             }
+            synced = true;
             let resync = Instant::now() >= next_resync;
             let full;
             (wake, full) = tokio::select! {
