@@ -100,6 +100,24 @@ struct PageMeta {
     next: Option<String>,
 }
 
+/// Reads every collection in `paths` at the same time with `read` (objects and bytes of one
+/// collection). Returns seconds until the last one ended, and the objects and bytes of all.
+async fn timed_at_once<F, Fut>(paths: &[&str], read: F) -> anyhow::Result<(f64, usize, u64)>
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<(usize, u64)>>,
+{
+    let started = Instant::now();
+    let results = futures::future::join_all(paths.iter().map(|p| read((*p).to_owned()))).await;
+    let (mut objects, mut bytes) = (0, 0);
+    for r in results {
+        let (o, b) = r?;
+        objects += o;
+        bytes += b;
+    }
+    Ok((started.elapsed().as_secs_f64(), objects, bytes))
+}
+
 impl Cluster {
     /// The LIST floor: every collection in `paths` read to its end at the same time, in pages
     /// of `page` (kube's reflectors read pages of 500 by default), the bytes received but not
@@ -110,7 +128,6 @@ impl Cluster {
         paths: &[&str],
         page: usize,
     ) -> anyhow::Result<(f64, usize, u64)> {
-        let started = Instant::now();
         let one = |path: String| async move {
             let (mut objects, mut bytes) = (0usize, 0u64);
             let request = kube::core::Request::new(&path);
@@ -133,14 +150,7 @@ impl Cluster {
                 }
             }
         };
-        let results = futures::future::join_all(paths.iter().map(|p| one((*p).to_owned()))).await;
-        let (mut objects, mut bytes) = (0, 0);
-        for r in results {
-            let (o, b) = r?;
-            objects += o;
-            bytes += b;
-        }
-        Ok((started.elapsed().as_secs_f64(), objects, bytes))
+        timed_at_once(paths, one).await
     }
 
     /// The streaming-list floor: every collection in `paths` read at the same time as a
@@ -149,7 +159,6 @@ impl Cluster {
     /// not decoded. Returns seconds, objects and bytes.
     pub async fn time_streaming_list(&self, paths: &[&str]) -> anyhow::Result<(f64, usize, u64)> {
         use futures::{AsyncBufReadExt as _, TryStreamExt as _};
-        let started = Instant::now();
         let one = |path: String| async move {
             let (mut objects, mut bytes) = (0usize, 0u64);
             let request = kube::core::Request::new(&path)
@@ -178,14 +187,7 @@ impl Cluster {
             }
             anyhow::bail!("WATCH {uri} ended before the bookmark that ends its initial events")
         };
-        let results = futures::future::join_all(paths.iter().map(|p| one((*p).to_owned()))).await;
-        let (mut objects, mut bytes) = (0, 0);
-        for r in results {
-            let (o, b) = r?;
-            objects += o;
-            bytes += b;
-        }
-        Ok((started.elapsed().as_secs_f64(), objects, bytes))
+        timed_at_once(paths, one).await
     }
 
     /// The API server's request count without the requests on `resource` (and that count).
