@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 use k8s_openapi::jiff::Timestamp;
 
-use crate::api::{Profile, Severity};
+use crate::api::{Profile, ProductionPolicySpec};
+pub use crate::audit::config::FailOn;
+use crate::audit::config::{self, PolicySource, Settings};
 use crate::audit::{self, InputError, Loaded, output};
 use crate::engine::CompiledPolicy;
 use crate::rules::{self, CATALOG};
@@ -56,6 +58,9 @@ pub enum Command {
     },
     /// Print the ProductionPolicy CustomResourceDefinition (YAML) to stdout.
     Crd,
+    /// Print the JSON Schema of the audit's config file, `.prodready.yaml`, to stdout (for
+    /// editors: `# yaml-language-server: $schema=…`).
+    ConfigSchema,
     /// Run the operator: watch the cluster, evaluate every workload against every
     /// ProductionPolicy, write policy status and Events, serve health and metrics.
     ///
@@ -71,30 +76,95 @@ pub enum Command {
 /// Arguments of `prodready audit`.
 #[derive(Debug, clap::Args)]
 pub struct AuditArgs {
-    /// Files or directories to audit (`.yaml`, `.yml`, `.json`, recursively); `-` reads stdin.
+    /// Files or directories to audit (`.yaml`, `.yml`, `.json`, recursively, honouring
+    /// `.gitignore`); `-` reads stdin. A directory holding `Chart.yaml` is rendered with
+    /// `helm template`, one holding `kustomization.yaml` with `kubectl kustomize`. YAML that is
+    /// not a Kubernetes object (values files, CI configs) is counted and skipped.
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 
-    /// Built-in profile to apply when no --policy is given.
-    #[arg(long, value_enum, default_value_t = ProfileArg::Baseline, conflicts_with = "policy")]
-    pub profile: ProfileArg,
+    /// The config file (default: `.prodready.yaml` in the working directory or the nearest
+    /// directory above it). Flags win over it.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_config")]
+    pub config: Option<PathBuf>,
+
+    /// Do not read a config file.
+    #[arg(long)]
+    pub no_config: bool,
+
+    /// Built-in profile to apply when no --policy is given [default: baseline, or the config
+    /// file's].
+    #[arg(long, value_enum, conflicts_with = "policy")]
+    pub profile: Option<ProfileArg>,
 
     /// ProductionPolicy file(s) to apply instead of a profile; every policy document in them
     /// is applied, as the operator would. Repeatable.
     #[arg(long, value_name = "FILE")]
     pub policy: Vec<PathBuf>,
 
+    /// Turn a rule on in every policy applied (repeatable, or comma-separated).
+    #[arg(long, value_name = "RULE", value_delimiter = ',')]
+    pub enable: Vec<String>,
+
+    /// Turn a rule off in every policy applied (repeatable, or comma-separated).
+    #[arg(long, value_name = "RULE", value_delimiter = ',')]
+    pub disable: Vec<String>,
+
+    /// Honour the workloads' `prodready.dev/exempt` annotations (reason required), reported
+    /// as `exempt`.
+    #[arg(long)]
+    pub allow_annotation_exemptions: bool,
+
+    /// Leave out paths matching this glob, relative to the working directory (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+
+    /// A values file for every Helm chart audited (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub values: Vec<PathBuf>,
+
+    /// A `--set` value for every Helm chart audited (repeatable).
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+
+    /// The Helm release name [default: the chart directory's name].
+    #[arg(long, value_name = "NAME")]
+    pub release_name: Option<String>,
+
+    /// The Helm release namespace [default: default].
+    #[arg(long, value_name = "NAMESPACE")]
+    pub release_namespace: Option<String>,
+
+    /// API versions a chart sees in `.Capabilities.APIVersions` (repeatable; replaces the
+    /// default `monitoring.coreos.com/v1`).
+    #[arg(long, value_name = "GROUP/VERSION")]
+    pub api_versions: Vec<String>,
+
+    /// The helm binary [default: `helm` on PATH].
+    #[arg(long, value_name = "PATH")]
+    pub helm: Option<PathBuf>,
+
+    /// The kustomize or kubectl binary [default: `kustomize`, else `kubectl`, on PATH].
+    #[arg(long, value_name = "PATH")]
+    pub kustomize: Option<PathBuf>,
+
     /// Report format.
     #[arg(short, long, value_enum, default_value_t = output::Format::Table)]
     pub output: output::Format,
 
-    /// Exit 1 when a failure at or above this severity is found (`none`: never).
-    #[arg(long, value_enum, default_value_t = FailOn::High)]
-    pub fail_on: FailOn,
+    /// Exit 1 when a failure at or above this severity is found (`none`: never)
+    /// [default: high, or the config file's].
+    #[arg(long, value_enum)]
+    pub fail_on: Option<FailOn>,
 
     /// Also list passing rules.
     #[arg(long)]
     pub show_passed: bool,
+
+    /// In the table, list every input skipped, excluded or not judged, and every directory
+    /// rendered.
+    #[arg(short, long)]
+    pub verbose: bool,
 
     /// Colour in the table: auto (only on a terminal, honouring NO_COLOR), always, never.
     #[arg(long, value_enum, default_value_t = ColorArg::Auto)]
@@ -118,6 +188,28 @@ impl AuditArgs {
             usize::from,
         )
     }
+
+    /// The flags that share their meaning with the config file.
+    pub fn flags(&self) -> config::Flags {
+        config::Flags {
+            config: self.config.clone(),
+            no_config: self.no_config,
+            profile: self.profile.map(ProfileArg::profile),
+            policies: self.policy.clone(),
+            enable: self.enable.clone(),
+            disable: self.disable.clone(),
+            allow_annotation_exemptions: self.allow_annotation_exemptions,
+            exclude: self.exclude.clone(),
+            fail_on: self.fail_on,
+            values: self.values.clone(),
+            set: self.set.clone(),
+            release_name: self.release_name.clone(),
+            release_namespace: self.release_namespace.clone(),
+            api_versions: self.api_versions.clone(),
+            helm: self.helm.clone(),
+            kustomize: self.kustomize.clone(),
+        }
+    }
 }
 
 /// A built-in profile.
@@ -129,29 +221,12 @@ pub enum ProfileArg {
     Strict,
 }
 
-/// The --fail-on threshold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum FailOn {
-    /// Critical failures only.
-    Critical,
-    /// High or critical.
-    High,
-    /// Medium and above.
-    Medium,
-    /// Any failure.
-    Low,
-    /// Never fail on findings (input errors still exit 2).
-    None,
-}
-
-impl FailOn {
-    fn threshold(self) -> Option<Severity> {
+impl ProfileArg {
+    /// The profile.
+    pub fn profile(self) -> Profile {
         match self {
-            FailOn::Critical => Some(Severity::Critical),
-            FailOn::High => Some(Severity::High),
-            FailOn::Medium => Some(Severity::Medium),
-            FailOn::Low => Some(Severity::Low),
-            FailOn::None => None,
+            ProfileArg::Baseline => Profile::Baseline,
+            ProfileArg::Strict => Profile::Strict,
         }
     }
 }
@@ -178,42 +253,71 @@ pub enum RulesFormat {
     Markdown,
 }
 
-/// Loads the policies named by --policy (or the profile), reporting problems as input errors.
-pub fn load_policies(args: &AuditArgs, errors: &mut Vec<InputError>) -> Vec<CompiledPolicy> {
-    if args.policy.is_empty() {
-        let profile = match args.profile {
-            ProfileArg::Baseline => Profile::Baseline,
-            ProfileArg::Strict => Profile::Strict,
-        };
-        return vec![CompiledPolicy::builtin(profile, &crate::rules::CATALOG)];
-    }
-    let loaded = Loaded::from_paths(&args.policy);
+/// The policies a run applies (the profile's, or every policy in the policy files), with
+/// the config file's and the flags' rule settings, exemptions and annotation switch applied;
+/// problems become input errors.
+pub fn load_policies(settings: &Settings, errors: &mut Vec<InputError>) -> Vec<CompiledPolicy> {
+    let compile = |name: &str, mut spec: ProductionPolicySpec| {
+        settings
+            .apply(&mut spec)
+            .map_err(|message| message.to_string())?;
+        CompiledPolicy::from_spec(name, spec, &crate::rules::CATALOG).map_err(|e| e.to_string())
+    };
+    let files = match &settings.policies {
+        PolicySource::Profile(profile) => {
+            let spec = ProductionPolicySpec {
+                profile: Some(*profile),
+                ..Default::default()
+            };
+            return match compile(profile.as_str(), spec) {
+                Ok(p) => vec![p],
+                Err(message) => {
+                    errors.push(InputError {
+                        file: settings
+                            .file
+                            .as_deref()
+                            .map_or_else(|| "command line".into(), |f| f.display().to_string()),
+                        document: None,
+                        line: None,
+                        message,
+                    });
+                    Vec::new()
+                }
+            };
+        }
+        PolicySource::Files(files) => files,
+    };
+    let loaded = Loaded::from_paths(files);
     errors.extend(loaded.errors);
     let mut policies = Vec::new();
     for (policy, source) in loaded.policies {
-        match CompiledPolicy::compile(&policy, &crate::rules::CATALOG) {
-            Ok(p) => policies.push(p),
-            Err(e) => errors.push(InputError {
+        let name = policy.metadata.name.clone().unwrap_or_default();
+        let generation = policy.metadata.generation;
+        match compile(&name, policy.spec) {
+            Ok(mut p) => {
+                p.generation = generation;
+                policies.push(p);
+            }
+            Err(message) => errors.push(InputError {
                 file: source.file,
                 document: Some(source.document),
                 line: Some(source.line),
-                message: e.to_string(),
+                message,
             }),
         }
     }
     if policies.is_empty() && errors.is_empty() {
         errors.push(InputError {
-            file: args
-                .policy
+            file: files
                 .iter()
                 .map(|p| p.display().to_string())
                 .collect::<Vec<_>>()
                 .join(", "),
             document: None,
             line: None,
-            message:
-                "no ProductionPolicy (apiVersion prodready.dev/v1alpha1) found in --policy input"
-                    .into(),
+            message: "no ProductionPolicy (apiVersion prodready.dev/v1alpha1) found in the \
+                      policy files; name files that hold ProductionPolicy documents"
+                .into(),
         });
     }
     policies
@@ -228,6 +332,7 @@ pub fn run_audit(args: &AuditArgs, out: &mut dyn Write) -> io::Result<i32> {
 ///
 /// Freeing it takes one deallocation per object — for a large corpus about a tenth of the
 /// whole run — so the `prodready` binary, which exits right after, does not drop it.
+#[derive(Default)]
 pub struct AuditRun {
     /// The inputs.
     pub loaded: Loaded,
@@ -237,10 +342,18 @@ pub struct AuditRun {
 
 /// [`run_audit`], handing back the inputs and report instead of dropping them.
 pub fn run_audit_retaining(args: &AuditArgs, out: &mut dyn Write) -> io::Result<(i32, AuditRun)> {
+    let cwd = std::env::current_dir()?;
+    let settings = match config::resolve(&args.flags(), &cwd) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("prodready: {e}");
+            return Ok((2, AuditRun::default()));
+        }
+    };
     let mut policy_errors = Vec::new();
-    let policies = load_policies(args, &mut policy_errors);
+    let policies = load_policies(&settings, &mut policy_errors);
     let jobs = args.jobs();
-    let mut loaded = Loaded::from_paths_jobs(&args.paths, jobs);
+    let mut loaded = Loaded::from_paths_with(&args.paths, jobs, &settings.load);
     loaded.errors.splice(0..0, policy_errors);
     let now = args.now.unwrap_or_else(Timestamp::now);
     let reports = args
@@ -256,14 +369,14 @@ pub fn run_audit_retaining(args: &AuditArgs, out: &mut dyn Write) -> io::Result<
         ColorArg::Never => false,
         ColorArg::Auto => io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     };
-    output::write_jobs(&report, args.output, color, jobs, out)?;
+    output::write_jobs(&report, args.output, color, args.verbose, jobs, out)?;
     if args.output != output::Format::Table && !report.errors.is_empty() {
         // Machine formats carry the errors in the document; say so on stderr too.
         for e in &report.errors {
             eprintln!("prodready: {}: {}", e.file, e.message);
         }
     }
-    let code = report.exit_code(args.fail_on.threshold());
+    let code = report.exit_code(settings.fail_on.threshold());
     Ok((code, AuditRun { loaded, report }))
 }
 
@@ -357,23 +470,7 @@ pub fn run_explain(id: &str, out: &mut dyn Write) -> io::Result<i32> {
     writeln!(
         out,
         "\nConfigure it in a ProductionPolicy under spec.rules.{} (enabled, severity, parameters).",
-        camel(r.id)
+        config::rule_key(r.id)
     )?;
     Ok(0)
-}
-
-fn camel(id: &str) -> String {
-    let mut s = String::new();
-    let mut up = false;
-    for c in id.chars() {
-        if c == '-' {
-            up = true;
-        } else if up {
-            s.extend(c.to_uppercase());
-            up = false;
-        } else {
-            s.push(c);
-        }
-    }
-    s
 }

@@ -15,3 +15,32 @@ pub fn yaml() -> Result<String, serde_saphyr::SerializeError> {
 
 /// Where the committed copy lives, relative to the repository root.
 pub const PATH: &str = "crds/productionpolicies.prodready.dev.yaml";
+
+/// The openAPI v3 schema of `prodready.dev/v1alpha1` ProductionPolicy, as the API server
+/// validates it (strict field validation reads it), built once.
+pub fn policy_schema() -> &'static serde_json::Value {
+    static SCHEMA: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        serde_json::to_value(ProductionPolicy::crd())
+            .ok()
+            .and_then(|crd| {
+                crd.pointer("/spec/versions/0/schema/openAPIV3Schema")
+                    .cloned()
+            })
+            .map(|mut schema| {
+                // The API server declares these for every object; the CRD leaves them out.
+                if let Some(props) = schema
+                    .get_mut("properties")
+                    .and_then(serde_json::Value::as_object_mut)
+                {
+                    for key in ["apiVersion", "kind", "metadata"] {
+                        props
+                            .entry(key)
+                            .or_insert_with(|| serde_json::json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}));
+                    }
+                }
+                schema
+            })
+            .unwrap_or_default()
+    })
+}

@@ -31,6 +31,9 @@ fn main() -> ExitCode {
         Command::Rules { output } => cli::run_rules(output, &mut out).map(|()| 0),
         Command::Explain { rule } => cli::run_explain(&rule, &mut out),
         Command::Run(_) => Ok(0),
+        Command::ConfigSchema => out
+            .write_all(prodready::audit::config::schema_text().as_bytes())
+            .map(|()| 0),
         Command::Crd => match prodready::crd::yaml() {
             Ok(y) => out.write_all(y.as_bytes()).map(|()| 0),
             Err(e) => {

@@ -44,7 +44,7 @@ fn hundred_workloads_both_layouts_audit_the_same() {
     )];
     let run = |path: PathBuf| {
         let loaded = Loaded::from_paths(&[path]);
-        let files = loaded.files;
+        let files = loaded.inputs.files;
         (files, audit(loaded, &policies, now, false))
     };
     let (file_count, single) = run(layout.file.clone());

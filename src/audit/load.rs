@@ -9,11 +9,12 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize as _, Serialize};
 use serde_json::Value;
 
+use super::render::{self, RenderOptions, Renderer};
 use crate::api::ProductionPolicy;
-use crate::engine::object::{Manifest, Object, decode, list_items};
+use crate::engine::object::{DecodeError, Manifest, Object, decode, list_items, read_at};
 use crate::engine::{Context, Workload};
 
 /// Files larger than this are refused rather than read into memory.
@@ -34,6 +35,69 @@ pub struct Source {
     /// The chart template path from a `# Source:` comment (`helm template` output).
     #[serde(rename = "helmSource", skip_serializing_if = "Option::is_none")]
     pub helm_source: Option<String>,
+    /// What rendered `file` (a chart or kustomization directory), when it was rendered.
+    #[serde(rename = "renderedBy", skip_serializing_if = "Option::is_none")]
+    pub rendered_by: Option<Renderer>,
+}
+
+impl Source {
+    /// The file a person edits for this object: the chart template a `# Source:` comment
+    /// names inside a rendered chart directory, else the file itself (`-` for stdin).
+    pub fn origin(&self) -> String {
+        match (&self.helm_source, self.rendered_by, self.file.as_str()) {
+            // `# Source: chart/templates/x.yaml` is relative to the chart's parent: the first
+            // component is the chart's name.
+            (Some(h), Some(Renderer::Helm), dir) => match h.split_once('/') {
+                Some((_, rest)) => format!("{}/{rest}", dir.trim_end_matches('/')),
+                None => dir.to_owned(),
+            },
+            (Some(h), _, "-") => h.clone(),
+            (_, _, file) => file.to_owned(),
+        }
+    }
+}
+
+/// A document that is not a Kubernetes object, or a path not read: counted and named in
+/// every report, never an error and never silent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    /// The file or directory.
+    pub file: String,
+    /// The 0-based document index, for a document.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub document: Option<usize>,
+    /// The 1-based line, for a document.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    /// Why it was not audited.
+    pub reason: String,
+}
+
+/// What the inputs held besides workloads: for the report's account of what was read.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Inputs {
+    /// Files read (rendered directories count once).
+    pub files: usize,
+    /// Chart and kustomization directories rendered, with their renderer.
+    pub rendered: Vec<Rendered>,
+    /// Documents that are not Kubernetes objects (Helm values, CI configs…), and kustomize
+    /// components.
+    pub skipped: Vec<Skipped>,
+    /// Paths left out by an exclude pattern.
+    pub excluded: Vec<String>,
+    /// Objects of kinds prodready does not judge (ConfigMaps, Ingresses…), by
+    /// `apiVersion/kind`, with their number.
+    pub not_judged: std::collections::BTreeMap<String, usize>,
+}
+
+/// A rendered directory.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Rendered {
+    /// The directory.
+    pub dir: String,
+    /// What rendered it.
+    pub by: Renderer,
 }
 
 /// An input that could not be read or understood.
@@ -62,8 +126,71 @@ pub struct Loaded {
     pub context: Context,
     /// Problems, in input order.
     pub errors: Vec<InputError>,
-    /// How many files were read.
-    pub files: usize,
+    /// What was read besides workloads, skipped, excluded or rendered.
+    pub inputs: Inputs,
+}
+
+/// How inputs are found and rendered.
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {
+    /// Paths left out.
+    pub excludes: Excludes,
+    /// How charts and kustomizations are rendered.
+    pub render: RenderOptions,
+}
+
+/// Exclude patterns (globs), each set relative to its own base directory: the config file's
+/// patterns to the file's directory, `--exclude`'s to the working directory.
+#[derive(Clone, Debug, Default)]
+pub struct Excludes {
+    sets: Vec<(PathBuf, globset::GlobSet)>,
+}
+
+impl Excludes {
+    /// Adds patterns relative to `base`. A pattern without `/` matches at any depth (as in
+    /// `.gitignore`); a pattern matching a directory excludes everything below it.
+    pub fn add(&mut self, base: &Path, patterns: &[String]) -> Result<(), String> {
+        if patterns.is_empty() {
+            return Ok(());
+        }
+        let mut set = globset::GlobSetBuilder::new();
+        for p in patterns {
+            let trimmed = p.trim_start_matches("./").trim_end_matches('/');
+            let pattern = if trimmed.contains('/') {
+                trimmed.trim_start_matches('/').to_owned()
+            } else {
+                format!("**/{trimmed}")
+            };
+            let glob = globset::GlobBuilder::new(&pattern)
+                .literal_separator(true)
+                .build()
+                .map_err(|e| format!("exclude pattern `{p}` is not a valid glob: {e}"))?;
+            set.add(glob);
+        }
+        let set = set
+            .build()
+            .map_err(|e| format!("exclude patterns cannot be compiled: {e}"))?;
+        let base = std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf());
+        self.sets.push((base, set));
+        Ok(())
+    }
+
+    /// Whether `path` (or a directory above it, up to the base) is excluded.
+    pub fn matches(&self, path: &Path) -> bool {
+        if self.sets.is_empty() {
+            return false;
+        }
+        let Ok(abs) = std::path::absolute(path) else {
+            return false;
+        };
+        self.sets.iter().any(|(base, set)| {
+            abs.strip_prefix(base).is_ok_and(|rel| {
+                rel.ancestors()
+                    .filter(|a| !a.as_os_str().is_empty())
+                    .any(|a| set.is_match(a))
+            })
+        })
+    }
 }
 
 impl Loaded {
@@ -76,17 +203,25 @@ impl Loaded {
     /// result is the same, in the same order, for every `jobs`: files are parsed apart and
     /// merged in input order, and the cross-object context is built from the merged objects.
     pub fn from_paths_jobs(paths: &[PathBuf], jobs: usize) -> Self {
+        Self::from_paths_with(paths, jobs, &LoadOptions::default())
+    }
+
+    /// [`Loaded::from_paths_jobs`] with excludes and render settings: a directory holding
+    /// `Chart.yaml` or `kustomization.yaml` is rendered rather than walked.
+    pub fn from_paths_with(paths: &[PathBuf], jobs: usize, options: &LoadOptions) -> Self {
         let mut inputs = Vec::new();
+        let mut excluded = Vec::new();
         for path in paths {
-            expand(path, &mut inputs);
+            expand(path, options, &mut inputs, &mut excluded);
         }
-        let parts = super::map_in_order(inputs, jobs, Input::read);
+        let parts = super::map_in_order(inputs, jobs, |input| input.read(&options.render));
         // One allocation for every workload: growing the vector part by part moved each
         // (large) workload several times, on the one thread that merges.
         let mut loaded = Loaded {
             workloads: Vec::with_capacity(parts.iter().map(|p| p.workloads.len()).sum()),
             ..Loaded::default()
         };
+        loaded.inputs.excluded = excluded;
         for part in parts {
             loaded.merge(part);
         }
@@ -101,7 +236,12 @@ impl Loaded {
     }
 
     fn merge(&mut self, part: Part) {
-        self.files += part.files;
+        self.inputs.files += part.files;
+        self.inputs.rendered.extend(part.rendered);
+        self.inputs.skipped.extend(part.skipped);
+        for (kind, n) in part.not_judged {
+            *self.inputs.not_judged.entry(kind).or_default() += n;
+        }
         self.workloads.extend(part.workloads);
         self.policies.extend(part.policies);
         for obj in part.others {
@@ -116,15 +256,32 @@ impl Loaded {
 enum Input {
     File(PathBuf),
     Text { file: String, text: String },
+    Render(PathBuf, Renderer),
+    Skip(Skipped),
     Error(InputError),
 }
 
 impl Input {
-    fn read(self) -> Part {
+    fn read(self, options: &RenderOptions) -> Part {
         let mut part = Part::default();
         match self {
             Input::File(path) => part.add_file(&path),
             Input::Text { file, text } => part.add_text(&file, &text, false),
+            Input::Render(dir, how) => {
+                let display = dir.display().to_string();
+                match render::render(&dir, how, options) {
+                    Ok(text) => {
+                        part.rendered_by = Some(how);
+                        part.add_text(&display, &text, false);
+                        part.rendered.push(Rendered {
+                            dir: display,
+                            by: how,
+                        });
+                    }
+                    Err(message) => part.error(&display, None, None, message),
+                }
+            }
+            Input::Skip(s) => part.skipped.push(s),
             Input::Error(e) => part.errors.push(e),
         }
         part
@@ -140,9 +297,11 @@ fn input_error(file: &str, message: String) -> Input {
     })
 }
 
-/// Lists what one path stands for: stdin is read here (once, in order), a directory is
-/// walked recursively (sorted), anything else is a file.
-fn expand(path: &Path, inputs: &mut Vec<Input>) {
+/// Lists what one path stands for: stdin is read here (once, in order); a chart or
+/// kustomization directory is rendered; another directory is walked recursively (sorted,
+/// honouring `.gitignore`, hidden entries left out), its charts and kustomizations rendered
+/// rather than walked; anything else is a file. Excluded paths are listed in `excluded`.
+fn expand(path: &Path, options: &LoadOptions, inputs: &mut Vec<Input>, excluded: &mut Vec<String>) {
     if path.as_os_str() == "-" {
         let mut text = String::new();
         inputs.push(match std::io::stdin().read_to_string(&mut text) {
@@ -155,24 +314,128 @@ fn expand(path: &Path, inputs: &mut Vec<Input>) {
         return;
     }
     let display = path.display().to_string();
+    if options.excludes.matches(path) {
+        excluded.push(display);
+        return;
+    }
     match fs::metadata(path) {
         Err(e) => inputs.push(input_error(&display, format!("cannot read: {e}"))),
         Ok(meta) if meta.is_dir() => {
-            let mut files = Vec::new();
-            if let Err(e) = collect_manifests(path, &mut files) {
+            if let Some(input) = directory_input(path) {
+                inputs.push(input);
+                return;
+            }
+            let before = inputs.len();
+            if let Err(e) = walk(path, &options.excludes, inputs, excluded) {
                 inputs.push(input_error(&display, format!("cannot read directory: {e}")));
             }
-            if files.is_empty() {
+            if inputs.len() == before {
                 inputs.push(input_error(
                     &display,
-                    "directory holds no manifests (*.yaml, *.yml, *.json)".into(),
+                    "directory holds no manifests (*.yaml, *.yml, *.json), Helm chart or \
+                     kustomization"
+                        .into(),
                 ));
             }
-            files.sort();
-            inputs.extend(files.into_iter().map(Input::File));
         }
         Ok(_) => inputs.push(Input::File(path.to_path_buf())),
     }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The input a chart or kustomization directory stands for (`None` for another directory).
+fn directory_input(dir: &Path) -> Option<Input> {
+    let how = render::renderer_of(dir)?;
+    Some(if how == Renderer::Kustomize && render::is_component(dir) {
+        Input::Skip(Skipped {
+            file: dir.display().to_string(),
+            document: None,
+            line: None,
+            reason: "a kustomize Component: audited inside the kustomizations that use it".into(),
+        })
+    } else {
+        Input::Render(dir.to_path_buf(), how)
+    })
+}
+
+/// Walks a directory: manifest files, and chart and kustomization directories (not walked
+/// into), sorted by path.
+fn walk(
+    dir: &Path,
+    excludes: &Excludes,
+    inputs: &mut Vec<Input>,
+    excluded: &mut Vec<String>,
+) -> Result<(), ignore::Error> {
+    // Excluded paths and the directories rendered instead of walked are pruned by the
+    // walker's filter, which records them.
+    type Shared<T> = std::sync::Arc<std::sync::Mutex<Vec<T>>>;
+    let pruned: Shared<(PathBuf, Input)> = Shared::default();
+    let left_out: Shared<String> = Shared::default();
+    let mut walker = ignore::WalkBuilder::new(dir);
+    // Hidden entries (.git, .terraform…) never hold manifests to audit; `.gitignore`d paths
+    // (build output, vendored trees) are not the repository's manifests either.
+    walker
+        .hidden(true)
+        .git_ignore(true)
+        .git_exclude(true)
+        .git_global(false)
+        .ignore(false)
+        .parents(true)
+        .follow_links(false);
+    {
+        let excludes = excludes.clone();
+        let pruned = pruned.clone();
+        let left_out = left_out.clone();
+        walker.filter_entry(move |entry| {
+            if entry.depth() == 0 {
+                return true;
+            }
+            let path = entry.path();
+            if excludes.matches(path) {
+                lock(&left_out).push(path.display().to_string());
+                return false;
+            }
+            if entry.file_type().is_some_and(|t| t.is_dir())
+                && let Some(input) = directory_input(path)
+            {
+                lock(&pruned).push((path.to_path_buf(), input));
+                return false;
+            }
+            true
+        });
+    }
+    let mut found: Vec<(PathBuf, Option<Input>)> = Vec::new();
+    for entry in walker.build() {
+        let entry = entry?;
+        let path = entry.path();
+        if entry.depth() > 0
+            && entry.file_type().is_some_and(|t| t.is_file())
+            && path
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "yaml" | "yml" | "json"))
+        {
+            found.push((entry.into_path(), None));
+        }
+    }
+    found.extend(
+        std::mem::take(&mut *lock(&pruned))
+            .into_iter()
+            .map(|(p, i)| (p, Some(i))),
+    );
+    let mut left_out = std::mem::take(&mut *lock(&left_out));
+    left_out.sort();
+    excluded.extend(left_out);
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    inputs.extend(
+        found
+            .into_iter()
+            .map(|(path, input)| input.unwrap_or(Input::File(path))),
+    );
+    Ok(())
 }
 
 /// What one input holds, before the objects that form the context are merged into it.
@@ -184,6 +447,11 @@ struct Part {
     /// Services, PDBs, Leases…: the context, in input order.
     others: Vec<Object>,
     errors: Vec<InputError>,
+    skipped: Vec<Skipped>,
+    rendered: Vec<Rendered>,
+    /// What rendered the text being read, if anything.
+    rendered_by: Option<Renderer>,
+    not_judged: std::collections::BTreeMap<String, usize>,
 }
 
 impl Part {
@@ -272,12 +540,14 @@ impl Part {
         helm_source: Option<&str>,
         mut value: M,
     ) {
+        let rendered_by = self.rendered_by;
         let source = |item| Source {
             file: file.to_owned(),
             document,
             line,
             item,
             helm_source: helm_source.map(str::to_owned),
+            rendered_by,
         };
         if let Some(items) = list_items(&mut value) {
             for (i, item) in items.into_iter().enumerate() {
@@ -289,25 +559,98 @@ impl Part {
     }
 
     fn add_object<'de, M: Manifest<'de>>(&mut self, source: Source, value: M) {
+        if value.top_str("kind") == Some("ProductionPolicy")
+            && value.top_str("apiVersion") == read_at("ProductionPolicy")
+        {
+            // Checked field by field against the CRD's schema, as the API server checks it.
+            return self.add_policy(source, value);
+        }
         match decode(value) {
             Ok(Object::Workload(w)) => self.workloads.push((*w, source)),
             Ok(Object::Policy(p)) => self.policies.push((*p, source)),
             // Judged at their owner, as the controller and the webhook do.
-            Ok(Object::Other { .. } | Object::Controlled { .. }) => {}
-            Ok(obj) => self.others.push(obj),
-            Err(e) => {
-                let at = source
-                    .item
-                    .map(|i| format!("items[{i}]: "))
-                    .unwrap_or_default();
-                self.errors.push(InputError {
-                    file: source.file,
-                    document: Some(source.document),
-                    line: Some(source.line),
-                    message: format!("{at}{e}"),
-                });
+            Ok(Object::Controlled { .. }) => {}
+            Ok(Object::Other { api_version, kind }) => {
+                *self
+                    .not_judged
+                    .entry(format!("{api_version}/{kind}"))
+                    .or_default() += 1;
             }
+            Ok(obj) => self.others.push(obj),
+            // YAML that is no Kubernetes object at all (Helm values, CI and compose files,
+            // application config): counted and named, not an error.
+            Err(DecodeError::NotAnObject | DecodeError::MissingKind) => {
+                self.skip(source, "not a Kubernetes object (no apiVersion and kind)");
+            }
+            Err(DecodeError::MissingApiVersion { kind }) if read_at(&kind).is_none() => {
+                self.skip(
+                    source,
+                    &format!("not a Kubernetes object (kind {kind} without apiVersion)"),
+                );
+            }
+            Err(e) => self.object_error(source, e.to_string()),
         }
+    }
+
+    /// A ProductionPolicy document: unknown fields are errors (naming the closest declared
+    /// field), as `kubectl apply` reports them; a valid one is decoded as any object.
+    fn add_policy<'de, M: Manifest<'de>>(&mut self, source: Source, value: M) {
+        let value = match Value::deserialize(value) {
+            Ok(v) => v,
+            Err(e) => return self.object_error(source, format!("invalid ProductionPolicy: {e}")),
+        };
+        let unknown = super::strict::unknown_fields(&value, crate::crd::policy_schema());
+        if !unknown.is_empty() {
+            let name = value
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or("(unnamed)");
+            let list: Vec<String> = unknown.iter().map(ToString::to_string).collect();
+            return self.object_error(
+                source,
+                format!(
+                    "ProductionPolicy {name}: {} (the API server refuses unknown fields; fix or \
+                     remove {})",
+                    list.join("; "),
+                    if list.len() == 1 { "it" } else { "them" }
+                ),
+            );
+        }
+        match decode(value) {
+            Ok(Object::Policy(p)) => {
+                // Applied only when read through --policy or the config file: among the
+                // audited manifests it is checked and counted, not applied.
+                *self
+                    .not_judged
+                    .entry("prodready.dev/v1alpha1/ProductionPolicy".to_owned())
+                    .or_default() += 1;
+                self.policies.push((*p, source));
+            }
+            Ok(_) => {}
+            Err(e) => self.object_error(source, e.to_string()),
+        }
+    }
+
+    fn object_error(&mut self, source: Source, message: String) {
+        let at = source
+            .item
+            .map(|i| format!("items[{i}]: "))
+            .unwrap_or_default();
+        self.errors.push(InputError {
+            file: source.file,
+            document: Some(source.document),
+            line: Some(source.line),
+            message: format!("{at}{message}"),
+        });
+    }
+
+    fn skip(&mut self, source: Source, reason: &str) {
+        self.skipped.push(Skipped {
+            file: source.file,
+            document: Some(source.document),
+            line: Some(source.line),
+            reason: reason.to_owned(),
+        });
     }
 
     fn error(&mut self, file: &str, document: Option<usize>, line: Option<usize>, message: String) {
@@ -322,27 +665,6 @@ impl Part {
 
 fn first_line(s: &str) -> String {
     s.lines().next().unwrap_or(s).trim().to_owned()
-}
-
-fn collect_manifests(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
-        let path = entry.path();
-        let ty = entry.file_type()?;
-        if ty.is_dir() {
-            // Hidden directories (.git, .terraform…) never hold manifests to audit.
-            if !entry.file_name().to_string_lossy().starts_with('.') {
-                collect_manifests(&path, out)?;
-            }
-        } else if path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "yaml" | "yml" | "json"))
-        {
-            out.push(path);
-        }
-    }
-    Ok(())
 }
 
 /// One YAML document of a stream.

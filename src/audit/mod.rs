@@ -3,9 +3,12 @@
 //! Loading ([`load`]) and reporting ([`output`]) are the only IO; the verdicts come from the
 //! same [`CompiledPolicy::evaluate`] the controller and the webhook use.
 
+pub mod config;
 pub mod load;
 mod node;
 pub mod output;
+pub mod render;
+mod strict;
 mod yaml;
 
 use k8s_openapi::jiff::Timestamp;
@@ -15,7 +18,7 @@ use serde::Serialize;
 use crate::api::{Severity, WorkloadKind};
 use crate::engine::{CompiledPolicy, Evaluation, ExemptionSource, Outcome, WorkloadVerdict};
 use crate::reports::{ReportOptions, Subject};
-pub use load::{InputError, Loaded, Source};
+pub use load::{Excludes, InputError, Inputs, LoadOptions, Loaded, Skipped, Source};
 
 /// The result of one rule on one workload, as reported.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -166,6 +169,9 @@ pub struct Report {
     pub summary: Summary,
     /// The names of the policies applied (a profile's name for a built-in one).
     pub policies: Vec<String>,
+    /// What was read besides workloads: rendered directories, documents that are not
+    /// Kubernetes objects, excluded paths, objects of kinds not judged.
+    pub inputs: Inputs,
     /// Every workload with its verdict.
     #[serde(skip)]
     pub workloads: Vec<WorkloadSummary>,
@@ -235,6 +241,7 @@ pub fn audit_jobs(
         version: 1,
         errors: loaded.errors.clone(),
         policies: policies.iter().map(|p| p.name.clone()).collect(),
+        inputs: loaded.inputs.clone(),
         ..Default::default()
     };
     let summary = &mut report.summary;

@@ -90,6 +90,22 @@ pub enum DecodeError {
         /// The one version prodready reads that kind at.
         expected: &'static str,
     },
+    /// A kind at an API version Kubernetes has removed: the API server refuses it, so a
+    /// manifest that still uses it cannot be deployed (and must never pass in silence).
+    #[error(
+        "{kind} {api_version} was removed in Kubernetes {removed_in}; use {replacement} \
+         (`kubectl convert` or an edit of apiVersion, plus the fields the new version requires)"
+    )]
+    RemovedApiVersion {
+        /// As written.
+        kind: String,
+        /// As written (e.g. `extensions/v1beta1`).
+        api_version: String,
+        /// The Kubernetes release that stopped serving it.
+        removed_in: &'static str,
+        /// The version to use instead.
+        replacement: &'static str,
+    },
     /// A field has the wrong type or shape.
     #[error("invalid {kind}: {message}")]
     Invalid {
@@ -157,6 +173,24 @@ where
     }
 }
 
+/// The apiVersion prodready reads `kind` at, for the kinds it reads (workloads, the objects
+/// of the cross-object context, policies).
+pub fn read_at(kind: &str) -> Option<&'static str> {
+    if let Some(workload) = WorkloadKind::parse(kind) {
+        return Some(workload.api_version());
+    }
+    Some(match kind {
+        "Service" | "Namespace" => "v1",
+        "PodDisruptionBudget" => "policy/v1",
+        "NetworkPolicy" => "networking.k8s.io/v1",
+        "Lease" => "coordination.k8s.io/v1",
+        "HorizontalPodAutoscaler" => "autoscaling/v2",
+        "ServiceMonitor" | "PodMonitor" => "monitoring.coreos.com/v1",
+        "ProductionPolicy" => "prodready.dev/v1alpha1",
+        _ => return None,
+    })
+}
+
 /// Decodes one object. `kind: List` is not handled here (see [`list_items`]).
 pub fn decode<'de, M: Manifest<'de>>(doc: M) -> Result<Object, DecodeError> {
     if !doc.is_mapping() {
@@ -170,18 +204,16 @@ pub fn decode<'de, M: Manifest<'de>>(doc: M) -> Result<Object, DecodeError> {
         Some(v) if !v.is_empty() => v.to_owned(),
         _ => return Err(DecodeError::MissingApiVersion { kind }),
     };
-    let expected: &'static str = match WorkloadKind::parse(&kind) {
-        Some(workload) => workload.api_version(),
-        None => match kind.as_str() {
-            "Service" | "Namespace" => "v1",
-            "PodDisruptionBudget" => "policy/v1",
-            "NetworkPolicy" => "networking.k8s.io/v1",
-            "Lease" => "coordination.k8s.io/v1",
-            "HorizontalPodAutoscaler" => "autoscaling/v2",
-            "ServiceMonitor" | "PodMonitor" => "monitoring.coreos.com/v1",
-            "ProductionPolicy" => "prodready.dev/v1alpha1",
-            _ => return Ok(Object::Other { api_version, kind }),
-        },
+    if let Some((removed_in, replacement)) = removed_api(&api_version, &kind) {
+        return Err(DecodeError::RemovedApiVersion {
+            kind,
+            api_version,
+            removed_in,
+            replacement,
+        });
+    }
+    let Some(expected) = read_at(&kind) else {
+        return Ok(Object::Other { api_version, kind });
     };
     // autoscaling/v1 is still served and common in charts; the fields the rules read
     // (scaleTargetRef, minReplicas, maxReplicas) are the same as in v2.
@@ -251,6 +283,60 @@ pub fn decode<'de, M: Manifest<'de>>(doc: M) -> Result<Object, DecodeError> {
     })
 }
 
+/// Kinds prodready reads at API versions Kubernetes no longer serves: (apiVersion, kinds,
+/// the release that removed it, the version to use).
+const REMOVED_APIS: &[(&str, &[&str], &str, &str)] = &[
+    (
+        "extensions/v1beta1",
+        &["Deployment", "DaemonSet", "ReplicaSet"],
+        "1.16",
+        "apps/v1",
+    ),
+    ("extensions/v1beta1", &["NetworkPolicy"], "1.16", "networking.k8s.io/v1"),
+    (
+        "apps/v1beta1",
+        &["Deployment", "StatefulSet"],
+        "1.16",
+        "apps/v1",
+    ),
+    (
+        "apps/v1beta2",
+        &["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"],
+        "1.16",
+        "apps/v1",
+    ),
+    ("batch/v1beta1", &["CronJob"], "1.25", "batch/v1"),
+    ("batch/v2alpha1", &["CronJob"], "1.21", "batch/v1"),
+    ("policy/v1beta1", &["PodDisruptionBudget"], "1.25", "policy/v1"),
+    (
+        "autoscaling/v2beta1",
+        &["HorizontalPodAutoscaler"],
+        "1.25",
+        "autoscaling/v2",
+    ),
+    (
+        "autoscaling/v2beta2",
+        &["HorizontalPodAutoscaler"],
+        "1.26",
+        "autoscaling/v2",
+    ),
+    (
+        "coordination.k8s.io/v1beta1",
+        &["Lease"],
+        "1.22",
+        "coordination.k8s.io/v1",
+    ),
+];
+
+/// When `kind` at `api_version` is a removed API: the release that removed it and the
+/// replacement.
+fn removed_api(api_version: &str, kind: &str) -> Option<(&'static str, &'static str)> {
+    REMOVED_APIS
+        .iter()
+        .find(|(v, kinds, _, _)| *v == api_version && kinds.contains(&kind))
+        .map(|(_, _, removed_in, replacement)| (*removed_in, *replacement))
+}
+
 /// The items of a `kind: List` (or `*List`) document, or `None` when it is not a list.
 pub fn list_items<'de, M: Manifest<'de>>(doc: &mut M) -> Option<Vec<M>> {
     let is_list = doc
@@ -290,6 +376,7 @@ impl Categorized for DecodeError {
             DecodeError::MissingKind => "missing_kind",
             DecodeError::MissingApiVersion { .. } => "missing_api_version",
             DecodeError::UnsupportedApiVersion { .. } => "unsupported_api_version",
+            DecodeError::RemovedApiVersion { .. } => "removed_api_version",
             DecodeError::Invalid { .. } => "invalid",
         }
     }

@@ -259,8 +259,11 @@ impl CompiledPolicy {
             }
             for id in &ex.rules {
                 if id != "*" && !catalog.iter().any(|r| r.id == id) {
+                    let hint = crate::text::closest(id, catalog.iter().map(|r| r.id))
+                        .map(|c| format!("; did you mean `{c}`?"))
+                        .unwrap_or_default();
                     problems.push(format!(
-                        "exemptions[{i}]: unknown rule id `{id}` (see `prodready rules`)"
+                        "exemptions[{i}]: unknown rule id `{id}`{hint} (see `prodready rules`)"
                     ));
                 }
             }

@@ -30,6 +30,8 @@ pub(super) fn write(report: &Report, jobs: usize, out: &mut dyn Write) -> io::Re
     write_indented(out, &report.summary, b"  ")?;
     out.write_all(b",\n  \"policies\": ")?;
     write_indented(out, &report.policies, b"  ")?;
+    out.write_all(b",\n  \"inputs\": ")?;
+    write_indented(out, &report.inputs, b"  ")?;
     out.write_all(b"\n}\n")
 }
 

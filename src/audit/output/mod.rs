@@ -42,20 +42,22 @@ impl Format {
 
 /// Writes a report in a format. `color` only affects the table.
 pub fn write(report: &Report, format: Format, color: bool, out: &mut dyn Write) -> io::Result<()> {
-    write_jobs(report, format, color, 1, out)
+    write_jobs(report, format, color, false, 1, out)
 }
 
 /// [`write`], rendering the JSON report's findings on up to `jobs` threads; the output is the
-/// same, byte for byte, for every `jobs`.
+/// same, byte for byte, for every `jobs`. `verbose` lists, in the table, every input skipped,
+/// excluded or not judged (the machine formats always carry them).
 pub fn write_jobs(
     report: &Report,
     format: Format,
     color: bool,
+    verbose: bool,
     jobs: usize,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     match format {
-        Format::Table => table::write(report, color, out),
+        Format::Table => table::write(report, color, verbose, out),
         Format::Json => json::write(report, jobs, out),
         Format::Sarif => sarif::write(report, out),
         Format::Junit => junit::write(report, out),

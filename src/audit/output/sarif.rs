@@ -80,10 +80,16 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         })
         .map(|f| {
             let rule_index = CATALOG.iter().position(|r| r.id == f.rule).unwrap_or(0);
-            let uri = match (&f.source.helm_source, f.source.file.as_str()) {
-                (Some(h), "-") => h.clone(),
-                (_, "-") => "stdin".to_owned(),
-                (_, file) => file.trim_start_matches("./").to_owned(),
+            let uri = match f.source.origin() {
+                o if o == "-" => "stdin".to_owned(),
+                o => o.trim_start_matches("./").to_owned(),
+            };
+            // A chart template's own lines are not known after rendering: point at the
+            // template, not at a line of the rendered stream.
+            let line = if f.source.rendered_by == Some(crate::audit::render::Renderer::Helm) {
+                1
+            } else {
+                f.source.line.max(1)
             };
             let container = f
                 .container
@@ -105,7 +111,7 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                 "locations": [{
                     "physicalLocation": {
                         "artifactLocation": {"uri": uri},
-                        "region": {"startLine": f.source.line.max(1)},
+                        "region": {"startLine": line},
                     },
                     "logicalLocations": [{
                         "name": f.name,
@@ -131,19 +137,34 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             result
         })
         .collect();
+    let notification = |level: &str, file: &str, line: Option<usize>, text: &str| {
+        json!({
+            "level": level,
+            "message": {"text": format!("{file}: {text}")},
+            "locations": [{"physicalLocation": {
+                "artifactLocation": {"uri": file},
+                "region": {"startLine": line.unwrap_or(1).max(1)},
+            }}],
+        })
+    };
+    // Errors, then what was not audited and why (notes): nothing is left out in silence.
+    let inputs = &report.inputs;
     let notifications: Vec<Value> = report
         .errors
         .iter()
-        .map(|e| {
-            json!({
-                "level": "error",
-                "message": {"text": format!("{}: {}", e.file, e.message)},
-                "locations": [{"physicalLocation": {
-                    "artifactLocation": {"uri": e.file},
-                    "region": {"startLine": e.line.unwrap_or(1).max(1)},
-                }}],
-            })
-        })
+        .map(|e| notification("error", &e.file, e.line, &e.message))
+        .chain(
+            inputs
+                .skipped
+                .iter()
+                .map(|s| notification("note", &s.file, s.line, &s.reason)),
+        )
+        .chain(
+            inputs
+                .excluded
+                .iter()
+                .map(|e| notification("note", e, None, "excluded by an exclude pattern")),
+        )
         .collect();
     let sarif = json!({
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",

@@ -7,6 +7,7 @@ use comfy_table::presets::NOTHING;
 use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table};
 
 use crate::api::Severity;
+use crate::audit::render::Renderer;
 use crate::audit::{Finding, Report, ResultKind, WorkloadSummary};
 
 const WIDTH: u16 = 140;
@@ -29,11 +30,94 @@ fn severity_color(s: Severity) -> Color {
 }
 
 fn location(w: &WorkloadSummary) -> String {
-    let mut s = format!("{}:{}", w.source.file, w.source.line);
-    if let Some(h) = &w.source.helm_source {
-        s.push_str(&format!(" ({h})"));
+    let src = &w.source;
+    match src.rendered_by {
+        Some(Renderer::Helm) if src.helm_source.is_some() => {
+            format!("{} (rendered by helm)", src.origin())
+        }
+        Some(by) => format!("{}:{} (rendered by {})", src.file, src.line, by.as_str()),
+        None => {
+            let mut s = format!("{}:{}", src.file, src.line);
+            if let Some(h) = &src.helm_source {
+                s.push_str(&format!(" ({h})"));
+            }
+            s
+        }
     }
-    s
+}
+
+/// The account of the inputs: what was rendered, skipped, excluded or not judged.
+fn inputs(report: &Report, verbose: bool, out: &mut dyn Write) -> io::Result<()> {
+    let i = &report.inputs;
+    let mut parts = Vec::new();
+    for by in [Renderer::Helm, Renderer::Kustomize] {
+        let n = i.rendered.iter().filter(|r| r.by == by).count();
+        if n > 0 {
+            let what = match (by, n) {
+                (Renderer::Helm, 1) => "Helm chart",
+                (Renderer::Helm, _) => "Helm charts",
+                (Renderer::Kustomize, 1) => "kustomization",
+                (Renderer::Kustomize, _) => "kustomizations",
+            };
+            parts.push(format!("{n} {what} rendered"));
+        }
+    }
+    let skipped_files: std::collections::BTreeSet<&str> =
+        i.skipped.iter().map(|s| s.file.as_str()).collect();
+    if !i.skipped.is_empty() {
+        parts.push(format!(
+            "{} document{} in {} file{} not Kubernetes objects (skipped)",
+            i.skipped.len(),
+            plural(i.skipped.len()),
+            skipped_files.len(),
+            plural(skipped_files.len()),
+        ));
+    }
+    if !i.excluded.is_empty() {
+        parts.push(format!(
+            "{} path{} excluded",
+            i.excluded.len(),
+            plural(i.excluded.len())
+        ));
+    }
+    let not_judged: usize = i.not_judged.values().sum();
+    if not_judged > 0 {
+        parts.push(format!(
+            "{not_judged} object{} of kinds prodready does not judge",
+            plural(not_judged)
+        ));
+    }
+    if parts.is_empty() {
+        return Ok(());
+    }
+    write!(out, "Inputs: {}.", parts.join("; "))?;
+    if !verbose && (!i.skipped.is_empty() || !i.excluded.is_empty() || not_judged > 0) {
+        write!(out, " --verbose lists them.")?;
+    }
+    writeln!(out)?;
+    if verbose {
+        for r in &i.rendered {
+            writeln!(out, "  rendered by {}: {}", r.by.as_str(), r.dir)?;
+        }
+        for s in &i.skipped {
+            let at = match (s.document, s.line) {
+                (Some(d), Some(l)) => format!(" document {d} line {l}"),
+                _ => String::new(),
+            };
+            writeln!(out, "  skipped {}{at}: {}", s.file, s.reason)?;
+        }
+        for e in &i.excluded {
+            writeln!(out, "  excluded {e}")?;
+        }
+        for (kind, n) in &i.not_judged {
+            writeln!(out, "  not judged: {n} × {kind}")?;
+        }
+    }
+    Ok(())
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }
 
 fn rows(findings: &[&Finding], color: bool) -> Table {
@@ -86,7 +170,12 @@ fn rows(findings: &[&Finding], color: bool) -> Table {
     t
 }
 
-pub(super) fn write(report: &Report, color: bool, out: &mut dyn Write) -> io::Result<()> {
+pub(super) fn write(
+    report: &Report,
+    color: bool,
+    verbose: bool,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     let policies = report.policies.join(", ");
     writeln!(
         out,
@@ -166,6 +255,7 @@ pub(super) fn write(report: &Report, color: bool, out: &mut dyn Write) -> io::Re
         s.failures.medium,
         s.failures.low
     )?;
+    inputs(report, verbose, out)?;
     if s.violating > 0 {
         writeln!(
             out,
