@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 use k8s_openapi::jiff::Timestamp;
 
-use crate::api::{Profile, ProductionPolicySpec};
+use crate::api::{ProductionPolicySpec, Profile};
 pub use crate::audit::config::FailOn;
 use crate::audit::config::{self, PolicySource, Settings};
 use crate::audit::{self, InputError, Loaded, output};
@@ -140,6 +140,10 @@ pub struct AuditArgs {
     #[arg(long, value_name = "GROUP/VERSION")]
     pub api_versions: Vec<String>,
 
+    /// The Kubernetes version a Helm chart is rendered for [default: v1.34.0].
+    #[arg(long, value_name = "VERSION")]
+    pub kube_version: Option<String>,
+
     /// The helm binary [default: `helm` on PATH].
     #[arg(long, value_name = "PATH")]
     pub helm: Option<PathBuf>,
@@ -206,6 +210,7 @@ impl AuditArgs {
             release_name: self.release_name.clone(),
             release_namespace: self.release_namespace.clone(),
             api_versions: self.api_versions.clone(),
+            kube_version: self.kube_version.clone(),
             helm: self.helm.clone(),
             kustomize: self.kustomize.clone(),
         }

@@ -179,9 +179,15 @@ fn the_repository_root_is_audited_without_input_errors() {
     );
     // The table names what was not audited and says how to list it.
     let table = text(&prodready(&root(), &["audit", ".", "--fail-on", "none"]));
-    assert!(table.contains("not Kubernetes objects (skipped)"), "{table}");
+    assert!(
+        table.contains("not Kubernetes objects (skipped)"),
+        "{table}"
+    );
     assert!(table.contains("--verbose lists them"), "{table}");
-    let verbose = text(&prodready(&root(), &["audit", ".", "-v", "--fail-on", "none"]));
+    let verbose = text(&prodready(
+        &root(),
+        &["audit", ".", "-v", "--fail-on", "none"],
+    ));
     assert!(
         verbose.contains("skipped ./action.yml document 0 line 11: not a Kubernetes object"),
         "{verbose}"
@@ -243,7 +249,10 @@ fn a_policy_with_an_unknown_field_is_refused_naming_the_closest() {
         "exempt.yaml",
         "apiVersion: prodready.dev/v1alpha1\nkind: ProductionPolicy\nmetadata: {name: ex}\nspec:\n  exemptions: [{rules: [replica-ha], reason: by design}]\n",
     );
-    let t = text(&prodready(&dir, &["audit", "--policy", "exempt.yaml", "app.yaml"]));
+    let t = text(&prodready(
+        &dir,
+        &["audit", "--policy", "exempt.yaml", "app.yaml"],
+    ));
     assert!(
         t.contains("unknown rule id `replica-ha`; did you mean `replicas-ha`?"),
         "{t}"
@@ -343,18 +352,22 @@ spec:
         "deploy/overlays/prod/kustomization.yaml",
         "namespace: prod\nresources: [../../base]\n",
     );
-    write(dir, "legacy/old.yaml", "apiVersion: extensions/v1beta1\nkind: Deployment\nmetadata: {name: old}\nspec: {}\n");
-    write(dir, "tests/fixtures/broken.yaml", "kind: Deployment\n  bad: [\n");
+    write(
+        dir,
+        "legacy/old.yaml",
+        "apiVersion: extensions/v1beta1\nkind: Deployment\nmetadata: {name: old}\nspec: {}\n",
+    );
+    write(
+        dir,
+        "tests/fixtures/broken.yaml",
+        "kind: Deployment\n  bad: [\n",
+    );
     write(
         dir,
         "docker-compose.yml",
         "services:\n  web: {image: web:1}\n",
     );
-    write(
-        dir,
-        ".github/workflows/ci.yaml",
-        "on: push\njobs: {}\n",
-    );
+    write(dir, ".github/workflows/ci.yaml", "on: push\njobs: {}\n");
     write(dir, "k8s/app.yaml", GOOD);
 }
 
@@ -452,16 +465,17 @@ chart:
         .filter(|f| f["name"] == "worker" && f["result"] == "exempt")
         .collect();
     assert!(
-        exempt
-            .iter()
-            .any(|f| f["rule"] == "replicas-ha"
-                && f["exemption"]["reason"] == "a queue consumer; one replica by design"
-                && f["exemption"]["source"] == "annotation"),
+        exempt.iter().any(|f| f["rule"] == "replicas-ha"
+            && f["exemption"]["reason"] == "a queue consumer; one replica by design"
+            && f["exemption"]["source"] == "annotation"),
         "{exempt:#?}"
     );
     // Excludes are listed, not silent; the compose file and the workflow are skipped.
     let excluded = a["inputs"]["excluded"].to_string();
-    assert!(excluded.contains("legacy") && excluded.contains("fixtures"), "{excluded}");
+    assert!(
+        excluded.contains("legacy") && excluded.contains("fixtures"),
+        "{excluded}"
+    );
     let skipped = a["inputs"]["skipped"].to_string();
     assert!(
         skipped.contains("docker-compose.yml") && !skipped.contains(".github"),
@@ -492,13 +506,17 @@ chart:
 fn a_config_file_with_an_unknown_key_is_an_error_naming_the_closest() {
     let dir = temp("config-typo");
     write(&dir, "app.yaml", GOOD);
-    write(&dir, ".prodready.yaml", "excludes: [x]\nchart: {valuesFile: [v.yaml]}\n");
+    write(
+        &dir,
+        ".prodready.yaml",
+        "excludes: [x]\nchart: {value: [v.yaml]}\n",
+    );
     let out = prodready(&dir, &["audit", "app.yaml"]);
     assert_eq!(out.status.code(), Some(2));
     let t = text(&out);
     assert!(
         t.contains("unknown field `excludes`; did you mean `exclude`?")
-            && t.contains("unknown field `chart.valuesFile`; did you mean `values`?"),
+            && t.contains("unknown field `chart.value`; did you mean `values`?"),
         "{t}"
     );
     std::fs::remove_dir_all(&dir).ok();
@@ -507,7 +525,11 @@ fn a_config_file_with_an_unknown_key_is_an_error_naming_the_closest() {
 #[test]
 fn a_missing_renderer_is_one_sentence_naming_the_chart_and_what_to_do() {
     let dir = temp("no-helm");
-    write(&dir, "chart/Chart.yaml", "apiVersion: v2\nname: c\nversion: 0.1.0\n");
+    write(
+        &dir,
+        "chart/Chart.yaml",
+        "apiVersion: v2\nname: c\nversion: 0.1.0\n",
+    );
     let out = Command::new(env!("CARGO_BIN_EXE_prodready"))
         .current_dir(&dir)
         .env("PATH", "/nonexistent")

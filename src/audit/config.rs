@@ -110,6 +110,10 @@ pub struct ChartSettings {
     /// replaces them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_versions: Option<Vec<String>>,
+    /// The Kubernetes version the chart is rendered for (`.Capabilities.KubeVersion`,
+    /// `kubeVersion` constraints; default `v1.34.0`). `--kube-version` wins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kube_version: Option<String>,
 }
 
 /// The failure threshold of `audit`'s exit code.
@@ -174,6 +178,8 @@ pub struct Flags {
     pub release_namespace: Option<String>,
     /// `--api-versions` (given at least once: replaces the file's and the default list).
     pub api_versions: Vec<String>,
+    /// `--kube-version`.
+    pub kube_version: Option<String>,
     /// `--helm`.
     pub helm: Option<PathBuf>,
     /// `--kustomize`.
@@ -262,14 +268,19 @@ pub fn parse(text: &str) -> Result<Config, String> {
         Err(e) => return Err(format!("invalid YAML: {e}")),
     };
     if !value.is_object() {
-        return Err("the config file must be a mapping of settings (see the schema at \
+        return Err(
+            "the config file must be a mapping of settings (see the schema at \
                     docs/prodready-config.schema.json)"
-            .into());
+                .into(),
+        );
     }
     let unknown = super::strict::unknown_fields(&value, &schema());
     if !unknown.is_empty() {
         let list: Vec<String> = unknown.iter().map(ToString::to_string).collect();
-        return Err(format!("{} (see docs/prodready-config.schema.json)", list.join("; ")));
+        return Err(format!(
+            "{} (see docs/prodready-config.schema.json)",
+            list.join("; ")
+        ));
     }
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
@@ -412,6 +423,11 @@ pub fn resolve(flags: &Flags, cwd: &Path) -> Result<Settings, ConfigError> {
         } else {
             flags.api_versions.clone()
         },
+        kube_version: flags
+            .kube_version
+            .clone()
+            .or_else(|| chart.kube_version.clone())
+            .unwrap_or(defaults.kube_version),
         timeout: defaults.timeout,
     };
 
@@ -465,10 +481,17 @@ mod tests {
 
     #[test]
     fn unknown_keys_name_the_closest_valid_one() {
-        let e = parse("exlude: [a]\nchart: {value: [v.yaml]}\nrules: {replicasHA: {enabled: false}}\n")
-            .unwrap_err();
-        assert!(e.contains("unknown field `exlude`; did you mean `exclude`?"), "{e}");
-        assert!(e.contains("unknown field `chart.value`; did you mean `values`?"), "{e}");
+        let e =
+            parse("exlude: [a]\nchart: {value: [v.yaml]}\nrules: {replicasHA: {enabled: false}}\n")
+                .unwrap_err();
+        assert!(
+            e.contains("unknown field `exlude`; did you mean `exclude`?"),
+            "{e}"
+        );
+        assert!(
+            e.contains("unknown field `chart.value`; did you mean `values`?"),
+            "{e}"
+        );
         assert!(
             e.contains("unknown field `rules.replicasHA`; did you mean `replicasHa`?"),
             "{e}"
@@ -494,7 +517,10 @@ mod tests {
         )
         .unwrap();
         let s = resolve(&Flags::default(), &sub).unwrap();
-        assert_eq!(s.file.as_deref(), Some(dir.join(".prodready.yaml").as_path()));
+        assert_eq!(
+            s.file.as_deref(),
+            Some(dir.join(".prodready.yaml").as_path())
+        );
         assert_eq!(s.policies, PolicySource::Profile(Profile::Strict));
         assert_eq!(s.fail_on, FailOn::Medium);
         assert_eq!(s.load.render.namespace, "shop");

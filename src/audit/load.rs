@@ -143,53 +143,73 @@ pub struct LoadOptions {
 /// patterns to the file's directory, `--exclude`'s to the working directory.
 #[derive(Clone, Debug, Default)]
 pub struct Excludes {
-    sets: Vec<(PathBuf, globset::GlobSet)>,
+    /// Patterns with a `/`, anchored at their base directory.
+    anchored: Vec<(PathBuf, globset::GlobSet)>,
+    /// Patterns without a `/`: a file or directory name, at any depth, wherever it is.
+    names: Vec<globset::GlobSet>,
 }
 
 impl Excludes {
     /// Adds patterns relative to `base`. A pattern without `/` matches at any depth (as in
     /// `.gitignore`); a pattern matching a directory excludes everything below it.
     pub fn add(&mut self, base: &Path, patterns: &[String]) -> Result<(), String> {
-        if patterns.is_empty() {
-            return Ok(());
-        }
-        let mut set = globset::GlobSetBuilder::new();
+        let mut anchored = globset::GlobSetBuilder::new();
+        let mut names = globset::GlobSetBuilder::new();
+        let (mut any_anchored, mut any_name) = (false, false);
         for p in patterns {
             let trimmed = p.trim_start_matches("./").trim_end_matches('/');
-            let pattern = if trimmed.contains('/') {
-                trimmed.trim_start_matches('/').to_owned()
-            } else {
-                format!("**/{trimmed}")
-            };
-            let glob = globset::GlobBuilder::new(&pattern)
+            let glob = globset::GlobBuilder::new(trimmed.trim_start_matches('/'))
                 .literal_separator(true)
                 .build()
                 .map_err(|e| format!("exclude pattern `{p}` is not a valid glob: {e}"))?;
-            set.add(glob);
+            if trimmed.contains('/') {
+                anchored.add(glob);
+                any_anchored = true;
+            } else {
+                names.add(glob);
+                any_name = true;
+            }
         }
-        let set = set
-            .build()
-            .map_err(|e| format!("exclude patterns cannot be compiled: {e}"))?;
-        let base = std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf());
-        self.sets.push((base, set));
+        let build = |set: globset::GlobSetBuilder| {
+            set.build()
+                .map_err(|e| format!("exclude patterns cannot be compiled: {e}"))
+        };
+        if any_anchored {
+            self.anchored.push((absolute(base), build(anchored)?));
+        }
+        if any_name {
+            self.names.push(build(names)?);
+        }
         Ok(())
     }
 
-    /// Whether `path` (or a directory above it, up to the base) is excluded.
+    /// Whether `path` (or a directory above it) is excluded.
     pub fn matches(&self, path: &Path) -> bool {
-        if self.sets.is_empty() {
+        if self.anchored.is_empty() && self.names.is_empty() {
             return false;
         }
-        let Ok(abs) = std::path::absolute(path) else {
-            return false;
-        };
-        self.sets.iter().any(|(base, set)| {
-            abs.strip_prefix(base).is_ok_and(|rel| {
-                rel.ancestors()
-                    .filter(|a| !a.as_os_str().is_empty())
-                    .any(|a| set.is_match(a))
+        let abs = absolute(path);
+        // Names are matched on the path as given and walked (not on the directories above
+        // it), as `.gitignore` matches names below its own directory.
+        let by_name = || {
+            path.components().any(|c| {
+                matches!(c, std::path::Component::Normal(_))
+                    && self
+                        .names
+                        .iter()
+                        .any(|set| set.is_match(Path::new(c.as_os_str())))
             })
-        })
+        };
+        let anchored = || {
+            self.anchored.iter().any(|(base, set)| {
+                abs.strip_prefix(base).is_ok_and(|rel| {
+                    rel.ancestors()
+                        .filter(|a| !a.as_os_str().is_empty())
+                        .any(|a| set.is_match(a))
+                })
+            })
+        };
+        by_name() || anchored()
     }
 }
 
@@ -249,6 +269,24 @@ impl Loaded {
         }
         self.errors.extend(part.errors);
     }
+}
+
+/// `path` made absolute against the working directory, with `.` and `..` resolved by their
+/// names (as the paths a person writes mean them; symbolic links are not followed).
+fn absolute(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut out = PathBuf::new();
+    for c in abs.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// One input, in report order: a file to read, text already read (stdin), or a problem

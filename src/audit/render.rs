@@ -14,7 +14,18 @@ use std::time::{Duration, Instant};
 /// The API versions a chart is rendered with by default: the monitoring CRDs, so charts that
 /// render their ServiceMonitor only where the cluster serves it (`.Capabilities.APIVersions`)
 /// are audited with it, as the clusters prodready checks usually have them.
-pub const DEFAULT_API_VERSIONS: &[&str] = &["monitoring.coreos.com/v1"];
+/// Both forms are given: charts ask `.Capabilities.APIVersions.Has` for the group/version or
+/// for the group/version/kind.
+pub const DEFAULT_API_VERSIONS: &[&str] = &[
+    "monitoring.coreos.com/v1",
+    "monitoring.coreos.com/v1/ServiceMonitor",
+    "monitoring.coreos.com/v1/PodMonitor",
+];
+
+/// The Kubernetes version a chart is rendered for by default (`.Capabilities.KubeVersion`,
+/// and charts' `kubeVersion` constraints): the newest minor prodready is tested against, not
+/// helm's own default of v1.20.
+pub const DEFAULT_KUBE_VERSION: &str = "v1.34.0";
 
 /// How long one render may take before it is stopped and reported.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -57,6 +68,8 @@ pub struct RenderOptions {
     pub namespace: String,
     /// `--api-versions` for `.Capabilities.APIVersions`.
     pub api_versions: Vec<String>,
+    /// `--kube-version` for `.Capabilities.KubeVersion`.
+    pub kube_version: String,
     /// The longest a render may take.
     pub timeout: Duration,
 }
@@ -71,6 +84,7 @@ impl Default for RenderOptions {
             release_name: None,
             namespace: "default".to_owned(),
             api_versions: DEFAULT_API_VERSIONS.iter().map(|&s| s.to_owned()).collect(),
+            kube_version: DEFAULT_KUBE_VERSION.to_owned(),
             timeout: DEFAULT_TIMEOUT,
         }
     }
@@ -127,7 +141,9 @@ pub fn render(dir: &Path, how: Renderer, opts: &RenderOptions) -> Result<String,
                 .arg(release)
                 .arg(dir)
                 .arg("--namespace")
-                .arg(&opts.namespace);
+                .arg(&opts.namespace)
+                .arg("--kube-version")
+                .arg(&opts.kube_version);
             for v in &opts.values {
                 cmd.arg("--values").arg(v);
             }

@@ -237,5 +237,4 @@ mod tests {
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].closest, None);
     }
-
 }

@@ -292,7 +292,12 @@ const REMOVED_APIS: &[(&str, &[&str], &str, &str)] = &[
         "1.16",
         "apps/v1",
     ),
-    ("extensions/v1beta1", &["NetworkPolicy"], "1.16", "networking.k8s.io/v1"),
+    (
+        "extensions/v1beta1",
+        &["NetworkPolicy"],
+        "1.16",
+        "networking.k8s.io/v1",
+    ),
     (
         "apps/v1beta1",
         &["Deployment", "StatefulSet"],
@@ -307,7 +312,12 @@ const REMOVED_APIS: &[(&str, &[&str], &str, &str)] = &[
     ),
     ("batch/v1beta1", &["CronJob"], "1.25", "batch/v1"),
     ("batch/v2alpha1", &["CronJob"], "1.21", "batch/v1"),
-    ("policy/v1beta1", &["PodDisruptionBudget"], "1.25", "policy/v1"),
+    (
+        "policy/v1beta1",
+        &["PodDisruptionBudget"],
+        "1.25",
+        "policy/v1",
+    ),
     (
         "autoscaling/v2beta1",
         &["HorizontalPodAutoscaler"],
