@@ -555,3 +555,80 @@ fn the_published_config_schema_is_what_the_code_generates() {
         prodready::audit::config::SCHEMA_PATH
     );
 }
+
+/// The commands of the first `sh` block after `anchor` in a repository file, one per line.
+fn sh_block(file: &str, anchor: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(root().join(file)).expect("doc exists");
+    let after = text
+        .split_once(anchor)
+        .unwrap_or_else(|| panic!("{file} has no {anchor:?}"))
+        .1;
+    let block = after
+        .split_once("```sh\n")
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .unwrap_or_else(|| panic!("{file}: no sh block after {anchor:?}"))
+        .0;
+    block
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Lines not run, each with its reason.
+const NOT_RUN: &[(&str, &str)] = &[(
+    "cargo install --locked --path .",
+    "installs the binary this test already runs (built by cargo test); a release build here would take minutes",
+)];
+
+/// Every audit command of the README's quick start and audit section and of docs/audit.md's
+/// inputs, run as written by bash from the repository root, with the built `prodready` and the
+/// pinned helm and kubectl on PATH. A trailing `# exits N` comment is the expected exit code;
+/// otherwise 0 or 1 (findings are the command working), never 2.
+#[test]
+fn the_documented_audit_commands_run_as_written() {
+    let exe = PathBuf::from(env!("CARGO_BIN_EXE_prodready"));
+    let bin_dir = exe.parent().expect("binary directory");
+    let path = format!(
+        "{}:{}:/usr/bin:/bin",
+        bin_dir.display(),
+        k8s_bin().display()
+    );
+    let mut blocks = Vec::new();
+    blocks.extend(sh_block("README.md", "**3. The audit in CI.**"));
+    blocks.extend(sh_block("README.md", "## The audit command (CI)"));
+    blocks.extend(sh_block("docs/audit.md", "## Inputs"));
+    let mut ran = 0;
+    for line in &blocks {
+        let command = line.split(" # ").next().unwrap_or(line).trim();
+        if NOT_RUN.iter().any(|(c, _)| *c == command) {
+            continue;
+        }
+        let expected: Option<i32> = line
+            .split_once("# exits ")
+            .and_then(|(_, rest)| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|n| n.parse().ok());
+        let out = Command::new("bash")
+            .args(["-c", command])
+            .current_dir(root())
+            .env("PATH", &path)
+            .env_remove("KUBECONFIG")
+            .output()
+            .expect("bash runs");
+        let code = out.status.code();
+        match expected {
+            Some(n) => assert_eq!(code, Some(n), "`{command}`: {}", text(&out)),
+            None => assert!(
+                matches!(code, Some(0 | 1)),
+                "`{command}` exited {code:?}: {}",
+                text(&out)
+            ),
+        }
+        ran += 1;
+    }
+    for f in ["prodready.sarif", "prodready.xml"] {
+        let _ = std::fs::remove_file(root().join(f));
+    }
+    assert!(ran >= 9, "only {ran} commands ran: {blocks:?}");
+}
