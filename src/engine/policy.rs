@@ -206,6 +206,11 @@ impl CompiledPolicy {
                 .as_ref()
                 .and_then(|s| s.require_read_only_root_filesystem)
                 .unwrap_or(defaults.require_read_only_root_filesystem),
+            require_unhealthy_pod_eviction_always_allow: r
+                .disruption_budget
+                .as_ref()
+                .and_then(|s| s.require_unhealthy_pod_eviction_always_allow)
+                .unwrap_or(defaults.require_unhealthy_pod_eviction_always_allow),
         };
 
         if params.startup_initial_delay_threshold_seconds < 0 {

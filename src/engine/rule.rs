@@ -94,6 +94,8 @@ pub struct Params {
     pub secret_ignored_names: Vec<String>,
     /// `security-context`: require `readOnlyRootFilesystem: true`.
     pub require_read_only_root_filesystem: bool,
+    /// `disruption-budget`: require `unhealthyPodEvictionPolicy: AlwaysAllow` on the budget.
+    pub require_unhealthy_pod_eviction_always_allow: bool,
 }
 
 impl Default for Params {
@@ -110,6 +112,7 @@ impl Default for Params {
             secret_additional_name_patterns: Vec::new(),
             secret_ignored_names: Vec::new(),
             require_read_only_root_filesystem: true,
+            require_unhealthy_pod_eviction_always_allow: false,
         }
     }
 }

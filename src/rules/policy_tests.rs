@@ -137,3 +137,16 @@ fn exemption_containers_must_be_container_names_listed_once() {
         ["exemptions[0].containers[2]: `istio-proxy` is listed more than once"]
     );
 }
+
+#[test]
+fn disruption_budget_eviction_policy_is_opt_in() {
+    let mut spec = ProductionPolicySpec::default();
+    let p = CompiledPolicy::from_spec("s", spec.clone(), &CATALOG).expect("valid");
+    assert!(!p.params.require_unhealthy_pod_eviction_always_allow);
+    spec.rules.disruption_budget = Some(crate::api::DisruptionBudgetSettings {
+        require_unhealthy_pod_eviction_always_allow: Some(true),
+        ..Default::default()
+    });
+    let p = CompiledPolicy::from_spec("s", spec, &CATALOG).expect("valid");
+    assert!(p.params.require_unhealthy_pod_eviction_always_allow);
+}
