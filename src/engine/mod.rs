@@ -24,5 +24,5 @@ pub use context::Context;
 pub use evaluate::{Evaluation, ExemptViolation, Outcome, RuleResult, WorkloadVerdict};
 pub use exemption::{AppliedExemption, ExemptionSource};
 pub use policy::{ActiveRule, CompiledPolicy, PolicyError};
-pub use rule::{Check, Params, RuleDef, Verdict, Violation};
+pub use rule::{Check, Examples, Params, RuleDef, Verdict, Violation};
 pub use workload::Workload;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::{Check, RuleDef, Verdict, Violation};
+use super::{Check, Examples, RuleDef, Verdict, Violation};
 use crate::api::{Severity, WorkloadKind};
 use crate::engine::service::BudgetView;
 
@@ -25,8 +25,91 @@ pub static RULE: RuleDef = RuleDef {
         when that is one: a minAvailable not below minReplicas blocks every drain while the \
         autoscaler keeps the workload small.",
     example: "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: web}\nspec:\n  maxUnavailable: 1\n  selector: {matchLabels: {app: web}}",
+    checks: "Applies to Deployments, StatefulSets and ReplicaSets with more than one replica \
+        (for an autoscaled one, its HorizontalPodAutoscaler's minReplicas; an autoscaled \
+        workload that may scale to one is still judged when a budget covers it). Exactly one \
+        policy/v1 PodDisruptionBudget in the namespace must select the pods (a budget without a \
+        selector selects nothing; `selector: {}` selects every pod), and it must allow one \
+        eviction with every replica healthy: `maxUnavailable` (read first) above 0, or \
+        `minAvailable` below the replica count, percentages rounded up as Kubernetes does. A \
+        value that is neither an integer nor a percentage is a finding. With \
+        `requireUnhealthyPodEvictionAlwaysAllow`, the budget must also set \
+        `unhealthyPodEvictionPolicy: AlwaysAllow`. One replica, DaemonSets, Jobs, CronJobs and \
+        Pods are not applicable.\n\nA budget without `unhealthyPodEvictionPolicy: AlwaysAllow` \
+        (the default is `IfHealthyBudget`) lets the eviction API evict a running but not-ready \
+        pod only while the budget is met. When a pod crash-loops the budget is not met, so that \
+        very pod cannot be evicted and every drain of its node hangs until someone deletes it by \
+        hand (kube-linter's `pdb-unhealthy-pod-eviction-policy`). This rule covers it, since it \
+        is about the same PodDisruptionBudget blocking drains, behind the parameter \
+        `requireUnhealthyPodEvictionAlwaysAllow`. It is off by default: almost every existing \
+        budget leaves the field unset, and turning it on by default would flip those workloads \
+        to violating in the operator's status, in enforced admission and in CI without any \
+        change to their policy. Turn it on once your clusters run Kubernetes 1.31 or later (the \
+        field is GA there; older API servers may drop it).",
+    examples: Examples {
+        settings: "requireUnhealthyPodEvictionAlwaysAllow: true",
+        fail: FAIL,
+        pass: PASS,
+    },
     check,
 };
+
+/// A manifest the rule fails (its page shows it; a test runs it).
+const FAIL: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: app
+          image: ghcr.io/acme/web:1.4.2
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: web
+spec:
+  selector:
+    matchLabels: {app: web}
+  minAvailable: 3
+"#;
+
+/// A manifest the rule passes.
+const PASS: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: app
+          image: ghcr.io/acme/web:1.4.2
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: web
+spec:
+  selector:
+    matchLabels: {app: web}
+  maxUnavailable: 1
+  unhealthyPodEvictionPolicy: AlwaysAllow
+"#;
 
 fn check(c: &Check<'_>) -> Verdict {
     let w = c.workload;

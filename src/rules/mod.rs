@@ -5,7 +5,7 @@
 //! comes in through [`Check`]. Severity, exemptions and enablement are applied by the engine,
 //! not by the rule, so a rule only says what is wrong and how to fix it.
 
-pub use crate::engine::rule::{Check, Params, RuleDef, Verdict, Violation};
+pub use crate::engine::rule::{Check, Examples, Params, RuleDef, Verdict, Violation};
 use crate::engine::workload::ContainerRef;
 use image_pinned::reference::{self, ImageRef};
 
