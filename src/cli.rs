@@ -56,6 +56,15 @@ pub enum Command {
     },
     /// Print the ProductionPolicy CustomResourceDefinition (YAML) to stdout.
     Crd,
+    /// Write the rule pages (`<id>.md` per rule and `README.md` as the index) into DIR.
+    ///
+    /// The pages are generated from the catalog, with each example run through the engine;
+    /// the repository keeps them in docs/rules (`make rule-docs`).
+    #[command(hide = true)]
+    RuleDocs {
+        /// The directory to write (created if missing), normally docs/rules.
+        dir: PathBuf,
+    },
     /// Run the operator: watch the cluster, evaluate every workload against every
     /// ProductionPolicy, write policy status and Events, serve health and metrics.
     ///

@@ -31,6 +31,13 @@ fn main() -> ExitCode {
         Command::Rules { output } => cli::run_rules(output, &mut out).map(|()| 0),
         Command::Explain { rule } => cli::run_explain(&rule, &mut out),
         Command::Run(_) => Ok(0),
+        Command::RuleDocs { dir } => match prodready::rule_pages::write(&dir) {
+            Ok(()) => Ok(0),
+            Err(e) => {
+                eprintln!("prodready: {e}");
+                Ok(1)
+            }
+        },
         Command::Crd => match prodready::crd::yaml() {
             Ok(y) => out.write_all(y.as_bytes()).map(|()| 0),
             Err(e) => {
