@@ -183,7 +183,7 @@ pub enum RulesFormat {
     Table,
     /// JSON.
     Json,
-    /// A Markdown table (used for the README).
+    /// A Markdown table linking each rule's page (used for the README).
     Markdown,
 }
 
@@ -299,19 +299,13 @@ pub fn run_rules(format: RulesFormat, out: &mut dyn Write) -> io::Result<()> {
             for r in CATALOG {
                 writeln!(
                     out,
-                    "| `{}` | {} | {} | {} | {} |",
+                    "| [`{}`]({}) | {} | {} | {} | {} |",
                     r.id,
+                    rules::doc_url(r.id),
                     r.summary,
                     r.rubric,
                     if r.default_enabled { "on" } else { "off" },
                     r.default_severity
-                )?;
-            }
-            for r in CATALOG {
-                writeln!(
-                    out,
-                    "\n#### `{}`\n\n{}\n\n```yaml\n{}\n```",
-                    r.id, r.rationale, r.example
                 )?;
             }
             Ok(())
@@ -366,23 +360,8 @@ pub fn run_explain(id: &str, out: &mut dyn Write) -> io::Result<i32> {
     writeln!(
         out,
         "\nConfigure it in a ProductionPolicy under spec.rules.{} (enabled, severity, parameters).",
-        camel(r.id)
+        rules::settings_key(r.id)
     )?;
+    writeln!(out, "Read more: {}", rules::doc_url(r.id))?;
     Ok(0)
-}
-
-fn camel(id: &str) -> String {
-    let mut s = String::new();
-    let mut up = false;
-    for c in id.chars() {
-        if c == '-' {
-            up = true;
-        } else if up {
-            s.extend(c.to_uppercase());
-            up = false;
-        } else {
-            s.push(c);
-        }
-    }
-    s
 }

@@ -169,7 +169,8 @@ pub(super) fn write(report: &Report, color: bool, out: &mut dyn Write) -> io::Re
     if s.violating > 0 {
         writeln!(
             out,
-            "Run `prodready explain RULE` for why a rule matters and an example fix."
+            "Run `prodready explain RULE`, or read {}, for why a rule matters and how to fix it.",
+            crate::rules::doc_url("RULE")
         )?;
     }
     Ok(())
