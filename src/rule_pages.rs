@@ -17,7 +17,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
 use k8s_openapi::jiff::Timestamp;
 use kube::CustomResourceExt;
 
-use crate::api::ProductionPolicy;
+use crate::api::{ProductionPolicy, Profile};
 use crate::audit::{self, Loaded, Report, output};
 use crate::engine::{CompiledPolicy, Params, RuleDef, settings};
 use crate::rules::{CATALOG, doc_url, settings_key};
@@ -154,6 +154,23 @@ fn on_off(on: bool) -> &'static str {
     if on { "on" } else { "off" }
 }
 
+/// Whether the strict profile runs the rule as it is: not a rule that needs parameters no
+/// profile can know (allowed-registries' list of registries).
+fn strict_runs(rule: &RuleDef) -> bool {
+    CompiledPolicy::builtin(Profile::Strict, &CATALOG)
+        .rules
+        .iter()
+        .any(|r| r.def.id == rule.id)
+}
+
+fn strict_cell(rule: &RuleDef) -> &'static str {
+    if strict_runs(rule) {
+        "on"
+    } else {
+        "once configured"
+    }
+}
+
 /// `docs/rules/README.md`: the catalog as a table linking every page.
 pub fn index() -> String {
     let mut s = header();
@@ -161,7 +178,8 @@ pub fn index() -> String {
     s.push_str(
         "Every rule prodready checks, one page each: what it checks and why, how to fix it, its \
          parameters, and a failing and a passing example with the findings `prodready audit` \
-         prints. The baseline profile runs the rules marked on; the strict profile runs them all. \
+         prints. The baseline profile runs the rules marked on; the strict profile runs them all, \
+         except those that need parameters no profile can know until a policy sets them. \
          A ProductionPolicy turns each on or off, changes its severity and sets its parameters \
          under `spec.rules.<camelCaseId>`.\n\n",
     );
@@ -170,9 +188,10 @@ pub fn index() -> String {
     for r in CATALOG {
         let _ = writeln!(
             s,
-            "| [`{id}`]({id}.md) | {} | {} | on | {} | {} |",
+            "| [`{id}`]({id}.md) | {} | {} | {} | {} | {} |",
             r.summary,
             on_off(r.default_enabled),
+            strict_cell(r),
             r.default_severity,
             r.rubric,
             id = r.id,
@@ -188,8 +207,13 @@ pub fn page(rule: &'static RuleDef) -> Result<String, PageError> {
     let _ = writeln!(s, "# `{}`\n\n{}.\n", rule.id, capitalized(rule.summary));
     let _ = writeln!(
         s,
-        "- **Default:** {} in the baseline profile (on in strict), severity **{}**.\n- **Rubric:** {}.\n- **Configure:** `spec.rules.{key}` in a ProductionPolicy.\n- `prodready explain {}` prints the short form of this page.\n",
+        "- **Default:** {} in the baseline profile ({}), severity **{}**.\n- **Rubric:** {}.\n- **Configure:** `spec.rules.{key}` in a ProductionPolicy.\n- `prodready explain {}` prints the short form of this page.\n",
         on_off(rule.default_enabled),
+        if strict_runs(rule) {
+            "on in strict"
+        } else {
+            "strict too, until a policy sets its parameters"
+        },
         rule.default_severity,
         rule.rubric,
         rule.id,
@@ -485,6 +509,15 @@ mod tests {
                 .collect();
             assert_eq!(ids, vec![vec![rule.id]]);
         }
+    }
+
+    #[test]
+    fn the_index_says_which_rules_strict_runs() {
+        let index = index();
+        assert!(index.contains("| off | once configured | high | O5 |"));
+        assert!(index.contains(
+            "[`cpu-limit`](cpu-limit.md) | every container has a cpu limit | off | on | low | I6 |"
+        ));
     }
 
     #[test]
