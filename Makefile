@@ -1,5 +1,5 @@
 # prodready developer entry points. `make test` is exactly what CI runs (.ci/run).
-.PHONY: test lint lint-dockerfile release release-arm64 package unit e2e-binaries pre-commit-tool audit-examples crd config-schema prometheus-rules bench
+.PHONY: test lint lint-dockerfile release release-arm64 package unit e2e-binaries pre-commit-tool audit-examples crd config-schema rule-docs prometheus-rules bench
 
 # Tools installed on first use, cached outside the repo (like the e2e binaries).
 CACHE ?= $(or $(PRODREADY_CACHE),$(if $(XDG_CACHE_HOME),$(XDG_CACHE_HOME)/prodready,$(HOME)/.cache/prodready))
@@ -75,6 +75,10 @@ crd:
 # Regenerate the published JSON Schema of `.prodready.yaml` (tests/audit_repository.rs checks it).
 config-schema:
 	cargo run --locked -- config-schema > docs/prodready-config.schema.json
+# Regenerate the rule pages in docs/rules/ (one per rule, and the index) from the catalog;
+# tests/rule_docs.rs checks they are what this writes. Run it after changing a rule.
+rule-docs:
+	cargo run --locked -- rule-docs docs/rules
 
 # Regenerate the kustomize tree's PrometheusRule from the chart's rule file, the one source of
 # the alert rules (e2e/tests/alerts.rs checks the copy is what this writes).

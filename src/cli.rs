@@ -61,6 +61,15 @@ pub enum Command {
     /// Print the JSON Schema of the audit's config file, `.prodready.yaml`, to stdout (for
     /// editors: `# yaml-language-server: $schema=…`).
     ConfigSchema,
+    /// Write the rule pages (`<id>.md` per rule and `README.md` as the index) into DIR.
+    ///
+    /// The pages are generated from the catalog, with each example run through the engine;
+    /// the repository keeps them in docs/rules (`make rule-docs`).
+    #[command(hide = true)]
+    RuleDocs {
+        /// The directory to write (created if missing), normally docs/rules.
+        dir: PathBuf,
+    },
     /// Run the operator: watch the cluster, evaluate every workload against every
     /// ProductionPolicy, write policy status and Events, serve health and metrics.
     ///
@@ -254,7 +263,7 @@ pub enum RulesFormat {
     Table,
     /// JSON.
     Json,
-    /// A Markdown table (used for the README).
+    /// A Markdown table linking each rule's page (used for the README).
     Markdown,
 }
 
@@ -408,19 +417,13 @@ pub fn run_rules(format: RulesFormat, out: &mut dyn Write) -> io::Result<()> {
             for r in CATALOG {
                 writeln!(
                     out,
-                    "| `{}` | {} | {} | {} | {} |",
+                    "| [`{}`]({}) | {} | {} | {} | {} |",
                     r.id,
+                    rules::doc_url(r.id),
                     r.summary,
                     r.rubric,
                     if r.default_enabled { "on" } else { "off" },
                     r.default_severity
-                )?;
-            }
-            for r in CATALOG {
-                writeln!(
-                    out,
-                    "\n#### `{}`\n\n{}\n\n```yaml\n{}\n```",
-                    r.id, r.rationale, r.example
                 )?;
             }
             Ok(())
@@ -475,7 +478,8 @@ pub fn run_explain(id: &str, out: &mut dyn Write) -> io::Result<i32> {
     writeln!(
         out,
         "\nConfigure it in a ProductionPolicy under spec.rules.{} (enabled, severity, parameters).",
-        config::rule_key(r.id)
+        rules::settings_key(r.id)
     )?;
+    writeln!(out, "Read more: {}", rules::doc_url(r.id))?;
     Ok(0)
 }

@@ -21,6 +21,7 @@ pub mod memory;
 pub mod metrics;
 pub mod owner;
 pub mod reports;
+pub mod rule_pages;
 pub mod rules;
 pub mod run;
 pub mod snapshot;

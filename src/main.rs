@@ -34,6 +34,13 @@ fn main() -> ExitCode {
         Command::ConfigSchema => out
             .write_all(prodready::audit::config::schema_text().as_bytes())
             .map(|()| 0),
+        Command::RuleDocs { dir } => match prodready::rule_pages::write(&dir) {
+            Ok(()) => Ok(0),
+            Err(e) => {
+                eprintln!("prodready: {e}");
+                Ok(1)
+            }
+        },
         Command::Crd => match prodready::crd::yaml() {
             Ok(y) => out.write_all(y.as_bytes()).map(|()| 0),
             Err(e) => {

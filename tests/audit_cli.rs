@@ -94,6 +94,14 @@ fn examples_report_and_exit_one() {
     assert!(stdout.contains("Deployment shop/checkout"), "{stdout}");
     assert!(stdout.contains("secret-literal-env"), "{stdout}");
     assert!(stdout.contains("Summary: 4 workloads"), "{stdout}");
+    // One footer line names where every rule's page is; the table stays free of links.
+    assert_eq!(
+        stdout
+            .matches("https://github.com/prodready/prodready/blob/main/docs/rules/RULE.md")
+            .count(),
+        1,
+        "{stdout}"
+    );
     assert!(
         !stdout.contains("sk_live_do_not_commit_me"),
         "a secret value leaked:\n{stdout}"
@@ -430,6 +438,21 @@ fn sarif_is_valid_for_code_scanning() {
             .iter()
             .all(|r| r["help"]["text"].as_str().is_some_and(|t| !t.is_empty()))
     );
+    // Every rule links its page in docs/rules/, which exists in the repository.
+    for r in rules {
+        let id = r["id"].as_str().unwrap_or_default();
+        assert_eq!(
+            r["helpUri"].as_str(),
+            Some(
+                format!("https://github.com/prodready/prodready/blob/main/docs/rules/{id}.md")
+                    .as_str()
+            )
+        );
+        let page = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("docs/rules")
+            .join(format!("{id}.md"));
+        assert!(page.is_file(), "{} is missing", page.display());
+    }
     let results = run["results"].as_array().expect("results");
     assert!(!results.is_empty());
     for r in results {
@@ -481,6 +504,12 @@ fn rules_and_explain() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("Why it matters:") && stdout.contains("Example fix:"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.ends_with(
+            "Read more: https://github.com/prodready/prodready/blob/main/docs/rules/leader-lease.md\n"
+        ),
         "{stdout}"
     );
     let out = run(&["explain", "nope"]);

@@ -122,6 +122,17 @@ rule_settings!(
 );
 
 rule_settings!(
+    /// Settings of `disruption-budget`.
+    DisruptionBudgetSettings {
+        /// Also require the budget to set `unhealthyPodEvictionPolicy: AlwaysAllow`, so a
+        /// crash-looping pod never blocks a node drain (the default, `IfHealthyBudget`, refuses
+        /// to evict it while the budget is not met). Needs Kubernetes 1.31 or later (1.27 with
+        /// the beta on). Default false.
+        require_unhealthy_pod_eviction_always_allow: Option<bool>,
+    }
+);
+
+rule_settings!(
     /// Settings of `secret-literal-env`.
     SecretLiteralEnvSettings {
         /// More case-insensitive substrings that mark an env var name as secret-like.
@@ -197,7 +208,7 @@ pub struct RulesSpec {
     pub replicas_ha: Option<ReplicasHaSettings>,
     /// `disruption-budget`: a PodDisruptionBudget covers multi-replica workloads.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub disruption_budget: Option<RuleSettings>,
+    pub disruption_budget: Option<DisruptionBudgetSettings>,
     /// `topology-spread`: multi-replica workloads spread across nodes or zones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topology_spread: Option<RuleSettings>,

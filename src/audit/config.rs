@@ -288,27 +288,10 @@ pub fn parse(text: &str) -> Result<Config, String> {
     })
 }
 
-/// The camelCase key of a rule id in `spec.rules` (`replicas-ha` → `replicasHa`).
-pub fn rule_key(id: &str) -> String {
-    let mut s = String::new();
-    let mut up = false;
-    for c in id.chars() {
-        if c == '-' {
-            up = true;
-        } else if up {
-            s.extend(c.to_uppercase());
-            up = false;
-        } else {
-            s.push(c);
-        }
-    }
-    s
-}
-
 /// A rule id given on the command line, checked against the catalog.
 fn rule_id(id: &str, flag: &str) -> Result<String, ConfigError> {
     if crate::rules::find(id).is_some() {
-        return Ok(rule_key(id));
+        return Ok(crate::rules::settings_key(id));
     }
     let hint = crate::text::closest(id, crate::rules::CATALOG.iter().map(|r| r.id))
         .map(|c| format!("; did you mean `{c}`?"))

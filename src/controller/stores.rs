@@ -846,6 +846,27 @@ mod tests {
     }
 
     #[test]
+    fn a_stored_budget_keeps_its_unhealthy_pod_eviction_policy() {
+        use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+        let pdb = |policy: &str| -> PodDisruptionBudget {
+            serde_saphyr::from_str(&format!(
+                "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {{name: web, namespace: a}}\nspec: {{maxUnavailable: 1, unhealthyPodEvictionPolicy: {policy}}}\n"
+            ))
+            .unwrap_or_default()
+        };
+        let always = pdb("AlwaysAllow").slim();
+        assert_eq!(
+            always.unhealthy_pod_eviction_policy.as_deref(),
+            Some("AlwaysAllow")
+        );
+        // disruption-budget reads it, so a change must reach the rule.
+        assert!(PodDisruptionBudget::matters(
+            &always,
+            &pdb("IfHealthyBudget").slim()
+        ));
+    }
+
+    #[test]
     fn changes_of_context_objects_are_recorded_by_scope() {
         let services: Arc<Store<u8>> = Store::scoped("Service", Scope::Namespace);
         services.put("shop/web".into(), Arc::new(1), |a, b| a != b);

@@ -23,6 +23,6 @@ pub mod workload;
 pub use context::Context;
 pub use evaluate::{Evaluation, ExemptViolation, Outcome, RuleResult, WorkloadVerdict};
 pub use exemption::{AppliedExemption, ExemptionSource};
-pub use policy::{ActiveRule, CompiledPolicy, PolicyError};
-pub use rule::{Check, Params, RuleDef, Verdict, Violation};
+pub use policy::{ActiveRule, CompiledPolicy, PolicyError, settings};
+pub use rule::{Check, Examples, Params, RuleDef, Verdict, Violation};
 pub use workload::Workload;

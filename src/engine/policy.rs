@@ -9,7 +9,11 @@ use k8s_openapi::jiff::Timestamp;
 use super::rule::{Params, RuleDef};
 use super::{Context, Workload, selector};
 use crate::api::{
-    EnforcementAction, ProductionPolicy, ProductionPolicySpec, Profile, RuleToggle, Severity,
+    AllowedRegistriesSettings, CronJobHealthSettings, CronJobSingleRunnerSettings,
+    DisruptionBudgetSettings, EnforcementAction, LeaderLeaseSettings, ProductionPolicy,
+    ProductionPolicySpec, Profile, ReplicasHaSettings, RuleToggle, RulesSpec,
+    SecretLiteralEnvSettings, SecurityContextSettings, ServiceMonitorSettings, Severity,
+    StartupProbeSettings,
 };
 use crate::error::Categorized;
 
@@ -206,6 +210,11 @@ impl CompiledPolicy {
                 .as_ref()
                 .and_then(|s| s.require_read_only_root_filesystem)
                 .unwrap_or(defaults.require_read_only_root_filesystem),
+            require_unhealthy_pod_eviction_always_allow: r
+                .disruption_budget
+                .as_ref()
+                .and_then(|s| s.require_unhealthy_pod_eviction_always_allow)
+                .unwrap_or(defaults.require_unhealthy_pod_eviction_always_allow),
         };
 
         if params.startup_initial_delay_threshold_seconds < 0 {
@@ -372,6 +381,60 @@ impl CompiledPolicy {
             .map(|t| t.0)
             .filter(|t| *t > now)
             .min()
+    }
+}
+
+/// The parameters as a policy writes them under `spec.rules`: every rule parameter set to
+/// `params`' value, `enabled` and `severity` left out. The inverse of the resolution in
+/// [`CompiledPolicy::from_spec`]: the rule pages show `settings(&Params::default())` as each
+/// parameter's default, and a test checks that compiling it gives the defaults back.
+pub fn settings(params: &Params) -> RulesSpec {
+    RulesSpec {
+        startup_probe: Some(StartupProbeSettings {
+            initial_delay_threshold_seconds: Some(params.startup_initial_delay_threshold_seconds),
+            ..Default::default()
+        }),
+        allowed_registries: Some(AllowedRegistriesSettings {
+            registries: Some(params.allowed_registries.clone()),
+            ..Default::default()
+        }),
+        cronjob_single_runner: Some(CronJobSingleRunnerSettings {
+            allow_replace: Some(params.cronjob_allow_replace),
+            require_starting_deadline: Some(params.cronjob_require_starting_deadline),
+            ..Default::default()
+        }),
+        cronjob_health: Some(CronJobHealthSettings {
+            failed_runs: Some(params.cronjob_failed_runs),
+            ..Default::default()
+        }),
+        leader_lease: Some(LeaderLeaseSettings {
+            grace_seconds: Some(params.lease_grace_seconds),
+            ..Default::default()
+        }),
+        service_monitor: Some(ServiceMonitorSettings {
+            accept_scrape_annotations: Some(params.accept_scrape_annotations),
+            ..Default::default()
+        }),
+        replicas_ha: Some(ReplicasHaSettings {
+            min_replicas: Some(params.min_replicas),
+            ..Default::default()
+        }),
+        disruption_budget: Some(DisruptionBudgetSettings {
+            require_unhealthy_pod_eviction_always_allow: Some(
+                params.require_unhealthy_pod_eviction_always_allow,
+            ),
+            ..Default::default()
+        }),
+        secret_literal_env: Some(SecretLiteralEnvSettings {
+            additional_name_patterns: Some(params.secret_additional_name_patterns.clone()),
+            ignored_names: Some(params.secret_ignored_names.clone()),
+            ..Default::default()
+        }),
+        security_context: Some(SecurityContextSettings {
+            require_read_only_root_filesystem: Some(params.require_read_only_root_filesystem),
+            ..Default::default()
+        }),
+        ..Default::default()
     }
 }
 

@@ -94,6 +94,8 @@ pub struct Params {
     pub secret_ignored_names: Vec<String>,
     /// `security-context`: require `readOnlyRootFilesystem: true`.
     pub require_read_only_root_filesystem: bool,
+    /// `disruption-budget`: require `unhealthyPodEvictionPolicy: AlwaysAllow` on the budget.
+    pub require_unhealthy_pod_eviction_always_allow: bool,
 }
 
 impl Default for Params {
@@ -110,6 +112,7 @@ impl Default for Params {
             secret_additional_name_patterns: Vec::new(),
             secret_ignored_names: Vec::new(),
             require_read_only_root_filesystem: true,
+            require_unhealthy_pod_eviction_always_allow: false,
         }
     }
 }
@@ -191,8 +194,27 @@ pub struct RuleDef {
     pub rationale: &'static str,
     /// An example fix, as a YAML fragment.
     pub example: &'static str,
+    /// What exactly it checks, and when it answers not-applicable or unknown: the rule's page.
+    pub checks: &'static str,
+    /// A manifest that fails it and one that passes it (a test runs both).
+    pub examples: Examples,
     /// The check: pure, never logs, never reads the clock, never does IO.
     pub check: fn(&Check<'_>) -> Verdict,
+}
+
+/// Two manifests a user could `prodready audit`, kept beside the rule: one the rule fails,
+/// one it passes. Each is multi-document YAML carrying whatever other objects the rule reads
+/// (a PodDisruptionBudget, a Service, a Lease…). The rule's page shows both with the findings
+/// the engine prints, and a test runs them, so neither can drift from the check.
+#[derive(Debug)]
+pub struct Examples {
+    /// The rule's settings both are judged with, as the YAML body of `spec.rules.<camelId>`
+    /// (empty: the defaults).
+    pub settings: &'static str,
+    /// A manifest the rule fails.
+    pub fail: &'static str,
+    /// A manifest the rule passes.
+    pub pass: &'static str,
 }
 
 impl PartialEq for RuleDef {

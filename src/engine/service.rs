@@ -74,6 +74,8 @@ pub struct BudgetView {
     pub min_available: Option<IntOrString>,
     /// `spec.maxUnavailable`.
     pub max_unavailable: Option<IntOrString>,
+    /// `spec.unhealthyPodEvictionPolicy` as written (`None`: the API's `IfHealthyBudget`).
+    pub unhealthy_pod_eviction_policy: Option<String>,
 }
 
 impl From<PodDisruptionBudget> for BudgetView {
@@ -86,6 +88,7 @@ impl From<PodDisruptionBudget> for BudgetView {
             selector: spec.selector.map(Selector::from),
             min_available: spec.min_available,
             max_unavailable: spec.max_unavailable,
+            unhealthy_pod_eviction_policy: spec.unhealthy_pod_eviction_policy,
         }
     }
 }
@@ -121,7 +124,8 @@ mod tests {
     fn a_budget_keeps_its_spec() {
         let pdb: PodDisruptionBudget = serde_json::from_value(serde_json::json!({
             "metadata": {"name": "web", "namespace": "shop"},
-            "spec": {"maxUnavailable": "25%", "selector": {"matchLabels": {"app": "web"}}},
+            "spec": {"maxUnavailable": "25%", "selector": {"matchLabels": {"app": "web"}},
+                     "unhealthyPodEvictionPolicy": "AlwaysAllow"},
             "status": {"currentHealthy": 3, "desiredHealthy": 2, "disruptionsAllowed": 1, "expectedPods": 3}
         }))
         .unwrap_or_default();
@@ -129,6 +133,10 @@ mod tests {
         assert_eq!((v.namespace.as_str(), v.name.as_str()), ("shop", "web"));
         assert_eq!(v.max_unavailable, Some(IntOrString::String("25%".into())));
         assert_eq!(v.min_available, None);
+        assert_eq!(
+            v.unhealthy_pod_eviction_policy.as_deref(),
+            Some("AlwaysAllow")
+        );
         let labels: BTreeMap<String, String> = [("app".to_owned(), "web".to_owned())].into();
         assert!(v.selector.as_ref().is_some_and(|s| s.matches(&labels)));
         assert!(

@@ -2,7 +2,7 @@
 //! policy allows.
 
 use super::image_pinned::reference;
-use super::{Check, RuleDef, Verdict};
+use super::{Check, Examples, RuleDef, Verdict};
 use crate::api::Severity;
 
 /// The rule.
@@ -17,8 +17,58 @@ pub static RULE: RuleDef = RuleDef {
         your rollout (and your rollback) needs to pull. Restricting images to known registries \
         keeps every running build reproducible and reviewed.",
     example: "# policy: allowedRegistries: {enabled: true, registries: [ghcr.io/acme]}\ncontainers:\n  - name: app\n    image: ghcr.io/acme/app:1.4.2",
+    checks: "Every container image, init containers included, must come from one of the policy's \
+        `registries` entries: a registry host (`ghcr.io`) or a registry path (`ghcr.io/acme`, \
+        matched at a path boundary). An image without a registry host comes from `docker.io` \
+        (`nginx` is `docker.io/library/nginx`). The rule only runs once `registries` names at \
+        least one entry: a profile cannot know an organisation's registries, so even the strict \
+        profile leaves it out until then, and a policy that enables it with no registries is \
+        rejected.",
+    examples: Examples {
+        settings: "registries: [ghcr.io/acme]",
+        fail: FAIL,
+        pass: PASS,
+    },
     check,
 };
+
+/// A manifest the rule fails (its page shows it; a test runs it).
+const FAIL: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: app
+          image: nginx:1.27
+"#;
+
+/// A manifest the rule passes.
+const PASS: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: app
+          image: ghcr.io/acme/web:1.4.2
+"#;
 
 /// How many allowed entries a remediation lists before eliding the rest.
 const LISTED_ENTRIES: usize = 3;

@@ -1,7 +1,7 @@
 //! `cpu-limit`: every container has a cpu limit (off by default: limits cause throttling).
 
 use super::resource_requests::limit_set;
-use super::{Check, RuleDef, Verdict, each_container_lacking};
+use super::{Check, Examples, RuleDef, Verdict, each_container_lacking};
 use crate::api::Severity;
 
 /// The rule.
@@ -18,8 +18,61 @@ pub static RULE: RuleDef = RuleDef {
         throttle bursts that would otherwise be free; enable it where predictability or \
         multi-tenancy matters more (e.g. Guaranteed QoS with limits equal to requests).",
     example: "resources:\n  requests: {cpu: 500m}\n  limits: {cpu: 500m}",
+    checks: "Every container, init containers included, of every workload kind must have \
+        `resources.limits.cpu` (present and not zero); one finding per container. A pod-level \
+        cpu limit (`spec.resources.limits.cpu`) bounds every container, and the workload passes. \
+        Off in the baseline profile: cpu limits throttle, and many teams deliberately run \
+        without them.",
+    examples: Examples {
+        settings: "",
+        fail: FAIL,
+        pass: PASS,
+    },
     check,
 };
+
+/// A manifest the rule fails (its page shows it; a test runs it).
+const FAIL: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: app
+          image: ghcr.io/acme/web:1.4.2
+          resources:
+            requests: {cpu: 500m, memory: 256Mi}
+"#;
+
+/// A manifest the rule passes.
+const PASS: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: app
+          image: ghcr.io/acme/web:1.4.2
+          resources:
+            requests: {cpu: 500m, memory: 256Mi}
+            limits: {cpu: 500m}
+"#;
 
 fn check(c: &Check<'_>) -> Verdict {
     let w = c.workload;

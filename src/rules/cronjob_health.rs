@@ -11,7 +11,7 @@
 
 use k8s_openapi::jiff::{Timestamp, tz::TimeZone};
 
-use super::{Check, RuleDef, Verdict, Violation};
+use super::{Check, Examples, RuleDef, Verdict, Violation};
 use crate::api::{Severity, WorkloadKind};
 use crate::engine::context::{JobRun, RunState};
 use crate::engine::workload::{CronSchedule, CronStatus};
@@ -39,8 +39,66 @@ pub static RULE: RuleDef = RuleDef {
         #   kubectl get jobs -l batch.kubernetes.io/cronjob-name=NAME\n\
         #   kubectl logs job/NAME-28934460\n\
         spec:\n  schedule: \"0 3 * * *\"\n  timeZone: Europe/Berlin\n  concurrencyPolicy: Forbid\n  startingDeadlineSeconds: 300\n  suspend: false",
+    checks: "Reads the CronJob's `status` and the Jobs it controls (those whose controller \
+        ownerReference names it). It fails when the CronJob is suspended; when more than one of \
+        its Jobs runs at once under `concurrencyPolicy` Forbid or Replace; when its last \
+        `failedRuns` finished Jobs all failed; or when no run has succeeded since the third \
+        scheduled time (plus `startingDeadlineSeconds`) after its last success or creation. \
+        Without a `status` (a manifest from git rather than from the cluster) it is unknown: \
+        audit `kubectl get cronjobs,jobs -o yaml` to judge live CronJobs; the operator judges \
+        them continuously. Other kinds are not applicable. The verdict depends on the evaluation \
+        instant: the examples below are judged at the fixed instant named under them.",
+    examples: Examples {
+        settings: "",
+        fail: FAIL,
+        pass: PASS,
+    },
     check,
 };
+
+/// A manifest the rule fails (its page shows it; a test runs it).
+const FAIL: &str = r#"
+apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: nightly-report
+spec:
+  schedule: "0 3 * * *"
+  suspend: true
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: OnFailure
+          containers:
+            - name: report
+              image: ghcr.io/acme/report:2.0.1
+status: {}
+"#;
+
+/// A manifest the rule passes.
+const PASS: &str = r#"
+apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: nightly-report
+  creationTimestamp: "2026-05-01T00:00:00Z"
+spec:
+  schedule: "0 3 * * *"
+  concurrencyPolicy: Forbid
+  startingDeadlineSeconds: 300
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: OnFailure
+          containers:
+            - name: report
+              image: ghcr.io/acme/report:2.0.1
+status:
+  lastScheduleTime: "2026-06-01T03:00:00Z"
+  lastSuccessfulTime: "2026-06-01T03:04:10Z"
+"#;
 
 /// Why the rule cannot decide from a manifest.
 pub const NO_STATUS: &str = "the CronJob has no status in this input, so whether its runs \

@@ -1,7 +1,7 @@
 //! `cronjob-single-runner`: a CronJob never runs two jobs at once, and a missed run is not
 //! started arbitrarily late.
 
-use super::{Check, RuleDef, Verdict, Violation};
+use super::{Check, Examples, RuleDef, Verdict, Violation};
 use crate::api::{Severity, WorkloadKind};
 
 /// The rule.
@@ -18,8 +18,56 @@ pub static RULE: RuleDef = RuleDef {
         that misses more than 100 schedules stops being scheduled at all. Suspended CronJobs \
         are checked too: they run again as soon as they are resumed.",
     example: "spec:\n  schedule: \"0 3 * * *\"\n  concurrencyPolicy: Forbid\n  startingDeadlineSeconds: 300",
+    checks: "A CronJob must set `concurrencyPolicy: Forbid` (or `Replace` when `allowReplace` is \
+        true), and, when `requireStartingDeadline` is true (the default), \
+        `startingDeadlineSeconds`; a `startingDeadlineSeconds` below 10 is a finding too, since \
+        the CronJob controller syncs every 10 seconds and may skip runs. One finding per \
+        problem. Every other kind is not applicable.",
+    examples: Examples {
+        settings: "",
+        fail: FAIL,
+        pass: PASS,
+    },
     check,
 };
+
+/// A manifest the rule fails (its page shows it; a test runs it).
+const FAIL: &str = r#"
+apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: nightly-report
+spec:
+  schedule: "0 3 * * *"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: OnFailure
+          containers:
+            - name: report
+              image: ghcr.io/acme/report:2.0.1
+"#;
+
+/// A manifest the rule passes.
+const PASS: &str = r#"
+apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: nightly-report
+spec:
+  schedule: "0 3 * * *"
+  concurrencyPolicy: Forbid
+  startingDeadlineSeconds: 300
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: OnFailure
+          containers:
+            - name: report
+              image: ghcr.io/acme/report:2.0.1
+"#;
 
 /// The CronJob controller syncs every 10 s; a smaller deadline can make every run be missed.
 const MIN_STARTING_DEADLINE_SECONDS: i64 = 10;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::{Check, RuleDef, Verdict, Violation};
+use super::{Check, Examples, RuleDef, Verdict, Violation};
 use crate::api::{Severity, WorkloadKind};
 use crate::engine::service::BudgetView;
 
@@ -25,8 +25,91 @@ pub static RULE: RuleDef = RuleDef {
         when that is one: a minAvailable not below minReplicas blocks every drain while the \
         autoscaler keeps the workload small.",
     example: "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: web}\nspec:\n  maxUnavailable: 1\n  selector: {matchLabels: {app: web}}",
+    checks: "Applies to Deployments, StatefulSets and ReplicaSets with more than one replica \
+        (for an autoscaled one, its HorizontalPodAutoscaler's minReplicas; an autoscaled \
+        workload that may scale to one is still judged when a budget covers it). Exactly one \
+        policy/v1 PodDisruptionBudget in the namespace must select the pods (a budget without a \
+        selector selects nothing; `selector: {}` selects every pod), and it must allow one \
+        eviction with every replica healthy: `maxUnavailable` (read first) above 0, or \
+        `minAvailable` below the replica count, percentages rounded up as Kubernetes does. A \
+        value that is neither an integer nor a percentage is a finding. With \
+        `requireUnhealthyPodEvictionAlwaysAllow`, the budget must also set \
+        `unhealthyPodEvictionPolicy: AlwaysAllow`. One replica, DaemonSets, Jobs, CronJobs and \
+        Pods are not applicable.\n\nA budget without `unhealthyPodEvictionPolicy: AlwaysAllow` \
+        (the default is `IfHealthyBudget`) lets the eviction API evict a running but not-ready \
+        pod only while the budget is met. When a pod crash-loops the budget is not met, so that \
+        very pod cannot be evicted and every drain of its node hangs until someone deletes it by \
+        hand (kube-linter's `pdb-unhealthy-pod-eviction-policy`). This rule covers it, since it \
+        is about the same PodDisruptionBudget blocking drains, behind the parameter \
+        `requireUnhealthyPodEvictionAlwaysAllow`. It is off by default: almost every existing \
+        budget leaves the field unset, and turning it on by default would flip those workloads \
+        to violating in the operator's status, in enforced admission and in CI without any \
+        change to their policy. Turn it on once your clusters run Kubernetes 1.31 or later (the \
+        field is GA there; older API servers may drop it).",
+    examples: Examples {
+        settings: "requireUnhealthyPodEvictionAlwaysAllow: true",
+        fail: FAIL,
+        pass: PASS,
+    },
     check,
 };
+
+/// A manifest the rule fails (its page shows it; a test runs it).
+const FAIL: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: app
+          image: ghcr.io/acme/web:1.4.2
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: web
+spec:
+  selector:
+    matchLabels: {app: web}
+  minAvailable: 3
+"#;
+
+/// A manifest the rule passes.
+const PASS: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: app
+          image: ghcr.io/acme/web:1.4.2
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: web
+spec:
+  selector:
+    matchLabels: {app: web}
+  maxUnavailable: 1
+  unhealthyPodEvictionPolicy: AlwaysAllow
+"#;
 
 fn check(c: &Check<'_>) -> Verdict {
     let w = c.workload;
@@ -78,7 +161,48 @@ fn check(c: &Check<'_>) -> Verdict {
             );
         }
     };
-    check_budget(pdb, replicas, &count.describe_min())
+    let budget = check_budget(pdb, replicas, &count.describe_min());
+    if !c.params.require_unhealthy_pod_eviction_always_allow {
+        return budget;
+    }
+    match (budget, eviction_policy(pdb)) {
+        (verdict, None) => verdict,
+        (Verdict::Fail(mut found), Some(v)) => {
+            found.push(v);
+            Verdict::Fail(found)
+        }
+        (_, Some(v)) => Verdict::Fail(vec![v]),
+    }
+}
+
+/// The value Kubernetes gives `unhealthyPodEvictionPolicy` when a budget leaves it out.
+const DEFAULT_EVICTION_POLICY: &str = "IfHealthyBudget";
+
+/// A finding unless the budget lets the eviction API evict pods that are running but not
+/// ready whatever the budget says (`AlwaysAllow`). Under `IfHealthyBudget` such a pod is
+/// evicted only while the budget is met, and a crash-looping pod is exactly what keeps it
+/// from being met: the drain waits on the pod that will never get healthy.
+fn eviction_policy(pdb: &BudgetView) -> Option<Violation> {
+    let written = pdb.unhealthy_pod_eviction_policy.as_deref().map(str::trim);
+    if written == Some("AlwaysAllow") {
+        return None;
+    }
+    let name = name_of(pdb);
+    let has = match written {
+        None | Some("") => {
+            format!("leaves unhealthyPodEvictionPolicy unset (so {DEFAULT_EVICTION_POLICY})")
+        }
+        Some(other) => {
+            let shown: String = other.chars().take(40).collect();
+            format!("has unhealthyPodEvictionPolicy \"{shown}\"")
+        }
+    };
+    Some(Violation::workload(
+        format!(
+            "PodDisruptionBudget \"{name}\" {has}: a crash-looping pod cannot be evicted while the budget is not met, so node drains hang"
+        ),
+        "set unhealthyPodEvictionPolicy: AlwaysAllow on the PodDisruptionBudget",
+    ))
 }
 
 /// Whether a policy/v1 budget selects the pods: an absent selector selects nothing, an
@@ -440,6 +564,77 @@ mod tests {
                 "{kind}"
             );
         }
+    }
+
+    fn run_requiring(eviction: bool, ctx: &str) -> Verdict {
+        let params = Params {
+            require_unhealthy_pod_eviction_always_allow: eviction,
+            ..Params::default()
+        };
+        check_with(&RULE, &workload(&web(3)), &context(ctx), &params)
+    }
+
+    const EVICTION_FIX: &str =
+        "set unhealthyPodEvictionPolicy: AlwaysAllow on the PodDisruptionBudget";
+
+    #[test]
+    fn always_allow_passes_when_required() {
+        let ctx = pdb(
+            "web",
+            "maxUnavailable: 1\n  unhealthyPodEvictionPolicy: AlwaysAllow",
+            APP_WEB,
+        );
+        assert_eq!(run_requiring(true, &ctx), Verdict::Pass);
+    }
+
+    #[test]
+    fn if_healthy_budget_or_unset_fails_when_required() {
+        let cases = [
+            (
+                "maxUnavailable: 1\n  unhealthyPodEvictionPolicy: IfHealthyBudget",
+                "PodDisruptionBudget \"web\" has unhealthyPodEvictionPolicy \"IfHealthyBudget\": a crash-looping pod cannot be evicted while the budget is not met, so node drains hang",
+            ),
+            (
+                "maxUnavailable: 1",
+                "PodDisruptionBudget \"web\" leaves unhealthyPodEvictionPolicy unset (so IfHealthyBudget): a crash-looping pod cannot be evicted while the budget is not met, so node drains hang",
+            ),
+        ];
+        for (budget, expected) in cases {
+            let v = violations(run_requiring(true, &pdb("web", budget, APP_WEB)));
+            assert_eq!(v.len(), 1, "{budget}");
+            assert_eq!(v[0].message, expected);
+            assert_eq!(v[0].remediation, EVICTION_FIX);
+        }
+    }
+
+    #[test]
+    fn a_blocking_budget_reports_both_problems_when_required() {
+        let v = violations(run_requiring(true, &pdb("web", "minAvailable: 3", APP_WEB)));
+        assert_eq!(v.len(), 2);
+        assert!(v[0].message.contains("minAvailable 3 with 3 replicas"));
+        assert_eq!(v[1].remediation, EVICTION_FIX);
+    }
+
+    #[test]
+    fn the_eviction_policy_is_ignored_unless_required() {
+        for budget in [
+            "maxUnavailable: 1",
+            "maxUnavailable: 1\n  unhealthyPodEvictionPolicy: IfHealthyBudget",
+        ] {
+            assert_eq!(
+                run_requiring(false, &pdb("web", budget, APP_WEB)),
+                Verdict::Pass,
+                "{budget}"
+            );
+        }
+        assert!(!Params::default().require_unhealthy_pod_eviction_always_allow);
+    }
+
+    #[test]
+    fn no_budget_is_one_finding_even_when_the_policy_is_required() {
+        let v = violations(run_requiring(true, ""));
+        assert_eq!(v.len(), 1);
+        assert!(v[0].message.starts_with("no PodDisruptionBudget"));
     }
 
     #[test]

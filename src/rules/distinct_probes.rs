@@ -10,7 +10,7 @@
 use k8s_openapi::api::core::v1::{Container, Probe};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::{Check, RuleDef, Verdict, Violation};
+use super::{Check, Examples, RuleDef, Verdict, Violation};
 use crate::api::Severity;
 
 /// The rule.
@@ -26,8 +26,68 @@ pub static RULE: RuleDef = RuleDef {
         downstream outage fails liveness too, and the kubelet restarts every pod at once: a \
         partial outage becomes a full one, followed by a thundering herd on recovery.",
     example: "livenessProbe:\n  httpGet: {path: /health/live, port: http}\nreadinessProbe:\n  httpGet: {path: /health/ready, port: http}",
+    checks: "For every long-lived container with both probes, the `livenessProbe` and the \
+        `readinessProbe` must not perform the same check: the same httpGet (path, port, host, \
+        scheme), exec command, tcpSocket (port, host) or grpc (port, service). Named ports are \
+        resolved through the container's `ports`, so `port: http` equals `port: 8080` when \
+        `http` is 8080; timing fields and headers are ignored. A container missing either probe \
+        passes here (`liveness-probe` and `readiness-probe` report that). Jobs, CronJobs and \
+        run-once Pods are not applicable.",
+    examples: Examples {
+        settings: "",
+        fail: FAIL,
+        pass: PASS,
+    },
     check,
 };
+
+/// A manifest the rule fails (its page shows it; a test runs it).
+const FAIL: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: app
+          image: ghcr.io/acme/web:1.4.2
+          ports: [{name: http, containerPort: 8080}]
+          livenessProbe:
+            httpGet: {path: /healthz, port: http}
+          readinessProbe:
+            httpGet: {path: /healthz, port: 8080}
+"#;
+
+/// A manifest the rule passes.
+const PASS: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: app
+          image: ghcr.io/acme/web:1.4.2
+          ports: [{name: http, containerPort: 8080}]
+          livenessProbe:
+            httpGet: {path: /health/live, port: http}
+          readinessProbe:
+            httpGet: {path: /health/ready, port: http}
+"#;
 
 fn check(c: &Check<'_>) -> Verdict {
     let w = c.workload;

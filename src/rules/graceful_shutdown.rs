@@ -18,7 +18,7 @@
 use k8s_openapi::api::core::v1::{Container, LifecycleHandler};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::{Check, RuleDef, Verdict, Violation};
+use super::{Check, Examples, RuleDef, Verdict, Violation};
 use crate::api::Severity;
 use crate::engine::workload::ContainerRole;
 
@@ -51,8 +51,65 @@ pub static RULE: RuleDef = RuleDef {
         httpGet, tcpSocket or grpc, or when a Service selecting the pods targets a numeric \
         port and it is the pod's only main container.",
     example: "terminationGracePeriodSeconds: 45\ncontainers:\n  - name: app\n    lifecycle:\n      preStop:\n        sleep: {seconds: 10}",
+    checks: "Applies to long-running workloads. A serving container (a long-lived container that \
+        declares a `containerPort`, that a probe reaches over httpGet, tcpSocket or grpc, or, as \
+        the pod's only main container, whose pods a Service targets on a numeric port) must have \
+        a `preStop` hook that is not a 0-second sleep. Any long-lived container's preStop sleep \
+        (the native `sleep` action, or `sleep N` run by an exec hook, directly, through busybox \
+        or first in `sh -c`) must end at least 5 seconds before `terminationGracePeriodSeconds` \
+        (30 when unset). httpGet and tcpSocket hooks, and scripts whose duration cannot be read, \
+        pass. A workload with neither a serving container nor a preStop hook is not applicable.",
+    examples: Examples {
+        settings: "",
+        fail: FAIL,
+        pass: PASS,
+    },
     check,
 };
+
+/// A manifest the rule fails (its page shows it; a test runs it).
+const FAIL: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: app
+          image: ghcr.io/acme/web:1.4.2
+          ports: [{name: http, containerPort: 8080}]
+"#;
+
+/// A manifest the rule passes.
+const PASS: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      terminationGracePeriodSeconds: 30
+      containers:
+        - name: app
+          image: ghcr.io/acme/web:1.4.2
+          ports: [{name: http, containerPort: 8080}]
+          lifecycle:
+            preStop:
+              sleep: {seconds: 5}
+"#;
 
 fn check(c: &Check<'_>) -> Verdict {
     let w = c.workload;

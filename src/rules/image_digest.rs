@@ -1,6 +1,6 @@
 //! `image-digest`: every container image is pinned by a `@sha256:` digest.
 
-use super::{Check, RuleDef, Verdict};
+use super::{Check, Examples, RuleDef, Verdict};
 use crate::api::Severity;
 
 /// The rule.
@@ -15,8 +15,54 @@ pub static RULE: RuleDef = RuleDef {
         reviewed. A `@sha256:` digest names exactly one image, so what was tested, scanned \
         and approved is what runs on every node, and a rollback restores the same bytes.",
     example: "containers:\n  - name: app\n    image: ghcr.io/acme/app:1.4.2@sha256:<64 hex digits>",
+    checks: "Every container image, init containers included, must be pinned by a `@sha256:` \
+        digest of 64 hex digits (a tag may stand beside it). One finding per container whose \
+        image has no digest, a digest of another algorithm or length, or no image at all.",
+    examples: Examples {
+        settings: "",
+        fail: FAIL,
+        pass: PASS,
+    },
     check,
 };
+
+/// A manifest the rule fails (its page shows it; a test runs it).
+const FAIL: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: app
+          image: ghcr.io/acme/web:1.4.2
+"#;
+
+/// A manifest the rule passes.
+const PASS: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: app
+          image: ghcr.io/acme/web:1.4.2@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+"#;
 
 const REMEDIATION: &str = "pin the image by digest: image@sha256:<64 hex digits>";
 

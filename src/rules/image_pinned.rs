@@ -3,7 +3,7 @@
 //! This file also holds [`reference`], the image-reference parser that `image-digest` and
 //! `allowed-registries` share, so the three rules always agree on what an image names.
 
-use super::{Check, RuleDef, Verdict};
+use super::{Check, Examples, RuleDef, Verdict};
 use crate::api::Severity;
 
 /// The rule.
@@ -18,8 +18,54 @@ pub static RULE: RuleDef = RuleDef {
         pod, and `kubectl rollout undo` goes back to the same mutable name, so there is no \
         rollback. Pin a version tag (or better, a digest) so that a revision means one build.",
     example: "containers:\n  - name: app\n    image: ghcr.io/acme/app:1.4.2\n    # or: ghcr.io/acme/app@sha256:<64 hex digits>",
+    checks: "Every container image, init containers included, must carry a tag other than \
+        `latest` (compared case-insensitively) or a digest. An image without a tag means \
+        `latest`; an empty image is a finding too. One finding per container.",
+    examples: Examples {
+        settings: "",
+        fail: FAIL,
+        pass: PASS,
+    },
     check,
 };
+
+/// A manifest the rule fails (its page shows it; a test runs it).
+const FAIL: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: app
+          image: ghcr.io/acme/web:latest
+"#;
+
+/// A manifest the rule passes.
+const PASS: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: app
+          image: ghcr.io/acme/web:1.4.2
+"#;
 
 /// Parsing of container image references (`[registry[:port]/]path[:tag][@digest]`), following
 /// the grammar of the Docker distribution `reference` package.

@@ -3,7 +3,7 @@
 
 use k8s_openapi::api::coordination::v1::Lease;
 
-use super::{Check, RuleDef, Verdict, Violation};
+use super::{Check, Examples, RuleDef, Verdict, Violation};
 use crate::api::{Severity, WorkloadKind};
 use crate::engine::context::LeaseLookup;
 use crate::engine::workload::ANNOTATION_LEASE;
@@ -28,8 +28,77 @@ pub static RULE: RuleDef = RuleDef {
         A workload scaled by a HorizontalPodAutoscaler is judged at the autoscaler's \
         maxReplicas: the most pods it may run at once.",
     example: "metadata:\n  annotations:\n    prodready.dev/single-runner: \"true\"\n    prodready.dev/lease: scheduler-leader   # or NAMESPACE/NAME\nspec:\n  replicas: 2   # with replicas: 1 instead, use strategy: {type: Recreate}",
+    checks: "Applies to workloads annotated `prodready.dev/single-runner: \"true\"`. A \
+        Deployment, StatefulSet or ReplicaSet with more than one replica (for an autoscaled one, \
+        its HorizontalPodAutoscaler's maxReplicas) or a DaemonSet must name a Lease in \
+        `prodready.dev/lease` (`NAME` or `NAMESPACE/NAME`), and that Lease must exist, have a \
+        `holderIdentity` and have been renewed within its `leaseDurationSeconds` (15 when unset) \
+        plus `graceSeconds` before the evaluation instant. A one-replica Deployment must use the \
+        `Recreate` strategy, or name a live Lease. One-replica StatefulSets and ReplicaSets and \
+        bare Pods pass; Jobs and CronJobs are not applicable (`cronjob-single-runner` covers \
+        them). `prodready audit` judges a Lease only when its input contains one; with no Lease \
+        in the input, a workload that needs one is unknown, since Leases live in the cluster, \
+        not in git. The operator judges the live Lease.",
+    examples: Examples {
+        settings: "",
+        fail: FAIL,
+        pass: PASS,
+    },
     check,
 };
+
+/// A manifest the rule fails (its page shows it; a test runs it).
+const FAIL: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: scheduler
+  annotations:
+    prodready.dev/single-runner: "true"
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: scheduler}
+  template:
+    metadata:
+      labels: {app: scheduler}
+    spec:
+      containers:
+        - name: scheduler
+          image: ghcr.io/acme/scheduler:3.1.0
+"#;
+
+/// A manifest the rule passes.
+const PASS: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: scheduler
+  annotations:
+    prodready.dev/single-runner: "true"
+    prodready.dev/lease: scheduler-leader
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: scheduler}
+  template:
+    metadata:
+      labels: {app: scheduler}
+    spec:
+      containers:
+        - name: scheduler
+          image: ghcr.io/acme/scheduler:3.1.0
+---
+# Leases live in the cluster: this one stands for what `kubectl get lease scheduler-leader -o yaml` shows.
+apiVersion: coordination.k8s.io/v1
+kind: Lease
+metadata:
+  name: scheduler-leader
+spec:
+  holderIdentity: scheduler-7d9f8-abcde
+  leaseDurationSeconds: 15
+  renewTime: "2026-06-01T11:59:58.000000Z"
+"#;
 
 fn check(c: &Check<'_>) -> Verdict {
     let w = c.workload;

@@ -1,6 +1,6 @@
 //! `liveness-probe`: long-running containers have a livenessProbe.
 
-use super::{Check, RuleDef, Verdict, each_container_lacking};
+use super::{Check, Examples, RuleDef, Verdict, each_container_lacking};
 use crate::api::Severity;
 
 /// The rule.
@@ -15,8 +15,58 @@ pub static RULE: RuleDef = RuleDef {
         'Running' forever and serves nothing. The probe should check that the process is \
         alive (not its dependencies), so that a database outage does not restart every pod.",
     example: "livenessProbe:\n  httpGet: {path: /health/live, port: http}\n  periodSeconds: 10\n  failureThreshold: 3",
+    checks: "Every long-lived container (main containers and native sidecars, i.e. init \
+        containers with `restartPolicy: Always`) of a Deployment, StatefulSet, DaemonSet, \
+        ReplicaSet or bare Pod with `restartPolicy: Always` must have a `livenessProbe`; one \
+        finding per container that lacks it. Jobs, CronJobs and run-once Pods are not \
+        applicable: they are meant to exit.",
+    examples: Examples {
+        settings: "",
+        fail: FAIL,
+        pass: PASS,
+    },
     check,
 };
+
+/// A manifest the rule fails (its page shows it; a test runs it).
+const FAIL: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: app
+          image: ghcr.io/acme/web:1.4.2
+"#;
+
+/// A manifest the rule passes.
+const PASS: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: app
+          image: ghcr.io/acme/web:1.4.2
+          livenessProbe:
+            httpGet: {path: /health/live, port: 8080}
+"#;
 
 fn check(c: &Check<'_>) -> Verdict {
     let w = c.workload;

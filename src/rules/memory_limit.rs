@@ -1,7 +1,7 @@
 //! `memory-limit`: every container has a memory limit.
 
 use super::resource_requests::limit_set;
-use super::{Check, RuleDef, Verdict, each_container_lacking};
+use super::{Check, Examples, RuleDef, Verdict, each_container_lacking};
 use crate::api::Severity;
 
 /// The rule.
@@ -17,8 +17,60 @@ pub static RULE: RuleDef = RuleDef {
         node. A limit confines the damage to the offending container, which is OOM-killed and \
         restarted. Setting the limit equal to the request also makes memory use predictable.",
     example: "resources:\n  requests: {memory: 512Mi}\n  limits: {memory: 512Mi}",
+    checks: "Every container, init containers included, of every workload kind must have \
+        `resources.limits.memory` (present and not zero); one finding per container. A pod-level \
+        memory limit (`spec.resources.limits.memory`, KEP-2837) bounds every container, and the \
+        workload passes.",
+    examples: Examples {
+        settings: "",
+        fail: FAIL,
+        pass: PASS,
+    },
     check,
 };
+
+/// A manifest the rule fails (its page shows it; a test runs it).
+const FAIL: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: app
+          image: ghcr.io/acme/web:1.4.2
+          resources:
+            requests: {cpu: 100m, memory: 256Mi}
+"#;
+
+/// A manifest the rule passes.
+const PASS: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: app
+          image: ghcr.io/acme/web:1.4.2
+          resources:
+            requests: {cpu: 100m, memory: 256Mi}
+            limits: {memory: 256Mi}
+"#;
 
 fn check(c: &Check<'_>) -> Verdict {
     let w = c.workload;

@@ -5,7 +5,7 @@
 //! comes in through [`Check`]. Severity, exemptions and enablement are applied by the engine,
 //! not by the rule, so a rule only says what is wrong and how to fix it.
 
-pub use crate::engine::rule::{Check, Params, RuleDef, Verdict, Violation};
+pub use crate::engine::rule::{Check, Examples, Params, RuleDef, Verdict, Violation};
 use crate::engine::workload::ContainerRef;
 use image_pinned::reference::{self, ImageRef};
 
@@ -110,6 +110,34 @@ pub static CATALOG: [&RuleDef; 22] = [
 ];
 
 pub use cronjob_health::overdue_at as cronjob_overdue_at;
+
+/// Where a rule's page is read: `docs/rules/<id>.md` on the main branch of the repository
+/// (Cargo.toml's `repository`). SARIF's `helpUri`, `prodready explain` and the audit table
+/// all link through here.
+pub fn doc_url(id: &str) -> String {
+    format!(
+        "{}/blob/main/docs/rules/{id}.md",
+        env!("CARGO_PKG_REPOSITORY")
+    )
+}
+
+/// The key of a rule's settings under a policy's `spec.rules`: its id in camelCase
+/// (`liveness-probe` → `livenessProbe`).
+pub fn settings_key(id: &str) -> String {
+    let mut key = String::with_capacity(id.len());
+    let mut upper = false;
+    for c in id.chars() {
+        if c == '-' {
+            upper = true;
+        } else if upper {
+            key.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            key.push(c);
+        }
+    }
+    key
+}
 
 /// Looks a rule up by id.
 pub fn find(id: &str) -> Option<&'static RuleDef> {

@@ -137,3 +137,43 @@ fn exemption_containers_must_be_container_names_listed_once() {
         ["exemptions[0].containers[2]: `istio-proxy` is listed more than once"]
     );
 }
+
+#[test]
+fn settings_are_the_inverse_of_parameter_resolution() {
+    use crate::engine::{Params, settings};
+    let custom = Params {
+        startup_initial_delay_threshold_seconds: 45,
+        allowed_registries: vec!["ghcr.io/acme".into()],
+        cronjob_allow_replace: true,
+        cronjob_require_starting_deadline: false,
+        cronjob_failed_runs: 2,
+        lease_grace_seconds: 9,
+        min_replicas: 3,
+        accept_scrape_annotations: true,
+        secret_additional_name_patterns: vec!["pin".into()],
+        secret_ignored_names: vec!["TOKEN_URL".into()],
+        require_read_only_root_filesystem: false,
+        require_unhealthy_pod_eviction_always_allow: true,
+    };
+    for params in [Params::default(), custom] {
+        let spec = ProductionPolicySpec {
+            rules: settings(&params),
+            ..Default::default()
+        };
+        let p = CompiledPolicy::from_spec("s", spec, &CATALOG).expect("valid");
+        assert_eq!(p.params, params);
+    }
+}
+
+#[test]
+fn disruption_budget_eviction_policy_is_opt_in() {
+    let mut spec = ProductionPolicySpec::default();
+    let p = CompiledPolicy::from_spec("s", spec.clone(), &CATALOG).expect("valid");
+    assert!(!p.params.require_unhealthy_pod_eviction_always_allow);
+    spec.rules.disruption_budget = Some(crate::api::DisruptionBudgetSettings {
+        require_unhealthy_pod_eviction_always_allow: Some(true),
+        ..Default::default()
+    });
+    let p = CompiledPolicy::from_spec("s", spec, &CATALOG).expect("valid");
+    assert!(p.params.require_unhealthy_pod_eviction_always_allow);
+}

@@ -1,6 +1,6 @@
 //! `readiness-probe`: long-running containers have a readinessProbe.
 
-use super::{Check, RuleDef, Verdict, each_container_lacking};
+use super::{Check, Examples, RuleDef, Verdict, each_container_lacking};
 use crate::api::Severity;
 
 /// The rule.
@@ -16,8 +16,57 @@ pub static RULE: RuleDef = RuleDef {
         served a request, so a broken release takes the whole workload down instead of \
         stalling. The probe should say whether the pod can serve now, dependencies included.",
     example: "readinessProbe:\n  httpGet: {path: /health/ready, port: http}\n  periodSeconds: 5\n  failureThreshold: 3",
+    checks: "Every long-lived container (main containers and native sidecars) of a Deployment, \
+        StatefulSet, DaemonSet, ReplicaSet or bare Pod with `restartPolicy: Always` must have a \
+        `readinessProbe`; one finding per container that lacks it. Jobs, CronJobs and run-once \
+        Pods are not applicable.",
+    examples: Examples {
+        settings: "",
+        fail: FAIL,
+        pass: PASS,
+    },
     check,
 };
+
+/// A manifest the rule fails (its page shows it; a test runs it).
+const FAIL: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: app
+          image: ghcr.io/acme/web:1.4.2
+"#;
+
+/// A manifest the rule passes.
+const PASS: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: app
+          image: ghcr.io/acme/web:1.4.2
+          readinessProbe:
+            httpGet: {path: /health/ready, port: 8080}
+"#;
 
 fn check(c: &Check<'_>) -> Verdict {
     let w = c.workload;

@@ -1,6 +1,6 @@
 //! `replicas-ha`: Deployments and StatefulSets run enough replicas to survive losing one pod.
 
-use super::{Check, RuleDef, Verdict, Violation};
+use super::{Check, Examples, RuleDef, Verdict, Violation};
 use crate::api::{Severity, WorkloadKind};
 use crate::engine::autoscaler;
 
@@ -21,8 +21,57 @@ pub static RULE: RuleDef = RuleDef {
         fight over its count. Workloads that must run alone declare it with \
         prodready.dev/single-runner and are checked by leader-lease instead.",
     example: "spec:\n  replicas: 2\n# or, scaled: leave replicas out and set on the HorizontalPodAutoscaler\nspec:\n  minReplicas: 2",
+    checks: "A Deployment or StatefulSet must run at least `minReplicas` (default 2) replicas: \
+        its `replicas`, or, when HorizontalPodAutoscalers in the input scale it, their lowest \
+        `minReplicas`. An autoscaled workload must not also set `spec.replicas` (every apply \
+        resets the autoscaler's count), and must not be scaled by two autoscalers. Single-runner \
+        workloads (`prodready.dev/single-runner: \"true\"`) and every other kind are not \
+        applicable.",
+    examples: Examples {
+        settings: "",
+        fail: FAIL,
+        pass: PASS,
+    },
     check,
 };
+
+/// A manifest the rule fails (its page shows it; a test runs it).
+const FAIL: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: app
+          image: ghcr.io/acme/web:1.4.2
+"#;
+
+/// A manifest the rule passes.
+const PASS: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: app
+          image: ghcr.io/acme/web:1.4.2
+"#;
 
 fn check(c: &Check<'_>) -> Verdict {
     let w = c.workload;

@@ -6,7 +6,7 @@
 use k8s_openapi::api::core::v1::ResourceRequirements;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
-use super::{Check, RuleDef, Verdict, Violation};
+use super::{Check, Examples, RuleDef, Verdict, Violation};
 use crate::api::Severity;
 use crate::engine::Workload;
 
@@ -23,8 +23,59 @@ pub static RULE: RuleDef = RuleDef {
         CPU under contention. Requests are also what autoscalers and capacity planning read. \
         Init containers and Jobs count too: their requests size the pod and the node it lands on.",
     example: "resources:\n  requests: {cpu: 100m, memory: 256Mi}\n  limits: {memory: 256Mi}",
+    checks: "Every container, init containers included, of every workload kind must request both \
+        `cpu` and `memory` (`resources.requests`, present and not zero); one finding per \
+        container, naming what is missing. Pod-level `spec.resources.requests` (KEP-2837) count \
+        for every container of the pod.",
+    examples: Examples {
+        settings: "",
+        fail: FAIL,
+        pass: PASS,
+    },
     check,
 };
+
+/// A manifest the rule fails (its page shows it; a test runs it).
+const FAIL: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: app
+          image: ghcr.io/acme/web:1.4.2
+          resources:
+            requests: {cpu: 100m}
+"#;
+
+/// A manifest the rule passes.
+const PASS: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: app
+          image: ghcr.io/acme/web:1.4.2
+          resources:
+            requests: {cpu: 100m, memory: 256Mi}
+"#;
 
 fn check(c: &Check<'_>) -> Verdict {
     let w = c.workload;

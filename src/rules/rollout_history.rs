@@ -2,7 +2,7 @@
 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::{Check, RuleDef, Verdict, Violation};
+use super::{Check, Examples, RuleDef, Verdict, Violation};
 use crate::api::{Severity, WorkloadKind};
 
 /// The rule.
@@ -18,8 +18,59 @@ pub static RULE: RuleDef = RuleDef {
         takes the whole workload down at once, so a bad image is an outage before any \
         readiness gate can stop it. (`Recreate` is accepted: single-runner workloads need it.)",
     example: "spec:\n  revisionHistoryLimit: 10\n  strategy:\n    type: RollingUpdate\n    rollingUpdate: {maxUnavailable: 0, maxSurge: 1}",
+    checks: "A Deployment, StatefulSet or DaemonSet must keep a revision to roll back to \
+        (`revisionHistoryLimit` not 0), and a RollingUpdate must not take every pod down at once \
+        (`rollingUpdate.maxUnavailable` below the replica count, or below 100%). One finding per \
+        problem. Other kinds are not applicable.",
+    examples: Examples {
+        settings: "",
+        fail: FAIL,
+        pass: PASS,
+    },
     check,
 };
+
+/// A manifest the rule fails (its page shows it; a test runs it).
+const FAIL: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 3
+  revisionHistoryLimit: 0
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: app
+          image: ghcr.io/acme/web:1.4.2
+"#;
+
+/// A manifest the rule passes.
+const PASS: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 3
+  revisionHistoryLimit: 10
+  strategy:
+    rollingUpdate: {maxUnavailable: 25%, maxSurge: 1}
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: app
+          image: ghcr.io/acme/web:1.4.2
+"#;
 
 fn check(c: &Check<'_>) -> Verdict {
     let w = c.workload;

@@ -9,7 +9,7 @@ use std::sync::LazyLock;
 use k8s_openapi::api::core::v1::EnvVar;
 use regex::Regex;
 
-use super::{Check, Params, RuleDef, Verdict, Violation};
+use super::{Check, Examples, Params, RuleDef, Verdict, Violation};
 use crate::api::Severity;
 
 /// The rule.
@@ -25,8 +25,66 @@ pub static RULE: RuleDef = RuleDef {
         without a redeploy and cannot be access-controlled apart from the workload. Put \
         secrets in a Secret (or an external secret store) and reference them.",
     example: "env:\n  - name: DB_PASSWORD\n    valueFrom:\n      secretKeyRef: {name: db, key: password}",
+    checks: "Looks at every `env` entry with a literal `value` in every container, init \
+        containers included, of every workload kind. A finding when the name looks secret-like \
+        (contains `password`, `secret`, `token`, `apikey`, `private_key` and similar parts, or \
+        one of `additionalNamePatterns`; names that only point at a secret, like \
+        `DB_PASSWORD_FILE` or `TOKEN_URL`, and `ignoredNames` are skipped), or when the value \
+        has the shape of a well-known credential (a PEM private key, an AWS access key id, a \
+        GitHub or Slack token…) whatever the name. One finding per container, naming the \
+        variables, never the values. Empty values and `valueFrom` pass.",
+    examples: Examples {
+        settings: "",
+        fail: FAIL,
+        pass: PASS,
+    },
     check,
 };
+
+/// A manifest the rule fails (its page shows it; a test runs it).
+const FAIL: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: app
+          image: ghcr.io/acme/web:1.4.2
+          env:
+            - name: DB_PASSWORD
+              value: hunter2
+"#;
+
+/// A manifest the rule passes.
+const PASS: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: app
+          image: ghcr.io/acme/web:1.4.2
+          env:
+            - name: DB_PASSWORD
+              valueFrom:
+                secretKeyRef: {name: web-db, key: password}
+"#;
 
 /// Substrings of a normalized name (lowercase, `-` and `.` read as `_`) that mark a secret.
 const SECRET_NAME_PARTS: &[&str] = &[

@@ -1,7 +1,7 @@
 //! `security-context`: containers run as non-root, cannot escalate privileges, are not
 //! privileged, and (by default) have a read-only root filesystem.
 
-use super::{Check, RuleDef, Verdict, Violation};
+use super::{Check, Examples, RuleDef, Verdict, Violation};
 use crate::api::Severity;
 
 /// The rule.
@@ -17,8 +17,61 @@ pub static RULE: RuleDef = RuleDef {
         application in place and makes writable state explicit in volumes. These settings \
         cost nothing for a well-built image and contain the blast radius of a compromise.",
     example: "securityContext:\n  runAsNonRoot: true\n  allowPrivilegeEscalation: false\n  privileged: false\n  readOnlyRootFilesystem: true",
+    checks: "Every container, init containers included, must run as non-root (`runAsNonRoot: \
+        true` or a non-zero `runAsUser`, in the container's or the pod's securityContext; \
+        `runAsUser: 0` is a finding), set `allowPrivilegeEscalation: false`, not be \
+        `privileged`, and, with `requireReadOnlyRootFilesystem` (the default), set \
+        `readOnlyRootFilesystem: true`. One finding per container listing every problem. Windows \
+        pods (`spec.os.name: windows`) are not applicable.",
+    examples: Examples {
+        settings: "",
+        fail: FAIL,
+        pass: PASS,
+    },
     check,
 };
+
+/// A manifest the rule fails (its page shows it; a test runs it).
+const FAIL: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: app
+          image: ghcr.io/acme/web:1.4.2
+"#;
+
+/// A manifest the rule passes.
+const PASS: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: app
+          image: ghcr.io/acme/web:1.4.2
+          securityContext:
+            runAsNonRoot: true
+            allowPrivilegeEscalation: false
+            readOnlyRootFilesystem: true
+"#;
 
 fn check(c: &Check<'_>) -> Verdict {
     let pod = &c.workload.pod;

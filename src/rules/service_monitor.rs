@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{ContainerPort, ServicePort};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::{Check, RuleDef, Verdict, Violation};
+use super::{Check, Examples, RuleDef, Verdict, Violation};
 use crate::api::Severity;
 use crate::engine::Workload;
 use crate::engine::monitoring::{PodMetricsEndpoint, ServiceMonitor, ServiceMonitorEndpoint};
@@ -33,8 +33,91 @@ pub static RULE: RuleDef = RuleDef {
         \"true\" annotation on the pod template or a Service of the pods as coverage (and, \
         with no Prometheus Operator installed, its absence as a failure).",
     example: "apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata: {name: web}\nspec:\n  selector: {matchLabels: {app: web}}   # the Service's labels\n  endpoints:\n    - port: metrics                      # a named port of the Service",
+    checks: "Applies to long-running workloads. It passes when a PodMonitor selects the pods on \
+        a port a long-lived container declares, or when a ServiceMonitor in the namespace (or \
+        naming it in `namespaceSelector`) selects a Service that selects the pods, on a port \
+        that Service has. With `acceptScrapeAnnotations`, a `prometheus.io/scrape: \"true\"` \
+        annotation on the pod template or on such a Service also counts. When the monitoring \
+        CRDs cannot be read it is unknown, unless no Service selects the pods; when one CRD is \
+        not installed, the other decides. `prodready audit` sees the monitors in its input. \
+        Jobs, CronJobs and run-once Pods are not applicable.",
+    examples: Examples {
+        settings: "",
+        fail: FAIL,
+        pass: PASS,
+    },
     check,
 };
+
+/// A manifest the rule fails (its page shows it; a test runs it).
+const FAIL: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: app
+          image: ghcr.io/acme/web:1.4.2
+          ports: [{name: http, containerPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  labels: {app: web}
+spec:
+  selector: {app: web}
+  ports:
+    - {name: http, port: 80, targetPort: http}
+"#;
+
+/// A manifest the rule passes.
+const PASS: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: app
+          image: ghcr.io/acme/web:1.4.2
+          ports: [{name: http, containerPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  labels: {app: web}
+spec:
+  selector: {app: web}
+  ports:
+    - {name: http, port: 80, targetPort: http}
+---
+apiVersion: monitoring.coreos.com/v1
+kind: ServiceMonitor
+metadata:
+  name: web
+spec:
+  selector:
+    matchLabels: {app: web}
+  endpoints:
+    - {port: http}
+"#;
 
 /// How far the search got without finding a scrape. When several apply, the message names
 /// the most specific: a ServiceMonitor port mismatch, then a PodMonitor port mismatch, then

@@ -1,6 +1,6 @@
 //! `startup-probe`: slow starters (a large liveness `initialDelaySeconds`) use a startupProbe.
 
-use super::{Check, RuleDef, Verdict, Violation};
+use super::{Check, Examples, RuleDef, Verdict, Violation};
 use crate::api::Severity;
 
 /// The rule.
@@ -17,8 +17,64 @@ pub static RULE: RuleDef = RuleDef {
         holds liveness off exactly until the app has started, up to a generous ceiling \
         (failureThreshold x periodSeconds), and liveness can then stay tight.",
     example: "startupProbe:\n  httpGet: {path: /health/live, port: http}\n  periodSeconds: 5\n  failureThreshold: 60   # up to 5 minutes to start\nlivenessProbe:\n  httpGet: {path: /health/live, port: http}\n  periodSeconds: 10",
+    checks: "A long-lived container without a `startupProbe` fails when its `livenessProbe` has \
+        an `initialDelaySeconds` above `initialDelayThresholdSeconds` (default 30). Containers \
+        without a livenessProbe, or with a startupProbe, pass. Jobs, CronJobs and run-once Pods \
+        are not applicable.",
+    examples: Examples {
+        settings: "",
+        fail: FAIL,
+        pass: PASS,
+    },
     check,
 };
+
+/// A manifest the rule fails (its page shows it; a test runs it).
+const FAIL: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: app
+          image: ghcr.io/acme/web:1.4.2
+          livenessProbe:
+            httpGet: {path: /health/live, port: 8080}
+            initialDelaySeconds: 120
+"#;
+
+/// A manifest the rule passes.
+const PASS: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: app
+          image: ghcr.io/acme/web:1.4.2
+          startupProbe:
+            httpGet: {path: /health/live, port: 8080}
+            periodSeconds: 5
+            failureThreshold: 60
+          livenessProbe:
+            httpGet: {path: /health/live, port: 8080}
+"#;
 
 fn check(c: &Check<'_>) -> Verdict {
     let w = c.workload;

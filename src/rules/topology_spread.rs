@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
-use super::{Check, RuleDef, Verdict, Violation};
+use super::{Check, Examples, RuleDef, Verdict, Violation};
 use crate::api::{Severity, WorkloadKind};
 use crate::engine::selector;
 
@@ -27,8 +27,63 @@ pub static RULE: RuleDef = RuleDef {
         HorizontalPodAutoscaler counts as multi-replica when the autoscaler's minReplicas is \
         above one.",
     example: "topologySpreadConstraints:\n  - maxSkew: 1\n    topologyKey: topology.kubernetes.io/zone\n    whenUnsatisfiable: ScheduleAnyway\n    labelSelector: {matchLabels: {app: web}}",
+    checks: "A Deployment or StatefulSet with more than one replica (for an autoscaled one, its \
+        HorizontalPodAutoscaler's minReplicas) must have a `topologySpreadConstraint`, a \
+        required or a preferred `podAntiAffinity` term on `kubernetes.io/hostname` or \
+        `topology.kubernetes.io/zone` whose label selector selects its own pods. A constraint on \
+        those keys that selects other pods is named in the finding. One replica and other kinds \
+        are not applicable.",
+    examples: Examples {
+        settings: "",
+        fail: FAIL,
+        pass: PASS,
+    },
     check,
 };
+
+/// A manifest the rule fails (its page shows it; a test runs it).
+const FAIL: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: app
+          image: ghcr.io/acme/web:1.4.2
+"#;
+
+/// A manifest the rule passes.
+const PASS: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      topologySpreadConstraints:
+        - maxSkew: 1
+          topologyKey: topology.kubernetes.io/zone
+          whenUnsatisfiable: ScheduleAnyway
+          labelSelector:
+            matchLabels: {app: web}
+      containers:
+        - name: app
+          image: ghcr.io/acme/web:1.4.2
+"#;
 
 fn check(c: &Check<'_>) -> Verdict {
     let w = c.workload;

@@ -60,6 +60,7 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                     "text": format!("{}\n\nExample fix:\n{}", r.rationale, r.example),
                     "markdown": format!("{}\n\n**Rubric:** {}\n\n**Example fix:**\n\n```yaml\n{}\n```", r.rationale, r.rubric, r.example),
                 },
+                "helpUri": crate::rules::doc_url(r.id),
                 "defaultConfiguration": {"level": level(r.default_severity)},
                 "properties": {
                     "tags": ["kubernetes", "production-readiness", format!("rubric/{}", r.rubric)],

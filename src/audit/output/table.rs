@@ -259,7 +259,8 @@ pub(super) fn write(
     if s.violating > 0 {
         writeln!(
             out,
-            "Run `prodready explain RULE` for why a rule matters and an example fix."
+            "Run `prodready explain RULE`, or read {}, for why a rule matters and how to fix it.",
+            crate::rules::doc_url("RULE")
         )?;
     }
     Ok(())
