@@ -44,7 +44,7 @@ pub enum Command {
     ///   helm template ./chart | prodready audit - -o sarif > prodready.sarif
     ///   prodready audit --policy config/samples/enforce/strict.yaml --fail-on medium k8s/
     #[command(verbatim_doc_comment)]
-    Audit(AuditArgs),
+    Audit(Box<AuditArgs>),
     /// List every rule: id, default state, severity, rubric item and summary.
     Rules {
         /// Output format.

@@ -6,7 +6,6 @@
 //! A renderer that is missing, fails or hangs is an input error naming the directory and what
 //! to do: the directory is never skipped in silence.
 
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -235,22 +234,8 @@ fn run(mut cmd: Command, program: &Path, timeout: Duration) -> Result<String, St
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", program.display()))?;
     // Read both pipes on their own threads so a large render cannot fill a pipe and stall.
-    let mut stdout = child.stdout.take();
-    let mut stderr = child.stderr.take();
-    let out = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        if let Some(o) = stdout.as_mut() {
-            let _ = o.read_to_end(&mut s);
-        }
-        s
-    });
-    let err = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        if let Some(e) = stderr.as_mut() {
-            let _ = e.read_to_end(&mut s);
-        }
-        s
-    });
+    let out = drain(child.stdout.take());
+    let err = drain(child.stderr.take());
     let start = Instant::now();
     let status = loop {
         match child.try_wait() {
@@ -280,6 +265,18 @@ fn run(mut cmd: Command, program: &Path, timeout: Duration) -> Result<String, St
         });
     }
     String::from_utf8(stdout).map_err(|_| "its output is not UTF-8 text".to_owned())
+}
+
+/// Reads a pipe to its end on a thread of its own.
+fn drain(pipe: Option<impl std::io::Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        if let Some(mut p) = pipe {
+            // A read error ends the text early; the exit status still says whether it worked.
+            let _ = p.read_to_end(&mut bytes);
+        }
+        bytes
+    })
 }
 
 #[cfg(test)]
