@@ -144,8 +144,8 @@ pub struct AuditArgs {
     #[arg(long, value_name = "NAMESPACE")]
     pub release_namespace: Option<String>,
 
-    /// API versions a chart sees in `.Capabilities.APIVersions` (repeatable; replaces the
-    /// default `monitoring.coreos.com/v1`).
+    /// API versions a chart sees in `.Capabilities.APIVersions` besides helm's own
+    /// (repeatable; replaces the default: apiregistration.k8s.io/v1 and the monitoring CRDs).
     #[arg(long, value_name = "GROUP/VERSION")]
     pub api_versions: Vec<String>,
 

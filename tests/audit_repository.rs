@@ -200,7 +200,7 @@ fn removed_api_versions_are_errors_naming_the_replacement() {
     write(
         &dir,
         "legacy.yaml",
-        "apiVersion: extensions/v1beta1\nkind: Deployment\nmetadata: {name: old}\nspec:\n  template:\n    spec:\n      containers: [{name: app, image: app:1}]\n---\napiVersion: extensions/v1beta1\nkind: DaemonSet\nmetadata: {name: agent}\nspec: {}\n---\napiVersion: batch/v1beta1\nkind: CronJob\nmetadata: {name: nightly}\nspec: {}\n---\napiVersion: policy/v1beta1\nkind: PodDisruptionBudget\nmetadata: {name: pdb}\nspec: {}\n",
+        "apiVersion: extensions/v1beta1\nkind: Deployment\nmetadata: {name: old}\nspec:\n  template:\n    spec:\n      containers: [{name: app, image: app:1}]\n---\napiVersion: extensions/v1beta1\nkind: DaemonSet\nmetadata: {name: agent}\nspec: {}\n---\napiVersion: batch/v1beta1\nkind: CronJob\nmetadata: {name: nightly}\nspec: {}\n---\napiVersion: policy/v1beta1\nkind: PodDisruptionBudget\nmetadata: {name: pdb}\nspec: {}\n---\napiVersion: networking.k8s.io/v1beta1\nkind: Ingress\nmetadata: {name: web}\n---\napiVersion: policy/v1beta1\nkind: PodSecurityPolicy\nmetadata: {name: restricted}\n",
     );
     let out = prodready(&dir, &["audit", "legacy.yaml", "-o", "json"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
@@ -218,6 +218,8 @@ fn removed_api_versions_are_errors_naming_the_replacement() {
             "DaemonSet extensions/v1beta1 was removed in Kubernetes 1.16; use apps/v1 (`kubectl convert` or an edit of apiVersion, plus the fields the new version requires)",
             "CronJob batch/v1beta1 was removed in Kubernetes 1.25; use batch/v1 (`kubectl convert` or an edit of apiVersion, plus the fields the new version requires)",
             "PodDisruptionBudget policy/v1beta1 was removed in Kubernetes 1.25; use policy/v1 (`kubectl convert` or an edit of apiVersion, plus the fields the new version requires)",
+            "Ingress networking.k8s.io/v1beta1 was removed in Kubernetes 1.22; use networking.k8s.io/v1 (`kubectl convert` or an edit of apiVersion, plus the fields the new version requires)",
+            "PodSecurityPolicy policy/v1beta1 was removed in Kubernetes 1.25; it has no successor: enforce pod security with Pod Security Admission (namespace labels pod-security.kubernetes.io/enforce), and remove it",
         ]
     );
     std::fs::remove_dir_all(&dir).ok();
@@ -631,4 +633,46 @@ fn the_documented_audit_commands_run_as_written() {
         let _ = std::fs::remove_file(root().join(f));
     }
     assert!(ran >= 9, "only {ran} commands ran: {blocks:?}");
+}
+
+/// Shapes met in public example repositories: a placeholder where a number belongs (the error
+/// names the field, in a list item too), an empty JSON file (nothing, as an empty YAML file),
+/// a ReplicationController (counted among the kinds not judged).
+#[test]
+fn unreadable_fields_are_named_and_empty_files_are_nothing() {
+    let dir = temp("shapes");
+    write(
+        &dir,
+        "pod.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: fc}\nspec:\n  containers: [{name: app, image: app:1}]\n  volumes:\n    - name: data\n      fc: {lun: \"<ADD LUN ID Here>\", targetWWNs: [a]}\n",
+    );
+    write(
+        &dir,
+        "list.json",
+        r#"{"apiVersion": "v1", "kind": "List", "items": [{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"}, "spec": {"replicas": "two"}}]}"#,
+    );
+    write(&dir, "empty.json", "\n");
+    write(
+        &dir,
+        "rc.yaml",
+        "apiVersion: v1\nkind: ReplicationController\nmetadata: {name: legacy}\nspec: {replicas: 1}\n",
+    );
+    let out = prodready(&dir, &["audit", ".", "-o", "json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let report = json(&out);
+    let messages: Vec<&str> = report["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["message"].as_str())
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "items[0]: invalid Deployment: spec.replicas: invalid type: string \"two\", expected i32",
+            "invalid Pod: spec.volumes[0].fc.lun: invalid type: string \"<ADD LUN ID Here>\", expected i32",
+        ]
+    );
+    assert_eq!(report["inputs"]["notJudged"]["v1/ReplicationController"], 1);
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -105,9 +105,10 @@ pub struct ChartSettings {
     /// The release namespace (default `default`). `--release-namespace` wins.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
-    /// The API versions the chart sees in `.Capabilities.APIVersions` (default
-    /// `[monitoring.coreos.com/v1]`, so charts render their ServiceMonitors). `--api-versions`
-    /// replaces them.
+    /// The API versions the chart sees in `.Capabilities.APIVersions` besides helm's own
+    /// (default: `apiregistration.k8s.io/v1` and `monitoring.coreos.com/v1`, also with the
+    /// ServiceMonitor and PodMonitor kinds, so charts render their ServiceMonitors).
+    /// `--api-versions` replaces them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_versions: Option<Vec<String>>,
     /// The Kubernetes version the chart is rendered for (`.Capabilities.KubeVersion`,

@@ -14,7 +14,9 @@ use serde_json::Value;
 
 use super::render::{self, RenderOptions, Renderer};
 use crate::api::ProductionPolicy;
-use crate::engine::object::{DecodeError, Manifest, Object, decode, list_items, read_at};
+use crate::engine::object::{
+    DecodeError, Manifest, Object, decode, decode_locating, list_items, read_at,
+};
 use crate::engine::{Context, Workload};
 
 /// Files larger than this are refused rather than read into memory.
@@ -476,6 +478,29 @@ fn walk(
     Ok(())
 }
 
+/// The text of one document, kept to explain an object that cannot be decoded.
+#[derive(Clone, Copy)]
+struct Text<'a> {
+    body: &'a str,
+    json: bool,
+}
+
+impl Text<'_> {
+    /// The error of decoding the document (or its `item`) again, naming the field's path;
+    /// `None` when it cannot be read again.
+    fn locate(self, item: Option<usize>) -> Option<String> {
+        let mut value: Value = if self.json {
+            serde_json::from_str(self.body).ok()?
+        } else {
+            serde_norway::from_str(self.body).ok()?
+        };
+        if let Some(i) = item {
+            value = list_items(&mut value)?.into_iter().nth(i)?;
+        }
+        decode_locating(value).err().map(|e| e.to_string())
+    }
+}
+
 /// What one input holds, before the objects that form the context are merged into it.
 #[derive(Default)]
 struct Part {
@@ -538,7 +563,9 @@ impl Part {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         if json {
             match serde_json::from_str::<Value>(text) {
-                Ok(v) => self.add_value(file, 0, 1, None, v),
+                Ok(v) => self.add_value(file, 0, 1, None, Text { body: text, json }, v),
+                // An empty JSON file holds no document, as an empty YAML file holds none.
+                Err(_) if text.trim().is_empty() => {}
                 Err(e) => self.error(file, Some(0), Some(e.line()), format!("invalid JSON: {e}")),
             }
             return;
@@ -549,13 +576,17 @@ impl Part {
             }
             // The fast reader takes the usual manifest subset; everything else (and every
             // error message) comes from the full YAML parser.
+            let text = Text {
+                body: doc.body,
+                json: false,
+            };
             if let Some(v) = super::yaml::parse(doc.body) {
-                self.add_value(file, doc.index, doc.first_line, doc.helm_source, v);
+                self.add_value(file, doc.index, doc.first_line, doc.helm_source, text, v);
                 continue;
             }
             match serde_norway::from_str::<Value>(doc.body) {
                 Ok(Value::Null) => {}
-                Ok(v) => self.add_value(file, doc.index, doc.first_line, doc.helm_source, v),
+                Ok(v) => self.add_value(file, doc.index, doc.first_line, doc.helm_source, text, v),
                 Err(e) => {
                     let line = e.location().map(|l| doc.start_line + l.line() - 1);
                     let message = first_line(&e.to_string());
@@ -576,6 +607,7 @@ impl Part {
         document: usize,
         line: usize,
         helm_source: Option<&str>,
+        text: Text<'_>,
         mut value: M,
     ) {
         let rendered_by = self.rendered_by;
@@ -589,14 +621,14 @@ impl Part {
         };
         if let Some(items) = list_items(&mut value) {
             for (i, item) in items.into_iter().enumerate() {
-                self.add_object(source(Some(i)), item);
+                self.add_object(source(Some(i)), item, text);
             }
         } else {
-            self.add_object(source(None), value);
+            self.add_object(source(None), value, text);
         }
     }
 
-    fn add_object<'de, M: Manifest<'de>>(&mut self, source: Source, value: M) {
+    fn add_object<'de, M: Manifest<'de>>(&mut self, source: Source, value: M, text: Text<'_>) {
         if value.top_str("kind") == Some("ProductionPolicy")
             && value.top_str("apiVersion") == read_at("ProductionPolicy")
         {
@@ -626,6 +658,10 @@ impl Part {
                     &format!("not a Kubernetes object (kind {kind} without apiVersion)"),
                 );
             }
+            Err(e @ DecodeError::Invalid { .. }) => {
+                let message = text.locate(source.item).unwrap_or_else(|| e.to_string());
+                self.object_error(source, message);
+            }
             Err(e) => self.object_error(source, e.to_string()),
         }
     }
@@ -654,7 +690,7 @@ impl Part {
                 ),
             );
         }
-        match decode(value) {
+        match decode_locating(value) {
             Ok(Object::Policy(p)) => {
                 // Applied only when read through --policy or the config file: among the
                 // audited manifests it is checked and counted, not applied.

@@ -15,7 +15,10 @@ use std::time::{Duration, Instant};
 /// are audited with it, as the clusters prodready checks usually have them.
 /// Both forms are given: charts ask `.Capabilities.APIVersions.Has` for the group/version or
 /// for the group/version/kind.
+/// `apiregistration.k8s.io/v1` is served by every cluster but missing from helm's own default
+/// list, so charts that test for it would otherwise render the removed v1beta1 APIService.
 pub const DEFAULT_API_VERSIONS: &[&str] = &[
+    "apiregistration.k8s.io/v1",
     "monitoring.coreos.com/v1",
     "monitoring.coreos.com/v1/ServiceMonitor",
     "monitoring.coreos.com/v1/PodMonitor",

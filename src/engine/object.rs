@@ -92,10 +92,7 @@ pub enum DecodeError {
     },
     /// A kind at an API version Kubernetes has removed: the API server refuses it, so a
     /// manifest that still uses it cannot be deployed (and must never pass in silence).
-    #[error(
-        "{kind} {api_version} was removed in Kubernetes {removed_in}; use {replacement} \
-         (`kubectl convert` or an edit of apiVersion, plus the fields the new version requires)"
-    )]
+    #[error("{kind} {api_version} was removed in Kubernetes {removed_in}; {advice}")]
     RemovedApiVersion {
         /// As written.
         kind: String,
@@ -103,8 +100,8 @@ pub enum DecodeError {
         api_version: String,
         /// The Kubernetes release that stopped serving it.
         removed_in: &'static str,
-        /// The version to use instead.
-        replacement: &'static str,
+        /// What to do instead.
+        advice: String,
     },
     /// A field has the wrong type or shape.
     #[error("invalid {kind}: {message}")]
@@ -150,10 +147,20 @@ impl<'de> Manifest<'de> for Value {
     }
 }
 
+/// Decodes a typed object. `locate` tracks the path of the field being read, so that an
+/// error names it (`spec.replicas: invalid type…`); it costs an allocation per field, so it is
+/// used only to explain an error already found.
 fn typed<'de, T: Deserialize<'de>, M: Deserializer<'de>>(
     kind: &str,
     doc: M,
+    locate: bool,
 ) -> Result<T, DecodeError> {
+    if locate {
+        return serde_path_to_error::deserialize(doc).map_err(|e| DecodeError::Invalid {
+            kind: kind.to_owned(),
+            message: format!("{}: {}", e.path(), e.inner()),
+        });
+    }
     T::deserialize(doc).map_err(|e| DecodeError::Invalid {
         kind: kind.to_owned(),
         message: e.to_string(),
@@ -193,6 +200,16 @@ pub fn read_at(kind: &str) -> Option<&'static str> {
 
 /// Decodes one object. `kind: List` is not handled here (see [`list_items`]).
 pub fn decode<'de, M: Manifest<'de>>(doc: M) -> Result<Object, DecodeError> {
+    decode_with(doc, false)
+}
+
+/// [`decode`], naming the path of the field in an [`DecodeError::Invalid`] error: for
+/// decoding again a document [`decode`] refused, to say where it is wrong.
+pub fn decode_locating<'de, M: Manifest<'de>>(doc: M) -> Result<Object, DecodeError> {
+    decode_with(doc, true)
+}
+
+fn decode_with<'de, M: Manifest<'de>>(doc: M, locate: bool) -> Result<Object, DecodeError> {
     if !doc.is_mapping() {
         return Err(DecodeError::NotAnObject);
     }
@@ -204,12 +221,12 @@ pub fn decode<'de, M: Manifest<'de>>(doc: M) -> Result<Object, DecodeError> {
         Some(v) if !v.is_empty() => v.to_owned(),
         _ => return Err(DecodeError::MissingApiVersion { kind }),
     };
-    if let Some((removed_in, replacement)) = removed_api(&api_version, &kind) {
+    if let Some((removed_in, advice)) = removed_api(&api_version, &kind) {
         return Err(DecodeError::RemovedApiVersion {
             kind,
             api_version,
             removed_in,
-            replacement,
+            advice,
         });
     }
     let Some(expected) = read_at(&kind) else {
@@ -234,57 +251,60 @@ pub fn decode<'de, M: Manifest<'de>>(doc: M) -> Result<Object, DecodeError> {
     let k = kind.as_str();
     Ok(match k {
         "Deployment" => {
-            let d = typed::<Deployment, _>(k, doc)?;
+            let d = typed::<Deployment, _>(k, doc, locate)?;
             on_its_own(WorkloadKind::Deployment, d)
         }
         "StatefulSet" => {
-            let s = typed::<StatefulSet, _>(k, doc)?;
+            let s = typed::<StatefulSet, _>(k, doc, locate)?;
             on_its_own(WorkloadKind::StatefulSet, s)
         }
         "DaemonSet" => {
-            let d = typed::<DaemonSet, _>(k, doc)?;
+            let d = typed::<DaemonSet, _>(k, doc, locate)?;
             on_its_own(WorkloadKind::DaemonSet, d)
         }
         "ReplicaSet" => {
-            let rs = typed::<ReplicaSet, _>(k, doc)?;
+            let rs = typed::<ReplicaSet, _>(k, doc, locate)?;
             on_its_own(WorkloadKind::ReplicaSet, rs)
         }
         "Job" => {
-            let job = typed::<Job, _>(k, doc)?;
+            let job = typed::<Job, _>(k, doc, locate)?;
             match JobRun::from_job(&job) {
                 Some(run) => Object::JobRun(Arc::new(run)),
                 None => Object::Workload(Box::new(job.into())),
             }
         }
         "CronJob" => {
-            let c = typed::<CronJob, _>(k, doc)?;
+            let c = typed::<CronJob, _>(k, doc, locate)?;
             on_its_own(WorkloadKind::CronJob, c)
         }
         "Pod" => {
-            let pod = typed::<Pod, _>(k, doc)?;
+            let pod = typed::<Pod, _>(k, doc, locate)?;
             on_its_own(WorkloadKind::Pod, pod)
         }
-        "Service" => Object::Service(Arc::new(typed::<Service, _>(k, doc)?.into())),
-        "PodDisruptionBudget" => {
-            Object::Pdb(Arc::new(typed::<PodDisruptionBudget, _>(k, doc)?.into()))
-        }
-        "NetworkPolicy" => Object::NetworkPolicy(Arc::new(typed(k, doc)?)),
-        "Lease" => Object::Lease(Arc::new(typed(k, doc)?)),
+        "Service" => Object::Service(Arc::new(typed::<Service, _>(k, doc, locate)?.into())),
+        "PodDisruptionBudget" => Object::Pdb(Arc::new(
+            typed::<PodDisruptionBudget, _>(k, doc, locate)?.into(),
+        )),
+        "NetworkPolicy" => Object::NetworkPolicy(Arc::new(typed(k, doc, locate)?)),
+        "Lease" => Object::Lease(Arc::new(typed(k, doc, locate)?)),
         "HorizontalPodAutoscaler" if hpa_v1 => Object::Autoscaler(Arc::new(
-            typed::<k8s_openapi::api::autoscaling::v1::HorizontalPodAutoscaler, _>(k, doc)?.into(),
+            typed::<k8s_openapi::api::autoscaling::v1::HorizontalPodAutoscaler, _>(k, doc, locate)?
+                .into(),
         )),
         "HorizontalPodAutoscaler" => Object::Autoscaler(Arc::new(
-            typed::<k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler, _>(k, doc)?.into(),
+            typed::<k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler, _>(k, doc, locate)?
+                .into(),
         )),
-        "ServiceMonitor" => Object::ServiceMonitor(Arc::new(typed(k, doc)?)),
-        "PodMonitor" => Object::PodMonitor(Arc::new(typed(k, doc)?)),
-        "Namespace" => Object::Namespace(Box::new(typed(k, doc)?)),
-        _ => Object::Policy(Box::new(typed(k, doc)?)),
+        "ServiceMonitor" => Object::ServiceMonitor(Arc::new(typed(k, doc, locate)?)),
+        "PodMonitor" => Object::PodMonitor(Arc::new(typed(k, doc, locate)?)),
+        "Namespace" => Object::Namespace(Box::new(typed(k, doc, locate)?)),
+        _ => Object::Policy(Box::new(typed(k, doc, locate)?)),
     })
 }
 
-/// Kinds prodready reads at API versions Kubernetes no longer serves: (apiVersion, kinds,
-/// the release that removed it, the version to use).
+/// API versions Kubernetes no longer serves, for the kinds manifests commonly hold (the
+/// Kubernetes deprecated API migration guide): (apiVersion, kinds, the release that removed
+/// it, the version to use — empty where the API has no successor).
 const REMOVED_APIS: &[(&str, &[&str], &str, &str)] = &[
     (
         "extensions/v1beta1",
@@ -298,6 +318,13 @@ const REMOVED_APIS: &[(&str, &[&str], &str, &str)] = &[
         "1.16",
         "networking.k8s.io/v1",
     ),
+    (
+        "extensions/v1beta1",
+        &["Ingress"],
+        "1.22",
+        "networking.k8s.io/v1",
+    ),
+    ("extensions/v1beta1", &["PodSecurityPolicy"], "1.25", ""),
     (
         "apps/v1beta1",
         &["Deployment", "StatefulSet"],
@@ -318,6 +345,7 @@ const REMOVED_APIS: &[(&str, &[&str], &str, &str)] = &[
         "1.25",
         "policy/v1",
     ),
+    ("policy/v1beta1", &["PodSecurityPolicy"], "1.25", ""),
     (
         "autoscaling/v2beta1",
         &["HorizontalPodAutoscaler"],
@@ -336,15 +364,78 @@ const REMOVED_APIS: &[(&str, &[&str], &str, &str)] = &[
         "1.22",
         "coordination.k8s.io/v1",
     ),
+    (
+        "networking.k8s.io/v1beta1",
+        &["Ingress", "IngressClass"],
+        "1.22",
+        "networking.k8s.io/v1",
+    ),
+    (
+        "rbac.authorization.k8s.io/v1beta1",
+        &["ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"],
+        "1.22",
+        "rbac.authorization.k8s.io/v1",
+    ),
+    (
+        "apiextensions.k8s.io/v1beta1",
+        &["CustomResourceDefinition"],
+        "1.22",
+        "apiextensions.k8s.io/v1",
+    ),
+    (
+        "admissionregistration.k8s.io/v1beta1",
+        &[
+            "MutatingWebhookConfiguration",
+            "ValidatingWebhookConfiguration",
+        ],
+        "1.22",
+        "admissionregistration.k8s.io/v1",
+    ),
+    (
+        "scheduling.k8s.io/v1beta1",
+        &["PriorityClass"],
+        "1.22",
+        "scheduling.k8s.io/v1",
+    ),
+    (
+        "storage.k8s.io/v1beta1",
+        &["CSIDriver", "CSINode", "StorageClass", "VolumeAttachment"],
+        "1.22",
+        "storage.k8s.io/v1",
+    ),
+    (
+        "discovery.k8s.io/v1beta1",
+        &["EndpointSlice"],
+        "1.25",
+        "discovery.k8s.io/v1",
+    ),
+    (
+        "node.k8s.io/v1beta1",
+        &["RuntimeClass"],
+        "1.25",
+        "node.k8s.io/v1",
+    ),
 ];
 
-/// When `kind` at `api_version` is a removed API: the release that removed it and the
-/// replacement.
-fn removed_api(api_version: &str, kind: &str) -> Option<(&'static str, &'static str)> {
+/// When `kind` at `api_version` is a removed API: the release that removed it and what to
+/// do instead.
+fn removed_api(api_version: &str, kind: &str) -> Option<(&'static str, String)> {
     REMOVED_APIS
         .iter()
         .find(|(v, kinds, _, _)| *v == api_version && kinds.contains(&kind))
-        .map(|(_, _, removed_in, replacement)| (*removed_in, *replacement))
+        .map(|(_, _, removed_in, replacement)| {
+            let advice = if replacement.is_empty() {
+                "it has no successor: enforce pod security with Pod Security Admission \
+                 (namespace labels pod-security.kubernetes.io/enforce), and remove it"
+                    .to_owned()
+            } else {
+                format!(
+                    "use {replacement} (`kubectl convert` or an edit of apiVersion, plus the \
+                     fields the new version requires)"
+                )
+            };
+            (*removed_in, advice)
+        })
 }
 
 /// The items of a `kind: List` (or `*List`) document, or `None` when it is not a list.
