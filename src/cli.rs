@@ -41,6 +41,7 @@ pub enum Command {
     ///   prodready audit examples/
     ///   helm template ./chart | prodready audit - -o sarif > prodready.sarif
     ///   prodready audit --policy config/samples/enforce/strict.yaml --fail-on medium k8s/
+    ///   prodready audit --cluster --context prod -o json   (read-only live scan)
     #[command(verbatim_doc_comment)]
     Audit(AuditArgs),
     /// List every rule: id, default state, severity, rubric item and summary.
@@ -72,12 +73,13 @@ pub enum Command {
 #[derive(Debug, clap::Args)]
 pub struct AuditArgs {
     /// Files or directories to audit (`.yaml`, `.yml`, `.json`, recursively); `-` reads stdin.
-    #[arg(required = true, value_name = "PATH")]
+    #[arg(required_unless_present = "cluster", value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 
-    /// Built-in profile to apply when no --policy is given.
-    #[arg(long, value_enum, default_value_t = ProfileArg::Baseline, conflicts_with = "policy")]
-    pub profile: ProfileArg,
+    /// Built-in profile to apply when no --policy is given [default: baseline; with --cluster:
+    /// the cluster's ProductionPolicies, if any].
+    #[arg(long, value_enum, conflicts_with = "policy")]
+    pub profile: Option<ProfileArg>,
 
     /// ProductionPolicy file(s) to apply instead of a profile; every policy document in them
     /// is applied, as the operator would. Repeatable.
@@ -108,6 +110,10 @@ pub struct AuditArgs {
     /// 1 = one thread). The report is the same, byte for byte, for every value.
     #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub jobs: Option<u16>,
+
+    /// `--cluster` and its flags (`crate::scan`): audit the live cluster instead of files.
+    #[command(flatten)]
+    pub live: crate::scan::ClusterArgs,
 }
 
 impl AuditArgs {
@@ -181,7 +187,7 @@ pub enum RulesFormat {
 /// Loads the policies named by --policy (or the profile), reporting problems as input errors.
 pub fn load_policies(args: &AuditArgs, errors: &mut Vec<InputError>) -> Vec<CompiledPolicy> {
     if args.policy.is_empty() {
-        let profile = match args.profile {
+        let profile = match args.profile.unwrap_or(ProfileArg::Baseline) {
             ProfileArg::Baseline => Profile::Baseline,
             ProfileArg::Strict => Profile::Strict,
         };
@@ -228,6 +234,7 @@ pub fn run_audit(args: &AuditArgs, out: &mut dyn Write) -> io::Result<i32> {
 ///
 /// Freeing it takes one deallocation per object — for a large corpus about a tenth of the
 /// whole run — so the `prodready` binary, which exits right after, does not drop it.
+#[derive(Default)]
 pub struct AuditRun {
     /// The inputs.
     pub loaded: Loaded,
@@ -236,13 +243,21 @@ pub struct AuditRun {
 }
 
 /// [`run_audit`], handing back the inputs and report instead of dropping them.
+/// With `--cluster` the inputs are read from the cluster (`crate::scan`) instead of paths.
 pub fn run_audit_retaining(args: &AuditArgs, out: &mut dyn Write) -> io::Result<(i32, AuditRun)> {
-    let mut policy_errors = Vec::new();
-    let policies = load_policies(args, &mut policy_errors);
-    let jobs = args.jobs();
-    let mut loaded = Loaded::from_paths_jobs(&args.paths, jobs);
-    loaded.errors.splice(0..0, policy_errors);
     let now = args.now.unwrap_or_else(Timestamp::now);
+    let jobs = args.jobs();
+    let mut policy_errors = Vec::new();
+    let (policies, mut loaded) = if args.live.cluster {
+        match cluster_inputs(args, now, &mut policy_errors) {
+            Ok(inputs) => inputs,
+            Err(code) => return Ok((code, AuditRun::default())),
+        }
+    } else {
+        let policies = load_policies(args, &mut policy_errors);
+        (policies, Loaded::from_paths_jobs(&args.paths, jobs))
+    };
+    loaded.errors.splice(0..0, policy_errors);
     let reports = args
         .output
         .report_api()
@@ -265,6 +280,35 @@ pub fn run_audit_retaining(args: &AuditArgs, out: &mut dyn Write) -> io::Result<
     }
     let code = report.exit_code(args.fail_on.threshold());
     Ok((code, AuditRun { loaded, report }))
+}
+
+/// `prodready audit --cluster`: the policies (--policy/--profile when given, else the
+/// cluster's) and the workloads and context read from the cluster (`crate::scan`); `Err` is
+/// the exit code after a usage error or a failed scan, said on stderr.
+fn cluster_inputs(
+    args: &AuditArgs,
+    now: Timestamp,
+    policy_errors: &mut Vec<InputError>,
+) -> Result<(Vec<CompiledPolicy>, Loaded), i32> {
+    if let Some(path) = args.paths.first() {
+        eprintln!(
+            "prodready: --cluster audits the live cluster and takes no PATH (got {}); give either paths or --cluster",
+            path.display()
+        );
+        return Err(2);
+    }
+    let explicit = (args.profile.is_some() || !args.policy.is_empty())
+        .then(|| load_policies(args, policy_errors));
+    match crate::scan::scan_blocking(&args.live, explicit, now, crate::scan::progress_wanted()) {
+        Ok(scanned) => {
+            eprintln!("prodready: {}", scanned.source.describe());
+            Ok((scanned.policies, scanned.loaded))
+        }
+        Err(e) => {
+            eprintln!("prodready: {e}");
+            Err(2)
+        }
+    }
 }
 
 /// Runs `prodready rules`.

@@ -23,6 +23,7 @@ pub mod owner;
 pub mod reports;
 pub mod rules;
 pub mod run;
+pub mod scan;
 pub mod snapshot;
 pub mod telemetry;
 pub mod text;
