@@ -149,7 +149,7 @@ pub enum ScanError {
     )]
     Unreachable {
         /// The cluster.
-        target: Target,
+        target: Box<Target>,
         /// What failed.
         reason: String,
     },
@@ -159,7 +159,7 @@ pub enum ScanError {
     )]
     Unauthorized {
         /// The cluster.
-        target: Target,
+        target: Box<Target>,
         /// What the API server said.
         reason: String,
     },
@@ -169,7 +169,7 @@ pub enum ScanError {
     )]
     Forbidden {
         /// The cluster.
-        target: Target,
+        target: Box<Target>,
         /// `list`, `watch` or `get`.
         verb: &'static str,
         /// The resource, e.g. `deployments.apps`.
@@ -185,11 +185,21 @@ pub enum ScanError {
         /// The kind.
         kind: &'static str,
         /// The cluster.
-        target: Target,
+        target: Box<Target>,
         /// What failed last.
         reason: String,
         /// How long it was retried.
         after: Duration,
+    },
+    /// `--namespace` names a namespace the cluster does not have.
+    #[error(
+        "the namespace {namespace} does not exist at {target}; check the name (kubectl get namespaces) or the context"
+    )]
+    NoNamespace {
+        /// The namespace given.
+        namespace: String,
+        /// The cluster.
+        target: Box<Target>,
     },
     /// The async runtime could not start.
     #[error("cannot start the async runtime: {0}")]
@@ -272,6 +282,14 @@ pub async fn scan(
     shutdown.cancel();
     tasks.abort_all();
     synced?;
+    if let Some(namespace) = &args.namespace
+        && stores.namespaces.is_empty()
+    {
+        return Err(ScanError::NoNamespace {
+            namespace: namespace.clone(),
+            target: Box::new(target),
+        });
+    }
 
     let mut errors = Vec::new();
     let workloads = workloads(&stores, &target, &mut errors);
@@ -407,17 +425,17 @@ fn api_error(e: &ApiError, target: &Target, verb: &'static str, resource: &str) 
     let reason = e.to_string();
     match e.code() {
         Some(401) => ScanError::Unauthorized {
-            target: target.clone(),
+            target: Box::new(target.clone()),
             reason,
         },
         Some(403) => ScanError::Forbidden {
-            target: target.clone(),
+            target: Box::new(target.clone()),
             verb,
             resource: resource.to_owned(),
             reason,
         },
         _ => ScanError::Unreachable {
-            target: target.clone(),
+            target: Box::new(target.clone()),
             reason,
         },
     }
@@ -463,13 +481,13 @@ pub fn judge_failures(
         match failure.code {
             Some(401) => {
                 return Err(ScanError::Unauthorized {
-                    target: target.clone(),
+                    target: Box::new(target.clone()),
                     reason,
                 });
             }
             Some(403) => {
                 return Err(ScanError::Forbidden {
-                    target: target.clone(),
+                    target: Box::new(target.clone()),
                     // A streaming list is a watch; a paged one a list: the role grants both.
                     verb: "list and watch",
                     resource: resource_of(kind).to_owned(),
@@ -479,7 +497,7 @@ pub fn judge_failures(
             _ if failure.is_permanent() || now.duration_since(since) >= patience => {
                 return Err(ScanError::Failed {
                     kind,
-                    target: target.clone(),
+                    target: Box::new(target.clone()),
                     reason,
                     after: now.duration_since(since),
                 });
@@ -501,6 +519,7 @@ async fn wait_synced(
     let started = Instant::now();
     let mut first = HashMap::new();
     let mut shown = Instant::now();
+    let mut printed = false;
     loop {
         let pending: Vec<&'static str> = stores
             .unsynced()
@@ -515,9 +534,16 @@ async fn wait_synced(
             .into_iter()
             .filter(|(k, _)| pending.contains(k))
             .collect();
-        judge_failures(&failures, &mut first, Instant::now(), patience, target)?;
+        if let Err(e) = judge_failures(&failures, &mut first, Instant::now(), patience, target) {
+            if printed {
+                // The error's line starts on a line of its own, not after the progress.
+                eprintln!();
+            }
+            return Err(e);
+        }
         if progress && shown.elapsed() >= Duration::from_millis(250) {
             shown = Instant::now();
+            printed = true;
             eprint!(
                 "\rprodready: listing {} from {}: {} workloads synced, waiting for {} kind(s) ({:.0} s)   ",
                 target.server,
