@@ -92,23 +92,47 @@ fn from_report(report: &Value) -> ((u64, u64, u64, u64, u64), Vec<Found>) {
         n("unknown"),
     );
     let str_of = |v: &Value| v.as_str().unwrap_or_default().to_owned();
-    let mut found: Vec<Found> = report["findings"]
+    // The status lists one violation per workload and rule: the first (its container and
+    // message), "(and N more)" for the rest; the report lists each, in the rule's order.
+    let mut found: Vec<(Found, usize)> = Vec::new();
+    for f in report["findings"]
         .as_array()
         .into_iter()
         .flatten()
         .filter(|f| f["result"] == "fail")
-        .map(|f| {
-            (
-                format!(
-                    "{}/{}/{}",
-                    str_of(&f["kind"]),
-                    str_of(&f["namespace"]),
-                    str_of(&f["name"])
+    {
+        let workload = format!(
+            "{}/{}/{}",
+            str_of(&f["kind"]),
+            str_of(&f["namespace"]),
+            str_of(&f["name"])
+        );
+        let rule = str_of(&f["rule"]);
+        match found
+            .iter_mut()
+            .find(|((w, r, _, _), _)| *w == workload && *r == rule)
+        {
+            Some((_, more)) => *more += 1,
+            None => found.push((
+                (
+                    workload,
+                    rule,
+                    str_of(&f["container"]),
+                    str_of(&f["message"]),
                 ),
-                str_of(&f["rule"]),
-                str_of(&f["container"]),
-                str_of(&f["message"]),
-            )
+                0,
+            )),
+        }
+    }
+    let mut found: Vec<Found> = found
+        .into_iter()
+        .map(|((w, r, c, m), more)| {
+            let m = if more > 0 {
+                format!("{m} (and {more} more)")
+            } else {
+                m
+            };
+            (w, r, c, m)
         })
         .collect();
     found.sort();
