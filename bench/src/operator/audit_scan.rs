@@ -25,11 +25,18 @@ pub struct AuditScan {
     pub list_all_size: (usize, u64),
     /// The same collections as streaming lists, seconds per run.
     pub stream_all_s: Vec<f64>,
+    /// Scenario 2's floor for the same kinds: `kubectl get <kinds> -A -o json > /dev/null`
+    /// (decoding and printing included), seconds per run.
+    pub kubectl_s: Vec<f64>,
     /// `prodready audit --cluster -o json`, wall seconds per run (process start to exit).
     pub scan_s: Vec<f64>,
     /// The last scan's summary.
     pub summary: Value,
 }
+
+/// The kinds of the floor, as `kubectl get` names them.
+pub const KUBECTL_KINDS: &str =
+    "deployments,cronjobs,jobs,services,poddisruptionbudgets,namespaces";
 
 /// Runs `program audit --cluster` against `cluster` with the operator's kubeconfig and
 /// `extra` flags: wall seconds and the JSON report.
@@ -96,6 +103,7 @@ pub async fn audit_scan(
     program: &std::path::Path,
     cluster: &Cluster,
     runs: usize,
+    extra: &[&str],
 ) -> anyhow::Result<AuditScan> {
     let mut r = AuditScan::default();
     let (expected, _) = expected(&cluster.client).await?;
@@ -107,14 +115,15 @@ pub async fn audit_scan(
         .collect();
     // Warm the API server's watch cache and page path, and the scan's binary.
     cluster.time_paged_list(&all, PAGE).await?;
-    time_scan(program, cluster, &[]).await?;
+    time_scan(program, cluster, extra).await?;
     for _ in 0..runs.max(1) {
         let (s, objects, bytes) = cluster.time_paged_list(&all, PAGE).await?;
         r.list_all_s.push(s);
         r.list_all_size = (objects, bytes);
         r.stream_all_s
             .push(cluster.time_streaming_list(&all).await?.0);
-        let (s, report) = time_scan(program, cluster, &[]).await?;
+        r.kubectl_s.push(cluster.time_list(KUBECTL_KINDS)?);
+        let (s, report) = time_scan(program, cluster, extra).await?;
         scan_matches(&report, &r.expected)?;
         r.scan_s.push(s);
         r.summary = report["summary"].clone();
