@@ -43,6 +43,7 @@ pub enum Command {
     ///   prodready audit examples/
     ///   helm template ./chart | prodready audit - -o sarif > prodready.sarif
     ///   prodready audit --policy config/samples/enforce/strict.yaml --fail-on medium k8s/
+    ///   prodready audit --cluster --context prod -o json   (read-only live scan)
     #[command(verbatim_doc_comment)]
     Audit(Box<AuditArgs>),
     /// List every rule: id, default state, severity, rubric item and summary.
@@ -86,10 +87,10 @@ pub enum Command {
 #[derive(Debug, clap::Args)]
 pub struct AuditArgs {
     /// Files or directories to audit (`.yaml`, `.yml`, `.json`, recursively, honouring
-    /// `.gitignore`); `-` reads stdin. A directory holding `Chart.yaml` is rendered with
+    /// `.gitignore`); `-` reads stdin; none with --cluster. A directory holding `Chart.yaml` is rendered with
     /// `helm template`, one holding `kustomization.yaml` with `kubectl kustomize`. YAML that is
     /// not a Kubernetes object (values files, CI configs) is counted and skipped.
-    #[arg(required = true, value_name = "PATH")]
+    #[arg(required_unless_present = "cluster", value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 
     /// The config file (default: `.prodready.yaml` in the working directory or the nearest
@@ -101,8 +102,8 @@ pub struct AuditArgs {
     #[arg(long)]
     pub no_config: bool,
 
-    /// Built-in profile to apply when no --policy is given [default: baseline, or the config
-    /// file's].
+    /// Built-in profile to apply when no --policy is given [default: the config file's, else
+    /// baseline; with --cluster: the cluster's ProductionPolicies, if any].
     #[arg(long, value_enum, conflicts_with = "policy")]
     pub profile: Option<ProfileArg>,
 
@@ -191,6 +192,10 @@ pub struct AuditArgs {
     /// 1 = one thread). The report is the same, byte for byte, for every value.
     #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub jobs: Option<u16>,
+
+    /// `--cluster` and its flags (`crate::scan`): audit the live cluster instead of files.
+    #[command(flatten)]
+    pub live: crate::scan::ClusterArgs,
 }
 
 impl AuditArgs {
@@ -355,6 +360,7 @@ pub struct AuditRun {
 }
 
 /// [`run_audit`], handing back the inputs and report instead of dropping them.
+/// With `--cluster` the inputs are read from the cluster (`crate::scan`) instead of paths.
 pub fn run_audit_retaining(args: &AuditArgs, out: &mut dyn Write) -> io::Result<(i32, AuditRun)> {
     let cwd = std::env::current_dir()?;
     let settings = match config::resolve(&args.flags(), &cwd) {
@@ -364,12 +370,22 @@ pub fn run_audit_retaining(args: &AuditArgs, out: &mut dyn Write) -> io::Result<
             return Ok((2, AuditRun::default()));
         }
     };
-    let mut policy_errors = Vec::new();
-    let policies = load_policies(&settings, &mut policy_errors);
-    let jobs = args.jobs();
-    let mut loaded = Loaded::from_paths_with(&args.paths, jobs, &settings.load);
-    loaded.errors.splice(0..0, policy_errors);
     let now = args.now.unwrap_or_else(Timestamp::now);
+    let jobs = args.jobs();
+    let mut policy_errors = Vec::new();
+    let (policies, mut loaded) = if args.live.cluster {
+        match cluster_inputs(args, &settings, now, &mut policy_errors) {
+            Ok(inputs) => inputs,
+            Err(code) => return Ok((code, AuditRun::default())),
+        }
+    } else {
+        let policies = load_policies(&settings, &mut policy_errors);
+        (
+            policies,
+            Loaded::from_paths_with(&args.paths, jobs, &settings.load),
+        )
+    };
+    loaded.errors.splice(0..0, policy_errors);
     let reports = args
         .output
         .report_api()
@@ -392,6 +408,45 @@ pub fn run_audit_retaining(args: &AuditArgs, out: &mut dyn Write) -> io::Result<
     }
     let code = report.exit_code(settings.fail_on.threshold());
     Ok((code, AuditRun { loaded, report }))
+}
+
+/// `prodready audit --cluster`: the policies (--policy/--profile when given, else the
+/// cluster's) and the workloads and context read from the cluster (`crate::scan`); `Err` is
+/// the exit code after a usage error or a failed scan, said on stderr.
+fn cluster_inputs(
+    args: &AuditArgs,
+    settings: &Settings,
+    now: Timestamp,
+    policy_errors: &mut Vec<InputError>,
+) -> Result<(Vec<CompiledPolicy>, Loaded), i32> {
+    if let Some(path) = args.paths.first() {
+        eprintln!(
+            "prodready: --cluster audits the live cluster and takes no PATH (got {}); give either paths or --cluster",
+            path.display()
+        );
+        return Err(2);
+    }
+    // --policy, --profile or the config file's policies; else the cluster's own, as they are.
+    let explicit = settings
+        .policies_chosen
+        .then(|| load_policies(settings, policy_errors));
+    if explicit.is_none() && settings.changes_policies() {
+        eprintln!(
+            "prodready: the cluster's ProductionPolicies are applied as they are: rule \
+             switches, exemptions and allowAnnotationExemptions from flags or the config file \
+             apply to --policy/--profile (or the config file's policies) only"
+        );
+    }
+    match crate::scan::scan_blocking(&args.live, explicit, now, crate::scan::progress_wanted()) {
+        Ok(scanned) => {
+            eprintln!("prodready: {}", scanned.source.describe());
+            Ok((scanned.policies, scanned.loaded))
+        }
+        Err(e) => {
+            eprintln!("prodready: {e}");
+            Err(2)
+        }
+    }
 }
 
 /// Runs `prodready rules`.

@@ -24,6 +24,7 @@ pub mod reports;
 pub mod rule_pages;
 pub mod rules;
 pub mod run;
+pub mod scan;
 pub mod snapshot;
 pub mod telemetry;
 pub mod text;

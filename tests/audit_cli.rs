@@ -532,6 +532,47 @@ fn usage_errors_exit_two() {
     );
 }
 
+#[test]
+fn cluster_flags_are_checked_before_any_cluster_is_read() {
+    let stderr = |out: &Output| String::from_utf8_lossy(&out.stderr).into_owned();
+    // Paths and --cluster do not mix: a sentence, exit 2, no report.
+    let out = run(&["audit", "--cluster", "examples/"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        stderr(&out).trim(),
+        "prodready: --cluster audits the live cluster and takes no PATH (got examples/); give either paths or --cluster"
+    );
+    // The cluster flags need --cluster.
+    let out = run(&["audit", "--context", "prod", "examples/"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--cluster"), "{}", stderr(&out));
+    // A kubeconfig that cannot be read: named, with what to do.
+    let out = run(&["audit", "--cluster", "--kubeconfig", "no/such/kubeconfig"]);
+    assert_eq!(out.status.code(), Some(2));
+    let e = stderr(&out);
+    assert!(
+        e.starts_with("prodready: cannot use the kubeconfig no/such/kubeconfig: ")
+            && e.contains("give --kubeconfig FILE"),
+        "{e}"
+    );
+    // --profile stays optional for files (baseline) and exclusive with --policy.
+    assert_eq!(run(&["audit", "examples/"]).status.code(), Some(1));
+    assert_eq!(
+        run(&[
+            "audit",
+            "--profile",
+            "strict",
+            "--policy",
+            "x.yaml",
+            "examples/"
+        ])
+        .status
+        .code(),
+        Some(2)
+    );
+}
+
 /// The (name, rule, result, message) of every finding of `rules` in a JSON report.
 fn findings_of(v: &Value, rules: &[&str]) -> Vec<(String, String, String, String)> {
     let mut out: Vec<_> = v["findings"]

@@ -14,7 +14,7 @@ fn layer(module: &str) -> Option<u8> {
         "engine" | "crd" => 1,
         "rules" | "snapshot" | "reports" => 2,
         "controller" | "admission" | "audit" => 3,
-        "admin" | "run" | "cli" | "rule_pages" => 4,
+        "admin" | "run" | "cli" | "rule_pages" | "scan" => 4,
         _ => return None,
     })
 }

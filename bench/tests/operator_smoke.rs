@@ -108,6 +108,15 @@ async fn cold_start_policy_edit_and_churn() {
         cold.idle_s
     );
 
+    // Issue 29: `audit --cluster` on the same cluster applies the cluster's policy and says
+    // what the engine (and so the converged status) says; its time against the floor is
+    // `operator-bench audit-cluster`.
+    let (scan_s, report) = operator::time_scan(&operator_cmd().program, &cluster, &[])
+        .await
+        .expect("audit --cluster runs");
+    operator::scan_matches(&report, &cold.expected).expect("the scan equals the engine");
+    eprintln!("audit --cluster: {scan_s:.2} s for {}", report["summary"]);
+
     // 3. Policy edit: cpu-limit on makes more workloads violate; the status follows.
     let edit = operator::policy_edit(&cluster, &status, cold.expected)
         .await

@@ -2,7 +2,8 @@
 //! tests need — it shuts down gracefully when its stdin closes, so an operator a test started
 //! never outlives the test binary, even when that is killed. The e2e suite's
 //! `prodready-operator` and the benchmarks' `bench-prodready` binaries are this function
-//! (integration tests only get `CARGO_BIN_EXE_*` for their own package's binaries).
+//! (integration tests only get `CARGO_BIN_EXE_*` for their own package's binaries). They also
+//! run `prodready audit` (e.g. `audit --cluster`), as the `prodready` binary does.
 
 use std::io::Read;
 use std::process::ExitCode;
@@ -11,12 +12,16 @@ use clap::Parser;
 use prodready::cli::{Cli, Command};
 use tokio_util::sync::CancellationToken;
 
-/// Runs `prodready run` from the command line until a signal or until stdin closes; `name`
-/// prefixes its error messages.
+/// Runs `prodready run` from the command line until a signal or until stdin closes (or
+/// `prodready audit`, to its end); `name` prefixes its error messages.
 pub fn run_operator_until_stdin_closes(name: &str) -> ExitCode {
-    let Command::Run(args) = Cli::parse().command else {
-        eprintln!("{name}: only `run` is supported");
-        return ExitCode::from(2);
+    let args = match Cli::parse().command {
+        Command::Run(args) => args,
+        Command::Audit(args) => return audit(name, &args),
+        _ => {
+            eprintln!("{name}: only `run` and `audit` are supported");
+            return ExitCode::from(2);
+        }
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -49,6 +54,20 @@ pub fn run_operator_until_stdin_closes(name: &str) -> ExitCode {
         Err(e) => {
             eprintln!("{name}: {e}");
             ExitCode::from(1)
+        }
+    }
+}
+
+/// `prodready audit` with the report on stdout; its exit code.
+fn audit(name: &str, args: &prodready::cli::AuditArgs) -> ExitCode {
+    use std::io::Write as _;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    match prodready::cli::run_audit(args, &mut out).and_then(|code| out.flush().map(|()| code)) {
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(2)),
+        Err(e) => {
+            eprintln!("{name}: cannot write the report: {e}");
+            ExitCode::from(2)
         }
     }
 }

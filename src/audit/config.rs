@@ -429,6 +429,12 @@ pub fn resolve(flags: &Flags, cwd: &Path) -> Result<Settings, ConfigError> {
 }
 
 impl Settings {
+    /// Whether these settings change the policies they are applied to (rule settings,
+    /// exemptions, annotation exemptions).
+    pub fn changes_policies(&self) -> bool {
+        !self.rules.is_empty() || !self.exemptions.is_empty() || self.allow_annotation_exemptions
+    }
+
     /// A policy spec with these settings applied: rule settings merged field by field over
     /// the policy's own, exemptions appended, annotation exemptions allowed when asked.
     pub fn apply(&self, spec: &mut crate::api::ProductionPolicySpec) -> Result<(), String> {

@@ -43,11 +43,12 @@ use crate::engine::autoscaler::Autoscaler;
 use crate::engine::context::Part;
 use crate::engine::monitoring::{PodMonitor, ServiceMonitor};
 use crate::engine::service::{BudgetView, ServiceView};
-use crate::kubeapi::ApiCalls;
+use crate::kubeapi::{ApiCalls, ApiError};
 
 pub use initial_list::{InitialList, LIST_PAGE};
 use ledger::Dirt;
 pub use reconcile::{Controller, ControllerConfig, sync_status, write_status};
+pub use stores::WatchFailure;
 use stores::{JobEntry, NamespaceLabels, Scope, Store, Tracked, watch_into};
 
 /// Why ServiceMonitors are unknown while their CRD is absent.
@@ -164,6 +165,40 @@ impl Stores {
             out.push(self.pod_monitors.kind());
         }
         out
+    }
+
+    /// Why the watches of the stores that have not synced yet last failed, by kind.
+    pub fn failures(&self) -> Vec<(&'static str, WatchFailure)> {
+        let unsynced = self.unsynced();
+        let failures = [
+            (self.deployments.kind(), self.deployments.failure()),
+            (self.statefulsets.kind(), self.statefulsets.failure()),
+            (self.daemonsets.kind(), self.daemonsets.failure()),
+            (self.cronjobs.kind(), self.cronjobs.failure()),
+            (self.replicasets.kind(), self.replicasets.failure()),
+            (self.pods.kind(), self.pods.failure()),
+            (self.jobs.kind(), self.jobs.failure()),
+            (self.services.kind(), self.services.failure()),
+            (self.pdbs.kind(), self.pdbs.failure()),
+            (
+                self.network_policies.kind(),
+                self.network_policies.failure(),
+            ),
+            (self.autoscalers.kind(), self.autoscalers.failure()),
+            (self.namespaces.kind(), self.namespaces.failure()),
+            (self.leases.kind(), self.leases.failure()),
+            (self.policies.kind(), self.policies.failure()),
+            (
+                self.service_monitors.kind(),
+                self.service_monitors.failure(),
+            ),
+            (self.pod_monitors.kind(), self.pod_monitors.failure()),
+        ];
+        failures
+            .into_iter()
+            .filter(|(kind, _)| unsynced.contains(kind))
+            .filter_map(|(kind, f)| Some((kind, f?)))
+            .collect()
     }
 
     /// What changed since the last call, besides the workloads themselves (see [`Dirt`]).
@@ -406,11 +441,64 @@ pub fn spawn_watches(
     shutdown: &CancellationToken,
     tasks: &mut JoinSet<()>,
 ) {
+    spawn_watches_in(
+        client,
+        WatchScope::default(),
+        lists,
+        stores,
+        trigger,
+        shutdown,
+        tasks,
+    );
+}
+
+/// What [`spawn_watches_in`] watches: the controller watches everything; a live scan may read
+/// one namespace, and no ProductionPolicies when it applies policies of its own.
+#[derive(Clone, Copy, Debug)]
+pub struct WatchScope<'a> {
+    /// Only this namespace's objects of the namespaced kinds, and only this Namespace.
+    pub namespace: Option<&'a str>,
+    /// Whether to watch ProductionPolicies (their store then never syncs).
+    pub policies: bool,
+}
+
+impl Default for WatchScope<'_> {
+    fn default() -> Self {
+        WatchScope {
+            namespace: None,
+            policies: true,
+        }
+    }
+}
+
+/// [`spawn_watches`] over `scope`: with a namespace, the namespaced kinds are listed and
+/// watched in it alone, and its Namespace alone is watched (for `namespaceSelector`).
+pub fn spawn_watches_in(
+    client: &Client,
+    scope: WatchScope<'_>,
+    lists: InitialList,
+    stores: &Stores,
+    trigger: &Arc<Notify>,
+    shutdown: &CancellationToken,
+    tasks: &mut JoinSet<()>,
+) {
+    let namespace = scope.namespace;
     let cfg = || lists.config();
     macro_rules! watch {
         ($k:ty, $store:expr, $cfg:expr) => {
+            watch!(
+                $k,
+                $store,
+                $cfg,
+                match namespace {
+                    Some(ns) => Api::namespaced(client.clone(), ns),
+                    None => Api::all(client.clone()),
+                }
+            )
+        };
+        ($k:ty, $store:expr, $cfg:expr, $api:expr) => {
             tasks.spawn(watch_into::<$k>(
-                Api::all(client.clone()),
+                $api,
                 $cfg,
                 Arc::clone(&$store),
                 Arc::clone(trigger),
@@ -432,14 +520,87 @@ pub fn spawn_watches(
     watch!(PodDisruptionBudget, stores.pdbs, cfg());
     watch!(NetworkPolicy, stores.network_policies, cfg());
     watch!(HorizontalPodAutoscaler, stores.autoscalers, cfg());
-    watch!(Namespace, stores.namespaces, cfg());
+    let namespaces = match namespace {
+        Some(ns) => cfg().fields(&format!("metadata.name={ns}")),
+        None => cfg(),
+    };
+    watch!(
+        Namespace,
+        stores.namespaces,
+        namespaces,
+        Api::all(client.clone())
+    );
     // Node heartbeats renew thousands of Leases there; no workload names one.
     watch!(
         Lease,
         stores.leases,
         cfg().fields("metadata.namespace!=kube-node-lease")
     );
-    watch!(ProductionPolicy, stores.policies, cfg());
+    if scope.policies {
+        watch!(
+            ProductionPolicy,
+            stores.policies,
+            cfg(),
+            Api::all(client.clone())
+        );
+    }
+}
+
+/// Whether `monitoring.coreos.com/v1` serves ServiceMonitors and PodMonitors (one discovery
+/// request, bounded by `calls`' timeout): `(false, false)` when the group is not served.
+pub async fn monitoring_served(
+    client: &Client,
+    calls: &ApiCalls,
+) -> Result<(bool, bool), ApiError> {
+    let found = calls
+        .once(
+            "discover_monitoring",
+            client.list_api_group_resources("monitoring.coreos.com/v1"),
+        )
+        .await;
+    match found {
+        Ok(list) => Ok((
+            list.resources.iter().any(|r| r.name == "servicemonitors"),
+            list.resources.iter().any(|r| r.name == "podmonitors"),
+        )),
+        Err(e) if e.code() == Some(404) => Ok((false, false)),
+        Err(e) => Err(e),
+    }
+}
+
+/// Starts the ServiceMonitor and PodMonitor watches (cluster-wide: a monitor in one namespace
+/// may select Services in others) for those `served` (as [`monitoring_served`] answered), and
+/// records which are installed: [`Stores::unsynced`] then waits for them, and the context says
+/// "CRD missing" for the others. For a one-time read (a live scan); the controller re-discovers
+/// with [`discover_monitors`].
+pub fn watch_monitors(
+    client: &Client,
+    lists: InitialList,
+    stores: &Stores,
+    served: (bool, bool),
+    trigger: &Arc<Notify>,
+    shutdown: &CancellationToken,
+) {
+    let start = WatchStart {
+        client,
+        lists,
+        trigger,
+        shutdown,
+    };
+    toggle::<ServiceMonitor>(
+        &start,
+        served.0,
+        &mut None,
+        &stores.service_monitors,
+        &stores.service_monitors_installed,
+    );
+    toggle::<PodMonitor>(
+        &start,
+        served.1,
+        &mut None,
+        &stores.pod_monitors,
+        &stores.pod_monitors_installed,
+    );
 }
 
 /// Watches ServiceMonitors and PodMonitors while their CRDs exist: discovers
@@ -458,18 +619,8 @@ pub async fn discover_monitors(
     let mut sm: Option<CancellationToken> = None;
     let mut pm: Option<CancellationToken> = None;
     loop {
-        let found = calls
-            .once(
-                "discover_monitoring",
-                client.list_api_group_resources("monitoring.coreos.com/v1"),
-            )
-            .await;
-        let (has_sm, has_pm) = match found {
-            Ok(list) => (
-                list.resources.iter().any(|r| r.name == "servicemonitors"),
-                list.resources.iter().any(|r| r.name == "podmonitors"),
-            ),
-            Err(e) if e.code() == Some(404) => (false, false),
+        let (has_sm, has_pm) = match monitoring_served(&client, &calls).await {
+            Ok(served) => served,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot discover monitoring.coreos.com/v1; keeping the last answer");
                 (sm.is_some(), pm.is_some())

@@ -197,6 +197,47 @@ pub struct Store<T> {
     /// Bumped by every change of the map (the controller rebuilds what it derives from the
     /// store only when this moved).
     version: std::sync::atomic::AtomicU64,
+    /// The watch's last failure since it last synced (a live scan stops on it rather than
+    /// wait for a sync a missing permission never allows).
+    failure: Mutex<Option<WatchFailure>>,
+}
+
+/// Why a store's watch last failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WatchFailure {
+    /// The HTTP status the API server answered with, when it answered (403: RBAC).
+    pub code: Option<u16>,
+    /// What failed, as a sentence's end (the API server's own message where it answered).
+    pub message: String,
+}
+
+impl WatchFailure {
+    /// The failure of a watcher error: its status code and a one-line description.
+    pub fn of(e: &watcher::Error) -> Self {
+        let (code, message) = match e {
+            watcher::Error::InitialListFailed(k)
+            | watcher::Error::WatchStartFailed(k)
+            | watcher::Error::WatchFailed(k) => (
+                match k {
+                    kube::Error::Api(s) => Some(s.code),
+                    _ => None,
+                },
+                crate::kubeapi::describe(k),
+            ),
+            watcher::Error::WatchError(s) => (
+                Some(s.code),
+                format!("the API server answered {}: {}", s.code, s.message),
+            ),
+            watcher::Error::NoResourceVersion => (None, e.to_string()),
+        };
+        WatchFailure { code, message }
+    }
+
+    /// Whether retrying cannot help: the API server refused (4xx other than 408, 410, 429).
+    pub fn is_permanent(&self) -> bool {
+        self.code
+            .is_some_and(|c| (400..500).contains(&c) && !matches!(c, 408 | 410 | 429))
+    }
 }
 
 impl<T> Store<T> {
@@ -214,6 +255,7 @@ impl<T> Store<T> {
             scope,
             dirt: Mutex::new(Dirt::default()),
             version: std::sync::atomic::AtomicU64::new(0),
+            failure: Mutex::new(None),
         })
     }
 
@@ -314,6 +356,21 @@ impl<T> Store<T> {
     /// Whether the initial list has been received.
     pub fn is_synced(&self) -> bool {
         self.synced.load(Ordering::SeqCst)
+    }
+
+    /// The watch's last failure since its last (re)sync, if any.
+    pub fn failure(&self) -> Option<WatchFailure> {
+        self.failure
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set_failure(&self, failure: Option<WatchFailure>) {
+        *self
+            .failure
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = failure;
     }
 
     /// Every object, in no particular order.
@@ -765,6 +822,7 @@ pub async fn watch_into<K>(
                 let fresh = initial.take().unwrap_or_default();
                 let n = fresh.len();
                 store.with_map(|m| *m = fresh);
+                store.set_failure(None);
                 if !store.synced.swap(true, Ordering::SeqCst) {
                     tracing::info!(kind = store.kind, objects = n, "cache synced");
                 }
@@ -788,7 +846,10 @@ pub async fn watch_into<K>(
                     trigger.notify_one();
                 }
             }
-            Err(e) => tracing::warn!(kind = store.kind, error = %e, "watch failed; retrying"),
+            Err(e) => {
+                tracing::warn!(kind = store.kind, error = %e, "watch failed; retrying");
+                store.set_failure(Some(WatchFailure::of(&e)));
+            }
         }
     }
 }

@@ -9,6 +9,7 @@
 //! cargo run --release -p bench --bin operator-bench -- cluster --update-results      # 2 + 3 + 4
 //! cargo run --release -p bench --bin operator-bench -- memory --update-results       # 6
 //! cargo run --release -p bench --bin operator-bench -- reports --update-results      # issue 15
+//! cargo run --release -p bench --bin operator-bench -- audit-cluster --update-results # issue 29
 //! ```
 //!
 //! Scenarios 3 and 4 need scenario 2's cluster and operator, so they run after it (and its
@@ -55,6 +56,15 @@ struct Args {
     /// Memory: the workload counts (a run with no workload gives the base).
     #[arg(long, value_delimiter = ',', default_values_t = [0usize, 1000, 10_000, 50_000], global = true)]
     sizes: Vec<usize>,
+    /// audit-cluster: an extra flag for `prodready audit --cluster` (repeatable), e.g.
+    /// `--scan-arg=--initial-list=pages`.
+    #[arg(
+        long = "scan-arg",
+        value_name = "FLAG",
+        global = true,
+        allow_hyphen_values = true
+    )]
+    scan_args: Vec<String>,
     /// Write the figures into bench/RESULTS.md between the scenario's markers.
     #[arg(long, global = true)]
     update_results: bool,
@@ -77,6 +87,9 @@ enum Scenario {
     /// Issue 18: 100,000 workloads (80,000 Deployments, 20,000 CronJobs, 2,000 namespaces):
     /// memory (with 0 and 10,000 on their own clusters), LIST floor, cold start, churn, idle.
     Large,
+    /// Issue 29: `prodready audit --cluster` on scenario 2's cluster against its LIST floor
+    /// (--list-runs runs of each).
+    AuditCluster,
 }
 
 fn main() -> ExitCode {
@@ -169,6 +182,27 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     let size = Size::scaled(args.scale);
     let started = now();
+    if args.scenario == Scenario::AuditCluster {
+        let (cluster, _) = fresh_cluster(size, args.concurrency).await?;
+        let extra: Vec<&str> = args.scan_args.iter().map(String::as_str).collect();
+        let r = operator::audit_scan(&cmd.program, &cluster, args.list_runs, &extra).await?;
+        eprintln!("  {r:?}");
+        let text = format!(
+            "{}\n**Run:** {started} to {}; {}.\n\n{}",
+            header.replace(
+                " (the operator: `prodready run` with the flags",
+                " (the scan: `prodready audit --cluster --kubeconfig <the operator's> -o json --fail-on none`, which applies the cluster's policy; the operator's flags, unused here:"
+            ),
+            now(),
+            cluster_line(&cluster, size, args.concurrency),
+            render_audit_scan(&r)
+        );
+        println!("{text}");
+        if args.update_results {
+            operator::update_section(&results, "audit-cluster", &text)?;
+        }
+        return Ok(());
+    }
     let (cluster, status) = fresh_cluster(size, args.concurrency).await?;
     let idle = Duration::from_secs(args.idle_seconds);
     let timeout = Duration::from_secs(120 + size.total() as u64 / 100);
@@ -741,6 +775,43 @@ fn render_large(r: &operator::LargeRun) -> String {
         r.load[1],
         r.load[2],
         render_heap(&heap_points),
+    )
+}
+
+fn render_audit_scan(r: &operator::AuditScan) -> String {
+    let fmt = |v: &[f64]| {
+        v.iter()
+            .map(|s| format!("{s:.2}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let (scan, floor, stream, kubectl) = (
+        median(&r.scan_s),
+        median(&r.list_all_s),
+        median(&r.stream_all_s),
+        median(&r.kubectl_s),
+    );
+    let ratio = scan / floor.max(f64::EPSILON);
+    format!(
+        "| figure | value |\n| --- | --- |\n\
+         | LIST floor: every non-empty collection the scan reads (Deployments, CronJobs, Jobs, Services, PDBs, Namespaces), at once, pages of {page} | median **{floor:.2} s** (runs: {}), {} objects, {:.1} MiB |\n\
+         | the same as streaming lists | median {stream:.2} s (runs: {}) |\n\
+         | scenario 2's floor for the same kinds: `kubectl get {} -A -o json > /dev/null` | median {kubectl:.2} s (runs: {}) |\n\
+         | `prodready audit --cluster -o json` (process start to exit: connect, discovery, every watch synced, evaluation, report) | median **{scan:.2} s** (runs: {}) |\n\
+         | scan / LIST floor (goal ≤ 2×) | **{ratio:.2}×** the paged LIST floor: {}; {:.2}× the kubectl floor: {} |\n\
+         | the scan's summary (equal to the engine over the same objects, checked each run) | {} |\n",
+        fmt(&r.list_all_s),
+        thousands(r.list_all_size.0 as f64),
+        r.list_all_size.1 as f64 / 1024.0 / 1024.0,
+        fmt(&r.stream_all_s),
+        operator::KUBECTL_KINDS,
+        fmt(&r.kubectl_s),
+        fmt(&r.scan_s),
+        verdict(ratio <= 2.0, format!("{ratio:.2}× > 2×")),
+        scan / kubectl.max(f64::EPSILON),
+        verdict(scan <= 2.0 * kubectl, "over 2×".to_owned()),
+        r.summary,
+        page = operator::PAGE,
     )
 }
 

@@ -7,12 +7,14 @@
 //! so server-side defaults are included), in the context the operator builds (leases known,
 //! ServiceMonitor/PodMonitor CRDs absent).
 
+mod audit_scan;
 mod large;
 mod report;
 mod reports_scale;
 mod scenarios;
 mod truth;
 
+pub use audit_scan::*;
 pub use large::*;
 pub use report::*;
 pub use reports_scale::*;
