@@ -82,6 +82,16 @@ fn temp(name: &str) -> PathBuf {
     dir
 }
 
+/// The messages of a JSON report's input errors, in order.
+fn error_messages(report: &Value) -> Vec<&str> {
+    report["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["message"].as_str())
+        .collect()
+}
+
 /// The workloads a JSON report judged, as `Kind/namespace/name`.
 fn workloads(report: &Value) -> Vec<String> {
     let mut out: Vec<String> = report["findings"]
@@ -205,12 +215,7 @@ fn removed_api_versions_are_errors_naming_the_replacement() {
     let out = prodready(&dir, &["audit", "legacy.yaml", "-o", "json"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let report = json(&out);
-    let messages: Vec<&str> = report["errors"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e["message"].as_str())
-        .collect();
+    let messages = error_messages(&report);
     assert_eq!(
         messages,
         [
@@ -660,12 +665,7 @@ fn unreadable_fields_are_named_and_empty_files_are_nothing() {
     let out = prodready(&dir, &["audit", ".", "-o", "json"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let report = json(&out);
-    let messages: Vec<&str> = report["errors"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e["message"].as_str())
-        .collect();
+    let messages = error_messages(&report);
     assert_eq!(
         messages,
         [
