@@ -460,6 +460,7 @@ pub fn run_rules(format: RulesFormat, out: &mut dyn Write) -> io::Result<()> {
                         "id": r.id, "summary": r.summary, "rubric": r.rubric,
                         "defaultEnabled": r.default_enabled, "severity": r.default_severity,
                         "rationale": r.rationale, "example": r.example,
+                        "docs": rules::doc_url(r.id),
                     })
                 })
                 .collect();

@@ -52,3 +52,25 @@ fn every_rule_has_a_page_linked_from_the_index() {
         );
     }
 }
+
+/// `prodready rules -o json` links every rule's page, and the page exists.
+#[test]
+fn the_json_catalog_links_each_rules_page() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_prodready"))
+        .args(["rules", "-o", "json"])
+        .output()
+        .expect("prodready runs");
+    assert!(out.status.success());
+    let rules: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let rules = rules.as_array().expect("an array");
+    assert_eq!(rules.len(), prodready::rules::CATALOG.len());
+    for r in rules {
+        let id = r["id"].as_str().expect("id");
+        let url = r["docs"].as_str().expect("docs");
+        assert!(url.ends_with(&format!("/docs/rules/{id}.md")), "{url}");
+        let page = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("docs/rules")
+            .join(format!("{id}.md"));
+        assert!(page.is_file(), "{} is missing", page.display());
+    }
+}
