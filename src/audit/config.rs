@@ -357,12 +357,7 @@ pub fn resolve(flags: &Flags, cwd: &Path) -> Result<Settings, ConfigError> {
     ] {
         for id in ids {
             let key = rule_id(id, flag)?;
-            let entry = rules
-                .entry(key)
-                .or_insert_with(|| Value::Object(Map::new()));
-            if let Value::Object(m) = entry {
-                m.insert("enabled".into(), Value::Bool(enabled));
-            }
+            overlay(&mut rules, key, &serde_json::json!({ "enabled": enabled }));
         }
     }
 
@@ -428,6 +423,21 @@ pub fn resolve(flags: &Flags, cwd: &Path) -> Result<Settings, ConfigError> {
     })
 }
 
+/// Sets one rule's settings in a `spec.rules` object, field by field over what it has.
+fn overlay(rules: &mut Map<String, Value>, key: String, over: &Value) {
+    let entry = rules
+        .entry(key)
+        .or_insert_with(|| Value::Object(Map::new()));
+    match (entry, over) {
+        (Value::Object(have), Value::Object(over)) => {
+            for (k, v) in over {
+                have.insert(k.clone(), v.clone());
+            }
+        }
+        (entry, over) => *entry = over.clone(),
+    }
+}
+
 impl Settings {
     /// Whether these settings change the policies they are applied to (rule settings,
     /// exemptions, annotation exemptions).
@@ -444,17 +454,7 @@ impl Settings {
                 _ => Map::new(),
             };
             for (key, settings) in &self.rules {
-                let entry = rules
-                    .entry(key.clone())
-                    .or_insert_with(|| Value::Object(Map::new()));
-                match (entry, settings) {
-                    (Value::Object(have), Value::Object(over)) => {
-                        for (k, v) in over {
-                            have.insert(k.clone(), v.clone());
-                        }
-                    }
-                    (entry, over) => *entry = over.clone(),
-                }
+                overlay(&mut rules, key.clone(), settings);
             }
             spec.rules = serde_json::from_value::<RulesSpec>(Value::Object(rules))
                 .map_err(|e| format!("the rule settings cannot be applied: {e}"))?;

@@ -190,7 +190,6 @@ impl Excludes {
         if self.anchored.is_empty() && self.names.is_empty() {
             return false;
         }
-        let abs = absolute(path);
         // Names are matched on the path as given and walked (not on the directories above
         // it), as `.gitignore` matches names below its own directory.
         let by_name = || {
@@ -203,6 +202,7 @@ impl Excludes {
             })
         };
         let anchored = || {
+            let abs = absolute(path);
             self.anchored.iter().any(|(base, set)| {
                 abs.strip_prefix(base).is_ok_and(|rel| {
                     rel.ancestors()
