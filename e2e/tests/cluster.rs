@@ -179,12 +179,13 @@ async fn install(cluster: &Cluster) -> anyhow::Result<(Package, tempfile::TempDi
             .and_then(|s| s.service_account_name.clone());
         ensure!(sa.as_deref() == Some("prodready"), "service account {sa:?}");
     }
-    // The first policy as docs/install.md applies it.
-    for command in doc_commands("## Helm from the source tree")? {
-        if command.iter().any(|a| a.contains("config/samples/")) {
-            plane.kubectl(repo_paths(&command[1..])).await?.ok()?;
-        }
-    }
+    // The first policy, the sample docs/install.md names (its chart-value twin is run by
+    // e2e/tests/packaging.rs on a fresh control plane).
+    let sample = e2e::repo_root().join("config/samples/baseline.yaml");
+    plane
+        .kubectl(["apply", "-f", &sample.display().to_string()])
+        .await?
+        .ok()?;
     Ok((package, out))
 }
 

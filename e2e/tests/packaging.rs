@@ -2483,3 +2483,74 @@ async fn the_documented_registry_and_download_commands_install_the_release() {
     );
     assert!(out.contains("web"), "{out}");
 }
+
+/// docs/install.md's "Helm from the source tree" block as written, on a fresh control plane
+/// that has never seen the CRD: `helm install … --set policies.baseline.enabled=true` must
+/// install the policy of the same release (a post-install hook, after the CRD), and `kubectl
+/// get productionpolicies` shows it. A `helm upgrade` with the same value re-creates the hook
+/// instead of failing on "already exists". `rollout status` is not run here: a bare API
+/// server has no kubelet, so no pod becomes ready; e2e/tests/cluster.rs runs it on a node.
+#[tokio::test]
+async fn the_source_tree_install_with_the_baseline_policy_works_on_a_fresh_cluster() {
+    let plane = ControlPlane::start()
+        .await
+        .expect("a control plane of its own");
+    let root = e2e::repo_root();
+    let lines = install_md_block("## Helm from the source tree");
+    let mut ran = 0;
+    for line in &lines {
+        let command = line.split(" #").next().unwrap_or(line).trim();
+        let words: Vec<String> = command
+            .split_whitespace()
+            .map(|w| {
+                if !w.starts_with('-') && root.join(w).exists() {
+                    root.join(w).display().to_string()
+                } else {
+                    w.to_string()
+                }
+            })
+            .collect();
+        match words.first().map(String::as_str) {
+            Some("helm") => {
+                let out = plane.helm(&words[1..]).await.expect("helm runs");
+                assert!(out.success(), "`{command}`: {}", out.stderr);
+            }
+            Some("kubectl") if words.iter().any(|w| w == "rollout") => continue,
+            Some("kubectl") => {
+                let out = plane.kubectl(&words[1..]).await.expect("kubectl runs");
+                assert!(out.success(), "`{command}`: {}", out.stderr);
+                if words.iter().any(|w| w == "productionpolicies") {
+                    assert!(
+                        out.stdout.contains("baseline") && out.stdout.contains("Warn"),
+                        "`{command}` does not show the baseline policy: {}",
+                        out.stdout
+                    );
+                }
+            }
+            _ => panic!(
+                "docs/install.md's source-tree block has a command this test does not know: {command}"
+            ),
+        }
+        ran += 1;
+    }
+    assert_eq!(ran, 2, "helm install and kubectl get ran: {lines:?}");
+    let chart = chart_dir().display().to_string();
+    let upgrade = plane
+        .helm([
+            "upgrade",
+            "prodready",
+            chart.as_str(),
+            "-n",
+            "prodready-system",
+            "--set",
+            "policies.baseline.enabled=true",
+        ])
+        .await
+        .expect("helm runs");
+    assert!(upgrade.success(), "helm upgrade: {}", upgrade.stderr);
+    let policy = get_json(&plane, "productionpolicy", "baseline", "prodready-system").await;
+    assert!(
+        policy.is_some(),
+        "the baseline policy is gone after helm upgrade"
+    );
+}
