@@ -1435,12 +1435,42 @@ fn documented_run_line() -> String {
 #[tokio::test]
 async fn the_documented_local_run_reconciles_and_the_webhook_waits_for_its_namespace() {
     let line = documented_run_line();
-    let (cp, client) = private().await;
-    let sample = std::fs::read_to_string(repo_root().join("config/samples/baseline.yaml"))
-        .expect("read the baseline sample");
-    apply_yaml(&client, None, &sample)
-        .await
-        .unwrap_or_else(|e| panic!("apply the baseline sample: {e:#}"));
+    // A control plane that has never seen the CRD: the block's `kubectl` lines before the
+    // `prodready run` line install it and the sample, as written (README.md and
+    // docs/operator.md; repository paths made absolute, the suite's kubeconfig).
+    let cp = ControlPlane::start().await.expect("private control plane");
+    let client = cp.client().await.expect("client");
+    for (file, anchor) in [
+        ("README.md", "## In the cluster: `prodready run`"),
+        (
+            "docs/operator.md",
+            "# Running the operator: `prodready run`",
+        ),
+    ] {
+        let block = e2e::doc_sh_block(file, anchor).unwrap_or_else(|e| panic!("{e:#}"));
+        let before_run = block
+            .iter()
+            .take_while(|l| !l.starts_with("prodready run"))
+            .collect::<Vec<_>>();
+        assert!(before_run.len() >= 3, "{file}: {before_run:?}");
+        for l in before_run {
+            let command = l.split(" #").next().unwrap_or(l).trim();
+            let words: Vec<String> = command
+                .split_whitespace()
+                .map(|w| {
+                    let path = repo_root().join(w);
+                    if !w.starts_with('-') && path.exists() {
+                        path.display().to_string()
+                    } else {
+                        w.to_owned()
+                    }
+                })
+                .collect();
+            assert_eq!(words[0], "kubectl", "{file}: `{command}`");
+            let out = cp.kubectl(&words[1..]).await.expect("kubectl runs");
+            assert!(out.success(), "{file}: `{command}`: {}", out.stderr);
+        }
+    }
     apply(&client, "default", &deployment("web", 2, false, "")).await;
 
     let kubeconfig = cp.kubeconfig().display().to_string();
