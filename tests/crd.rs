@@ -39,4 +39,3 @@ fn crd_has_descriptions_validations_and_columns() {
         "root description is missing"
     );
 }
-

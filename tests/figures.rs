@@ -346,7 +346,10 @@ fn every_quoted_figure_equals_bench_results() {
         "{}\nRun `make figures` to quote bench/RESULTS.md again.",
         wrong.join("\n")
     );
-    assert!(quoted >= 10, "only {quoted} quoted figures: the markers are gone?");
+    assert!(
+        quoted >= 10,
+        "only {quoted} quoted figures: the markers are gone?"
+    );
 }
 
 /// The checker itself: a changed number is caught, a pattern that no longer matches is named.

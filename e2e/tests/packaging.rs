@@ -2554,3 +2554,65 @@ async fn the_source_tree_install_with_the_baseline_policy_works_on_a_fresh_clust
         "the baseline policy is gone after helm upgrade"
     );
 }
+
+/// docs/alerts.md's "Turn them on" block as written, on a fresh control plane with the
+/// Prometheus Operator CRDs and the release namespace: the Helm line and the kustomize line
+/// each leave the PrometheusRule in prodready-system.
+#[tokio::test]
+async fn the_documented_alert_installs_create_the_prometheus_rule() {
+    let plane = ControlPlane::start()
+        .await
+        .expect("a control plane of its own");
+    let client = plane.client().await.expect("client");
+    e2e::install_monitoring_crds(&client)
+        .await
+        .expect("the Prometheus Operator CRDs");
+    let ns = plane
+        .kubectl(["create", "namespace", "prodready-system"])
+        .await
+        .expect("kubectl runs");
+    assert!(ns.success(), "{}", ns.stderr);
+    let root = e2e::repo_root();
+    let lines = e2e::doc_sh_block("docs/alerts.md", "# Alerts and runbooks")
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let mut ran = 0;
+    for line in &lines {
+        let command = line.split(" #").next().unwrap_or(line).trim();
+        let words: Vec<String> = command
+            .split_whitespace()
+            .map(|w| {
+                if !w.starts_with('-') && root.join(w).exists() {
+                    root.join(w).display().to_string()
+                } else {
+                    w.to_string()
+                }
+            })
+            .collect();
+        let out = match words.first().map(String::as_str) {
+            Some("helm") => plane.helm(&words[1..]).await,
+            Some("kubectl") => plane.kubectl(&words[1..]).await,
+            _ => panic!("docs/alerts.md has a command this test does not know: {command}"),
+        }
+        .expect("the tool runs");
+        assert!(out.success(), "`{command}`: {}", out.stderr);
+        let rules = plane
+            .kubectl([
+                "get",
+                "prometheusrules",
+                "-n",
+                "prodready-system",
+                "-o",
+                "name",
+            ])
+            .await
+            .expect("kubectl runs");
+        assert!(
+            rules.stdout.trim() == "prometheusrule.monitoring.coreos.com/prodready",
+            "after `{command}`: {} {}",
+            rules.stdout,
+            rules.stderr
+        );
+        ran += 1;
+    }
+    assert_eq!(ran, 2, "{lines:?}");
+}
