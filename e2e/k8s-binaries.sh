@@ -227,7 +227,8 @@ ensure_debian_packages() {
   [[ $EUID -eq 0 ]] || die "the in-cluster suite needs Debian packages ${missing[*]}: run 'sudo apt-get install ${missing[*]}'"
   command -v apt-get >/dev/null 2>&1 || die "missing ${missing[*]} and no apt-get to install them"
   log "installing Debian packages: ${missing[*]}"
-  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } >&2 ||
+  # make test runs this script beside another apt user (make -j): one apt at a time.
+  flock /tmp/prodready-apt.lock sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"' apt "${missing[@]}" >&2 ||
     die "apt-get install ${missing[*]} failed"
 }
 

@@ -24,6 +24,7 @@ if [[ ${#missing[@]} -gt 0 ]]; then
     exit 1
   fi
   log "installing Debian packages: ${missing[*]}"
-  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } >&2 ||
+  # make test runs this script beside another apt user (make -j): one apt at a time.
+  flock /tmp/prodready-apt.lock sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"' apt "${missing[@]}" >&2 ||
     { log "ERROR: apt-get install ${missing[*]} failed"; exit 1; }
 fi
