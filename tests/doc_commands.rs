@@ -465,3 +465,65 @@ fn the_offline_reports_commands_run_as_written() {
     }
     assert_eq!(ran, 3, "{:?}", all[i].commands);
 }
+
+/// GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens.
+fn slug(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | ' '))
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+fn anchors(doc: &str) -> Vec<String> {
+    let mut fenced = false;
+    let mut out = Vec::new();
+    for line in read(doc).lines() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+        } else if !fenced && line.starts_with('#') {
+            out.push(slug(line.trim_start_matches('#')));
+        }
+    }
+    out
+}
+
+/// Every relative link of README.md, CONTRIBUTING.md and docs/ names a file that exists, and
+/// every `#anchor` a heading of its page (the contents lines are built from them).
+#[test]
+fn every_relative_link_and_anchor_resolves() {
+    let link = regex::Regex::new(r"\]\(([^)\s]+)\)").expect("link pattern");
+    let mut docs = docs();
+    docs.push("CONTRIBUTING.md".to_owned());
+    let mut broken = Vec::new();
+    for doc in &docs {
+        let text = read(doc);
+        let dir = Path::new(doc).parent().unwrap_or(Path::new(""));
+        for c in link.captures_iter(&text) {
+            let target = &c[1];
+            if target.contains("://") || target.starts_with("mailto:") {
+                continue;
+            }
+            let (path, anchor) = target.split_once('#').unwrap_or((target, ""));
+            let file = if path.is_empty() {
+                doc.clone()
+            } else {
+                relative(&root().join(dir).join(path))
+            };
+            let resolved = root().join(dir).join(path);
+            if !path.is_empty() && !resolved.exists() {
+                broken.push(format!("{doc}: {target} (no such file)"));
+                continue;
+            }
+            if !anchor.is_empty()
+                && file.ends_with(".md")
+                && !anchors(&file).iter().any(|a| a == anchor)
+            {
+                broken.push(format!("{doc}: {target} (no such heading)"));
+            }
+        }
+    }
+    assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
+}
