@@ -527,3 +527,42 @@ fn every_relative_link_and_anchor_resolves() {
     }
     assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
 }
+
+/// Every ProductionPolicy a page shows in a ```yaml block is one `prodready audit --policy`
+/// accepts: the schema's fields, the CEL rules' checks, the engine's (exit 2 would say it is
+/// invalid, with why).
+#[test]
+fn every_documented_policy_is_valid() {
+    let exe = PathBuf::from(env!("CARGO_BIN_EXE_prodready"));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut docs = docs();
+    docs.push("CONTRIBUTING.md".to_owned());
+    let mut checked = 0;
+    for doc in &docs {
+        let text = read(doc);
+        let mut rest = text.as_str();
+        while let Some((_, after)) = rest.split_once("```yaml\n") {
+            let (block, next) = after.split_once("```").expect("a closed yaml block");
+            rest = next;
+            if !block.contains("kind: ProductionPolicy") {
+                continue;
+            }
+            let file = dir.path().join(format!("policy-{checked}.yaml"));
+            std::fs::write(&file, block).expect("write the policy");
+            let out = std::process::Command::new(&exe)
+                .arg("audit")
+                .arg("--policy")
+                .arg(&file)
+                .arg(root().join("examples/compliant-app.yaml"))
+                .output()
+                .expect("prodready runs");
+            assert!(
+                matches!(out.status.code(), Some(0 | 1)),
+                "{doc}: the policy is refused:\n{block}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 2, "only {checked} policies in the docs");
+}
