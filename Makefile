@@ -1,5 +1,5 @@
 # prodready developer entry points. `make test` is exactly what CI runs (.ci/run).
-.PHONY: test lint lint-dockerfile release release-arm64 package unit e2e-binaries pre-commit-tool audit-examples crd config-schema rule-docs prometheus-rules bench
+.PHONY: test lint lint-dockerfile release release-arm64 package unit e2e-binaries pre-commit-tool audit-examples crd config-schema rule-docs chart-readme prometheus-rules bench
 
 # Tools installed on first use, cached outside the repo (like the e2e binaries).
 CACHE ?= $(or $(PRODREADY_CACHE),$(if $(XDG_CACHE_HOME),$(XDG_CACHE_HOME)/prodready,$(HOME)/.cache/prodready))
@@ -79,6 +79,12 @@ config-schema:
 # tests/rule_docs.rs checks they are what this writes. Run it after changing a rule.
 rule-docs:
 	cargo run --locked -- rule-docs docs/rules
+
+# Regenerate the chart's README (charts/prodready/README.md) from values.yaml: each value's
+# `# -- ` comment, type (values.schema.json) and default. tests/chart_readme.rs holds the
+# generator and the hand-written header, and fails when the committed README differs.
+chart-readme:
+	PRODREADY_UPDATE=1 cargo test --locked --test chart_readme
 
 # Regenerate the kustomize tree's PrometheusRule from the chart's rule file, the one source of
 # the alert rules (e2e/tests/alerts.rs checks the copy is what this writes).
