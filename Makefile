@@ -1,5 +1,5 @@
 # prodready developer entry points. `make test` is exactly what CI runs (.ci/run).
-.PHONY: test lint lint-dockerfile release release-arm64 package unit e2e-binaries pre-commit-tool audit-examples crd config-schema rule-docs chart-readme prometheus-rules bench
+.PHONY: test prerequisites lint lint-dockerfile release release-arm64 package unit e2e-binaries pre-commit-tool audit-examples crd config-schema rule-docs chart-readme prometheus-rules bench
 
 # Tools installed on first use, cached outside the repo (like the e2e binaries).
 CACHE ?= $(or $(PRODREADY_CACHE),$(if $(XDG_CACHE_HOME),$(XDG_CACHE_HOME)/prodready,$(HOME)/.cache/prodready))
@@ -12,9 +12,16 @@ PRE_COMMIT_VENV := $(CACHE)/pre-commit-$(PRE_COMMIT_VERSION)
 # against a real kube-apiserver + etcd (built from source on first use, cached after).
 # `release` builds the binary the Dockerfile ships, once, the same way the Dockerfile does;
 # `release-arm64` its linux/arm64 twin for the multi-arch image; `pre-commit-tool` the
-# pre-commit the hook test (.pre-commit-hooks.yaml) runs.
-test: lint lint-dockerfile e2e-binaries release release-arm64 pre-commit-tool
+# pre-commit the hook test (.pre-commit-hooks.yaml) runs. `prerequisites` comes first, so a
+# machine that lacks something fails at once with the whole list.
+test: prerequisites lint lint-dockerfile e2e-binaries release release-arm64 pre-commit-tool
 	PRODREADY_PRE_COMMIT=$(PRE_COMMIT_VENV)/bin/pre-commit cargo test --workspace --locked
+
+# Checks (installs nothing) that this machine has what `make test` needs: root, Rust with
+# rustfmt, clippy and the aarch64 std, Go, python3 with venv, a C compiler, the Debian
+# packages the scripts use, free disk space. Names every missing item with its install command.
+prerequisites:
+	@bash hack/prerequisites.sh
 
 lint:
 	cargo fmt --all -- --check
