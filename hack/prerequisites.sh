@@ -34,9 +34,10 @@ need_apt() {
 have() { command -v "$1" >/dev/null 2>&1; }
 # version_at_least HAVE WANT: dotted versions, numerically (1.95.0 >= 1.89).
 version_at_least() {
-  local IFS=.
-  local -a h=($1) w=($2)
+  local -a h w
   local i
+  IFS=. read -r -a h <<<"$1"
+  IFS=. read -r -a w <<<"$2"
   for ((i = 0; i < ${#w[@]}; i++)); do
     ((10#${h[i]:-0} > 10#${w[i]})) && return 0
     ((10#${h[i]:-0} < 10#${w[i]})) && return 1
@@ -91,7 +92,7 @@ fi
 have cc || need_apt "a C compiler (cc)" gcc
 have make || need_apt "make" make
 have git || need_apt "git" git
-have strip && have readelf || need_apt "strip and readelf (hack/package.sh)" binutils
+if ! have strip || ! have readelf; then need_apt "strip and readelf (hack/package.sh)" binutils; fi
 # The linux/arm64 release binary: cross gcc and static glibc, run under qemu (hack/arm64-toolchain.sh).
 have aarch64-linux-gnu-gcc || need_apt "aarch64-linux-gnu-gcc (make release-arm64)" gcc-aarch64-linux-gnu
 [[ -e /usr/aarch64-linux-gnu/lib/libc.a ]] ||
