@@ -1,5 +1,5 @@
 # prodready developer entry points. `make test` is exactly what CI runs (.ci/run).
-.PHONY: figures target-cache test lint lint-dockerfile release release-arm64 package unit e2e-binaries pre-commit-tool audit-examples crd config-schema rule-docs prometheus-rules bench
+.PHONY: figures target-cache test prerequisites lint lint-dockerfile release release-arm64 package unit e2e-binaries pre-commit-tool audit-examples crd config-schema rule-docs chart-readme prometheus-rules bench
 
 # Tools installed on first use, cached outside the repo (like the e2e binaries).
 CACHE ?= $(or $(PRODREADY_CACHE),$(if $(XDG_CACHE_HOME),$(XDG_CACHE_HOME)/prodready,$(HOME)/.cache/prodready))
@@ -12,7 +12,8 @@ PRE_COMMIT_VENV := $(CACHE)/pre-commit-$(PRE_COMMIT_VERSION)
 # against a real kube-apiserver + etcd (built from source on first use, cached after).
 # `release` builds the binary the Dockerfile ships, once, the same way the Dockerfile does;
 # `release-arm64` its linux/arm64 twin for the multi-arch image; `pre-commit-tool` the
-# pre-commit the hook test (.pre-commit-hooks.yaml) runs.
+# pre-commit the hook test (.pre-commit-hooks.yaml) runs. `prerequisites` comes first, so a
+# machine that lacks what no script installs fails at once with the whole list.
 #
 # Two things keep it inside CI's time on 2 cores:
 # - the steps before `cargo test` run side by side (`make -j2`): the Go builds of the e2e
@@ -21,7 +22,7 @@ PRE_COMMIT_VENV := $(CACHE)/pre-commit-$(PRE_COMMIT_VERSION)
 # - a clone without a `target` directory gets `target` as a link to a cache outside the
 #   clone ($(CACHE)/target), so a fresh clone of CI rebuilds the workspace's own crates and
 #   none of its dependencies. A checkout with its own `target` (or CARGO_TARGET_DIR) keeps it.
-test: target-cache
+test: prerequisites
 	$(MAKE) -j2 -Oline lint lint-dockerfile e2e-binaries release release-arm64 pre-commit-tool
 	PRODREADY_PRE_COMMIT=$(PRE_COMMIT_VENV)/bin/pre-commit cargo test --workspace --locked
 
@@ -29,6 +30,13 @@ target-cache:
 	@if [ -z "$$CARGO_TARGET_DIR" ] && [ ! -e target ] && [ ! -L target ]; then \
 	  mkdir -p $(CACHE)/target && ln -s $(CACHE)/target target \
 	  && echo "target -> $(CACHE)/target (cargo's build cache, shared by clones)"; fi
+
+# Checks (installs nothing) that this machine has what `make test` needs and its scripts do not
+# install themselves: root, Rust with rustfmt and clippy, Go, python3 with venv, a C compiler,
+# free disk space (measured where `target` points, hence target-cache first). Names every
+# missing item with its install command, and the Debian packages make test will install.
+prerequisites: target-cache
+	@bash hack/prerequisites.sh
 
 lint:
 	cargo fmt --all -- --check
@@ -93,6 +101,12 @@ config-schema:
 # tests/rule_docs.rs checks they are what this writes. Run it after changing a rule.
 rule-docs:
 	cargo run --locked -- rule-docs docs/rules
+
+# Regenerate the chart's README (charts/prodready/README.md) from values.yaml: each value's
+# `# -- ` comment, type (values.schema.json) and default. tests/chart_readme.rs holds the
+# generator and the hand-written header, and fails when the committed README differs.
+chart-readme:
+	PRODREADY_UPDATE=1 cargo test --locked --test chart_readme
 
 # Regenerate the kustomize tree's PrometheusRule from the chart's rule file, the one source of
 # the alert rules (e2e/tests/alerts.rs checks the copy is what this writes).
