@@ -23,7 +23,7 @@ PRE_COMMIT_VENV := $(CACHE)/pre-commit-$(PRE_COMMIT_VERSION)
 #   clone ($(CACHE)/target), so a fresh clone of CI rebuilds the workspace's own crates and
 #   none of its dependencies. A checkout with its own `target` (or CARGO_TARGET_DIR) keeps it.
 test: prerequisites
-	$(MAKE) -j2 -Oline lint lint-dockerfile e2e-binaries release release-arm64 pre-commit-tool
+	$(MAKE) -j2 lint lint-dockerfile e2e-binaries release release-arm64 pre-commit-tool
 	PRODREADY_PRE_COMMIT=$(PRE_COMMIT_VENV)/bin/pre-commit cargo test --workspace --locked
 
 target-cache:
