@@ -48,13 +48,13 @@ pub fn format_duration(d: Duration) -> String {
     if ms < 1000 {
         return format!("{ms}ms");
     }
-    if ms % 3_600_000 == 0 {
+    if ms.is_multiple_of(3_600_000) {
         return format!("{}h", ms / 3_600_000);
     }
-    if ms % 60_000 == 0 {
+    if ms.is_multiple_of(60_000) {
         return format!("{}m", ms / 60_000);
     }
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         return format!("{}s", ms / 1000);
     }
     let tenths = (ms + 50) / 100;
