@@ -94,9 +94,10 @@ impl DependencyMetrics {
 /// A failed API call, after retries.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    /// The attempt did not finish within the timeout.
+    /// The attempt did not finish within the timeout (`--api-timeout`; probes cap it at 5 s,
+    /// so the message names the limit that ran out, not the flag's value).
     #[error(
-        "the API server did not answer within {limit} when prodready tried to {doing}; check that it is up and reachable from here, or raise --api-timeout (now {limit}) if it is only slow",
+        "the API server did not answer within {limit} when prodready tried to {doing}; check that it is up and reachable from here, or raise --api-timeout if it is only slow",
         limit = format_duration(*timeout),
         doing = action(op)
     )]
@@ -462,7 +463,7 @@ mod tests {
         };
         assert_eq!(
             e.to_string(),
-            "the API server did not answer within 1.5s when prodready tried to read the API server's version; check that it is up and reachable from here, or raise --api-timeout (now 1.5s) if it is only slow"
+            "the API server did not answer within 1.5s when prodready tried to read the API server's version; check that it is up and reachable from here, or raise --api-timeout if it is only slow"
         );
         let e = ApiError::Timeout {
             op: "some_new_call",
