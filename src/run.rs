@@ -197,7 +197,9 @@ pub enum RunError {
         source: std::io::Error,
     },
     /// A task that must run for the whole process life ended.
-    #[error("{task} stopped unexpectedly: {detail}")]
+    #[error(
+        "the {task} task stopped unexpectedly: {detail}; prodready exits with code 1 so that it is restarted (the log lines before this one say more)"
+    )]
     TaskEnded {
         /// Which task: `leader election`, `controller`, `admin server`, `admission webhook`.
         task: &'static str,

@@ -184,7 +184,7 @@ pub enum ScanError {
     },
     /// The credentials were rejected.
     #[error(
-        "the API server at {target} rejected the credentials: {reason}; renew them (log in again) or choose another context"
+        "the API server at {target} rejected the credentials: {reason}; renew them (log in again) or choose others with --context/--kubeconfig"
     )]
     Unauthorized {
         /// The cluster.
