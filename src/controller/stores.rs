@@ -233,21 +233,15 @@ impl WatchFailure {
         WatchFailure { code, message }
     }
 
-    /// One sentence for the log: which watch failed, what to do, and that it retries.
+    /// One sentence for the log: which watch failed, what to do, and that it retries. The
+    /// API server's words go in the line's `error` field, not here again.
     pub fn sentence(&self, kind: &str) -> String {
         match self.code {
-            Some(404) if kind == "ProductionPolicy" => format!(
-                "the ProductionPolicy CRD (productionpolicies.prodready.dev) is not installed, so there is no policy to enforce ({}); install it (kubectl apply -f crds/productionpolicies.prodready.dev.yaml, or the Helm chart); the watch retries and picks it up without a restart",
-                self.message
-            ),
+            Some(404) if kind == "ProductionPolicy" => "the ProductionPolicy CRD (productionpolicies.prodready.dev) is not installed, so there is no policy to enforce; install it (kubectl apply -f crds/productionpolicies.prodready.dev.yaml, or the Helm chart); the watch retries and picks it up without a restart".to_owned(),
             Some(403) => format!(
-                "the {kind} watch is forbidden ({}); grant the operator list and watch on that resource (the ClusterRole of the Helm chart, or config/rbac/); the watch retries",
-                self.message
+                "the {kind} watch is forbidden; grant the operator list and watch on that resource (the ClusterRole of the Helm chart, or config/rbac/); the watch retries"
             ),
-            _ => format!(
-                "the {kind} watch failed ({}); it retries with backoff",
-                self.message
-            ),
+            _ => format!("the {kind} watch failed; it retries with backoff"),
         }
     }
 
@@ -899,7 +893,7 @@ mod tests {
             message: "the API server answered 403 Forbidden: deployments.apps is forbidden".into(),
         };
         let s = forbidden.sentence("Deployment");
-        assert!(s.starts_with("the Deployment watch is forbidden ("), "{s}");
+        assert!(s.starts_with("the Deployment watch is forbidden; "), "{s}");
         assert!(s.contains("grant the operator list and watch"), "{s}");
         let other = WatchFailure {
             code: None,
@@ -907,7 +901,7 @@ mod tests {
         };
         assert_eq!(
             other.sentence("Service"),
-            "the Service watch failed (connection refused); it retries with backoff"
+            "the Service watch failed; it retries with backoff"
         );
     }
     use crate::api::ProductionPolicy;
