@@ -41,6 +41,26 @@ pub fn parse_duration(s: &str) -> Result<Duration, DurationError> {
     Duration::try_from_secs_f64(secs).map_err(|_| DurationError::Range(s.to_owned()))
 }
 
+/// A duration as a person writes it in a flag: `500ms`, `10s`, `5m`, `1h`, `1.5s` (what
+/// [`parse_duration`] reads back), for messages; never Debug's `10.000000001s`.
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        return format!("{ms}ms");
+    }
+    if ms.is_multiple_of(3_600_000) {
+        return format!("{}h", ms / 3_600_000);
+    }
+    if ms.is_multiple_of(60_000) {
+        return format!("{}m", ms / 60_000);
+    }
+    if ms.is_multiple_of(1000) {
+        return format!("{}s", ms / 1000);
+    }
+    let tenths = (ms + 50) / 100;
+    format!("{}.{}s", tenths / 10, tenths % 10)
+}
+
 /// The namespace a namespace flag resolves to: the flag, else `pod_namespace` (the
 /// downward-API `$POD_NAMESPACE`, ignored when empty), else [`DEFAULT_NAMESPACE`].
 pub fn namespace_or_default(flag: Option<&str>, pod_namespace: Option<String>) -> String {
@@ -67,6 +87,28 @@ impl Categorized for DurationError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_are_written_as_flags_take_them() {
+        for (d, text) in [
+            (Duration::from_millis(250), "250ms"),
+            (Duration::from_secs(1), "1s"),
+            (Duration::from_secs(10), "10s"),
+            (Duration::from_millis(1500), "1.5s"),
+            (Duration::from_millis(12_345), "12.3s"),
+            (Duration::from_secs(90), "90s"),
+            (Duration::from_secs(300), "5m"),
+            (Duration::from_secs(7200), "2h"),
+            (Duration::from_secs(2160 * 3600), "2160h"),
+        ] {
+            assert_eq!(format_duration(d), text);
+        }
+        // What is written reads back (to the millisecond, for whole tenths).
+        for text in ["500ms", "10s", "5m", "1h", "1.5s"] {
+            let d = parse_duration(text).unwrap_or_default();
+            assert_eq!(format_duration(d), text);
+        }
+    }
 
     #[test]
     fn parses_durations() {

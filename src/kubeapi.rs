@@ -16,6 +16,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::flags::format_duration;
 use crate::metrics::Timer;
 
 /// The `dep` label of the API server.
@@ -93,8 +94,13 @@ impl DependencyMetrics {
 /// A failed API call, after retries.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    /// The attempt did not finish within the timeout.
-    #[error("request {op} timed out after {timeout:?}")]
+    /// The attempt did not finish within the timeout (`--api-timeout`; probes cap it at 5 s,
+    /// so the message names the limit that ran out, not the flag's value).
+    #[error(
+        "the API server did not answer within {limit} when prodready tried to {doing}; check that it is up and reachable from here, or raise --api-timeout if it is only slow",
+        limit = format_duration(*timeout),
+        doing = action(op)
+    )]
     Timeout {
         /// The operation (`get_lease`, `patch_status`, …), a bounded metric label.
         op: &'static str,
@@ -102,7 +108,7 @@ pub enum ApiError {
         timeout: Duration,
     },
     /// The API server (or the connection to it) failed.
-    #[error("request {op} failed: {}", describe(source))]
+    #[error("cannot {}: {}", action(op), describe(source))]
     Kube {
         /// The operation (`get_lease`, `patch_status`, …), a bounded metric label.
         op: &'static str,
@@ -154,6 +160,37 @@ impl ApiError {
     }
 }
 
+/// What an operation does, in words, for messages (the operation ids are metric labels).
+pub fn action(op: &str) -> std::borrow::Cow<'static, str> {
+    let words = match op {
+        "apply_report" => "write a policy report",
+        "create_event" => "create an Event",
+        "create_lease" => "create the leader Lease",
+        "create_webhook_secret" => "create the webhook certificate Secret",
+        "delete_report" => "delete a policy report",
+        "discover_monitoring" => {
+            "look up the monitoring.coreos.com/v1 API (ServiceMonitor, PodMonitor)"
+        }
+        "discover_policies" => "look up the prodready.dev/v1alpha1 API (ProductionPolicy)",
+        "discover_reports" => "look up the policy report API (--reports)",
+        "get_lease" => "read the leader Lease",
+        "get_owner_deployment" => "read the operator's own Deployment (--owner-deployment)",
+        "get_version" => "read the API server's version",
+        "get_webhook_configuration" => "read the ValidatingWebhookConfiguration",
+        "get_webhook_secret" => "read the webhook certificate Secret",
+        "list_events" => "list Events",
+        "patch_status" => "write a ProductionPolicy's status",
+        "patch_webhook_configuration" => {
+            "inject the CA bundle into the ValidatingWebhookConfiguration"
+        }
+        "probe_streaming_list" => "probe whether the API server serves streaming lists",
+        "replace_lease" => "renew the leader Lease",
+        "replace_webhook_secret" => "renew the webhook certificate Secret",
+        other => return format!("make the {} request", other.replace('_', " ")).into(),
+    };
+    words.into()
+}
+
 /// One line for a person: the API server's own code, reason and message, never a Debug dump
 /// (kube's `Display` of an API error appends the whole `Status` structure).
 pub fn describe(e: &kube::Error) -> String {
@@ -165,8 +202,78 @@ pub fn describe(e: &kube::Error) -> String {
             "the API server answered {} {}: {}",
             s.code, s.reason, s.message
         ),
+        other => with_causes(other),
+    }
+}
+
+/// An error and its causes in one line (`client error (Connect): tcp connect error: Connection
+/// refused (os error 111)`): transport errors keep the cause a person can act on two or three
+/// sources down. A cause whose text the line already holds is skipped.
+pub fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut line = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !text.is_empty() && !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        source = cause.source();
+    }
+    line
+}
+
+/// Why a kubeconfig cannot be read or used, as the end of a sentence that already names the
+/// file: kube's own words, without the Debug-quoted path it puts in read errors.
+pub fn describe_kubeconfig(e: &kube::config::KubeconfigError) -> String {
+    use kube::config::KubeconfigError as K;
+    match e {
+        K::ReadConfig(io, _) => io.to_string(),
+        K::LoadContext(context) => format!("it has no context \"{context}\""),
+        K::LoadClusterOfContext(cluster) => {
+            format!("the context names the cluster \"{cluster}\", which it does not define")
+        }
+        K::CurrentContextNotSet => {
+            "it sets no current-context (give --context NAME to choose one)".to_owned()
+        }
+        K::LoadCertificateAuthority(d) => format!(
+            "the certificate authority of its cluster cannot be loaded: {}",
+            describe_load_data(d)
+        ),
+        K::LoadClientCertificate(d) => format!(
+            "the client certificate of its user cannot be loaded: {}",
+            describe_load_data(d)
+        ),
+        K::LoadClientKey(d) => format!(
+            "the client key of its user cannot be loaded: {}",
+            describe_load_data(d)
+        ),
         other => other.to_string(),
     }
+}
+
+fn describe_load_data(e: &kube::config::LoadDataError) -> String {
+    match e {
+        kube::config::LoadDataError::ReadFile(io, path) => {
+            format!("cannot read {}: {io}", path.display())
+        }
+        other => other.to_string(),
+    }
+}
+
+/// The contexts a kubeconfig defines, for a message (`none` when it defines none).
+pub fn context_names(kc: &kube::config::Kubeconfig) -> String {
+    let names: Vec<&str> = kc.contexts.iter().map(|c| c.name.as_str()).collect();
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// Whether `context` is one the kubeconfig defines.
+pub fn has_context(kc: &kube::config::Kubeconfig, context: &str) -> bool {
+    kc.contexts.iter().any(|c| c.name == context)
 }
 
 fn status_label(e: &kube::Error) -> &'static str {
@@ -347,6 +454,63 @@ impl ApiCalls {
 mod tests {
     use super::*;
     use kube::core::Status;
+
+    #[test]
+    fn a_timeout_names_the_flag_its_value_and_the_action_in_words() {
+        let e = ApiError::Timeout {
+            op: "get_version",
+            timeout: Duration::from_millis(1500),
+        };
+        assert_eq!(
+            e.to_string(),
+            "the API server did not answer within 1.5s when prodready tried to read the API server's version; check that it is up and reachable from here, or raise --api-timeout if it is only slow"
+        );
+        let e = ApiError::Timeout {
+            op: "some_new_call",
+            timeout: Duration::from_secs(10),
+        };
+        assert!(
+            e.to_string()
+                .contains("tried to make the some new call request; "),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_failed_request_says_what_was_asked_and_the_api_servers_words() {
+        let e = ApiError::Kube {
+            op: "patch_status",
+            source: kube::Error::Api(Box::new(Status {
+                code: 422,
+                reason: "Invalid".into(),
+                message: "status.conditions: Invalid value".into(),
+                ..Status::default()
+            })),
+        };
+        assert_eq!(
+            e.to_string(),
+            "cannot write a ProductionPolicy's status: the API server answered 422 Invalid: status.conditions: Invalid value"
+        );
+    }
+
+    #[test]
+    fn kubeconfig_errors_name_no_debug_paths() {
+        let e = kube::config::Kubeconfig::read_from("/no/such/kubeconfig")
+            .err()
+            .map(|e| describe_kubeconfig(&e))
+            .unwrap_or_default();
+        assert!(e.starts_with("No such file or directory"), "{e}");
+        let e = describe_kubeconfig(&kube::config::KubeconfigError::LoadContext("prod".into()));
+        assert_eq!(e, "it has no context \"prod\"");
+    }
+
+    #[test]
+    fn causes_are_appended_once() {
+        let inner = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let outer = std::io::Error::other(inner);
+        // `other` displays as its source: nothing is repeated.
+        assert_eq!(with_causes(&outer), "refused");
+    }
 
     fn api(code: u16) -> ApiError {
         ApiError::Kube {

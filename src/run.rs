@@ -21,7 +21,9 @@ use crate::controller::metrics::ControllerMetrics;
 use crate::controller::{self, Controller, ControllerConfig, Stores};
 use crate::error::Categorized;
 use crate::flags::{self, parse_duration};
-use crate::kubeapi::{ApiCalls, DependencyMetrics, RetryPolicy};
+use crate::kubeapi::{
+    ApiCalls, DependencyMetrics, RetryPolicy, context_names, describe_kubeconfig, has_context,
+};
 use crate::leader::{self, LeaderConfig, LeaderMetrics, Leadership};
 use crate::metrics::HttpMetrics;
 use crate::owner::Owner;
@@ -179,11 +181,14 @@ pub enum RunError {
     /// Logging could not be set up.
     #[error(transparent)]
     Telemetry(#[from] telemetry::TelemetryError),
-    /// No usable kubeconfig or in-cluster configuration.
-    #[error("cannot configure the Kubernetes client: {0}")]
+    /// No usable kubeconfig or in-cluster configuration (the message names the file, the
+    /// context and the flag).
+    #[error(transparent)]
     Config(#[from] ConfigError),
     /// The admin address cannot be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error(
+        "the admin server cannot listen on {addr}: {source}; choose another address with --admin-addr (or PRODREADY_ADMIN_ADDR)"
+    )]
     Listen {
         /// The `--admin-addr` that could not be bound.
         addr: SocketAddr,
@@ -192,7 +197,9 @@ pub enum RunError {
         source: std::io::Error,
     },
     /// A task that must run for the whole process life ended.
-    #[error("{task} stopped unexpectedly: {detail}")]
+    #[error(
+        "the {task} task stopped unexpectedly: {detail}; prodready exits with code 1 so that it is restarted (the log lines before this one say more)"
+    )]
     TaskEnded {
         /// Which task: `leader election`, `controller`, `admin server`, `admission webhook`.
         task: &'static str,
@@ -212,27 +219,83 @@ impl Categorized for RunError {
     }
 }
 
-/// Why no Kubernetes client could be built.
+/// Why no Kubernetes client could be built. Every message names the kubeconfig (and
+/// context) and the flag that chooses another.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// `--kubeconfig` names a file that cannot be read or parsed.
-    #[error("cannot read the kubeconfig {path}: {source}")]
+    /// `--kubeconfig` (or `$KUBECONFIG`) names a file that cannot be read or parsed.
+    #[error(
+        "cannot read the kubeconfig {kubeconfig}: {}; point --kubeconfig (or PRODREADY_KUBECONFIG, or KUBECONFIG) at a kubeconfig file that exists",
+        describe_kubeconfig(source)
+    )]
     Read {
-        /// The file given.
-        path: PathBuf,
+        /// The file given, as messages name it.
+        kubeconfig: String,
         /// What kube said.
         #[source]
         source: KubeconfigError,
     },
+    /// `--context` names a context the kubeconfig does not define.
+    #[error(
+        "the kubeconfig {kubeconfig} has no context \"{context}\" (it has: {available}); give --context one of those, or --kubeconfig the file that defines it"
+    )]
+    NoContext {
+        /// The file(s) read.
+        kubeconfig: String,
+        /// `--context` as given.
+        context: String,
+        /// The contexts it defines, comma-separated.
+        available: String,
+    },
     /// The kubeconfig was read but names no usable context, cluster or credentials.
-    #[error("the kubeconfig cannot be used: {0}")]
-    Kubeconfig(#[source] KubeconfigError),
+    #[error(
+        "the kubeconfig {kubeconfig} cannot be used with {}: {}; fix that entry, or choose another with --context or --kubeconfig",
+        context.as_deref().map_or_else(|| "its current context".to_owned(), |c| format!("context \"{c}\"")),
+        describe_kubeconfig(source)
+    )]
+    Kubeconfig {
+        /// The file(s) read.
+        kubeconfig: String,
+        /// `--context`, if given.
+        context: Option<String>,
+        /// What kube said.
+        #[source]
+        source: KubeconfigError,
+    },
     /// Neither $KUBECONFIG, ~/.kube/config nor an in-cluster service account is usable.
-    #[error("no usable kubeconfig and no in-cluster service account: {0}")]
+    #[error(
+        "found no usable kubeconfig ({}: {}) and no in-cluster service account; give --kubeconfig FILE (or set KUBECONFIG), or run prodready in a pod with a service account",
+        default_kubeconfig(),
+        infer_reason(.0)
+    )]
     Infer(#[source] kube::config::InferConfigError),
     /// The configuration is complete but the client cannot be built from it (TLS, proxy).
-    #[error("the client cannot be built: {0}")]
-    Client(#[source] kube::Error),
+    #[error(
+        "the Kubernetes client cannot be built from the kubeconfig {kubeconfig}: {source}; check its cluster's certificate authority and proxy settings, or choose another with --context or --kubeconfig"
+    )]
+    Client {
+        /// The file(s) read, or `the in-cluster service account`.
+        kubeconfig: String,
+        /// What kube said.
+        #[source]
+        source: kube::Error,
+    },
+}
+
+/// Why the default kubeconfig could not be used (kube keeps it as the source of its
+/// inference error; its own message quotes paths with Debug).
+fn infer_reason(e: &kube::config::InferConfigError) -> String {
+    std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<KubeconfigError>())
+        .map_or_else(|| e.to_string(), describe_kubeconfig)
+}
+
+/// How messages name the kubeconfig `prodready run` reads without `--kubeconfig`.
+fn default_kubeconfig() -> String {
+    match std::env::var("KUBECONFIG") {
+        Ok(v) if !v.is_empty() => format!("$KUBECONFIG ({v})"),
+        _ => "~/.kube/config".to_owned(),
+    }
 }
 
 /// Builds the client from the flags.
@@ -241,22 +304,47 @@ pub async fn client(args: &RunArgs) -> Result<Client, RunError> {
         context: args.context.clone(),
         ..KubeConfigOptions::default()
     };
-    let config = match &args.kubeconfig {
+    let (read, kubeconfig) = match &args.kubeconfig {
         Some(path) => {
+            let name = path.display().to_string();
             let kc = Kubeconfig::read_from(path).map_err(|source| ConfigError::Read {
-                path: path.clone(),
+                kubeconfig: name.clone(),
                 source,
             })?;
+            (Some(kc), name)
+        }
+        None if args.context.is_some() => {
+            let kc = Kubeconfig::read().map_err(|source| ConfigError::Read {
+                kubeconfig: default_kubeconfig(),
+                source,
+            })?;
+            (Some(kc), default_kubeconfig())
+        }
+        None => (None, "the inferred configuration".to_owned()),
+    };
+    let config = match read {
+        Some(kc) => {
+            if let Some(context) = &args.context
+                && !has_context(&kc, context)
+            {
+                return Err(ConfigError::NoContext {
+                    available: context_names(&kc),
+                    kubeconfig,
+                    context: context.clone(),
+                }
+                .into());
+            }
             kube::Config::from_custom_kubeconfig(kc, &options)
                 .await
-                .map_err(ConfigError::Kubeconfig)?
+                .map_err(|source| ConfigError::Kubeconfig {
+                    kubeconfig: kubeconfig.clone(),
+                    context: args.context.clone(),
+                    source,
+                })?
         }
-        None if args.context.is_some() => kube::Config::from_kubeconfig(&options)
-            .await
-            .map_err(ConfigError::Kubeconfig)?,
         None => kube::Config::infer().await.map_err(ConfigError::Infer)?,
     };
-    Ok(Client::try_from(config).map_err(ConfigError::Client)?)
+    Ok(Client::try_from(config).map_err(|source| ConfigError::Client { kubeconfig, source })?)
 }
 
 fn identity(args: &RunArgs) -> String {
@@ -571,9 +659,9 @@ impl Categorized for ConfigError {
     fn category(&self) -> &'static str {
         match self {
             ConfigError::Read { .. } => "kubeconfig_read",
-            ConfigError::Kubeconfig(_) => "kubeconfig",
+            ConfigError::NoContext { .. } | ConfigError::Kubeconfig { .. } => "kubeconfig",
             ConfigError::Infer(_) => "no_config",
-            ConfigError::Client(_) => "client",
+            ConfigError::Client { .. } => "client",
         }
     }
 }

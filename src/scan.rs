@@ -27,8 +27,11 @@ use tokio_util::sync::CancellationToken;
 use crate::audit::{InputError, Loaded, Source};
 use crate::controller::{self, Stores, WatchFailure, WatchScope};
 use crate::engine::{CompiledPolicy, Workload};
-use crate::flags::parse_duration;
-use crate::kubeapi::{ApiCalls, ApiError, DependencyMetrics, RetryPolicy};
+use crate::flags::{format_duration, parse_duration};
+use crate::kubeapi::{
+    ApiCalls, ApiError, DependencyMetrics, RetryPolicy, context_names, describe_kubeconfig,
+    has_context,
+};
 use crate::run::InitialListArg;
 
 /// Where the read-only ClusterRole a scan needs is kept (and documented).
@@ -135,13 +138,39 @@ impl std::fmt::Display for Target {
 pub enum ScanError {
     /// No kubeconfig could be read or used.
     #[error(
-        "cannot use the kubeconfig {kubeconfig}: {reason}; give --kubeconfig FILE (and --context NAME) naming a cluster you can reach"
+        "cannot use the kubeconfig {kubeconfig}: {reason}; give --kubeconfig FILE (or set KUBECONFIG) and --context NAME naming a cluster you can reach"
     )]
     Kubeconfig {
         /// The file(s) tried.
         kubeconfig: String,
         /// What kube said.
         reason: String,
+    },
+    /// `--context` names a context the kubeconfig does not define.
+    #[error(
+        "the kubeconfig {kubeconfig} has no context \"{context}\" (it has: {available}); give --context one of those, or --kubeconfig the file that defines it"
+    )]
+    NoContext {
+        /// The file(s) read.
+        kubeconfig: String,
+        /// `--context` as given.
+        context: String,
+        /// The contexts it defines, comma-separated.
+        available: String,
+    },
+    /// The API server accepted the connection but did not answer in time.
+    #[error(
+        "the API server at {target} did not answer within {} when prodready tried to {doing}; check that it is up and reachable from here, or raise --api-timeout (now {}) if it is only slow",
+        format_duration(*limit),
+        format_duration(*limit)
+    )]
+    Timeout {
+        /// The cluster.
+        target: Box<Target>,
+        /// What was asked, in words.
+        doing: String,
+        /// `--api-timeout`.
+        limit: Duration,
     },
     /// The API server did not answer.
     #[error(
@@ -155,7 +184,7 @@ pub enum ScanError {
     },
     /// The credentials were rejected.
     #[error(
-        "the API server at {target} rejected the credentials: {reason}; renew them (log in again) or choose another context"
+        "the API server at {target} rejected the credentials: {reason}; renew them (log in again) or choose others with --context/--kubeconfig"
     )]
     Unauthorized {
         /// The cluster.
@@ -179,7 +208,8 @@ pub enum ScanError {
     },
     /// A read kept failing.
     #[error(
-        "cannot read the {kind}s of {target}: {reason} (still failing after {after:?}); retry, or raise --api-timeout if the API server is slow"
+        "cannot read the {kind} objects of {target}: {reason} (still failing after {}); retry, or raise --api-timeout if the API server is slow",
+        format_duration(*after)
     )]
     Failed {
         /// The kind.
@@ -330,11 +360,12 @@ pub async fn scan(
 /// The client and how messages name the cluster, from --kubeconfig/--context, else
 /// $KUBECONFIG or ~/.kube/config, else the in-cluster service account.
 async fn connect(args: &ClusterArgs) -> Result<(Client, Target), ScanError> {
+    let mut unread = String::new();
     let read = match &args.kubeconfig {
         Some(path) => Some(
             Kubeconfig::read_from(path).map_err(|e| ScanError::Kubeconfig {
                 kubeconfig: path.display().to_string(),
-                reason: e.to_string(),
+                reason: describe_kubeconfig(&e),
             })?,
         ),
         None => match Kubeconfig::read() {
@@ -342,11 +373,14 @@ async fn connect(args: &ClusterArgs) -> Result<(Client, Target), ScanError> {
             Err(e) if args.context.is_some() => {
                 return Err(ScanError::Kubeconfig {
                     kubeconfig: default_kubeconfig(),
-                    reason: e.to_string(),
+                    reason: describe_kubeconfig(&e),
                 });
             }
             // Neither $KUBECONFIG nor ~/.kube/config: inside a pod, its service account.
-            Err(_) => None,
+            Err(e) => {
+                unread = describe_kubeconfig(&e);
+                None
+            }
         },
     };
     let kubeconfig = match &args.kubeconfig {
@@ -356,6 +390,15 @@ async fn connect(args: &ClusterArgs) -> Result<(Client, Target), ScanError> {
     };
     let mut config = match read {
         Some(kc) => {
+            if let Some(context) = &args.context
+                && !has_context(&kc, context)
+            {
+                return Err(ScanError::NoContext {
+                    available: context_names(&kc),
+                    kubeconfig,
+                    context: context.clone(),
+                });
+            }
             let context = args
                 .context
                 .clone()
@@ -369,14 +412,16 @@ async fn connect(args: &ClusterArgs) -> Result<(Client, Target), ScanError> {
                 .await
                 .map_err(|e| ScanError::Kubeconfig {
                     kubeconfig: format!("{kubeconfig} (context \"{context}\")"),
-                    reason: e.to_string(),
+                    reason: describe_kubeconfig(&e),
                 })?;
             (config, context)
         }
         None => (
             kube::Config::incluster().map_err(|e| ScanError::Kubeconfig {
-                kubeconfig: format!("{} (not found)", default_kubeconfig()),
-                reason: format!("and no in-cluster service account either ({e})"),
+                kubeconfig: default_kubeconfig(),
+                reason: format!(
+                    "{unread}, and there is no in-cluster service account either ({e})"
+                ),
             })?,
             "in-cluster".to_owned(),
         ),
@@ -422,6 +467,13 @@ async fn policies_served(client: &Client, calls: &ApiCalls) -> Result<bool, ApiE
 
 /// The scan error of a failed request.
 fn api_error(e: &ApiError, target: &Target, verb: &'static str, resource: &str) -> ScanError {
+    if let ApiError::Timeout { op, timeout } = e {
+        return ScanError::Timeout {
+            target: Box::new(target.clone()),
+            doing: crate::kubeapi::action(op).into_owned(),
+            limit: *timeout,
+        };
+    }
     let reason = e.to_string();
     match e.code() {
         Some(401) => ScanError::Unauthorized {
@@ -615,9 +667,9 @@ fn cluster_policy_set(
     let objects = stores.policies.all();
     if !installed || objects.is_empty() {
         let why = if installed {
-            "the cluster has no ProductionPolicy"
+            "the cluster has no ProductionPolicy; give --policy FILE or --profile NAME to apply others"
         } else {
-            "the ProductionPolicy CRD (prodready.dev/v1alpha1) is not installed in the cluster"
+            "the ProductionPolicy CRD (productionpolicies.prodready.dev) is not installed in the cluster; install it (kubectl apply -f crds/productionpolicies.prodready.dev.yaml) to apply the cluster's own policies, or give --policy FILE or --profile NAME"
         };
         let baseline =
             CompiledPolicy::builtin(crate::api::Profile::Baseline, &crate::rules::CATALOG);
@@ -715,7 +767,7 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(
-            err.starts_with("cannot read the Services of https://10.0.0.1:6443/"),
+            err.starts_with("cannot read the Service objects of https://10.0.0.1:6443/"),
             "{err}"
         );
         assert!(err.contains("connection refused"), "{err}");

@@ -30,7 +30,9 @@ pub enum LogFormat {
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
     /// The level filter does not parse.
-    #[error("invalid --log-level `{filter}`: {source}")]
+    #[error(
+        "invalid --log-level `{filter}`: {source}; give a level (error, warn, info, debug, trace) or directives like prodready=debug,kube=info"
+    )]
     Filter {
         /// `--log-level` as given.
         filter: String,
@@ -39,7 +41,9 @@ pub enum TelemetryError {
         source: tracing_subscriber::filter::ParseError,
     },
     /// The OTLP exporter cannot be built from the `OTEL_*` settings.
-    #[error("cannot set up OpenTelemetry export: {0}")]
+    #[error(
+        "cannot set up OpenTelemetry export: {0}; fix the OTEL_EXPORTER_OTLP_* environment variables, or unset OTEL_EXPORTER_OTLP_ENDPOINT to run without export"
+    )]
     Otlp(#[source] opentelemetry_otlp::ExporterBuildError),
 }
 

@@ -25,7 +25,10 @@ pub enum Error {
     },
 
     /// A [`crate::wait_for`] deadline passed.
-    #[error("timed out after {after:?} waiting for {what}; last observation: {last}")]
+    #[error(
+        "timed out after {:.1} s waiting for {what}; last observation: {last}",
+        after.as_secs_f64()
+    )]
     Timeout {
         what: String,
         after: Duration,

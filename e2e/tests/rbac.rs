@@ -612,7 +612,8 @@ async fn a_missing_rule_is_reported_clearly_and_the_operator_keeps_running() {
     let ours = logs
         .lines()
         .find(|l| {
-            l.contains("watch failed")
+            l.contains("the Deployment watch is forbidden")
+                && l.contains("grant the operator list and watch on that resource")
                 && l.contains("\"kind\":\"Deployment\"")
                 && denied_listing(l)
                 && l.contains("deployments")
@@ -620,7 +621,7 @@ async fn a_missing_rule_is_reported_clearly_and_the_operator_keeps_running() {
         .map(str::to_owned);
     assert!(
         ours.is_some(),
-        "no `watch failed` line for Deployment naming the verb and resource:\n{}",
+        "no `the Deployment watch is forbidden` line naming the verb and resource:\n{}",
         tail_lines(&logs, 30)
     );
 

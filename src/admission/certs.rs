@@ -21,11 +21,20 @@ const SKEW: Duration = Duration::from_secs(60);
 #[derive(Debug, thiserror::Error)]
 pub enum CertError {
     /// rcgen refused (bad SAN, bad key…).
-    #[error("certificate generation failed: {0}")]
+    #[error(
+        "the webhook certificate cannot be generated: {0}; check the names it is issued for (--webhook-service-name, --webhook-namespace, --webhook-extra-san), or delete the certificate Secret (--webhook-secret-name) if its CA key is damaged"
+    )]
     Rcgen(#[from] rcgen::Error),
-    /// An instant or validity is out of range.
-    #[error("certificate validity out of range: {0}")]
-    Range(String),
+    /// A validity flag puts an instant out of range.
+    #[error(
+        "the certificate validity given by {flag} is out of range ({reason}); choose a shorter {flag} (the defaults are 2160h for --webhook-cert-validity, 87600h for --webhook-ca-validity)"
+    )]
+    Range {
+        /// `--webhook-cert-validity` or `--webhook-ca-validity`.
+        flag: &'static str,
+        /// What was out of range.
+        reason: String,
+    },
 }
 
 /// A CA: its certificate and key, PEM.
@@ -52,21 +61,33 @@ pub struct Serving {
     pub not_after: Timestamp,
 }
 
-fn offset(t: Timestamp) -> Result<time::OffsetDateTime, CertError> {
-    time::OffsetDateTime::from_unix_timestamp(t.as_second())
-        .map_err(|e| CertError::Range(e.to_string()))
+/// The flag of the CA's validity, named when it is out of range.
+pub const CA_VALIDITY_FLAG: &str = "--webhook-ca-validity";
+/// The flag of the serving certificate's validity.
+pub const CERT_VALIDITY_FLAG: &str = "--webhook-cert-validity";
+
+impl CertError {
+    /// A validity out of range, blamed on `flag`.
+    pub fn range(flag: &'static str, reason: impl std::fmt::Display) -> Self {
+        CertError::Range {
+            flag,
+            reason: reason.to_string(),
+        }
+    }
 }
 
-fn add(t: Timestamp, d: Duration) -> Result<Timestamp, CertError> {
-    let d = SignedDuration::try_from(d).map_err(|e| CertError::Range(e.to_string()))?;
-    t.checked_add(d)
-        .map_err(|e| CertError::Range(e.to_string()))
+fn offset(t: Timestamp, flag: &'static str) -> Result<time::OffsetDateTime, CertError> {
+    time::OffsetDateTime::from_unix_timestamp(t.as_second()).map_err(|e| CertError::range(flag, e))
 }
 
-fn sub(t: Timestamp, d: Duration) -> Result<Timestamp, CertError> {
-    let d = SignedDuration::try_from(d).map_err(|e| CertError::Range(e.to_string()))?;
-    t.checked_sub(d)
-        .map_err(|e| CertError::Range(e.to_string()))
+fn add(t: Timestamp, d: Duration, flag: &'static str) -> Result<Timestamp, CertError> {
+    let d = SignedDuration::try_from(d).map_err(|e| CertError::range(flag, e))?;
+    t.checked_add(d).map_err(|e| CertError::range(flag, e))
+}
+
+fn sub(t: Timestamp, d: Duration, flag: &'static str) -> Result<Timestamp, CertError> {
+    let d = SignedDuration::try_from(d).map_err(|e| CertError::range(flag, e))?;
+    t.checked_sub(d).map_err(|e| CertError::range(flag, e))
 }
 
 fn ca_params() -> Result<CertificateParams, CertError> {
@@ -88,9 +109,10 @@ fn ca_params() -> Result<CertificateParams, CertError> {
 pub fn generate_ca(now: Timestamp, validity: Duration) -> Result<Ca, CertError> {
     let key = KeyPair::generate()?;
     let mut params = ca_params()?;
-    let not_after = add(now, validity)?;
-    params.not_before = offset(sub(now, SKEW)?)?;
-    params.not_after = offset(not_after)?;
+    let flag = CA_VALIDITY_FLAG;
+    let not_after = add(now, validity, flag)?;
+    params.not_before = offset(sub(now, SKEW, flag)?, flag)?;
+    params.not_after = offset(not_after, flag)?;
     let cert = params.self_signed(&key)?;
     Ok(Ca {
         cert_pem: cert.pem(),
@@ -119,9 +141,10 @@ pub fn issue_serving(
         KeyUsagePurpose::KeyEncipherment,
     ];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let not_after = add(now, validity)?;
-    params.not_before = offset(sub(now, SKEW)?)?;
-    params.not_after = offset(not_after)?;
+    let flag = CERT_VALIDITY_FLAG;
+    let not_after = add(now, validity, flag)?;
+    params.not_before = offset(sub(now, SKEW, flag)?, flag)?;
+    params.not_after = offset(not_after, flag)?;
     let cert = params.signed_by(&key, &issuer)?;
     Ok(Serving {
         cert_pem: cert.pem(),
@@ -160,7 +183,7 @@ impl Categorized for CertError {
     fn category(&self) -> &'static str {
         match self {
             CertError::Rcgen(_) => "rcgen",
-            CertError::Range(_) => "range",
+            CertError::Range { .. } => "range",
         }
     }
 }
@@ -174,6 +197,31 @@ mod tests {
 
     fn t(s: &str) -> Timestamp {
         s.parse().expect("instant")
+    }
+
+    #[test]
+    fn a_validity_out_of_range_names_its_flag() {
+        let now = t("2026-01-01T00:00:00Z");
+        let huge = Duration::from_secs(u64::MAX / 4);
+        let e = generate_ca(now, huge)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.starts_with(
+                "the certificate validity given by --webhook-ca-validity is out of range ("
+            ),
+            "{e}"
+        );
+        assert!(e.contains("choose a shorter --webhook-ca-validity"), "{e}");
+        let e = issue_serving("not a key", &["hook".into()], now, huge)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.starts_with("the webhook certificate cannot be generated: "),
+            "{e}"
+        );
     }
 
     #[test]

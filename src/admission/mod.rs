@@ -55,7 +55,9 @@ pub struct WebhookApi {
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {
     /// The port could not be bound.
-    #[error("the admission webhook cannot listen on {addr}: {source}")]
+    #[error(
+        "the admission webhook cannot listen on {addr}: {source}; choose another address with --webhook-addr, or turn the webhook off with --webhook-enabled=false"
+    )]
     Listen {
         /// The address from `--webhook-addr`.
         addr: SocketAddr,

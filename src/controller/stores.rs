@@ -233,6 +233,18 @@ impl WatchFailure {
         WatchFailure { code, message }
     }
 
+    /// One sentence for the log: which watch failed, what to do, and that it retries. The
+    /// API server's words go in the line's `error` field, not here again.
+    pub fn sentence(&self, kind: &str) -> String {
+        match self.code {
+            Some(404) if kind == "ProductionPolicy" => "the ProductionPolicy CRD (productionpolicies.prodready.dev) is not installed, so there is no policy to enforce; install it (kubectl apply -f crds/productionpolicies.prodready.dev.yaml, or the Helm chart); the watch retries and picks it up without a restart".to_owned(),
+            Some(403) => format!(
+                "the {kind} watch is forbidden; grant the operator list and watch on that resource (the ClusterRole of the Helm chart, or config/rbac/); the watch retries"
+            ),
+            _ => format!("the {kind} watch failed; it retries with backoff"),
+        }
+    }
+
     /// Whether retrying cannot help: the API server refused (4xx other than 408, 410, 429).
     pub fn is_permanent(&self) -> bool {
         self.code
@@ -847,8 +859,9 @@ pub async fn watch_into<K>(
                 }
             }
             Err(e) => {
-                tracing::warn!(kind = store.kind, error = %e, "watch failed; retrying");
-                store.set_failure(Some(WatchFailure::of(&e)));
+                let failure = WatchFailure::of(&e);
+                tracing::warn!(kind = store.kind, error = %failure.message, "{}", failure.sentence(store.kind));
+                store.set_failure(Some(failure));
             }
         }
     }
@@ -857,6 +870,40 @@ pub async fn watch_into<K>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_watch_failure_is_a_sentence_with_what_to_do() {
+        let missing = WatchFailure {
+            code: Some(404),
+            message: "the API server answered 404 NotFound: the server could not find the requested resource".into(),
+        };
+        let s = missing.sentence("ProductionPolicy");
+        assert!(
+            s.starts_with(
+                "the ProductionPolicy CRD (productionpolicies.prodready.dev) is not installed"
+            ),
+            "{s}"
+        );
+        assert!(
+            s.contains("kubectl apply -f crds/productionpolicies.prodready.dev.yaml"),
+            "{s}"
+        );
+        let forbidden = WatchFailure {
+            code: Some(403),
+            message: "the API server answered 403 Forbidden: deployments.apps is forbidden".into(),
+        };
+        let s = forbidden.sentence("Deployment");
+        assert!(s.starts_with("the Deployment watch is forbidden; "), "{s}");
+        assert!(s.contains("grant the operator list and watch"), "{s}");
+        let other = WatchFailure {
+            code: None,
+            message: "connection refused".into(),
+        };
+        assert_eq!(
+            other.sentence("Service"),
+            "the Service watch failed; it retries with backoff"
+        );
+    }
     use crate::api::ProductionPolicy;
     use crate::engine::context::RunState;
     use k8s_openapi::api::apps::v1::{Deployment, DeploymentStatus};

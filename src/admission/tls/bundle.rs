@@ -147,7 +147,7 @@ pub fn plan(
     ca_validity: Duration,
 ) -> Result<Option<Bundle>, CertError> {
     let serving_life = k8s_openapi::jiff::SignedDuration::try_from(validity)
-        .map_err(|e| CertError::Range(e.to_string()))?;
+        .map_err(|e| CertError::range(certs::CERT_VALIDITY_FLAG, e))?;
     let (ca, previous_ca, new_ca) = match existing {
         // The CA must outlive at least two serving certificates, or it is replaced; the old
         // one stays in the bundle so certificates it signed keep verifying meanwhile.

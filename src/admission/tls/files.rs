@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::TlsError;
 use super::config::server_config;
+use super::error::{CERT_FILE_FLAG, KEY_FILE_FLAG};
 use crate::admission::metrics::AdmissionMetrics;
 
 /// A certificate and key mounted as files (e.g. by cert-manager).
@@ -24,8 +25,9 @@ pub(super) struct Files {
 /// The modification times of the two files: a change of either means "reload".
 pub(super) type Stamp = (Option<SystemTime>, Option<SystemTime>);
 
-fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
+fn read(path: &Path, flag: &'static str) -> Result<Vec<u8>, TlsError> {
     std::fs::read(path).map_err(|source| TlsError::File {
+        flag,
         path: path.to_owned(),
         source,
     })
@@ -43,7 +45,24 @@ impl Files {
     /// Reads both files into a server configuration, with the stamp they had.
     pub(super) fn load(&self) -> Result<(Arc<rustls::ServerConfig>, Stamp), TlsError> {
         let stamp = self.stamp();
-        let config = server_config(&read(&self.cert)?, &read(&self.key)?)?;
+        let cert = read(&self.cert, CERT_FILE_FLAG)?;
+        let key = read(&self.key, KEY_FILE_FLAG)?;
+        let config = server_config(&cert, &key).map_err(|reason| match reason.flag() {
+            Some(flag) => TlsError::NotPem {
+                flag,
+                path: if flag == CERT_FILE_FLAG {
+                    self.cert.clone()
+                } else {
+                    self.key.clone()
+                },
+                reason,
+            },
+            None => TlsError::Pair {
+                cert: self.cert.clone(),
+                key: self.key.clone(),
+                reason,
+            },
+        })?;
         Ok((config, stamp))
     }
 

@@ -36,7 +36,7 @@ pub use bundle::{
     Bundle, CA_CERT_KEY, CA_KEY_KEY, PREVIOUS_CA_KEY, TLS_CERT_KEY, TLS_KEY_KEY, next_check, plan,
 };
 pub use config::server_config;
-pub use error::TlsError;
+pub use error::{PemError, TlsError};
 
 use super::WebhookApi;
 use super::args::WebhookArgs;
@@ -104,7 +104,12 @@ pub async fn start(
             let config = server_config(
                 bundle.serving.cert_pem.as_bytes(),
                 bundle.serving.key_pem.as_bytes(),
-            )?;
+            )
+            .map_err(|reason| TlsError::Secret {
+                namespace: namespace.clone(),
+                name: manager.secret_name.clone(),
+                reason,
+            })?;
             metrics.reload(true, Some(bundle.serving.not_after.as_second()));
             tracing::info!(secret = %manager.secret_name, namespace = %namespace, not_after = %bundle.serving.not_after, "webhook serving certificate loaded");
             if let Err(e) = manager.inject(&bundle).await {

@@ -44,7 +44,7 @@ pub fn explain(error: &TlsError, namespace: &str, secret: &str, retry_in: Durati
             "The admission webhook may not manage its certificate Secret {namespace}/{secret} ({e}); grant the operator the Secret permissions listed in docs/operator.md or set --webhook-namespace; {retry}."
         ),
         other => format!(
-            "The admission webhook cannot obtain its serving certificate ({other}); {retry}."
+            "The admission webhook cannot obtain its serving certificate: {other}; {retry}."
         ),
     }
 }
@@ -118,10 +118,16 @@ mod tests {
         assert!(s.ends_with("retries in 1s."), "{s}");
         assert!(!s.contains("Status {"), "{s}");
 
-        let s = explain(&TlsError::Contended, "ops", "t", Duration::from_secs(2));
+        let contended = TlsError::Contended {
+            namespace: "ops".into(),
+            name: "t".into(),
+            attempts: 5,
+        };
+        let s = explain(&contended, "ops", "t", Duration::from_secs(2));
         assert_eq!(
             s,
-            "The admission webhook cannot obtain its serving certificate (the webhook certificate Secret kept changing under us; giving up for now); the controller keeps running and the webhook retries in 2s."
+            "The admission webhook cannot obtain its serving certificate: the webhook certificate Secret ops/t was replaced by another writer each of the 5 times this replica tried to update it; if no other prodready replica is starting, find what else writes it (kubectl get secret -n ops t --show-managed-fields -o yaml); the controller keeps running and the webhook retries in 2s."
         );
+        assert!(!s.contains("giving up"), "{s}");
     }
 }

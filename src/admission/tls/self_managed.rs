@@ -28,6 +28,9 @@ use crate::owner::{Owner, adopt};
 /// The field manager of the CA-bundle patch.
 const FIELD_MANAGER: &str = "prodready-webhook";
 
+/// Read-and-write rounds before [`TlsError::Contended`] (the caller retries later).
+const WRITE_ROUNDS: u32 = 5;
+
 /// One replica's handle on the shared certificate Secret and the webhook configuration.
 pub(super) struct SelfManaged {
     pub(super) secrets: Api<Secret>,
@@ -51,7 +54,7 @@ fn conflict(e: &ApiError) -> bool {
 impl SelfManaged {
     /// Reads the Secret, creating or renewing it if needed; converges with other replicas.
     pub(super) async fn ensure(&self, now: Timestamp) -> Result<Bundle, TlsError> {
-        for _ in 0..5 {
+        for _ in 0..WRITE_ROUNDS {
             let current = self
                 .calls
                 .call("get_webhook_secret", || {
@@ -116,7 +119,11 @@ impl SelfManaged {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(TlsError::Contended)
+        Err(TlsError::Contended {
+            namespace: self.namespace.clone(),
+            name: self.secret_name.clone(),
+            attempts: WRITE_ROUNDS,
+        })
     }
 
     /// The owner reference to give the Secret, when `--owner-deployment` names one.
@@ -185,8 +192,7 @@ impl SelfManaged {
         if stale.is_empty() {
             return Ok(false);
         }
-        let encoded =
-            serde_json::to_value(ByteString(want)).map_err(|e| TlsError::Rustls(e.to_string()))?;
+        let encoded = serde_json::to_value(ByteString(want)).map_err(TlsError::Encode)?;
         // Strategic merge by webhook name touches only caBundle, whatever else the
         // configuration holds (and whichever API version wrote it).
         let patch = serde_json::json!({
@@ -243,7 +249,7 @@ impl SelfManaged {
                             }
                             Err(e) => {
                                 metrics.reload(false, None);
-                                tracing::error!(error = %e, "renewed webhook certificate cannot be loaded; keeping the previous one");
+                                tracing::error!(error = %e, secret = %self.secret_name, namespace = %self.namespace, "the renewed webhook certificate in the Secret cannot be served, so the previous one stays in use; delete the Secret and prodready issues a new one");
                             }
                         }
                     }
