@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use e2e::{
-    Binaries, ControlPlane, Daemon, OperatorProcess, apply_yaml, chart_dir, free_port, http_get,
-    install_crd_file, repo_root, tail_lines, wait_for,
+    Binaries, ControlPlane, Daemon, OperatorProcess, apply_yaml, free_port, http_get,
+    install_crd_file, query, repo_root, tail_lines, wait_for,
 };
 use serde_json::Value;
 
@@ -22,88 +22,20 @@ const JOB: &str = "prodready-metrics";
 /// What the dashboard's `$__rate_interval` becomes with a 1 s scrape interval.
 const RATE_INTERVAL: &str = "30s";
 
-/// Percent-encodes a query parameter (everything but RFC 3986's unreserved characters).
-fn encode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// `GET path` on Prometheus's API, decoded; an error says what failed.
-fn api(prometheus: SocketAddr, path: &str) -> Result<Value, String> {
-    let (status, body) = http_get(prometheus, path)?;
-    let v: Value = serde_json::from_str(&body)
-        .map_err(|e| format!("GET {path}: {status}, not JSON ({e}): {body}"))?;
-    if status != 200 || v["status"] != "success" {
-        return Err(format!("GET {path}: {status} {body}"));
-    }
-    Ok(v["data"].clone())
-}
-
-/// The instant query's samples as (labels, value); NaN and infinities are left out.
-fn query(prometheus: SocketAddr, promql: &str) -> Result<Vec<(Value, f64)>, String> {
-    let data = api(
-        prometheus,
-        &format!("/api/v1/query?query={}", encode(promql)),
-    )?;
-    let samples = match data["resultType"].as_str() {
-        Some("vector") => data["result"].as_array().cloned().unwrap_or_default(),
-        Some("scalar") => vec![serde_json::json!({"metric": {}, "value": data["result"]})],
-        other => return Err(format!("{promql}: result type {other:?}")),
-    };
-    Ok(samples
-        .iter()
-        .filter_map(|s| {
-            let v: f64 = s["value"][1].as_str()?.parse().ok()?;
-            v.is_finite().then(|| (s["metric"].clone(), v))
-        })
-        .collect())
-}
-
-/// Every query of the shipped dashboard (panel targets, and the `label_values` of its
-/// variables as the equivalent `count by`), with the template variables substituted.
+/// Every query of the shipped dashboard on one cluster: the template variables substituted,
+/// `$cluster` as the dashboard's `All` (`.*`), which must match series without the label.
 fn dashboard_queries() -> Vec<(String, String)> {
-    let text = std::fs::read_to_string(chart_dir().join("dashboards/prodready.json"))
-        .expect("dashboard file");
-    let dash: Value = serde_json::from_str(&text).expect("the dashboard is JSON");
-    let substitute = |e: &str| {
+    e2e::dashboard_queries(&|e: &str| {
         e.replace("$__rate_interval", RATE_INTERVAL)
+            .replace("$cluster", ".*")
             .replace("$job", JOB)
             .replace("$policy", ".*")
             .replace("$namespace", ".*")
-    };
-    let mut out = Vec::new();
-    for p in dash["panels"].as_array().into_iter().flatten() {
-        for t in p["targets"].as_array().into_iter().flatten() {
-            if let Some(e) = t["expr"].as_str() {
-                let title = p["title"].as_str().unwrap_or("?");
-                let legend = t["legendFormat"].as_str().unwrap_or_default();
-                out.push((format!("panel {title:?} {legend}"), substitute(e)));
-            }
-        }
-    }
-    for v in dash["templating"]["list"].as_array().into_iter().flatten() {
-        let Some(q) = v["query"]["query"].as_str() else {
-            continue;
-        };
-        let inner = q
-            .strip_prefix("label_values(")
-            .and_then(|r| r.strip_suffix(')'))
-            .and_then(|r| r.rsplit_once(','))
-            .unwrap_or_else(|| panic!("variable query {q} is not label_values(metric, label)"));
-        out.push((
-            format!("variable {}", v["name"].as_str().unwrap_or("?")),
-            substitute(&format!("count by ({}) ({})", inner.1.trim(), inner.0)),
-        ));
-    }
-    assert!(out.len() >= 20, "{out:?}");
-    out
+    })
+}
+
+fn api(prometheus: SocketAddr, path: &str) -> Result<Value, String> {
+    e2e::prometheus_api(prometheus, path)
 }
 
 /// The alerts Prometheus holds right now: (name, state).
