@@ -124,6 +124,15 @@ pub struct RunArgs {
     #[arg(long, env = "PRODREADY_REPORTS_INCLUDE_PASSES")]
     pub reports_include_passes: bool,
 
+    /// This cluster's name in a fleet: a label (`prodready.dev/cluster-name`) and a result
+    /// property (`cluster-name`) of every policy report, and an annotation of every Event, so
+    /// that a central view (Policy Reporter, an event router) tells clusters apart. Use the
+    /// `cluster` external label of this cluster's Prometheus (docs/many-clusters.md). Empty:
+    /// none, and reports and Events stay as they are.
+    #[arg(long, env = "PRODREADY_CLUSTER_NAME", default_value = "", value_name = "NAME",
+          value_parser = |s: &str| crate::cluster_name::parse(s))]
+    pub cluster_name: String,
+
     /// The admission webhook's flags (`--webhook-*`, `--tls-*`).
     #[command(flatten)]
     pub webhook: crate::admission::WebhookArgs,
@@ -385,11 +394,18 @@ pub async fn run_until(args: RunArgs, shutdown: CancellationToken) -> Result<(),
     );
     let http = HttpMetrics::register(&mut registry);
     let controller_metrics = ControllerMetrics::register(&mut registry);
+    let cluster_name = (!args.cluster_name.is_empty()).then(|| args.cluster_name.clone());
+    // Leaked once per process: every report the ledger builds carries it, and `ReportOptions`
+    // stays `Copy`.
+    let report_cluster: Option<&'static str> = cluster_name
+        .clone()
+        .map(|name| &*Box::leak(name.into_boxed_str()));
     let report_sink = args.reports.api().map(|api| {
         Arc::new(controller::reports::ReportSink::new(
             crate::reports::ReportOptions {
                 api,
                 include_passes: args.reports_include_passes,
+                cluster: report_cluster,
             },
             controller::reports::ReportMetrics::register(&mut registry),
         ))
@@ -502,6 +518,7 @@ pub async fn run_until(args: RunArgs, shutdown: CancellationToken) -> Result<(),
             max_violations: args.max_violations,
             max_events: args.max_events_per_second,
             identity,
+            cluster_name,
             reports: report_sink,
         },
     );
