@@ -67,7 +67,10 @@ pub use operator_bin::run_operator_until_stdin_closes;
 pub use operator_process::{OperatorProcess, metric_value, tail_lines};
 pub use otlp::otlp_sink;
 pub use process::{Daemon, free_port};
-pub use prometheus::{Prometheus, dashboard_queries, encode, prometheus_api, query};
+pub use prometheus::{
+    PRODREADY_JOB, Prometheus, RULES_FILE, dashboard_queries, encode, operator_scrape_config,
+    prometheus_api, query,
+};
 pub use release::{
     Package, Registry, arm64_runner, crane, package, release_binary, release_binary_arm64,
 };

@@ -15,6 +15,30 @@ use crate::http::http_get;
 use crate::process::{Daemon, free_port};
 use crate::wait::wait_for;
 
+/// The job the shipped rules and dashboard select (the chart's metrics Service for release
+/// `prodready`).
+pub const PRODREADY_JOB: &str = "prodready-metrics";
+/// The shipped alert rules, as Prometheus loads them.
+pub const RULES_FILE: &str = "charts/prodready/files/prometheus-rules.yaml";
+
+/// A prometheus.yml that scrapes the operator at `admin` every second as [`PRODREADY_JOB`] and
+/// evaluates the shipped rules every second; `cluster` becomes the external label `cluster`, as
+/// a cluster of a fleet sets it (docs/many-clusters.md).
+pub fn operator_scrape_config(admin: SocketAddr, cluster: Option<&str>) -> String {
+    let labels = cluster
+        .map(|c| format!(", external_labels: {{cluster: {c}}}"))
+        .unwrap_or_default();
+    format!(
+        "global: {{scrape_interval: 1s, evaluation_interval: 1s{labels}}}\n\
+         rule_files: [{rules:?}]\n\
+         scrape_configs:\n  - job_name: {PRODREADY_JOB}\n    static_configs: [{{targets: [\"{admin}\"]}}]\n",
+        rules = crate::binaries::repo_root()
+            .join(RULES_FILE)
+            .display()
+            .to_string()
+    )
+}
+
 /// A running Prometheus; stopped on drop (its [`Daemon`]).
 pub struct Prometheus {
     /// The process.

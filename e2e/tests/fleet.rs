@@ -14,18 +14,15 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use e2e::{
-    Binaries, CRD_FILE, ControlPlane, Operator, Prometheus, apply_yaml, dashboard_queries,
-    deployment, documents, free_port, install_crd_file, install_openreports_crds, policy_yaml,
-    repo_root, wait_for,
+    Binaries, CRD_FILE, ControlPlane, Operator, PRODREADY_JOB as JOB, Prometheus, RULES_FILE,
+    apply_yaml, dashboard_queries, deployment, documents, free_port, install_crd_file,
+    install_openreports_crds, operator_scrape_config, policy_yaml, repo_root, wait_for,
 };
 use kube::api::{Api, DynamicObject, ListParams};
 use prodready::controller::reports::api_resource;
 use prodready::reports::{CLUSTER_LABEL, ReportApi};
 use serde_json::Value;
 
-const RULES: &str = "charts/prodready/files/prometheus-rules.yaml";
-/// The job the shipped rules select.
-const JOB: &str = "prodready-metrics";
 /// What the dashboard's `$__rate_interval` becomes with a 1 s scrape interval.
 const RATE_INTERVAL: &str = "30s";
 /// The alert driven here: it has no `for`, so it fires at the first evaluation.
@@ -102,14 +99,7 @@ async fn member(
         &["--cluster-name", name],
     );
     operator.wait_ready(Duration::from_secs(60)).await;
-    let rules = repo_root().join(RULES);
-    let config = format!(
-        "global: {{scrape_interval: 1s, evaluation_interval: 1s, external_labels: {{cluster: {name}}}}}\n\
-         rule_files: [{rules:?}]\n\
-         scrape_configs:\n  - job_name: {JOB}\n    static_configs: [{{targets: [\"{admin}\"]}}]\n",
-        rules = rules.display().to_string(),
-        admin = operator.admin(),
-    );
+    let config = operator_scrape_config(operator.admin(), Some(name));
     let prometheus = Prometheus::start(bins, dir, name, &config)
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));
@@ -132,7 +122,7 @@ async fn global(bins: &Binaries, dir: &Path, members: &[&Member]) -> Prometheus 
         "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\n\
          rule_files: [{rules:?}]\n\
          scrape_configs:\n  - job_name: federate\n    honor_labels: true\n    metrics_path: /federate\n    params: {{'match[]': ['{{job=\"{JOB}\"}}']}}\n    static_configs: [{{targets: [{targets}]}}]\n",
-        rules = repo_root().join(RULES).display().to_string(),
+        rules = repo_root().join(RULES_FILE).display().to_string(),
         targets = targets.join(", "),
     );
     Prometheus::start(bins, dir, "global", &config)

@@ -6,19 +6,16 @@
 //! Lease) and back (the API server started again). Every wait is bounded.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use e2e::{
-    Binaries, ControlPlane, Daemon, OperatorProcess, apply_yaml, free_port, http_get,
-    install_crd_file, query, repo_root, tail_lines, wait_for,
+    Binaries, ControlPlane, OperatorProcess, PRODREADY_JOB as JOB, Prometheus, apply_yaml,
+    free_port, install_crd_file, operator_scrape_config, query, repo_root, tail_lines, wait_for,
 };
 use serde_json::Value;
 
 const CRD_FILE: &str = "crds/productionpolicies.prodready.dev.yaml";
-const RULES: &str = "charts/prodready/files/prometheus-rules.yaml";
-/// The job the shipped rules select (the chart's metrics Service for release `prodready`).
-const JOB: &str = "prodready-metrics";
 /// What the dashboard's `$__rate_interval` becomes with a 1 s scrape interval.
 const RATE_INTERVAL: &str = "30s";
 
@@ -55,19 +52,6 @@ fn alerts(prometheus: SocketAddr) -> Result<Vec<(String, String)>, String> {
             )
         })
         .collect())
-}
-
-fn prometheus_config(dir: &Path, admin: SocketAddr) -> PathBuf {
-    let rules = repo_root().join(RULES);
-    let config = format!(
-        "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\n\
-         rule_files: [{rules:?}]\n\
-         scrape_configs:\n  - job_name: {JOB}\n    static_configs: [{{targets: [\"{admin}\"]}}]\n",
-        rules = rules.display().to_string()
-    );
-    let path = dir.join("prometheus.yml");
-    std::fs::write(&path, config).expect("write prometheus.yml");
-    path
 }
 
 fn webhook_configuration(name: &str, ns: &str, port: u16) -> String {
@@ -203,29 +187,17 @@ async fn prometheus_scrapes_the_operator_answers_the_dashboard_and_fires_an_aler
         .await
         .unwrap_or_else(|e| panic!("{e}"));
 
-    let port = free_port().expect("a free port");
-    let prometheus: SocketAddr = format!("127.0.0.1:{port}").parse().expect("address");
-    let config = prometheus_config(dir.path(), admin);
-    let mut server = Daemon::start(
+    let Prometheus {
+        mut server,
+        addr: prometheus,
+    } = Prometheus::start(
+        &bins,
+        dir.path(),
         "prometheus",
-        &bins.prometheus(),
-        &[
-            format!("--config.file={}", config.display()),
-            format!("--storage.tsdb.path={}", dir.path().join("data").display()),
-            format!("--web.listen-address={prometheus}"),
-            "--log.level=warn".to_owned(),
-        ],
-        &dir.path().join("prometheus.log"),
+        &operator_scrape_config(admin, None),
     )
-    .expect("start prometheus");
-    wait_for(Duration::from_secs(30), "Prometheus ready", || async {
-        match http_get(prometheus, "/-/ready") {
-            Ok((200, _)) => Ok(()),
-            other => Err(format!("{other:?}")),
-        }
-    })
     .await
-    .unwrap_or_else(|e| panic!("{e}\n{}", server.log_tail(30)));
+    .unwrap_or_else(|e| panic!("{e:#}"));
 
     // The shipped rules, loaded as they are and evaluating without errors.
     let rules = api(prometheus, "/api/v1/rules").expect("rules");
