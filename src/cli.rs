@@ -36,8 +36,9 @@ pub struct Cli {
 pub enum Command {
     /// Audit manifests (files, directories, `-` for stdin) against a policy; for CI.
     ///
-    /// Exit code: 0 = no failure at or above --fail-on; 1 = failures; 2 = usage error or
-    /// an input that could not be parsed (everything parseable is still audited).
+    /// Exit code: 0 = no failure at or above --fail-on; 1 = failures; 2 = usage error, an
+    /// input that could not be parsed or a cluster that could not be read (everything else is
+    /// still audited and reported).
     ///
     /// Examples:
     ///   prodready audit examples/

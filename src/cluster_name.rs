@@ -15,10 +15,10 @@ pub fn is_label_value(s: &str) -> bool {
                 && b.iter().all(inner)))
 }
 
-/// Why a `--cluster-name` cannot be used.
+/// Why a `--cluster-name` cannot be used (clap puts the flag before the message).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "--cluster-name {name:?} is not a valid label value (at most 63 characters: letters, digits, '-', '_' and '.', starting and ending with a letter or digit); choose a name such as the cluster's external label in Prometheus, e.g. eu-west-1-prod"
+    "{name:?} is not a valid label value (at most 63 characters: letters, digits, '-', '_' and '.', starting and ending with a letter or digit); choose a name such as the cluster's external label in Prometheus, e.g. eu-west-1-prod"
 )]
 pub struct InvalidClusterName {
     /// The name given.
@@ -63,7 +63,7 @@ mod tests {
         let e = parse("gke_proj_zone_c/1").err().map(|e| e.to_string());
         assert!(
             e.as_deref()
-                .is_some_and(|e| e.starts_with("--cluster-name \"gke_proj_zone_c/1\" is not")),
+                .is_some_and(|e| e.starts_with("\"gke_proj_zone_c/1\" is not a valid label value")),
             "{e:?}"
         );
     }

@@ -594,3 +594,39 @@ impl Categorized for ConfigError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use crate::cli::{Cli, Command};
+
+    fn cluster_name(argv: &[&str]) -> Result<String, String> {
+        let argv = ["prodready", "run"].iter().chain(argv).copied();
+        match Cli::try_parse_from(argv) {
+            Ok(Cli {
+                command: Command::Run(args),
+            }) => Ok(args.cluster_name),
+            Ok(_) => Err("not run".to_owned()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    #[test]
+    fn the_cluster_name_is_empty_by_default_and_must_be_a_label_value() {
+        assert_eq!(cluster_name(&[]).as_deref(), Ok(""));
+        assert_eq!(
+            cluster_name(&["--cluster-name", "eu-west-1"]).as_deref(),
+            Ok("eu-west-1")
+        );
+        let e = cluster_name(&["--cluster-name", "arn:aws:eks:x/prod"])
+            .err()
+            .unwrap_or_default();
+        assert!(
+            e.contains(
+                "'--cluster-name <NAME>': \"arn:aws:eks:x/prod\" is not a valid label value"
+            ),
+            "{e}"
+        );
+    }
+}
