@@ -7,7 +7,8 @@
 //! label, on each cluster's without it), and `prodready audit --cluster` over both kubeconfig
 //! contexts (and one that cannot be reached) reports the union of the two operators' reports,
 //! every finding naming its cluster, the unreachable context an error (exit code 2) that names
-//! it. Loopback only; every wait is bounded; every process is stopped on drop.
+//! it; every Event an operator publishes carries its cluster's name. Loopback only; every wait
+//! is bounded; every process is stopped on drop.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -18,7 +19,9 @@ use e2e::{
     apply_yaml, dashboard_queries, deployment, documents, free_port, install_crd_file,
     install_openreports_crds, operator_scrape_config, policy_yaml, repo_root, wait_for,
 };
+use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, DynamicObject, ListParams};
+use prodready::controller::events::{CLUSTER_ANNOTATION, REPORTER};
 use prodready::controller::reports::api_resource;
 use prodready::reports::{CLUSTER_LABEL, ReportApi};
 use serde_json::Value;
@@ -491,6 +494,42 @@ async fn two_clusters_one_view_through_federation_and_one_fleet_audit() {
         table.contains("cluster:gone: cannot reach the API server"),
         "{table}"
     );
+
+    // Each operator's Events say which cluster they come from.
+    for m in members {
+        let client = m.cp.client().await.expect("client");
+        let events: Api<Event> = Api::namespaced(client, "shop");
+        wait_for(
+            Duration::from_secs(30),
+            &format!("an Event of cluster {} annotated with its name", m.name),
+            || async {
+                let list = events
+                    .list(&ListParams::default())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let ours: Vec<&Event> = list
+                    .items
+                    .iter()
+                    .filter(|e| e.reporting_controller.as_deref() == Some(REPORTER))
+                    .collect();
+                let named = |e: &&Event| {
+                    e.metadata
+                        .annotations
+                        .as_ref()
+                        .and_then(|a| a.get(CLUSTER_ANNOTATION))
+                        .map(String::as_str)
+                        == Some(m.name)
+                };
+                if !ours.is_empty() && ours.iter().all(named) {
+                    Ok(())
+                } else {
+                    Err(format!("prodready's Events: {ours:?}"))
+                }
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
 
     for m in members {
         assert!(m.operator.exited().is_none(), "{}", m.operator.log_tail(20));
