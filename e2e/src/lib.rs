@@ -61,7 +61,7 @@ pub use control_plane::{ControlPlane, KUBECONFIG_ENV, until_signalled};
 pub use docs::doc_sh_block;
 pub use error::Error;
 pub use http::http_get;
-pub use manifests::{cronjob, deployment, policy_yaml};
+pub use manifests::{cronjob, deployment, policy_yaml, webhook_by_url};
 pub use namespace::TempNamespace;
 pub use operator_bin::run_operator_until_stdin_closes;
 pub use operator_process::{OperatorProcess, metric_value, tail_lines};

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use e2e::{
     Binaries, ControlPlane, OperatorProcess, PRODREADY_JOB as JOB, Prometheus, apply_yaml,
     free_port, install_crd_file, operator_scrape_config, query, repo_root, tail_lines, wait_for,
+    webhook_by_url,
 };
 use serde_json::Value;
 
@@ -52,28 +53,6 @@ fn alerts(prometheus: SocketAddr) -> Result<Vec<(String, String)>, String> {
             )
         })
         .collect())
-}
-
-fn webhook_configuration(name: &str, ns: &str, port: u16) -> String {
-    format!(
-        r#"apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingWebhookConfiguration
-metadata: {{name: {name}}}
-webhooks:
-  - name: validate.prodready.dev
-    admissionReviewVersions: [v1]
-    sideEffects: None
-    failurePolicy: Ignore
-    timeoutSeconds: 3
-    clientConfig:
-      url: https://127.0.0.1:{port}/validate
-    namespaceSelector:
-      matchExpressions:
-        - {{key: kubernetes.io/metadata.name, operator: In, values: [{ns}]}}
-    rules:
-      - {{apiGroups: [apps], apiVersions: [v1], resources: [deployments], operations: [CREATE, UPDATE], scope: Namespaced}}
-"#
-    )
 }
 
 /// A Deployment that passes the test policy's rules, or (`violating`) has no readinessProbe
@@ -122,7 +101,7 @@ async fn prometheus_scrapes_the_operator_answers_the_dashboard_and_fires_an_aler
     apply_yaml(
         &client,
         None,
-        &webhook_configuration(&configuration, ns.name(), webhook_port),
+        &webhook_by_url(&configuration, ns.name(), webhook_port),
     )
     .await
     .expect("register the webhook");
