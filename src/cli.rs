@@ -36,14 +36,16 @@ pub struct Cli {
 pub enum Command {
     /// Audit manifests (files, directories, `-` for stdin) against a policy; for CI.
     ///
-    /// Exit code: 0 = no failure at or above --fail-on; 1 = failures; 2 = usage error or
-    /// an input that could not be parsed (everything parseable is still audited).
+    /// Exit code: 0 = no failure at or above --fail-on; 1 = failures; 2 = usage error, an
+    /// input that could not be parsed or a cluster that could not be read (everything else is
+    /// still audited and reported).
     ///
     /// Examples:
     ///   prodready audit examples/
     ///   helm template ./chart | prodready audit - -o sarif > prodready.sarif
     ///   prodready audit --policy config/samples/enforce/strict.yaml --fail-on medium k8s/
     ///   prodready audit --cluster --context prod -o json   (read-only live scan)
+    ///   prodready audit --cluster --context eu --context us   (one report over two clusters)
     #[command(verbatim_doc_comment)]
     Audit(Box<AuditArgs>),
     /// List every rule: id, default state, severity, rubric item and summary.
@@ -372,6 +374,21 @@ pub fn run_audit_retaining(args: &AuditArgs, out: &mut dyn Write) -> io::Result<
     };
     let now = args.now.unwrap_or_else(Timestamp::now);
     let jobs = args.jobs();
+    let reports = args
+        .output
+        .report_api()
+        .map(|api| crate::reports::ReportOptions {
+            api,
+            include_passes: args.show_passed,
+            cluster: None,
+        });
+    if args.live.cluster && crate::fleet::is_fleet(&args.live) {
+        let report = match fleet_report(args, &settings, now, jobs, reports) {
+            Ok(report) => report,
+            Err(code) => return Ok((code, AuditRun::default())),
+        };
+        return finish(args, &settings, report, Loaded::default(), out);
+    }
     let mut policy_errors = Vec::new();
     let (policies, mut loaded) = if args.live.cluster {
         match cluster_inputs(args, &settings, now, &mut policy_errors) {
@@ -386,14 +403,27 @@ pub fn run_audit_retaining(args: &AuditArgs, out: &mut dyn Write) -> io::Result<
         )
     };
     loaded.errors.splice(0..0, policy_errors);
-    let reports = args
-        .output
-        .report_api()
-        .map(|api| crate::reports::ReportOptions {
-            api,
-            include_passes: args.show_passed,
-        });
-    let report = audit::audit_jobs(&loaded, &policies, now, args.show_passed, jobs, reports);
+    let mut report = audit::audit_jobs(&loaded, &policies, now, args.show_passed, jobs, reports);
+    if let Some(name) = args
+        .live
+        .cluster_name
+        .as_deref()
+        .filter(|_| args.live.cluster)
+    {
+        audit::clusters::name_cluster(&mut report, name);
+    }
+    finish(args, &settings, report, loaded, out)
+}
+
+/// Writes the report, says its errors on stderr (machine formats), and picks the exit code.
+fn finish(
+    args: &AuditArgs,
+    settings: &Settings,
+    report: audit::Report,
+    loaded: Loaded,
+    out: &mut dyn Write,
+) -> io::Result<(i32, AuditRun)> {
+    let jobs = args.jobs();
     let color = match args.color {
         ColorArg::Always => true,
         ColorArg::Never => false,
@@ -447,6 +477,91 @@ fn cluster_inputs(
             Err(2)
         }
     }
+}
+
+/// `prodready audit --cluster` over several contexts (`crate::fleet`): each cluster read
+/// (several at once) and audited apart, with --policy/--profile when given, else its own
+/// ProductionPolicies; one report naming the cluster on every finding. A cluster that cannot be
+/// read is an input error of the report (the others are still audited); `Err` is the exit code
+/// after a usage error, said on stderr.
+fn fleet_report(
+    args: &AuditArgs,
+    settings: &Settings,
+    now: Timestamp,
+    jobs: usize,
+    reports: Option<crate::reports::ReportOptions>,
+) -> Result<audit::Report, i32> {
+    if let Some(path) = args.paths.first() {
+        eprintln!(
+            "prodready: --cluster audits live clusters and takes no PATH (got {}); give either paths or --cluster",
+            path.display()
+        );
+        return Err(2);
+    }
+    let contexts = crate::fleet::contexts(&args.live).map_err(|e| {
+        eprintln!("prodready: {e}");
+        2
+    })?;
+    let mut policy_errors = Vec::new();
+    let explicit = settings
+        .policies_chosen
+        .then(|| load_policies(settings, &mut policy_errors));
+    if explicit.is_none() && settings.changes_policies() {
+        eprintln!(
+            "prodready: each cluster's ProductionPolicies are applied as they are: rule \
+             switches, exemptions and allowAnnotationExemptions from flags or the config file \
+             apply to --policy/--profile (or the config file's policies) only"
+        );
+    }
+    let scans = crate::fleet::scan_blocking(&args.live, &contexts, explicit.as_deref(), now)
+        .map_err(|e| {
+            eprintln!("prodready: {e}");
+            2
+        })?;
+    let mut parts = Vec::with_capacity(scans.len() + 1);
+    if !policy_errors.is_empty() {
+        parts.push(audit::Report {
+            version: 1,
+            errors: policy_errors,
+            ..audit::Report::default()
+        });
+    }
+    for scan in scans {
+        let cluster = scan.context;
+        match scan.scanned {
+            Ok(scanned) => {
+                eprintln!(
+                    "prodready: {cluster}: {} workloads; {}",
+                    scanned.loaded.workloads.len(),
+                    scanned.source.describe()
+                );
+                let mut report = audit::audit_jobs(
+                    &scanned.loaded,
+                    &scanned.policies,
+                    now,
+                    args.show_passed,
+                    jobs,
+                    reports,
+                );
+                audit::clusters::name_cluster(&mut report, &cluster);
+                parts.push(report);
+            }
+            Err(e) => {
+                // Said on stderr by `finish` for the machine formats, in the table otherwise.
+                parts.push(audit::Report {
+                    version: 1,
+                    errors: vec![InputError {
+                        file: format!("cluster:{cluster}"),
+                        document: None,
+                        line: None,
+                        message: e.to_string(),
+                    }],
+                    ..audit::Report::default()
+                });
+            }
+        }
+    }
+    Ok(audit::clusters::merge(parts))
 }
 
 /// Runs `prodready rules`.

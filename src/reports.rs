@@ -26,6 +26,13 @@ pub const SOURCE: &str = "prodready";
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 /// The annotation holding the workload key (`Kind/namespace/name`) a report is about.
 pub const WORKLOAD_ANNOTATION: &str = "prodready.dev/workload";
+/// The label naming the cluster a report comes from (`--cluster-name`, or the kubeconfig
+/// context in a fleet audit), when the name is a valid label value: Policy Reporter and
+/// `kubectl get reports -l` select on it.
+pub const CLUSTER_LABEL: &str = "prodready.dev/cluster-name";
+/// The result property naming the cluster (always, whatever its characters): a result read
+/// apart from its report (a central UI, a SARIF or JUnit converter) still says where it is.
+pub const CLUSTER_PROPERTY: &str = "cluster-name";
 
 /// Which report API to write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
@@ -106,6 +113,9 @@ pub struct ReportOptions {
     pub api: ReportApi,
     /// Whether passing rules get a `pass` result (they dominate the volume).
     pub include_passes: bool,
+    /// The cluster's name (`--cluster-name`), put on every report ([`Report::name_cluster`]);
+    /// `None` leaves reports as they were. `'static`: the operator sets it once per process.
+    pub cluster: Option<&'static str>,
 }
 
 /// The workload a report is about.
@@ -198,6 +208,22 @@ pub struct Report {
 }
 
 impl Report {
+    /// Names the cluster the report comes from: the [`CLUSTER_LABEL`] label when `cluster` is
+    /// a valid label value (63 characters at most, alphanumerics, `-`, `_` and `.` inside), and
+    /// the [`CLUSTER_PROPERTY`] property on every result.
+    pub fn name_cluster(&mut self, cluster: &str) {
+        if crate::cluster_name::is_label_value(cluster) {
+            self.metadata
+                .labels
+                .get_or_insert_with(BTreeMap::new)
+                .insert(CLUSTER_LABEL.to_owned(), cluster.to_owned());
+        }
+        for r in &mut self.results {
+            r.properties
+                .insert(CLUSTER_PROPERTY.to_owned(), cluster.to_owned());
+        }
+    }
+
     /// The fields prodready writes, which [`Report::same_content`] compares and
     /// [`Report::content_digest`] hashes (server-assigned metadata such as `resourceVersion`
     /// and `creationTimestamp` left out; of the owner references, the controller's only).
@@ -487,7 +513,7 @@ pub fn build(
         owner_references: owner,
         ..ObjectMeta::default()
     };
-    Some(Report {
+    let mut report = Report {
         api_version: api.api_version().to_owned(),
         kind: api.kind().to_owned(),
         metadata,
@@ -495,7 +521,11 @@ pub fn build(
         source: (api == ReportApi::OpenReports).then(|| SOURCE.to_owned()),
         summary,
         results,
-    })
+    };
+    if let Some(cluster) = options.cluster {
+        report.name_cluster(cluster);
+    }
+    Some(report)
 }
 
 #[cfg(test)]
@@ -540,6 +570,7 @@ mod tests {
         ReportOptions {
             api,
             include_passes,
+            cluster: None,
         }
     }
 

@@ -126,6 +126,15 @@ pub struct RunArgs {
     #[arg(long, env = "PRODREADY_REPORTS_INCLUDE_PASSES")]
     pub reports_include_passes: bool,
 
+    /// This cluster's name in a fleet: a label (`prodready.dev/cluster-name`) and a result
+    /// property (`cluster-name`) of every policy report, and an annotation of every Event, so
+    /// that a central view (Policy Reporter, an event router) tells clusters apart. Use the
+    /// `cluster` external label of this cluster's Prometheus (docs/many-clusters.md). Empty:
+    /// none, and reports and Events stay as they are.
+    #[arg(long, env = "PRODREADY_CLUSTER_NAME", default_value = "", value_name = "NAME",
+          value_parser = |s: &str| crate::cluster_name::parse(s))]
+    pub cluster_name: String,
+
     /// The admission webhook's flags (`--webhook-*`, `--tls-*`).
     #[command(flatten)]
     pub webhook: crate::admission::WebhookArgs,
@@ -473,11 +482,18 @@ pub async fn run_until(args: RunArgs, shutdown: CancellationToken) -> Result<(),
     );
     let http = HttpMetrics::register(&mut registry);
     let controller_metrics = ControllerMetrics::register(&mut registry);
+    let cluster_name = (!args.cluster_name.is_empty()).then(|| args.cluster_name.clone());
+    // Leaked once per process: every report the ledger builds carries it, and `ReportOptions`
+    // stays `Copy`.
+    let report_cluster: Option<&'static str> = cluster_name
+        .clone()
+        .map(|name| &*Box::leak(name.into_boxed_str()));
     let report_sink = args.reports.api().map(|api| {
         Arc::new(controller::reports::ReportSink::new(
             crate::reports::ReportOptions {
                 api,
                 include_passes: args.reports_include_passes,
+                cluster: report_cluster,
             },
             controller::reports::ReportMetrics::register(&mut registry),
         ))
@@ -590,6 +606,7 @@ pub async fn run_until(args: RunArgs, shutdown: CancellationToken) -> Result<(),
             max_violations: args.max_violations,
             max_events: args.max_events_per_second,
             identity,
+            cluster_name,
             reports: report_sink,
         },
     );
@@ -663,5 +680,41 @@ impl Categorized for ConfigError {
             ConfigError::Infer(_) => "no_config",
             ConfigError::Client { .. } => "client",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use crate::cli::{Cli, Command};
+
+    fn cluster_name(argv: &[&str]) -> Result<String, String> {
+        let argv = ["prodready", "run"].iter().chain(argv).copied();
+        match Cli::try_parse_from(argv) {
+            Ok(Cli {
+                command: Command::Run(args),
+            }) => Ok(args.cluster_name),
+            Ok(_) => Err("not run".to_owned()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    #[test]
+    fn the_cluster_name_is_empty_by_default_and_must_be_a_label_value() {
+        assert_eq!(cluster_name(&[]).as_deref(), Ok(""));
+        assert_eq!(
+            cluster_name(&["--cluster-name", "eu-west-1"]).as_deref(),
+            Ok("eu-west-1")
+        );
+        let e = cluster_name(&["--cluster-name", "arn:aws:eks:x/prod"])
+            .err()
+            .unwrap_or_default();
+        assert!(
+            e.contains(
+                "'--cluster-name <NAME>': \"arn:aws:eks:x/prod\" is not a valid label value"
+            ),
+            "{e}"
+        );
     }
 }

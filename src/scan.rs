@@ -51,9 +51,28 @@ pub struct ClusterArgs {
     #[arg(long, value_name = "FILE", requires = "cluster")]
     pub kubeconfig: Option<PathBuf>,
 
-    /// With --cluster: the kubeconfig context (default: its current context).
+    /// With --cluster: the kubeconfig context (default: its current context). Repeat it to
+    /// audit several clusters into one report (docs/many-clusters.md): every finding names its
+    /// cluster (the context's name), and a cluster that cannot be read is an error in the
+    /// report (exit code 2) while the others are still audited.
     #[arg(long, value_name = "NAME", requires = "cluster")]
-    pub context: Option<String>,
+    pub context: Vec<String>,
+
+    /// With --cluster: audit every context of the kubeconfig into one report, as repeated
+    /// --context would.
+    #[arg(long, requires = "cluster", conflicts_with = "context")]
+    pub all_contexts: bool,
+
+    /// With --cluster and one context: the cluster's name, put on every finding (JSON
+    /// `cluster`, SARIF and JUnit properties, the table's heading, the policy reports' label
+    /// and property). Several contexts are named by their context names.
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "cluster",
+        conflicts_with = "all_contexts"
+    )]
+    pub cluster_name: Option<String>,
 
     /// With --cluster: audit the workloads of this namespace only.
     #[arg(long, value_name = "NS", requires = "cluster")]
@@ -249,7 +268,13 @@ pub fn scan_blocking(
         .enable_all()
         .build()
         .map_err(ScanError::Runtime)?;
-    runtime.block_on(scan(args, explicit, now, progress))
+    runtime.block_on(scan(
+        args,
+        args.context.first().map(String::as_str),
+        explicit,
+        now,
+        progress,
+    ))
 }
 
 /// Whether progress should be shown: stderr is a terminal.
@@ -257,15 +282,17 @@ pub fn progress_wanted() -> bool {
     std::io::stderr().is_terminal()
 }
 
-/// Reads the cluster once; see the module documentation.
+/// Reads the cluster of `context` (`None`: the kubeconfig's current one) once; see the module
+/// documentation.
 pub async fn scan(
     args: &ClusterArgs,
+    context: Option<&str>,
     explicit: Option<Vec<CompiledPolicy>>,
     now: Timestamp,
     progress: bool,
 ) -> Result<Scanned, ScanError> {
     let started = Instant::now();
-    let (client, target) = connect(args).await?;
+    let (client, target) = connect(args, context).await?;
     let calls = ApiCalls::with_policy(
         DependencyMetrics::register(&mut Registry::default()),
         RetryPolicy {
@@ -357,55 +384,64 @@ pub async fn scan(
     })
 }
 
-/// The client and how messages name the cluster, from --kubeconfig/--context, else
-/// $KUBECONFIG or ~/.kube/config, else the in-cluster service account.
-async fn connect(args: &ClusterArgs) -> Result<(Client, Target), ScanError> {
-    let mut unread = String::new();
-    let read = match &args.kubeconfig {
-        Some(path) => Some(
-            Kubeconfig::read_from(path).map_err(|e| ScanError::Kubeconfig {
+/// The kubeconfig of --kubeconfig, else $KUBECONFIG or ~/.kube/config; `None` when neither
+/// exists and no context was asked for (then the in-cluster service account is used).
+pub fn read_kubeconfig(
+    args: &ClusterArgs,
+    context_asked: bool,
+) -> Result<Option<Kubeconfig>, ScanError> {
+    match &args.kubeconfig {
+        Some(path) => Ok(Some(Kubeconfig::read_from(path).map_err(|e| {
+            ScanError::Kubeconfig {
                 kubeconfig: path.display().to_string(),
                 reason: describe_kubeconfig(&e),
-            })?,
-        ),
+            }
+        })?)),
         None => match Kubeconfig::read() {
-            Ok(kc) => Some(kc),
-            Err(e) if args.context.is_some() => {
-                return Err(ScanError::Kubeconfig {
-                    kubeconfig: default_kubeconfig(),
-                    reason: describe_kubeconfig(&e),
-                });
-            }
+            Ok(kc) => Ok(Some(kc)),
+            Err(e) if context_asked => Err(ScanError::Kubeconfig {
+                kubeconfig: default_kubeconfig(),
+                reason: describe_kubeconfig(&e),
+            }),
             // Neither $KUBECONFIG nor ~/.kube/config: inside a pod, its service account.
-            Err(e) => {
-                unread = describe_kubeconfig(&e);
-                None
-            }
+            Err(_) => Ok(None),
         },
-    };
-    let kubeconfig = match &args.kubeconfig {
+    }
+}
+
+/// How messages name the kubeconfig read.
+pub fn kubeconfig_name(args: &ClusterArgs) -> String {
+    match &args.kubeconfig {
         Some(path) => path.display().to_string(),
-        None if read.is_some() => default_kubeconfig(),
+        None => default_kubeconfig(),
+    }
+}
+
+/// The client and how messages name the cluster, from --kubeconfig and `context`, else
+/// $KUBECONFIG or ~/.kube/config, else the in-cluster service account.
+async fn connect(args: &ClusterArgs, context: Option<&str>) -> Result<(Client, Target), ScanError> {
+    let read = read_kubeconfig(args, context.is_some())?;
+    let kubeconfig = match &read {
+        Some(_) => kubeconfig_name(args),
         None => "the in-cluster service account".to_owned(),
     };
     let mut config = match read {
         Some(kc) => {
-            if let Some(context) = &args.context
+            if let Some(context) = context
                 && !has_context(&kc, context)
             {
                 return Err(ScanError::NoContext {
                     available: context_names(&kc),
                     kubeconfig,
-                    context: context.clone(),
+                    context: context.to_owned(),
                 });
             }
-            let context = args
-                .context
-                .clone()
+            let context = context
+                .map(str::to_owned)
                 .or_else(|| kc.current_context.clone())
                 .unwrap_or_default();
             let options = KubeConfigOptions {
-                context: args.context.clone(),
+                context: Some(context.clone()).filter(|c| !c.is_empty()),
                 ..KubeConfigOptions::default()
             };
             let config = kube::Config::from_custom_kubeconfig(kc, &options)
@@ -416,15 +452,22 @@ async fn connect(args: &ClusterArgs) -> Result<(Client, Target), ScanError> {
                 })?;
             (config, context)
         }
-        None => (
-            kube::Config::incluster().map_err(|e| ScanError::Kubeconfig {
-                kubeconfig: default_kubeconfig(),
-                reason: format!(
-                    "{unread}, and there is no in-cluster service account either ({e})"
-                ),
-            })?,
-            "in-cluster".to_owned(),
-        ),
+        None => {
+            // Why no kubeconfig was read, for the message when there is no pod either.
+            let unread = Kubeconfig::read()
+                .err()
+                .map(|e| describe_kubeconfig(&e))
+                .unwrap_or_default();
+            (
+                kube::Config::incluster().map_err(|e| ScanError::Kubeconfig {
+                    kubeconfig: default_kubeconfig(),
+                    reason: format!(
+                        "{unread}, and there is no in-cluster service account either ({e})"
+                    ),
+                })?,
+                "in-cluster".to_owned(),
+            )
+        }
     };
     config.0.connect_timeout = Some(args.api_timeout);
     let target = Target {

@@ -101,6 +101,12 @@ const RUN: &[Run] = &[
         not_run: &[],
     },
     Run {
+        doc: "docs/many-clusters.md",
+        anchor: "## A fleet audit from a laptop or CI",
+        test: "e2e/tests/fleet.rs",
+        not_run: &[],
+    },
+    Run {
         doc: "docs/reports.md",
         anchor: "## In CI: `prodready audit -o openreports`",
         test: "tests/doc_commands.rs",

@@ -10,11 +10,11 @@ use std::path::Path;
 fn layer(module: &str) -> Option<u8> {
     Some(match module {
         "api" | "error" | "flags" | "text" | "corpus" | "memory" | "telemetry" | "metrics"
-        | "kubeapi" | "leader" | "owner" => 0,
+        | "kubeapi" | "leader" | "owner" | "cluster_name" => 0,
         "engine" | "crd" => 1,
         "rules" | "snapshot" | "reports" => 2,
         "controller" | "admission" | "audit" => 3,
-        "admin" | "run" | "cli" | "rule_pages" | "scan" => 4,
+        "admin" | "run" | "cli" | "rule_pages" | "scan" | "fleet" => 4,
         _ => return None,
     })
 }

@@ -39,6 +39,7 @@ mod operator_process;
 mod otlp;
 mod pki;
 mod process;
+mod prometheus;
 mod release;
 mod status;
 mod suite_operator;
@@ -60,12 +61,16 @@ pub use control_plane::{ControlPlane, KUBECONFIG_ENV, until_signalled};
 pub use docs::doc_sh_block;
 pub use error::Error;
 pub use http::http_get;
-pub use manifests::{cronjob, deployment, policy_yaml};
+pub use manifests::{cronjob, deployment, policy_yaml, webhook_by_url};
 pub use namespace::TempNamespace;
 pub use operator_bin::run_operator_until_stdin_closes;
 pub use operator_process::{OperatorProcess, metric_value, tail_lines};
 pub use otlp::otlp_sink;
 pub use process::{Daemon, free_port};
+pub use prometheus::{
+    PRODREADY_JOB, Prometheus, RULES_FILE, dashboard_queries, encode, operator_scrape_config,
+    prometheus_api, query,
+};
 pub use release::{
     Package, Registry, arm64_runner, crane, package, release_binary, release_binary_arm64,
 };

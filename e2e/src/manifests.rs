@@ -86,3 +86,28 @@ spec:
 "#
     )
 }
+
+/// A ValidatingWebhookConfiguration `name` that sends Deployment creates and updates in
+/// namespace `ns` to a local `prodready run` serving its webhook on `127.0.0.1:port` (by URL: the
+/// operator runs as a process, not behind a Service), failurePolicy Ignore.
+pub fn webhook_by_url(name: &str, ns: &str, port: u16) -> String {
+    format!(
+        r#"apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingWebhookConfiguration
+metadata: {{name: {name}}}
+webhooks:
+  - name: validate.prodready.dev
+    admissionReviewVersions: [v1]
+    sideEffects: None
+    failurePolicy: Ignore
+    timeoutSeconds: 3
+    clientConfig:
+      url: https://127.0.0.1:{port}/validate
+    namespaceSelector:
+      matchExpressions:
+        - {{key: kubernetes.io/metadata.name, operator: In, values: [{ns}]}}
+    rules:
+      - {{apiGroups: [apps], apiVersions: [v1], resources: [deployments], operations: [CREATE, UPDATE], scope: Namespaced}}
+"#
+    )
+}

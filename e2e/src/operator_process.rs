@@ -69,6 +69,11 @@ impl OperatorProcess {
         })
     }
 
+    /// The admin address (health and metrics), e.g. for a Prometheus to scrape.
+    pub fn admin(&self) -> SocketAddr {
+        self.admin
+    }
+
     /// The process id.
     pub fn pid(&self) -> i32 {
         let child = self.child.lock().unwrap_or_else(|p| p.into_inner());

@@ -79,13 +79,15 @@ impl Operator {
             "json",
             "--log-level",
             "info",
-            // The webhook has its own suite (tests/webhook.rs); several operators run at once here.
-            "--webhook-enabled",
-            "false",
         ]
         .iter()
         .map(|s| (*s).to_owned())
         .collect();
+        // The webhook has its own suite (tests/webhook.rs); several operators run at once here.
+        // A test that wants it (tests/fleet.rs) says `--webhook-enabled true` itself.
+        if !extra.iter().any(|a| a.starts_with("--webhook-enabled")) {
+            args.extend(["--webhook-enabled".to_owned(), "false".to_owned()]);
+        }
         args.extend(extra.iter().map(|s| (*s).to_owned()));
         let process =
             OperatorProcess::start(program, &args, env, &log).expect("start prodready-operator");

@@ -557,7 +557,7 @@ async fn the_documented_read_only_role_is_enough_and_a_missing_rule_is_named() {
     let partial_config = dir.path().join("partial.kubeconfig");
     token_kubeconfig(&cp, &token(&cp, "ci", "partial").await, &partial_config);
     let args: prodready::scan::ClusterArgs = cluster_args(&partial_config);
-    let err = prodready::scan::scan(&args, None, Timestamp::now(), false)
+    let err = prodready::scan::scan(&args, None, None, Timestamp::now(), false)
         .await
         .err()
         .map(|e| e.to_string())
@@ -604,7 +604,7 @@ async fn an_unreachable_api_server_is_exit_2_and_a_sentence() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path: PathBuf = dir.path().join("gone.kubeconfig");
     std::fs::write(&path, config.to_string()).expect("write");
-    let err = prodready::scan::scan(&cluster_args(&path), None, Timestamp::now(), false)
+    let err = prodready::scan::scan(&cluster_args(&path), None, None, Timestamp::now(), false)
         .await
         .err()
         .map(|e| e.to_string())

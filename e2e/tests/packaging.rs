@@ -80,6 +80,7 @@ fn every_option() -> Vec<String> {
         "podDisruptionBudget.minAvailable=1",
         "reports.api=policyreport",
         "reports.includePasses=true",
+        "clusterName=eu-west-1-prod",
         "metrics.serviceMonitor.scrapeTimeout=10s",
         "metrics.serviceMonitor.namespace=monitoring",
         "metrics.serviceMonitor.relabelings[0].targetLabel=cluster",

@@ -6,104 +6,34 @@
 //! Lease) and back (the API server started again). Every wait is bounded.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use e2e::{
-    Binaries, ControlPlane, Daemon, OperatorProcess, apply_yaml, chart_dir, free_port, http_get,
-    install_crd_file, repo_root, tail_lines, wait_for,
+    Binaries, ControlPlane, OperatorProcess, PRODREADY_JOB as JOB, Prometheus, apply_yaml,
+    free_port, install_crd_file, operator_scrape_config, query, repo_root, tail_lines, wait_for,
+    webhook_by_url,
 };
 use serde_json::Value;
 
 const CRD_FILE: &str = "crds/productionpolicies.prodready.dev.yaml";
-const RULES: &str = "charts/prodready/files/prometheus-rules.yaml";
-/// The job the shipped rules select (the chart's metrics Service for release `prodready`).
-const JOB: &str = "prodready-metrics";
 /// What the dashboard's `$__rate_interval` becomes with a 1 s scrape interval.
 const RATE_INTERVAL: &str = "30s";
 
-/// Percent-encodes a query parameter (everything but RFC 3986's unreserved characters).
-fn encode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// `GET path` on Prometheus's API, decoded; an error says what failed.
-fn api(prometheus: SocketAddr, path: &str) -> Result<Value, String> {
-    let (status, body) = http_get(prometheus, path)?;
-    let v: Value = serde_json::from_str(&body)
-        .map_err(|e| format!("GET {path}: {status}, not JSON ({e}): {body}"))?;
-    if status != 200 || v["status"] != "success" {
-        return Err(format!("GET {path}: {status} {body}"));
-    }
-    Ok(v["data"].clone())
-}
-
-/// The instant query's samples as (labels, value); NaN and infinities are left out.
-fn query(prometheus: SocketAddr, promql: &str) -> Result<Vec<(Value, f64)>, String> {
-    let data = api(
-        prometheus,
-        &format!("/api/v1/query?query={}", encode(promql)),
-    )?;
-    let samples = match data["resultType"].as_str() {
-        Some("vector") => data["result"].as_array().cloned().unwrap_or_default(),
-        Some("scalar") => vec![serde_json::json!({"metric": {}, "value": data["result"]})],
-        other => return Err(format!("{promql}: result type {other:?}")),
-    };
-    Ok(samples
-        .iter()
-        .filter_map(|s| {
-            let v: f64 = s["value"][1].as_str()?.parse().ok()?;
-            v.is_finite().then(|| (s["metric"].clone(), v))
-        })
-        .collect())
-}
-
-/// Every query of the shipped dashboard (panel targets, and the `label_values` of its
-/// variables as the equivalent `count by`), with the template variables substituted.
+/// Every query of the shipped dashboard on one cluster: the template variables substituted,
+/// `$cluster` as the dashboard's `All` (`.*`), which must match series without the label.
 fn dashboard_queries() -> Vec<(String, String)> {
-    let text = std::fs::read_to_string(chart_dir().join("dashboards/prodready.json"))
-        .expect("dashboard file");
-    let dash: Value = serde_json::from_str(&text).expect("the dashboard is JSON");
-    let substitute = |e: &str| {
+    e2e::dashboard_queries(&|e: &str| {
         e.replace("$__rate_interval", RATE_INTERVAL)
+            .replace("$cluster", ".*")
             .replace("$job", JOB)
             .replace("$policy", ".*")
             .replace("$namespace", ".*")
-    };
-    let mut out = Vec::new();
-    for p in dash["panels"].as_array().into_iter().flatten() {
-        for t in p["targets"].as_array().into_iter().flatten() {
-            if let Some(e) = t["expr"].as_str() {
-                let title = p["title"].as_str().unwrap_or("?");
-                let legend = t["legendFormat"].as_str().unwrap_or_default();
-                out.push((format!("panel {title:?} {legend}"), substitute(e)));
-            }
-        }
-    }
-    for v in dash["templating"]["list"].as_array().into_iter().flatten() {
-        let Some(q) = v["query"]["query"].as_str() else {
-            continue;
-        };
-        let inner = q
-            .strip_prefix("label_values(")
-            .and_then(|r| r.strip_suffix(')'))
-            .and_then(|r| r.rsplit_once(','))
-            .unwrap_or_else(|| panic!("variable query {q} is not label_values(metric, label)"));
-        out.push((
-            format!("variable {}", v["name"].as_str().unwrap_or("?")),
-            substitute(&format!("count by ({}) ({})", inner.1.trim(), inner.0)),
-        ));
-    }
-    assert!(out.len() >= 20, "{out:?}");
-    out
+    })
+}
+
+fn api(prometheus: SocketAddr, path: &str) -> Result<Value, String> {
+    e2e::prometheus_api(prometheus, path)
 }
 
 /// The alerts Prometheus holds right now: (name, state).
@@ -123,41 +53,6 @@ fn alerts(prometheus: SocketAddr) -> Result<Vec<(String, String)>, String> {
             )
         })
         .collect())
-}
-
-fn prometheus_config(dir: &Path, admin: SocketAddr) -> PathBuf {
-    let rules = repo_root().join(RULES);
-    let config = format!(
-        "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\n\
-         rule_files: [{rules:?}]\n\
-         scrape_configs:\n  - job_name: {JOB}\n    static_configs: [{{targets: [\"{admin}\"]}}]\n",
-        rules = rules.display().to_string()
-    );
-    let path = dir.join("prometheus.yml");
-    std::fs::write(&path, config).expect("write prometheus.yml");
-    path
-}
-
-fn webhook_configuration(name: &str, ns: &str, port: u16) -> String {
-    format!(
-        r#"apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingWebhookConfiguration
-metadata: {{name: {name}}}
-webhooks:
-  - name: validate.prodready.dev
-    admissionReviewVersions: [v1]
-    sideEffects: None
-    failurePolicy: Ignore
-    timeoutSeconds: 3
-    clientConfig:
-      url: https://127.0.0.1:{port}/validate
-    namespaceSelector:
-      matchExpressions:
-        - {{key: kubernetes.io/metadata.name, operator: In, values: [{ns}]}}
-    rules:
-      - {{apiGroups: [apps], apiVersions: [v1], resources: [deployments], operations: [CREATE, UPDATE], scope: Namespaced}}
-"#
-    )
 }
 
 /// A Deployment that passes the test policy's rules, or (`violating`) has no readinessProbe
@@ -206,7 +101,7 @@ async fn prometheus_scrapes_the_operator_answers_the_dashboard_and_fires_an_aler
     apply_yaml(
         &client,
         None,
-        &webhook_configuration(&configuration, ns.name(), webhook_port),
+        &webhook_by_url(&configuration, ns.name(), webhook_port),
     )
     .await
     .expect("register the webhook");
@@ -271,29 +166,17 @@ async fn prometheus_scrapes_the_operator_answers_the_dashboard_and_fires_an_aler
         .await
         .unwrap_or_else(|e| panic!("{e}"));
 
-    let port = free_port().expect("a free port");
-    let prometheus: SocketAddr = format!("127.0.0.1:{port}").parse().expect("address");
-    let config = prometheus_config(dir.path(), admin);
-    let mut server = Daemon::start(
+    let Prometheus {
+        mut server,
+        addr: prometheus,
+    } = Prometheus::start(
+        &bins,
+        dir.path(),
         "prometheus",
-        &bins.prometheus(),
-        &[
-            format!("--config.file={}", config.display()),
-            format!("--storage.tsdb.path={}", dir.path().join("data").display()),
-            format!("--web.listen-address={prometheus}"),
-            "--log.level=warn".to_owned(),
-        ],
-        &dir.path().join("prometheus.log"),
+        &operator_scrape_config(admin, None),
     )
-    .expect("start prometheus");
-    wait_for(Duration::from_secs(30), "Prometheus ready", || async {
-        match http_get(prometheus, "/-/ready") {
-            Ok((200, _)) => Ok(()),
-            other => Err(format!("{other:?}")),
-        }
-    })
     .await
-    .unwrap_or_else(|e| panic!("{e}\n{}", server.log_tail(30)));
+    .unwrap_or_else(|e| panic!("{e:#}"));
 
     // The shipped rules, loaded as they are and evaluating without errors.
     let rules = api(prometheus, "/api/v1/rules").expect("rules");

@@ -106,6 +106,7 @@ fn audited(api: ReportApi) -> Vec<(String, Value, Value)> {
         Some(prodready::reports::ReportOptions {
             api,
             include_passes: false,
+            cluster: None,
         }),
     );
     let mut out: Vec<(String, Value, Value)> = report

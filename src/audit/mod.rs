@@ -3,6 +3,7 @@
 //! Loading ([`load`]) and reporting ([`output`]) are the only IO; the verdicts come from the
 //! same [`CompiledPolicy::evaluate`] the controller and the webhook use.
 
+pub mod clusters;
 pub mod config;
 pub mod load;
 mod node;
@@ -91,6 +92,10 @@ pub struct Finding {
     /// The exemption, for `exempt` results.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exemption: Option<ExemptionInfo>,
+    /// The cluster the workload was read from, in a fleet audit or with `--cluster-name`
+    /// ([`clusters::name_cluster`]); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
 }
 
 /// Per-workload standing, for reports that list every workload.
@@ -112,6 +117,9 @@ pub struct WorkloadSummary {
     /// Notes about the evaluation (e.g. ignored exemption annotations).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The cluster it was read from, as [`Finding::cluster`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
 }
 
 /// Exact totals.
@@ -340,6 +348,7 @@ fn judge(
                     policy: policy.name.clone(),
                     source: source.clone(),
                     exemption,
+                    cluster: None,
                 };
             match &r.outcome {
                 Outcome::Fail(vs) => {
@@ -423,6 +432,7 @@ fn judge(
             verdict: verdict.as_str(),
             evaluated,
             notes,
+            cluster: None,
         },
     })
 }

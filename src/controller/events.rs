@@ -35,6 +35,9 @@ pub const REPORTER: &str = "prodready";
 pub const NOTE_LIMIT: usize = 1000;
 /// The longest object name the API server accepts (a DNS subdomain).
 const NAME_LIMIT: usize = 253;
+/// The annotation naming the cluster (`--cluster-name`) on every Event prodready publishes.
+pub const CLUSTER_ANNOTATION: &str = crate::reports::CLUSTER_LABEL;
+
 /// Where the Event on a cluster-scoped object (a policy) goes, as kube's `Recorder` put it.
 const CLUSTER_EVENTS_NAMESPACE: &str = "default";
 
@@ -174,8 +177,16 @@ pub struct Draft {
 /// object's name and the time in nanoseconds as hex (cut so the whole stays a valid name), the
 /// namespace the object's or, for a cluster-scoped object, `default`. The API server lists it
 /// as a core/v1 Event whose `reportingComponent` is [`REPORTER`], as [`EventMemory::seed`]
-/// reads it back.
-pub fn build(draft: Draft, regarding: ObjectReference, instance: &str, now: Timestamp) -> Event {
+/// reads it back. `cluster` (`--cluster-name`) becomes the [`CLUSTER_ANNOTATION`], so an
+/// Event exported off the cluster (an event router, a log pipeline) still says where it
+/// happened.
+pub fn build(
+    draft: Draft,
+    regarding: ObjectReference,
+    instance: &str,
+    cluster: Option<&str>,
+    now: Timestamp,
+) -> Event {
     let namespace = regarding
         .namespace
         .clone()
@@ -185,6 +196,9 @@ pub fn build(draft: Draft, regarding: ObjectReference, instance: &str, now: Time
         metadata: ObjectMeta {
             name: Some(name),
             namespace: Some(namespace),
+            annotations: cluster.map(|c| {
+                std::collections::BTreeMap::from([(CLUSTER_ANNOTATION.to_owned(), c.to_owned())])
+            }),
             ..ObjectMeta::default()
         },
         event_time: Some(MicroTime(now)),
@@ -418,7 +432,13 @@ mod tests {
         };
         let now = at(1_764_500_000_123_456_789);
         let note = note("baseline", &set(&["liveness-probe"]));
-        let e = build(draft(note.clone()), regarding.clone(), "prodready-0", now);
+        let e = build(
+            draft(note.clone()),
+            regarding.clone(),
+            "prodready-0",
+            None,
+            now,
+        );
         assert_eq!(
             e.metadata.name.as_deref(),
             Some(format!("web.{:x}", 1_764_500_000_123_456_789_i128).as_str())
@@ -448,7 +468,27 @@ mod tests {
         };
         let mut d = draft("x".repeat(5000));
         d.type_ = EventType::Normal;
-        let e = build(d, regarding, "prodready-0", at(255));
+        let e = build(d.clone(), regarding.clone(), "prodready-0", None, at(255));
+        assert_eq!(
+            e.metadata.annotations, None,
+            "no --cluster-name: no annotation"
+        );
+        let named = build(
+            d.clone(),
+            regarding.clone(),
+            "prodready-0",
+            Some("eu-1"),
+            at(255),
+        );
+        assert_eq!(
+            named
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(CLUSTER_ANNOTATION))
+                .map(String::as_str),
+            Some("eu-1")
+        );
         assert_eq!(e.metadata.namespace.as_deref(), Some("default"));
         assert_eq!(e.metadata.name.as_deref(), Some("baseline.ff"));
         assert_eq!(e.type_.as_deref(), Some("Normal"));
@@ -470,7 +510,13 @@ mod tests {
         let name = event_name(&dashed, now);
         assert_eq!(name, format!("{}{suffix}", "b".repeat(cut - 3)));
         // No object name: the reporter's, as the Recorder did.
-        let e = build(draft(String::new()), ObjectReference::default(), "i", now);
+        let e = build(
+            draft(String::new()),
+            ObjectReference::default(),
+            "i",
+            None,
+            now,
+        );
         assert_eq!(e.metadata.name, Some(format!("{REPORTER}{suffix}")));
     }
 

@@ -1270,7 +1270,7 @@ mod tests {
             for n in 0..3u8 {
                 apply(&stores, start, start, &Change::Labels { ns: n, prod: n != 2 });
             }
-            let options = ReportOptions { api: ReportApi::OpenReports, include_passes: false };
+            let options = ReportOptions { api: ReportApi::OpenReports, include_passes: false, cluster: None };
             let mut ledger = Ledger::default();
             let mut memory = (EventMemory::default(), EventMemory::default());
             let mut held: (HashMap<ReportKey, Digest>, HashMap<ReportKey, Digest>) = Default::default();

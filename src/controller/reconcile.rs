@@ -47,6 +47,8 @@ pub struct ControllerConfig {
     pub max_events: usize,
     /// This replica's identity (Events' reporting instance).
     pub identity: String,
+    /// `--cluster-name`: annotated on every Event (`None`: no annotation).
+    pub cluster_name: Option<String>,
     /// The policy report writer (`None` with `--reports none`).
     pub reports: Option<Arc<ReportSink>>,
 }
@@ -190,6 +192,8 @@ struct Publisher {
     calls: ApiCalls,
     /// This replica's identity (the Events' reporting instance).
     identity: Arc<str>,
+    /// `--cluster-name`, annotated on every Event.
+    cluster: Option<Arc<str>>,
     leadership: Leadership,
     memory: Arc<Mutex<EventMemory>>,
     outbox: Arc<Outbox>,
@@ -288,7 +292,13 @@ impl Publisher {
             action: "Evaluate",
             note: events::note(policy, failing),
         };
-        let event = events::build(draft, reference, &self.identity, Timestamp::now());
+        let event = events::build(
+            draft,
+            reference,
+            &self.identity,
+            self.cluster.as_deref(),
+            Timestamp::now(),
+        );
         let published = self
             .leadership
             .gated(create_event(&self.client, &self.calls, &event))
@@ -338,6 +348,7 @@ impl Controller {
             client: client.clone(),
             calls: calls.clone(),
             identity: Arc::from(cfg.identity.as_str()),
+            cluster: cfg.cluster_name.as_deref().map(Arc::from),
             leadership: leadership.clone(),
             memory: Arc::clone(&memory),
             outbox,
@@ -692,7 +703,13 @@ impl Controller {
             action: "Compile",
             note: err.problems.join("; "),
         };
-        let event = events::build(draft, reference, &self.cfg.identity, Timestamp::now());
+        let event = events::build(
+            draft,
+            reference,
+            &self.cfg.identity,
+            self.cfg.cluster_name.as_deref(),
+            Timestamp::now(),
+        );
         create_event(&self.client, &self.calls, &event).await
     }
 }
@@ -816,7 +833,7 @@ mod tests {
             action: "Evaluate",
             note: "n".to_owned(),
         };
-        let event = events::build(draft, regarding, "prodready-0", Timestamp::UNIX_EPOCH);
+        let event = events::build(draft, regarding, "prodready-0", None, Timestamp::UNIX_EPOCH);
         let server = tokio::spawn(async move {
             let mut names = Vec::new();
             // A 503 (retried), then the 409 of a retry whose first attempt got through.

@@ -607,6 +607,7 @@ mod tests {
             ReportOptions {
                 api: ReportApi::OpenReports,
                 include_passes: false,
+                cluster: None,
             },
         )
         .unwrap_or_else(|| panic!("no report"))
@@ -707,6 +708,7 @@ mod tests {
             ReportOptions {
                 api: ReportApi::OpenReports,
                 include_passes: false,
+                cluster: None,
             },
             ReportMetrics::default(),
         );

@@ -650,6 +650,7 @@ spec:
                     options: crate::reports::ReportOptions {
                         api: ReportApi::OpenReports,
                         include_passes: true,
+                        cluster: None,
                     },
                     held: &|_| None,
                 }),

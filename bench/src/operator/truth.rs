@@ -316,6 +316,7 @@ pub async fn expected_reports(client: &Client) -> anyhow::Result<Vec<prodready::
     let options = prodready::reports::ReportOptions {
         api: prodready::reports::ReportApi::OpenReports,
         include_passes: false,
+        cluster: None,
     };
     Ok(workloads
         .iter()

@@ -11,11 +11,14 @@ use crate::api::workload_key;
 use crate::audit::{Finding, Report, ResultKind};
 
 pub(super) fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
-    // Findings by (workload index, policy, rule).
+    // Findings by (workload, policy, rule); the workload prefixed by its cluster in a fleet.
     let mut by_case: HashMap<(String, &str, &str), Vec<&Finding>> = HashMap::new();
     for f in &report.findings {
         let key = (
-            workload_key(f.kind.as_str(), &f.namespace, &f.name),
+            class_name(
+                f.cluster.as_deref(),
+                &workload_key(f.kind.as_str(), &f.namespace, &f.name),
+            ),
             f.policy.as_str(),
             f.rule,
         );
@@ -27,7 +30,21 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         let mut cases = String::new();
         let (mut tests, mut failures, mut skipped) = (0usize, 0usize, 0usize);
         for w in &report.workloads {
-            let class = workload_key(w.kind.as_str(), &w.namespace, &w.name);
+            let class = class_name(
+                w.cluster.as_deref(),
+                &workload_key(w.kind.as_str(), &w.namespace, &w.name),
+            );
+            // JUnit's own place for metadata: read by CI test tabs and converters alike.
+            let properties = w
+                .cluster
+                .as_deref()
+                .map(|c| {
+                    format!(
+                        "\n      <properties><property name=\"cluster\" value=\"{}\"/></properties>",
+                        escape(c)
+                    )
+                })
+                .unwrap_or_default();
             for (p, rule) in w.evaluated.iter().filter(|(p, _)| p == policy) {
                 tests += 1;
                 let key = (class.clone(), p.as_str(), *rule);
@@ -39,6 +56,7 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                     escape(*rule),
                     escape(w.source.file.as_str())
                 );
+                cases.push_str(&properties);
                 let fails: Vec<_> = found
                     .iter()
                     .filter(|f| f.result == ResultKind::Fail)
@@ -77,6 +95,8 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                         f.result.as_str(),
                         escape(f.message.as_str())
                     );
+                } else if !properties.is_empty() {
+                    cases.push_str("\n    ");
                 }
                 cases.push_str("</testcase>\n");
             }
@@ -116,4 +136,13 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"prodready\" tests=\"{total}\" failures=\"{total_failures}\" errors=\"{}\">\n{suites}</testsuites>\n",
         report.errors.len()
     )
+}
+
+/// A testcase's class: the workload key, after its cluster's name in a fleet audit (the same
+/// workload in two clusters is two testcases).
+fn class_name(cluster: Option<&str>, workload: &str) -> String {
+    match cluster {
+        Some(c) => format!("{c}/{workload}"),
+        None => workload.to_owned(),
+    }
 }

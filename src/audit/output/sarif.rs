@@ -32,7 +32,7 @@ fn security_severity(s: Severity) -> &'static str {
 /// FNV-1a, for stable fingerprints that do not depend on line numbers.
 fn fingerprint(f: &Finding) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let key = format!(
+    let mut key = format!(
         "{}/{}/{}/{}/{}",
         f.kind,
         f.namespace,
@@ -40,6 +40,11 @@ fn fingerprint(f: &Finding) -> String {
         f.rule,
         f.container.as_deref().unwrap_or("")
     );
+    // The same workload in two clusters is two results; without a cluster the key (and every
+    // fingerprint already uploaded) stays as it was.
+    if let Some(cluster) = &f.cluster {
+        key = format!("{cluster}/{key}");
+    }
     for b in key.bytes() {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
@@ -97,8 +102,13 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                 .as_deref()
                 .map(|c| format!(" container {c}"))
                 .unwrap_or_default();
+            let cluster = f
+                .cluster
+                .as_deref()
+                .map(|c| format!("cluster {c}: "))
+                .unwrap_or_default();
             let mut text = format!(
-                "[{}] {}/{}/{}{}: {}",
+                "[{}] {cluster}{}/{}/{}{}: {}",
                 f.policy, f.kind, f.namespace, f.name, container, f.message
             );
             if !f.remediation.is_empty() {
@@ -123,6 +133,9 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                 "partialFingerprints": {"prodready/v1": fingerprint(f)},
                 "properties": {"severity": f.severity, "policy": f.policy},
             });
+            if let Some(cluster) = &f.cluster {
+                result["properties"]["cluster"] = json!(cluster);
+            }
             if f.result == ResultKind::Unknown {
                 result["kind"] = json!("review");
             }

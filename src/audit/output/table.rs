@@ -177,9 +177,20 @@ pub(super) fn write(
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let policies = report.policies.join(", ");
+    let mut clusters: Vec<&str> = report
+        .workloads
+        .iter()
+        .filter_map(|w| w.cluster.as_deref())
+        .collect();
+    clusters.dedup();
+    let clusters = match clusters.len() {
+        0 => String::new(),
+        1 => format!(" · cluster {}", clusters[0]),
+        n => format!(" · {n} clusters"),
+    };
     writeln!(
         out,
-        "prodready audit · policy {policies} · {} workload{}\n",
+        "prodready audit · policy {policies}{clusters} · {} workload{}\n",
         report.summary.workloads,
         if report.summary.workloads == 1 {
             ""
@@ -188,7 +199,15 @@ pub(super) fn write(
         }
     )?;
     let mut i = 0;
+    let mut cluster: Option<&str> = None;
     for w in &report.workloads {
+        // A fleet audit's workloads come cluster by cluster: a heading starts each one.
+        if let Some(name) = w.cluster.as_deref()
+            && cluster != Some(name)
+        {
+            cluster = Some(name);
+            writeln!(out, "{}", paint(color, "1;4", &format!("Cluster {name}")))?;
+        }
         // Findings are grouped per workload in input order; take this workload's run.
         let start = i;
         while i < report.findings.len() && same(&report.findings[i], w) {
@@ -267,5 +286,9 @@ pub(super) fn write(
 }
 
 fn same(f: &Finding, w: &WorkloadSummary) -> bool {
-    f.kind == w.kind && f.namespace == w.namespace && f.name == w.name && f.source == w.source
+    f.kind == w.kind
+        && f.namespace == w.namespace
+        && f.name == w.name
+        && f.source == w.source
+        && f.cluster == w.cluster
 }
