@@ -223,6 +223,15 @@ pub fn with_causes(e: &dyn std::error::Error) -> String {
     line
 }
 
+/// How messages name the kubeconfig read when no `--kubeconfig` is given: `$KUBECONFIG`
+/// with its value, else `~/.kube/config`.
+pub fn default_kubeconfig() -> String {
+    match std::env::var("KUBECONFIG") {
+        Ok(v) if !v.is_empty() => format!("$KUBECONFIG ({v})"),
+        _ => "~/.kube/config".to_owned(),
+    }
+}
+
 /// Why a kubeconfig cannot be read or used, as the end of a sentence that already names the
 /// file: kube's own words, without the Debug-quoted path it puts in read errors.
 pub fn describe_kubeconfig(e: &kube::config::KubeconfigError) -> String {

@@ -22,7 +22,8 @@ use crate::controller::{self, Controller, ControllerConfig, Stores};
 use crate::error::Categorized;
 use crate::flags::{self, parse_duration};
 use crate::kubeapi::{
-    ApiCalls, DependencyMetrics, RetryPolicy, context_names, describe_kubeconfig, has_context,
+    ApiCalls, DependencyMetrics, RetryPolicy, context_names, default_kubeconfig,
+    describe_kubeconfig, has_context,
 };
 use crate::leader::{self, LeaderConfig, LeaderMetrics, Leadership};
 use crate::metrics::HttpMetrics;
@@ -297,14 +298,6 @@ fn infer_reason(e: &kube::config::InferConfigError) -> String {
     std::error::Error::source(e)
         .and_then(|s| s.downcast_ref::<KubeconfigError>())
         .map_or_else(|| e.to_string(), describe_kubeconfig)
-}
-
-/// How messages name the kubeconfig `prodready run` reads without `--kubeconfig`.
-fn default_kubeconfig() -> String {
-    match std::env::var("KUBECONFIG") {
-        Ok(v) if !v.is_empty() => format!("$KUBECONFIG ({v})"),
-        _ => "~/.kube/config".to_owned(),
-    }
 }
 
 /// Builds the client from the flags.

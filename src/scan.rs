@@ -29,8 +29,8 @@ use crate::controller::{self, Stores, WatchFailure, WatchScope};
 use crate::engine::{CompiledPolicy, Workload};
 use crate::flags::{format_duration, parse_duration};
 use crate::kubeapi::{
-    ApiCalls, ApiError, DependencyMetrics, RetryPolicy, context_names, describe_kubeconfig,
-    has_context,
+    ApiCalls, ApiError, DependencyMetrics, RetryPolicy, context_names, default_kubeconfig,
+    describe_kubeconfig, has_context,
 };
 use crate::run::InitialListArg;
 
@@ -480,14 +480,6 @@ async fn connect(args: &ClusterArgs, context: Option<&str>) -> Result<(Client, T
         reason: format!("the client cannot be built from it: {e}"),
     })?;
     Ok((client, target))
-}
-
-/// How the default kubeconfig is named in messages.
-fn default_kubeconfig() -> String {
-    match std::env::var("KUBECONFIG") {
-        Ok(v) if !v.is_empty() => format!("$KUBECONFIG ({v})"),
-        _ => "~/.kube/config".to_owned(),
-    }
 }
 
 /// Whether the ProductionPolicy CRD is installed.

@@ -2485,6 +2485,24 @@ async fn the_documented_registry_and_download_commands_install_the_release() {
     assert!(out.contains("web"), "{out}");
 }
 
+/// A documented command line without its trailing comment, and its words with the
+/// repository's paths made absolute (the suite does not run from the repository root).
+fn doc_command(line: &str) -> (&str, Vec<String>) {
+    let root = e2e::repo_root();
+    let command = line.split(" #").next().unwrap_or(line).trim();
+    let words = command
+        .split_whitespace()
+        .map(|w| {
+            if !w.starts_with('-') && root.join(w).exists() {
+                root.join(w).display().to_string()
+            } else {
+                w.to_string()
+            }
+        })
+        .collect();
+    (command, words)
+}
+
 /// docs/install.md's "Helm from the source tree" block as written, on a fresh control plane
 /// that has never seen the CRD: `helm install … --set policies.baseline.enabled=true` must
 /// install the policy of the same release (a post-install hook, after the CRD), and `kubectl
@@ -2496,21 +2514,10 @@ async fn the_source_tree_install_with_the_baseline_policy_works_on_a_fresh_clust
     let plane = ControlPlane::start()
         .await
         .expect("a control plane of its own");
-    let root = e2e::repo_root();
     let lines = install_md_block("## Helm from the source tree");
     let mut ran = 0;
     for line in &lines {
-        let command = line.split(" #").next().unwrap_or(line).trim();
-        let words: Vec<String> = command
-            .split_whitespace()
-            .map(|w| {
-                if !w.starts_with('-') && root.join(w).exists() {
-                    root.join(w).display().to_string()
-                } else {
-                    w.to_string()
-                }
-            })
-            .collect();
+        let (command, words) = doc_command(line);
         match words.first().map(String::as_str) {
             Some("helm") => {
                 let out = plane.helm(&words[1..]).await.expect("helm runs");
@@ -2573,22 +2580,11 @@ async fn the_documented_alert_installs_create_the_prometheus_rule() {
         .await
         .expect("kubectl runs");
     assert!(ns.success(), "{}", ns.stderr);
-    let root = e2e::repo_root();
     let lines = e2e::doc_sh_block("docs/alerts.md", "# Alerts and runbooks")
         .unwrap_or_else(|e| panic!("{e:#}"));
     let mut ran = 0;
     for line in &lines {
-        let command = line.split(" #").next().unwrap_or(line).trim();
-        let words: Vec<String> = command
-            .split_whitespace()
-            .map(|w| {
-                if !w.starts_with('-') && root.join(w).exists() {
-                    root.join(w).display().to_string()
-                } else {
-                    w.to_string()
-                }
-            })
-            .collect();
+        let (command, words) = doc_command(line);
         let out = match words.first().map(String::as_str) {
             Some("helm") => plane.helm(&words[1..]).await,
             Some("kubectl") => plane.kubectl(&words[1..]).await,
